@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: parameters in, core/backend calls, topics/services out."""

@@ -1,0 +1,1 @@
+"""Command-line tools: the `mmchat` launcher and introspection commands."""
