@@ -1,0 +1,82 @@
+"""What every mmchat_ros node shares: the process entry point, declared-and-described parameters, QoS profiles."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mmchat_ros.core.rosenv import apply_to_current_process
+
+apply_to_current_process()  # before rclpy is imported anywhere in this process: DDS reads the variables at init
+
+import rclpy  # noqa: E402
+from rcl_interfaces.msg import ParameterDescriptor  # noqa: E402
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,  # noqa: E402
+                       qos_profile_sensor_data)
+
+# Streams (images, audio, IMU): best effort, keep last few. Commands: reliable. State that late joiners need
+# (auth state, flight state): reliable + transient local, last value only.
+SENSOR_QOS = qos_profile_sensor_data
+COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                       history=HistoryPolicy.KEEP_LAST)
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    description: str
+    read_only: bool = False
+
+
+class Params:
+    """Attribute access to a node's declared parameters (values as read at start-up)."""
+
+    def __init__(self, node: Node, spec: dict[str, Param]):
+        self._spec = spec
+        for name, param in spec.items():
+            node.declare_parameter(name, param.default,
+                                   ParameterDescriptor(description=param.description, read_only=param.read_only))
+            setattr(self, name, node.get_parameter(name).value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._spec}
+
+
+def stamp_to_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def seconds_to_stamp(seconds: float):
+    from builtin_interfaces.msg import Time
+    sec = int(seconds // 1)
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 2) -> int:
+    """Entry point body: init, spin until SIGINT/SIGTERM, shut down cleanly. Returns the exit status."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    status = 0
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as exc:  # a node that cannot start says why, with a non-zero exit for the launcher to report
+        name = node.get_name() if node else "node"
+        print(f"[{name}] fatal: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        if node is not None:
+            shutdown = getattr(node, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return status

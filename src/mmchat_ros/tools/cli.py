@@ -1,0 +1,94 @@
+"""`mmchat`: launch the graph and inspect it on machines without ros2cli.
+
+  mmchat launch MODE [name:=value ...]    start every node of MODE (sim, gazebo, hardware)
+  mmchat topic list [-t] | echo TOPIC | hz TOPIC
+  mmchat node list
+  mmchat doctor                            check the installation
+  mmchat demo                              fly the simulated drone: take off, hover, land
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _launch(args) -> int:
+    from mmchat_ros.core.launch_graph import GraphError, load_graph
+    from mmchat_ros.tools.launcher import Launcher
+    try:
+        launch_args = {}
+        for item in args.arguments:
+            if ":=" not in item:
+                raise GraphError(f"launch argument '{item}' is not of the form name:=value")
+            key, value = item.split(":=", 1)
+            launch_args[key] = value
+        graph = load_graph(args.graph)
+        specs = graph.resolve(args.mode, launch_args)
+    except (GraphError, FileNotFoundError) as exc:
+        print(f"mmchat launch: {exc}", file=sys.stderr)
+        return 2
+    if not specs:
+        print(f"mmchat launch: mode '{args.mode}' has no nodes", file=sys.stderr)
+        return 2
+    return Launcher(specs, log_dir=args.log_dir).run(duration_s=args.duration)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmchat", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    launch = sub.add_parser("launch", help="start every node of a mode as its own process")
+    launch.add_argument("mode", help="sim, gazebo or hardware (see config/graph.yaml)")
+    launch.add_argument("arguments", nargs="*", help="launch arguments, name:=value")
+    launch.add_argument("--graph", help="graph file (default: config/graph.yaml)")
+    launch.add_argument("--log-dir", help="where node logs go (default: a new temp dir)")
+    launch.add_argument("--duration", type=float, help="stop after this many seconds")
+    launch.set_defaults(func=_launch)
+
+    topic = sub.add_parser("topic", help="list, echo or measure topics")
+    topic_sub = topic.add_subparsers(dest="topic_command", required=True)
+    t_list = topic_sub.add_parser("list")
+    t_list.add_argument("-t", "--show-types", action="store_true")
+    t_list.add_argument("--wait", type=float, default=1.5, help="discovery time, seconds")
+    t_list.set_defaults(func=lambda a: _introspect().topic_list(a.show_types, a.wait))
+    t_echo = topic_sub.add_parser("echo")
+    t_echo.add_argument("topic")
+    t_echo.add_argument("--count", "-n", type=int, default=0, help="exit after N messages")
+    t_echo.add_argument("--type", help="message type, e.g. nav_msgs/msg/Odometry (default: discovered)")
+    t_echo.add_argument("--timeout", type=float, default=0.0, help="give up after this many seconds")
+    t_echo.set_defaults(func=lambda a: _introspect().topic_echo(a.topic, a.count, a.type, a.timeout))
+    t_hz = topic_sub.add_parser("hz")
+    t_hz.add_argument("topic")
+    t_hz.add_argument("--window", type=int, default=100)
+    t_hz.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds")
+    t_hz.add_argument("--type")
+    t_hz.set_defaults(func=lambda a: _introspect().topic_hz(a.topic, a.window, a.duration, a.type))
+
+    node = sub.add_parser("node", help="list nodes")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+    n_list = node_sub.add_parser("list")
+    n_list.add_argument("--wait", type=float, default=1.5)
+    n_list.set_defaults(func=lambda a: _introspect().node_list(a.wait))
+
+    doctor = sub.add_parser("doctor", help="check the installation")
+    doctor.set_defaults(func=lambda a: __import__("mmchat_ros.tools.doctor", fromlist=["run"]).run())
+
+    demo = sub.add_parser("demo", help="fly the simulated drone: take off, hover, land")
+    demo.add_argument("--airframe", default="x500")
+    demo.set_defaults(func=lambda a: __import__("mmchat_ros.tools.demo", fromlist=["run"]).run(a.airframe))
+    return parser
+
+
+def _introspect():
+    from mmchat_ros.tools import introspect
+    return introspect
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""`mmchat doctor`: is this machine ready to run mmchat_ros? Each check prints one line; any failure exits 1."""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+from mmchat_ros.core.rosenv import LOOPBACK_ENV, fastdds_profile, ros_environment
+
+Check = Callable[[], str]   # returns a detail line; raises to fail
+
+
+def check_venv() -> str:
+    if sys.prefix == sys.base_prefix:
+        raise RuntimeError(f"running outside a virtual environment ({sys.executable}); run ./setup.sh and "
+                           "`source .venv/bin/activate`")
+    return sys.prefix
+
+
+def check_rclpy() -> str:
+    import rclpy  # noqa: F401
+    from rclpy.utilities import get_rmw_implementation_identifier
+    return f"rclpy from {os.path.dirname(rclpy.__file__)}, rmw {get_rmw_implementation_identifier()}"
+
+
+def check_interfaces() -> str:
+    from mmchat_ros import action, msg, srv
+    names = [n for n in dir(msg) if n[0].isupper()] + [n for n in dir(srv) if n[0].isupper()] + \
+            [n for n in dir(action) if n[0].isupper()]
+    msg.Gesture(), msg.FlightState(), srv.SubmitCommand.Request(), action.ExecutePlan.Goal()
+    return f"{len(names)} interfaces: {', '.join(sorted(names))}"
+
+
+def check_dds_settings() -> str:
+    shell = {k: os.environ.get(k) for k in LOOPBACK_ENV}
+    for key, value in shell.items():
+        if value is not None and value.upper() not in ("LOCALHOST", "1"):
+            raise RuntimeError(f"{key}={value} in this shell: DDS discovery would leave loopback on this machine")
+    env = ros_environment()
+    return (f"ROS_AUTOMATIC_DISCOVERY_RANGE={env['ROS_AUTOMATIC_DISCOVERY_RANGE']}, "
+            f"ROS_LOCALHOST_ONLY={env['ROS_LOCALHOST_ONLY']} in every process we start")
+
+
+def check_fastdds_profile() -> str:
+    path = fastdds_profile()
+    root = ET.parse(path).getroot()
+    ns = {"f": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    sizes = [int(e.text) for e in root.iterfind(".//f:transport_descriptor/f:segment_size", ns)]
+    if not sizes or max(sizes) < 32 * 1024 * 1024:
+        raise RuntimeError(f"{path}: no SHM transport with a 32 MB segment")
+    whitelist = [e.text for e in root.iterfind(".//f:interfaceWhiteList/f:address", ns)]
+    if whitelist != ["127.0.0.1"]:
+        raise RuntimeError(f"{path}: UDP transport not restricted to 127.0.0.1 (found {whitelist})")
+    return f"{path}: SHM segment {max(sizes) // (1024 * 1024)} MB, UDP on 127.0.0.1"
+
+
+def check_graph() -> str:
+    from mmchat_ros.core.launch_graph import load_graph
+    from mmchat_ros.tools.launcher import resolve_executable
+    graph = load_graph()
+    executables = sorted({spec["executable"] for spec in graph.nodes.values()})
+    for exe in executables:
+        resolve_executable(exe)
+    return f"{graph.path}: modes {', '.join(graph.modes)}; {len(graph.nodes)} nodes; executables installed"
+
+
+def check_dds_roundtrip() -> str:
+    """A real publish/subscribe over DDS in this process, with the shipped profile."""
+    for key, value in ros_environment().items():
+        os.environ.setdefault(key, value)
+    import rclpy
+    from mmchat_ros.msg import Gesture
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=(os.getpid() % 100) + 100)
+    try:
+        node = rclpy.create_node("mmchat_doctor", context=context)
+        got = []
+        node.create_subscription(Gesture, "/doctor/ping", got.append, 10)
+        pub = node.create_publisher(Gesture, "/doctor/ping", 10)
+        executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        start = time.monotonic()
+        while not got and time.monotonic() - start < 5.0:
+            pub.publish(Gesture(name="ping"))
+            executor.spin_once(timeout_sec=0.05)
+        if not got:
+            raise RuntimeError("no message came back over DDS within 5 s")
+        return f"Gesture message round trip over DDS in {1000 * (time.monotonic() - start):.0f} ms"
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def check_module(module: str, detail: Callable[[object], str] | None = None) -> Check:
+    def check() -> str:
+        mod = importlib.import_module(module)
+        return detail(mod) if detail else f"{module} {getattr(mod, '__version__', '')}".strip()
+    check.__name__ = f"check_{module}"
+    return check
+
+
+def check_simulator_rendering() -> str:
+    from mmchat_ros.backends.sim.quadrotor import gl_backend
+    return f"MuJoCo offscreen rendering via {gl_backend()}"
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("virtual environment", check_venv),
+    ("ROS 2 (rclpy)", check_rclpy),
+    ("mmchat_ros interfaces", check_interfaces),
+    ("DDS confined to loopback", check_dds_settings),
+    ("Fast DDS profile", check_fastdds_profile),
+    ("launch graph and parameter files", check_graph),
+    ("DDS round trip", check_dds_roundtrip),
+    ("physics engine (MuJoCo)", check_module("mujoco")),
+    ("flight PID library (simple-pid)", check_module("simple_pid")),
+    ("simulator camera rendering", check_simulator_rendering),
+]
+
+
+def run(out=sys.stdout) -> int:
+    failures = 0
+    for name, check in CHECKS:
+        try:
+            detail = check()
+            out.write(f"  \u2714 {name}: {detail}\n")
+        except Exception as exc:  # every failure is reported, none stops the others
+            failures += 1
+            out.write(f"  \u2718 {name}: {type(exc).__name__}: {exc}\n")
+        out.flush()
+    out.write(f"mmchat doctor: {len(CHECKS) - failures}/{len(CHECKS)} checks passed\n")
+    return 1 if failures else 0

@@ -1,0 +1,77 @@
+"""An in-test ROS 2 participant: its own context on the test's domain, spun in a background thread."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+
+class RosClient:
+    def __init__(self, domain_id: int, name: str = "test_client"):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self._lock = threading.Lock()
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # shutdown races end the spin; nothing to report
+            pass
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5.0)   # DESIGN.md: join the spin thread after shutdown
+
+    def collect(self, msg_type, topic: str, qos: QoSProfile | int = 10) -> list:
+        """Subscribe and append every message (with its arrival time) to the returned list."""
+        received: list = []
+        qos = qos_profile_sensor_data if qos == "sensor" else qos
+
+        def on_msg(msg):
+            with self._lock:
+                received.append((time.monotonic(), msg))
+        self.node.create_subscription(msg_type, topic, on_msg, qos)
+        return received
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.02):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(poll)
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+    def wait_for_message(self, received: list, predicate: Callable[[Any], bool] = lambda m: True,
+                         timeout: float = 10.0, what: str = "a message"):
+        def find():
+            with self._lock:
+                for _, msg in reversed(received):
+                    if predicate(msg):
+                        return msg
+            return None
+        return self.wait_for(find, timeout, what)
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 10.0):
+        self.wait_for(lambda: publisher.get_subscription_count() >= count, timeout,
+                      f"{count} subscriber(s) on {publisher.topic_name}")
+
+    def call(self, srv_type, name: str, request, timeout: float = 10.0):
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available after {timeout} s")
+        future = client.call_async(request)
+        self.wait_for(future.done, timeout, f"reply from {name}")
+        return future.result()
