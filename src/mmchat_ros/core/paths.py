@@ -15,7 +15,8 @@ def share_dir() -> Path:
         return Path(override)
     if (_CHECKOUT / "config").is_dir() and (_CHECKOUT / "package.xml").is_file():
         return _CHECKOUT
-    for prefix in [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]:
+    # ROS convention: the overlays in AMENT_PREFIX_PATH first, then this interpreter's prefix (the venv).
+    for prefix in [*filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)), sys.prefix]:
         candidate = Path(prefix) / "share" / "mmchat_ros"
         if (candidate / "config").is_dir():
             return candidate

@@ -1,0 +1,617 @@
+"""Cascaded multicopter controller: position → velocity → acceleration/thrust → attitude → body rate → torque → motors.
+
+Frames follow REP 103: world x, y, z with z up; body x forward, y left, z up. Quaternions are (w, x, y, z) and
+rotate body vectors into the world frame. All loops take an explicit ``dt``: nothing here reads a clock, so the
+controller runs identically on wall time, sim time and in tests.
+
+Loop structure (per control step):
+
+1. position P(ID) on world x, y, z → velocity setpoint, plus the setpoint's velocity feed-forward, clamped to the
+   horizontal and vertical speed limits (position mode only; velocity mode bypasses it);
+2. velocity PID → acceleration setpoint; vertical acceleration is limited first, then horizontal acceleration
+   is limited so that the thrust vector stays within ``max_tilt_deg`` of vertical;
+3. thrust vector ``m (a + g ẑ)`` → attitude setpoint (thrust direction + yaw) and collective thrust (the thrust
+   vector projected on the current body z, so thrust is not wasted while the attitude catches up);
+4. quaternion attitude error, with roll/pitch given priority over yaw → body-rate setpoint;
+5. body-rate PID → angular acceleration → torque ``I α + ω × I ω``;
+6. mixer: inverse of the airframe's allocation matrix with desaturation (roll/pitch > collective thrust > yaw).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+from simple_pid import PID
+
+from mmchat_ros.core.airframe import GRAVITY, Airframe
+
+DEFAULT_CONTROL_RATE_HZ = 250.0
+
+_EZ = np.array([0.0, 0.0, 1.0])
+
+
+# --------------------------------------------------------------------------------------------------- rotations
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a ⊗ b of (w, x, y, z) quaternions."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return np.array([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ])
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    return np.array([q[0], -q[1], -q[2], -q[3]])
+
+
+def quat_normalize(q: np.ndarray) -> np.ndarray:
+    norm = math.sqrt(float(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2))
+    if not math.isfinite(norm) or norm < 1e-9:
+        raise ValueError(f"quaternion {q!r} cannot be normalised")
+    return np.asarray(q, float) / norm
+
+
+def quat_canonical(q: np.ndarray) -> np.ndarray:
+    """The same rotation with w >= 0, i.e. the shortest way round."""
+    return -q if q[0] < 0.0 else q
+
+
+def quat_to_rotation_matrix(q: np.ndarray) -> np.ndarray:
+    """3×3 matrix R with v_world = R @ v_body for a body→world quaternion."""
+    w, x, y, z = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def rotation_matrix_to_quat(rot: np.ndarray) -> np.ndarray:
+    """Inverse of quat_to_rotation_matrix (Shepperd's method, numerically safe for every rotation)."""
+    m = rot
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    return quat_canonical(quat_normalize(np.array(q)))
+
+
+def quat_from_yaw(yaw_rad: float) -> np.ndarray:
+    return np.array([math.cos(yaw_rad / 2.0), 0.0, 0.0, math.sin(yaw_rad / 2.0)])
+
+
+def quat_from_euler(roll_rad: float, pitch_rad: float, yaw_rad: float) -> np.ndarray:
+    """Z-Y-X (yaw, then pitch, then roll) Euler angles → body→world quaternion."""
+    cr, sr = math.cos(roll_rad / 2), math.sin(roll_rad / 2)
+    cp, sp = math.cos(pitch_rad / 2), math.sin(pitch_rad / 2)
+    cy, sy = math.cos(yaw_rad / 2), math.sin(yaw_rad / 2)
+    return np.array([
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+    ])
+
+
+def yaw_from_quat(q: np.ndarray) -> float:
+    """Heading of the body x axis in the world x-y plane (Z-Y-X yaw), radians in (-π, π]."""
+    w, x, y, z = q
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def tilt_from_quat(q: np.ndarray) -> float:
+    """Angle between body z and world z, radians."""
+    w, x, y, z = q
+    cos_tilt = 1.0 - 2.0 * (x * x + y * y)
+    return math.acos(min(1.0, max(-1.0, cos_tilt)))
+
+
+def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+    """Shortest rotation taking unit vector u onto unit vector v; None when they are (nearly) opposite."""
+    dot = float(u @ v)
+    if dot < -1.0 + 1e-6:
+        return None
+    axis = np.cross(u, v)
+    q = np.array([1.0 + dot, axis[0], axis[1], axis[2]])
+    return q / math.sqrt(float(q @ q))
+
+
+def wrap_angle(angle_rad: float) -> float:
+    """Angle wrapped to [-π, π)."""
+    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
+
+
+# ------------------------------------------------------------------------------------------------- data types
+@dataclass
+class VehicleState:
+    """Estimated state: world-frame position and velocity, body→world attitude, body-frame angular velocity."""
+    position: np.ndarray
+    velocity: np.ndarray
+    quaternion_wxyz: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0]))
+    angular_velocity_body: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def __post_init__(self) -> None:
+        self.position = np.asarray(self.position, float).reshape(3)
+        self.velocity = np.asarray(self.velocity, float).reshape(3)
+        self.quaternion_wxyz = np.asarray(self.quaternion_wxyz, float).reshape(4)
+        self.angular_velocity_body = np.asarray(self.angular_velocity_body, float).reshape(3)
+
+    @property
+    def yaw_rad(self) -> float:
+        return yaw_from_quat(self.quaternion_wxyz)
+
+    def is_finite(self) -> bool:
+        return bool(np.isfinite(self.position).all() and np.isfinite(self.velocity).all()
+                    and np.isfinite(self.quaternion_wxyz).all() and np.isfinite(self.angular_velocity_body).all())
+
+
+POSITION_MODE = "position"
+VELOCITY_MODE = "velocity"
+
+
+@dataclass
+class Setpoint:
+    """What the outer loops track.
+
+    mode "position": hold ``position`` (world, m) and ``yaw_rad``; ``velocity`` and ``yaw_rate_rad_s`` are
+    feed-forward terms of a moving reference (zero for a fixed target).
+    mode "velocity": track ``velocity`` (world, m/s) and turn at ``yaw_rate_rad_s``; ``position`` and ``yaw_rad``
+    are ignored.
+    """
+    mode: str = POSITION_MODE
+    position: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    yaw_rad: float = 0.0
+    yaw_rate_rad_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in (POSITION_MODE, VELOCITY_MODE):
+            raise ValueError(f"setpoint mode must be '{POSITION_MODE}' or '{VELOCITY_MODE}', not {self.mode!r}")
+        self.position = np.asarray(self.position, float).reshape(3)
+        self.velocity = np.asarray(self.velocity, float).reshape(3)
+        self.yaw_rad = float(self.yaw_rad)
+        self.yaw_rate_rad_s = float(self.yaw_rate_rad_s)
+
+
+@dataclass
+class ControlOutput:
+    motor_thrusts_n: np.ndarray            # per motor, airframe motor order, within [0, motor_max_thrust_n]
+    collective_thrust_n: float             # total thrust the mixer delivered
+    body_rate_setpoint: np.ndarray         # rad/s, body frame
+    attitude_setpoint_quat: np.ndarray     # body→world, (w, x, y, z)
+    acceleration_setpoint: np.ndarray      # world frame, m/s², gravity excluded
+    torque_setpoint: np.ndarray = field(default_factory=lambda: np.zeros(3))   # N·m requested from the mixer
+    saturated: bool = False                # the mixer had to give something up
+
+
+# ----------------------------------------------------------------------------------------------------- gains
+@dataclass(frozen=True)
+class PidGains:
+    kp: float
+    ki: float = 0.0
+    kd: float = 0.0
+
+
+@dataclass(frozen=True)
+class ControlLimits:
+    max_tilt_deg: float = 30.0
+    max_speed_xy: float = 2.0              # m/s
+    max_speed_z: float = 1.0               # m/s
+    max_yaw_rate_deg_s: float = 60.0
+    max_roll_pitch_rate_deg_s: float = 220.0
+    max_accel_up: float = 5.0              # m/s² above hover; also capped by the motors' thrust
+    max_accel_down: float = 4.0            # m/s² below hover; < g so the thrust vector always points up
+
+
+@dataclass(frozen=True)
+class FlightGains:
+    position_xy: PidGains
+    position_z: PidGains
+    velocity_xy: PidGains
+    velocity_z: PidGains
+    attitude_roll_pitch: float             # rad/s of body rate per rad of attitude error
+    attitude_yaw: float
+    rate_roll_pitch: PidGains              # rad/s² of angular acceleration per rad/s of rate error
+    rate_yaw: PidGains
+    limits: ControlLimits = ControlLimits()
+
+
+def default_gains_file() -> Path:
+    from mmchat_ros.core.paths import config_file
+    return config_file("flight_gains.yaml")
+
+
+def _pid_gains(spec: Mapping[str, Any], where: str) -> PidGains:
+    if not isinstance(spec, Mapping) or "kp" not in spec:
+        raise ValueError(f"{where}: expected a mapping with at least 'kp', got {spec!r}")
+    unknown = set(spec) - {"kp", "ki", "kd"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    gains = PidGains(float(spec["kp"]), float(spec.get("ki", 0.0)), float(spec.get("kd", 0.0)))
+    if not all(math.isfinite(g) and g >= 0.0 for g in (gains.kp, gains.ki, gains.kd)) or gains.kp <= 0.0:
+        raise ValueError(f"{where}: gains must be finite, kp > 0, ki and kd >= 0; got {gains}")
+    return gains
+
+
+def gains_from_dict(spec: Mapping[str, Any], name: str = "gains") -> FlightGains:
+    """Build FlightGains from one airframe's entry of flight_gains.yaml (see that file for the layout)."""
+    try:
+        position, velocity, attitude, rate = (spec[k] for k in ("position", "velocity", "attitude", "rate"))
+        limit_spec = dict(spec.get("limits", {}))
+        unknown = set(limit_spec) - set(ControlLimits.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{name}.limits: unknown keys {sorted(unknown)}")
+        limits = ControlLimits(**{k: float(v) for k, v in limit_spec.items()})
+        gains = FlightGains(
+            position_xy=_pid_gains(position["xy"], f"{name}.position.xy"),
+            position_z=_pid_gains(position["z"], f"{name}.position.z"),
+            velocity_xy=_pid_gains(velocity["xy"], f"{name}.velocity.xy"),
+            velocity_z=_pid_gains(velocity["z"], f"{name}.velocity.z"),
+            attitude_roll_pitch=_pid_gains(attitude["roll_pitch"], f"{name}.attitude.roll_pitch").kp,
+            attitude_yaw=_pid_gains(attitude["yaw"], f"{name}.attitude.yaw").kp,
+            rate_roll_pitch=_pid_gains(rate["roll_pitch"], f"{name}.rate.roll_pitch"),
+            rate_yaw=_pid_gains(rate["yaw"], f"{name}.rate.yaw"),
+            limits=limits,
+        )
+    except KeyError as exc:
+        raise ValueError(f"{name}: missing key {exc}") from None
+    lim = gains.limits
+    if not 0.0 < lim.max_tilt_deg < 80.0:
+        raise ValueError(f"{name}.limits.max_tilt_deg must be in (0, 80), got {lim.max_tilt_deg}")
+    if not 0.0 < lim.max_accel_down < GRAVITY:
+        raise ValueError(f"{name}.limits.max_accel_down must be in (0, g), got {lim.max_accel_down}")
+    for key in ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_roll_pitch_rate_deg_s", "max_accel_up"):
+        value = getattr(lim, key)
+        if not (math.isfinite(value) and value > 0.0):
+            raise ValueError(f"{name}.limits.{key} must be finite and > 0, got {value}")
+    return gains
+
+
+def load_gains(airframe_name: str, path: str | Path | None = None) -> FlightGains:
+    """Gains and limits of one airframe from flight_gains.yaml (default: the package's config/)."""
+    path = Path(path) if path else default_gains_file()
+    data = yaml.safe_load(path.read_text()) or {}
+    if airframe_name not in data:
+        raise KeyError(f"no flight gains for airframe '{airframe_name}' in {path}; known: {sorted(data)}")
+    return gains_from_dict(data[airframe_name], airframe_name)
+
+
+# --------------------------------------------------------------------------------------------------- PID loop
+def _frozen_clock() -> float:
+    # simple-pid samples its clock even when given dt; a constant keeps it off the wall clock entirely.
+    return 0.0
+
+
+class PidLoop:
+    """One simple-pid loop driven with an explicit dt, with conditional integration for anti-windup.
+
+    simple-pid already clamps the integral to the output limits; on top of that the integrator is frozen
+    (``integrate=False``) while the vehicle is on the ground or the stage downstream is saturated.
+    """
+
+    def __init__(self, gains: PidGains, low: float, high: float):
+        self.gains = gains
+        self.pid = PID(gains.kp, gains.ki, gains.kd, setpoint=0.0, sample_time=None, output_limits=(low, high),
+                       time_fn=_frozen_clock)
+
+    def __call__(self, setpoint: float, measurement: float, dt: float, integrate: bool = True) -> float:
+        self.pid.setpoint = setpoint
+        self.pid.Ki = self.gains.ki if integrate else 0.0
+        return float(self.pid(measurement, dt=dt))
+
+    @property
+    def integral(self) -> float:
+        return float(self.pid.components[1])
+
+    def reset(self) -> None:
+        self.pid.reset()
+
+
+# ------------------------------------------------------------------------------------------------------ mixer
+@dataclass
+class MixerResult:
+    motor_thrusts_n: np.ndarray
+    roll_pitch_scale: float      # 1: full roll/pitch torque delivered
+    yaw_scale: float             # 1: full yaw torque delivered
+    thrust_shift_n: float        # collective thrust added (+) or removed (-) to fit the motors' range
+
+    @property
+    def saturated(self) -> bool:
+        return self.roll_pitch_scale < 1.0 or self.yaw_scale < 1.0 or abs(self.thrust_shift_n) > 1e-9
+
+
+class Mixer:
+    """Wrench [thrust, τx, τy, τz] → motor thrusts in [0, motor_max_thrust_n], with desaturation.
+
+    Priorities when the motors cannot deliver everything: roll/pitch torque first (it keeps the vehicle
+    upright), then collective thrust, then yaw torque. Collective thrust is shifted as needed to keep the
+    roll/pitch differential inside the motors' range; roll/pitch is only scaled down when even the full range
+    cannot hold the differential; yaw is scaled down to what is left without moving the collective.
+    """
+
+    def __init__(self, airframe: Airframe):
+        allocation = airframe.allocation_matrix()
+        if np.linalg.matrix_rank(allocation) < 4:
+            raise ValueError(f"airframe '{airframe.name}': allocation matrix cannot control thrust, roll, pitch "
+                             f"and yaw independently")
+        self.allocation = allocation
+        self._inverse = np.linalg.pinv(allocation)      # n×4: exact inverse for a quad, least-norm otherwise
+        self._thrust_column = self._inverse[:, 0]         # motor thrusts per newton of collective
+        self._roll_pitch_columns = self._inverse[:, 1:3]
+        self._yaw_column = self._inverse[:, 3]
+        if np.any(self._thrust_column <= 0.0):
+            raise ValueError(f"airframe '{airframe.name}': collective thrust must raise every motor")
+        self.max_thrust = airframe.motor_max_thrust_n
+        self.num_motors = airframe.num_motors
+        self._range_over_column = self.max_thrust / self._thrust_column
+
+    def mix(self, collective_n: float, torque_nm: np.ndarray) -> MixerResult:
+        col = self._thrust_column
+        roll_pitch = self._roll_pitch_columns @ torque_nm[:2]
+
+        # Largest roll/pitch scale k for which some collective shift fits every motor in [0, max]:
+        # for all motors i, j: k (ρ_i - ρ_j) <= max / c_i, with ρ = roll_pitch / c.
+        rho = roll_pitch / col
+        spread = rho[:, None] - rho[None, :]
+        positive = spread > 1e-12
+        roll_pitch_scale = 1.0
+        if positive.any():
+            caps = np.broadcast_to(self._range_over_column[:, None], spread.shape)[positive] / spread[positive]
+            roll_pitch_scale = min(1.0, float(caps.min()))
+        motors = collective_n * col + roll_pitch_scale * roll_pitch
+
+        # Shift the collective by the least amount that brings every motor inside its range.
+        shift_low = float(np.max(-motors / col))
+        shift_high = float(np.min((self.max_thrust - motors) / col))
+        shift = min(max(0.0, shift_low), shift_high)
+        motors = motors + shift * col
+
+        # Yaw gets whatever headroom is left on every motor without touching the collective again.
+        yaw = self._yaw_column * float(torque_nm[2])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = np.where(yaw > 1e-12, (self.max_thrust - motors) / yaw, np.inf)
+            down = np.where(yaw < -1e-12, -motors / yaw, np.inf)
+        yaw_scale = max(0.0, float(min(1.0, up.min(), down.min())))
+        motors = np.clip(motors + yaw_scale * yaw, 0.0, self.max_thrust)
+        return MixerResult(motors, roll_pitch_scale, yaw_scale, shift)
+
+    def wrench(self, motor_thrusts_n: np.ndarray) -> np.ndarray:
+        """[thrust, τx, τy, τz] produced by the given motor thrusts."""
+        return self.allocation @ motor_thrusts_n
+
+
+# ------------------------------------------------------------------------------------------------- controller
+class CascadedController:
+    """The full cascade for one airframe. Call ``update`` at the control rate with the latest state estimate."""
+
+    def __init__(self, airframe: Airframe, gains: FlightGains, control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ):
+        if not (math.isfinite(control_rate_hz) and control_rate_hz > 0.0):
+            raise ValueError(f"control rate must be a positive number of hertz, got {control_rate_hz}")
+        self.airframe = airframe
+        self.gains = gains
+        self.control_rate_hz = float(control_rate_hz)
+        self.nominal_dt = 1.0 / self.control_rate_hz
+        self.mixer = Mixer(airframe)
+        self.mass = airframe.mass_kg
+        self.inertia = np.asarray(airframe.inertia_kgm2, float)
+
+        lim = gains.limits
+        self.max_tilt = math.radians(lim.max_tilt_deg)
+        self.max_yaw_rate = math.radians(lim.max_yaw_rate_deg_s)
+        self.max_roll_pitch_rate = math.radians(lim.max_roll_pitch_rate_deg_s)
+        self.max_collective_n = airframe.num_motors * airframe.motor_max_thrust_n
+        # Leave 10 % of the motors' range for attitude control even at full climb.
+        self.max_accel_up = min(lim.max_accel_up, 0.9 * self.max_collective_n / self.mass - GRAVITY)
+        self.max_accel_down = lim.max_accel_down
+        max_accel_xy = GRAVITY * math.tan(self.max_tilt)
+
+        self.position_loops = [PidLoop(gains.position_xy, -lim.max_speed_xy, lim.max_speed_xy),
+                               PidLoop(gains.position_xy, -lim.max_speed_xy, lim.max_speed_xy),
+                               PidLoop(gains.position_z, -lim.max_speed_z, lim.max_speed_z)]
+        self.velocity_loops = [PidLoop(gains.velocity_xy, -max_accel_xy, max_accel_xy),
+                               PidLoop(gains.velocity_xy, -max_accel_xy, max_accel_xy),
+                               PidLoop(gains.velocity_z, -self.max_accel_down, self.max_accel_up)]
+        # Rate-loop output is angular acceleration; its bound is what the motors can produce about each axis.
+        # (half the motors at full thrust on one side of each axis, the rest off).
+        max_torque = np.abs(self.mixer.allocation[1:]) @ np.full(airframe.num_motors, airframe.motor_max_thrust_n) / 2
+        self.max_angular_accel = max_torque / self.inertia
+        self.rate_loops = [PidLoop(gains.rate_roll_pitch, -self.max_angular_accel[0], self.max_angular_accel[0]),
+                           PidLoop(gains.rate_roll_pitch, -self.max_angular_accel[1], self.max_angular_accel[1]),
+                           PidLoop(gains.rate_yaw, -self.max_angular_accel[2], self.max_angular_accel[2])]
+
+        # Attitude P with roll/pitch priority (PX4-style reduced attitude): yaw error is weighted down by
+        # yaw_weight and the yaw gain compensated, so small-angle yaw response is still attitude_yaw.
+        self.yaw_weight = min(1.0, max(0.0, gains.attitude_yaw / gains.attitude_roll_pitch))
+        yaw_gain = gains.attitude_yaw / self.yaw_weight if self.yaw_weight > 1e-4 else 0.0
+        self.attitude_gain = np.array([gains.attitude_roll_pitch, gains.attitude_roll_pitch, yaw_gain])
+
+        self._mode: str | None = None
+        self._yaw_target: float | None = None
+        self._position_target: np.ndarray | None = None
+        self._saturated_roll_pitch = False
+        self._saturated_yaw = False
+        self._saturated_thrust = False
+
+    # -- state ------------------------------------------------------------------------------------------
+    @property
+    def position_target(self) -> np.ndarray | None:
+        """The position the outer loop holds: the setpoint in position mode, the current position otherwise."""
+        return None if self._position_target is None else self._position_target.copy()
+
+    @property
+    def yaw_target(self) -> float | None:
+        return self._yaw_target
+
+    def reset(self, state: VehicleState | None = None) -> None:
+        """Clear every integrator and derivative memory; hold the given state's position and heading."""
+        for loop in (*self.position_loops, *self.velocity_loops, *self.rate_loops):
+            loop.reset()
+        self._mode = None
+        self._saturated_roll_pitch = self._saturated_yaw = self._saturated_thrust = False
+        self._position_target = None if state is None else state.position.copy()
+        self._yaw_target = None if state is None else state.yaw_rad
+
+    # -- cascade -------------------------------------------------------------------------------------------
+    def update(self, state: VehicleState, setpoint: Setpoint, dt: float, integrate: bool = True) -> ControlOutput:
+        """One control step. ``integrate=False`` freezes every integrator (on the ground, before lift-off)."""
+        if not (math.isfinite(dt) and dt > 0.0):
+            raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+        if not state.is_finite():
+            raise ValueError("vehicle state has non-finite values")
+        q = quat_normalize(state.quaternion_wxyz)
+        yaw_now = yaw_from_quat(q)
+
+        if setpoint.mode != self._mode:
+            self._on_mode_change(setpoint.mode, state, yaw_now)
+
+        # Yaw target: held in position mode, integrated from the rate in velocity mode. Never let it lead the
+        # vehicle by more than ~1 s of max yaw rate, so a saturated yaw does not wind up a spin.
+        if setpoint.mode == POSITION_MODE:
+            self._yaw_target = wrap_angle(setpoint.yaw_rad)
+            yaw_rate_ff = float(np.clip(setpoint.yaw_rate_rad_s, -self.max_yaw_rate, self.max_yaw_rate))
+        else:
+            yaw_rate_ff = float(np.clip(setpoint.yaw_rate_rad_s, -self.max_yaw_rate, self.max_yaw_rate))
+            lead = wrap_angle(self._yaw_target + yaw_rate_ff * dt - yaw_now)
+            lead = min(max(lead, -self.max_yaw_rate), self.max_yaw_rate)
+            self._yaw_target = wrap_angle(yaw_now + lead)
+
+        velocity_sp = self._velocity_setpoint(state, setpoint, dt, integrate)
+        accel_sp = self._acceleration_setpoint(state, velocity_sp, dt, integrate)
+        return self._attitude_and_below(state, q, accel_sp, self._yaw_target, yaw_rate_ff, dt, integrate)
+
+    def update_attitude(self, state: VehicleState, attitude_sp: np.ndarray, collective_n: float, dt: float,
+                        integrate: bool = True) -> ControlOutput:
+        """Attitude + rate loops only: track a given attitude with a given collective (open-loop descents)."""
+        q = quat_normalize(state.quaternion_wxyz)
+        collective_n = float(np.clip(collective_n, 0.0, self.max_collective_n))
+        rate_sp = self._rate_setpoint(q, quat_normalize(attitude_sp), 0.0)
+        return self._rates_and_mixer(state, q, rate_sp, attitude_sp, collective_n, np.zeros(3), dt, integrate)
+
+    def mix_collective_only(self, collective_n: float) -> ControlOutput:
+        """Equal share of the collective on every motor: the last resort when no attitude is known."""
+        result = self.mixer.mix(float(np.clip(collective_n, 0.0, self.max_collective_n)), np.zeros(3))
+        return ControlOutput(result.motor_thrusts_n, float(result.motor_thrusts_n.sum()), np.zeros(3),
+                             np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3), np.zeros(3), result.saturated)
+
+    def zero_output(self) -> ControlOutput:
+        """Motors off."""
+        return ControlOutput(np.zeros(self.airframe.num_motors), 0.0, np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]),
+                             np.zeros(3), np.zeros(3), False)
+
+    def _on_mode_change(self, mode: str, state: VehicleState, yaw_now: float) -> None:
+        # Entering position mode from velocity mode: the position integrators restart from zero so that no stale
+        # integral kicks the vehicle; derivative memory is cleared with them.
+        for loop in self.position_loops:
+            loop.reset()
+        if self._position_target is None:
+            self._position_target = state.position.copy()
+        if self._yaw_target is None or abs(wrap_angle(self._yaw_target - yaw_now)) > self.max_yaw_rate:
+            self._yaw_target = yaw_now
+        self._mode = mode
+
+    def _velocity_setpoint(self, state: VehicleState, setpoint: Setpoint, dt: float, integrate: bool) -> np.ndarray:
+        lim = self.gains.limits
+        if setpoint.mode == POSITION_MODE:
+            self._position_target = setpoint.position.copy()
+            velocity = np.array([loop(target, measured, dt, integrate) for loop, target, measured
+                                 in zip(self.position_loops, setpoint.position, state.position)])
+            velocity = velocity + setpoint.velocity
+        else:
+            # Position loop bypassed; it tracks the vehicle so that going back to position mode starts at rest.
+            self._position_target = state.position.copy()
+            velocity = setpoint.velocity.copy()
+        speed_xy = math.hypot(velocity[0], velocity[1])
+        if speed_xy > lim.max_speed_xy:
+            velocity[:2] *= lim.max_speed_xy / speed_xy
+        velocity[2] = min(max(velocity[2], -lim.max_speed_z), lim.max_speed_z)
+        return velocity
+
+    def _acceleration_setpoint(self, state: VehicleState, velocity_sp: np.ndarray, dt: float,
+                               integrate: bool) -> np.ndarray:
+        accel = np.empty(3)
+        # Vertical first: its integrator is frozen while collective thrust is saturated.
+        accel[2] = self.velocity_loops[2](velocity_sp[2], state.velocity[2], dt,
+                                          integrate and not self._saturated_thrust)
+        accel[2] = min(max(accel[2], -self.max_accel_down), self.max_accel_up)
+        for axis in (0, 1):
+            accel[axis] = self.velocity_loops[axis](velocity_sp[axis], state.velocity[axis], dt, integrate)
+        # Horizontal acceleration is what is left within the tilt limit at this vertical acceleration.
+        max_xy = (GRAVITY + accel[2]) * math.tan(self.max_tilt)
+        norm_xy = math.hypot(accel[0], accel[1])
+        if norm_xy > max_xy:
+            accel[:2] *= max_xy / norm_xy
+        return accel
+
+    def _attitude_and_below(self, state: VehicleState, q: np.ndarray, accel_sp: np.ndarray, yaw_sp: float,
+                            yaw_rate_ff: float, dt: float, integrate: bool) -> ControlOutput:
+        thrust_vector = self.mass * (accel_sp + GRAVITY * _EZ)
+        body_z_d = thrust_vector / np.linalg.norm(thrust_vector)
+        heading = np.array([math.cos(yaw_sp), math.sin(yaw_sp), 0.0])
+        body_y_d = np.cross(body_z_d, heading)
+        body_y_d /= np.linalg.norm(body_y_d)          # never degenerate: tilt is limited well below 90°
+        body_x_d = np.cross(body_y_d, body_z_d)
+        attitude_sp = rotation_matrix_to_quat(np.column_stack((body_x_d, body_y_d, body_z_d)))
+
+        # Collective along the current body z: while the attitude catches up, thrust is not spent pushing
+        # the vehicle sideways.
+        body_z = quat_to_rotation_matrix(q)[:, 2]
+        collective = float(np.clip(thrust_vector @ body_z, 0.0, self.max_collective_n))
+        rate_sp = self._rate_setpoint(q, attitude_sp, yaw_rate_ff)
+        return self._rates_and_mixer(state, q, rate_sp, attitude_sp, collective, accel_sp, dt, integrate)
+
+    def _rate_setpoint(self, q: np.ndarray, q_sp: np.ndarray, yaw_rate_ff: float) -> np.ndarray:
+        rot = quat_to_rotation_matrix(q)
+        rot_sp = quat_to_rotation_matrix(q_sp)
+        # Reduced attitude: the rotation that aligns the thrust axis only, applied in the world frame.
+        tilt = quat_between(rot[:, 2], rot_sp[:, 2])
+        q_reduced = q_sp if tilt is None else quat_multiply(tilt, q)
+        # The remaining rotation about body z (yaw), scaled down so roll/pitch are corrected first.
+        q_mix = quat_canonical(quat_multiply(quat_conjugate(q_reduced), q_sp))
+        half_yaw_w = math.acos(min(1.0, max(-1.0, q_mix[0])))
+        half_yaw_z = math.asin(min(1.0, max(-1.0, q_mix[3])))
+        q_weighted = quat_multiply(q_reduced, np.array([math.cos(self.yaw_weight * half_yaw_w), 0.0, 0.0,
+                                                        math.sin(self.yaw_weight * half_yaw_z)]))
+        q_error = quat_canonical(quat_multiply(quat_conjugate(q), q_weighted))
+        rate_sp = 2.0 * q_error[1:] * self.attitude_gain
+        rate_sp += rot[2, :] * yaw_rate_ff           # world z expressed in the body frame, times yaw rate
+        rate_sp[:2] = np.clip(rate_sp[:2], -self.max_roll_pitch_rate, self.max_roll_pitch_rate)
+        rate_sp[2] = min(max(rate_sp[2], -self.max_yaw_rate), self.max_yaw_rate)
+        return rate_sp
+
+    def _rates_and_mixer(self, state: VehicleState, q: np.ndarray, rate_sp: np.ndarray, attitude_sp: np.ndarray,
+                         collective: float, accel_sp: np.ndarray, dt: float, integrate: bool) -> ControlOutput:
+        omega = state.angular_velocity_body
+        freeze = (self._saturated_roll_pitch, self._saturated_roll_pitch, self._saturated_yaw)
+        angular_accel = np.array([loop(sp, measured, dt, integrate and not frozen) for loop, sp, measured, frozen
+                                  in zip(self.rate_loops, rate_sp, omega, freeze)])
+        inertia_omega = self.inertia * omega
+        torque = self.inertia * angular_accel + np.cross(omega, inertia_omega)
+        mixed = self.mixer.mix(collective, torque)
+        self._saturated_roll_pitch = mixed.roll_pitch_scale < 1.0
+        self._saturated_yaw = mixed.yaw_scale < 1.0
+        self._saturated_thrust = abs(mixed.thrust_shift_n) > 1e-6 or collective >= self.max_collective_n
+        return ControlOutput(
+            motor_thrusts_n=mixed.motor_thrusts_n,
+            collective_thrust_n=float(mixed.motor_thrusts_n.sum()),
+            body_rate_setpoint=rate_sp,
+            attitude_setpoint_quat=attitude_sp,
+            acceleration_setpoint=accel_sp,
+            torque_setpoint=torque,
+            saturated=mixed.saturated,
+        )
