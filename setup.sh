@@ -29,7 +29,8 @@ stamp_ok() { local name=$1; shift; [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$
 stamp_set() { local name=$1; shift; mkdir -p "$STAMPS"; stamp_hash "$@" > "$STAMPS/$name"; }
 
 # 0. System packages: test media and tools that only Debian ships (opencv-doc videos/images, espeak-ng, sox).
-APT_PACKAGES="cmake g++ opencv-doc espeak-ng sox libgl1 libegl1 libosmesa6"
+# ignition-tools + libsdformat-dev + sdformat-sdf: `ign sdf -k` validates the Gazebo world (tests/unit/test_gazebo_files.py)
+APT_PACKAGES="cmake g++ opencv-doc espeak-ng sox libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ignition-tools libsdformat-dev sdformat-sdf"
 missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   step "Debian packages: $(echo $missing)"

@@ -54,7 +54,7 @@ def spawn(ros_env, tmp_path):
 @pytest.fixture
 def ros(domain_id):
     """An in-test rclpy participant on the test's domain."""
-    from tests.helpers.ros import RosClient
+    from mmchat_ros.tools.ros_client import RosClient
     client = RosClient(domain_id)
     yield client
     client.close()

@@ -3,6 +3,7 @@
   mmchat launch MODE [name:=value ...]    start every node of MODE (sim, gazebo, hardware)
   mmchat topic list [-t] | echo TOPIC | hz TOPIC
   mmchat node list
+  mmchat service call NAME [REQUEST_YAML]
   mmchat doctor                            check the installation
   mmchat demo                              fly the simulated drone: take off, hover, land
 """
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     topic_sub = topic.add_subparsers(dest="topic_command", required=True)
     t_list = topic_sub.add_parser("list")
     t_list.add_argument("-t", "--show-types", action="store_true")
-    t_list.add_argument("--wait", type=float, default=1.5, help="discovery time, seconds")
+    t_list.add_argument("--wait", type=float, default=3.0, help="discovery time, seconds")
     t_list.set_defaults(func=lambda a: _introspect().topic_list(a.show_types, a.wait))
     t_echo = topic_sub.add_parser("echo")
     t_echo.add_argument("topic")
@@ -68,13 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="list nodes")
     node_sub = node.add_subparsers(dest="node_command", required=True)
     n_list = node_sub.add_parser("list")
-    n_list.add_argument("--wait", type=float, default=1.5)
+    n_list.add_argument("--wait", type=float, default=3.0)
     n_list.set_defaults(func=lambda a: _introspect().node_list(a.wait))
+
+    service = sub.add_parser("service", help="call a service")
+    service_sub = service.add_subparsers(dest="service_command", required=True)
+    s_call = service_sub.add_parser("call")
+    s_call.add_argument("name", help="e.g. /takeoff")
+    s_call.add_argument("request", nargs="?", default="", help="request fields as YAML, e.g. \"{text: 'land'}\"")
+    s_call.add_argument("--type", help="service type, e.g. std_srvs/srv/Trigger (default: discovered)")
+    s_call.set_defaults(func=lambda a: _introspect().service_call(a.name, a.type, a.request))
 
     doctor = sub.add_parser("doctor", help="check the installation")
     doctor.set_defaults(func=lambda a: __import__("mmchat_ros.tools.doctor", fromlist=["run"]).run())
 
-    demo = sub.add_parser("demo", help="fly the simulated drone: take off, hover, land")
+    demo = sub.add_parser("demo", help="fly the simulated drone: take off, fly a plan, land")
     demo.add_argument("--airframe", default="x500")
     demo.set_defaults(func=lambda a: __import__("mmchat_ros.tools.demo", fromlist=["run"]).run(a.airframe))
     return parser

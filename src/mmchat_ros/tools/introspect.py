@@ -10,7 +10,7 @@ from typing import Any
 
 from mmchat_ros.core.rosenv import apply_to_current_process
 
-DISCOVERY_WAIT_S = 1.5
+DISCOVERY_WAIT_S = 3.0   # discovery on a loaded 2-core machine can take more than a second
 
 
 def _init():
@@ -18,6 +18,11 @@ def _init():
     import rclpy
     rclpy.init(args=[])
     return rclpy, rclpy.create_node(f"mmchat_cli_{int(time.time() * 1000) % 100000}")
+
+
+def _shutdown_exception():
+    from rclpy.executors import ExternalShutdownException
+    return ExternalShutdownException
 
 
 def message_class(type_name: str):
@@ -127,7 +132,7 @@ def topic_echo(topic: str, count: int = 0, type_name: str | None = None, timeout
             if deadline and time.monotonic() > deadline:
                 break
         return 0 if (count == 0 or received >= count) else 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _shutdown_exception()):
         return 0
     finally:
         node.destroy_node()
@@ -164,7 +169,49 @@ def topic_hz(topic: str, window: int = 100, duration_s: float = 0.0, type_name: 
             if duration_s and now - start >= duration_s:
                 break
         return 0 if rate > 0 else 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _shutdown_exception()):
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def service_call(name: str, type_name: str | None = None, request_yaml: str = "", wait_s: float = 10.0) -> int:
+    """Call a service once and print the response (`mmchat service call /takeoff`)."""
+    import yaml
+    rclpy, node = _init()
+    try:
+        if not type_name:
+            found: list[str] = []
+
+            def lookup():
+                for srv, types in node.get_service_names_and_types():
+                    if srv == name and types:
+                        found.append(types[0])
+                        return True
+                return False
+            _wait_for_graph(rclpy, node, lookup, timeout=wait_s)
+            if not found:
+                print(f"service '{name}' not found after {wait_s:.0f} s", file=sys.stderr)
+                return 1
+            type_name = found[0]
+        srv_cls = message_class(type_name)
+        request = srv_cls.Request()
+        for key, value in (yaml.safe_load(request_yaml) or {}).items() if request_yaml else []:
+            if not hasattr(request, key):
+                print(f"{type_name} request has no field '{key}'", file=sys.stderr)
+                return 2
+            setattr(request, key, value)
+        client = node.create_client(srv_cls, name)
+        if not client.wait_for_service(timeout_sec=wait_s):
+            print(f"service '{name}' not available", file=sys.stderr)
+            return 1
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=wait_s)
+        if not future.done():
+            print(f"no response from '{name}' within {wait_s:.0f} s", file=sys.stderr)
+            return 1
+        sys.stdout.write(yaml.safe_dump(message_to_dict(future.result()), sort_keys=False))
         return 0
     finally:
         node.destroy_node()

@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from mmchat_ros.core.airframe import Battery
 
 #: Per-cell internal resistance used when none is given (a healthy LiPo cell, a few mΩ plus wiring).
@@ -47,11 +45,11 @@ class BatteryModel:
                                         if internal_resistance_ohm is None else float(internal_resistance_ohm))
         self.avionics_current_a = float(avionics_current_a)
         self.capacity_ah = spec.capacity_mah / 1000.0
-        self._initial_soc = float(np.clip(initial_soc, 0.0, 1.0))
+        self._initial_soc = min(max(float(initial_soc), 0.0), 1.0)
         self.reset()
 
     def reset(self, soc: float | None = None) -> None:
-        soc = self._initial_soc if soc is None else float(np.clip(soc, 0.0, 1.0))
+        soc = self._initial_soc if soc is None else min(max(float(soc), 0.0), 1.0)
         self._charge_ah = soc * self.capacity_ah
         self._current_a = 0.0
 
@@ -60,12 +58,16 @@ class BatteryModel:
         ratio = max(float(total_thrust_n), 0.0) / self.hover_thrust_n
         return self.spec.hover_current_a * ratio ** 1.5 + self.avionics_current_a
 
-    def step(self, dt_s: float, total_thrust_n: float) -> BatteryState:
-        """Draw the current for total_thrust_n over dt_s seconds; returns the new state."""
-        if dt_s < 0 or not math.isfinite(dt_s):
+    def drain(self, dt_s: float, total_thrust_n: float) -> None:
+        """Draw the current for total_thrust_n over dt_s seconds."""
+        if not dt_s >= 0 or not math.isfinite(dt_s):
             raise ValueError(f"battery step needs a finite dt >= 0, got {dt_s}")
         self._current_a = self.current_for_thrust(total_thrust_n)
         self._charge_ah = max(0.0, self._charge_ah - self._current_a * dt_s / 3600.0)
+
+    def step(self, dt_s: float, total_thrust_n: float) -> BatteryState:
+        """drain() then state()."""
+        self.drain(dt_s, total_thrust_n)
         return self.state()
 
     @property
@@ -82,5 +84,5 @@ class BatteryModel:
         return max(0.0, open_circuit - self.internal_resistance_ohm * current)
 
     def state(self) -> BatteryState:
-        return BatteryState(voltage_v=self.voltage(), percentage=float(np.clip(self.soc, 0.0, 1.0)),
+        return BatteryState(voltage_v=self.voltage(), percentage=min(max(self.soc, 0.0), 1.0),
                             current_a=self._current_a, charge_ah=self._charge_ah, capacity_ah=self.capacity_ah)

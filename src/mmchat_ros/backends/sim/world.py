@@ -9,8 +9,10 @@ A target may walk a path: from its start position through ``path.waypoints`` at 
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,29 +55,33 @@ class TargetSpec:
     texture: Path | None = None
     path: PathSpec | None = None
 
+    @cached_property
+    def _polyline(self) -> tuple[list[tuple[float, float, float]], list[float], float]:
+        """Path corners (start first; back to the start when looping), cumulative lengths, total length."""
+        start = tuple(self.position)
+        points = [start] + ([tuple(w) for w in self.path.waypoints] if self.path else [])
+        if self.path is not None and self.path.loop:
+            points.append(start)
+        cum = [0.0]
+        for a, b in zip(points, points[1:]):
+            cum.append(cum[-1] + math.dist(a, b))
+        return points, cum, cum[-1]
+
     def position_at(self, t_s: float) -> np.ndarray:
         """World position of the target's centre t_s seconds after the start."""
-        start = np.asarray(self.position, float)
-        if self.path is None or t_s <= 0:
-            return start
-        points = np.vstack([start, np.asarray(self.path.waypoints, float)])
-        if self.path.loop:
-            points = np.vstack([points, start])
-        seg = np.diff(points, axis=0)
-        lengths = np.linalg.norm(seg, axis=1)
-        total = float(lengths.sum())
-        if total <= 0:
-            return start
+        points, cum, total = self._polyline
+        if self.path is None or t_s <= 0 or total <= 0:
+            return np.array(self.position, float)
         s = t_s * self.path.speed_mps
         if self.path.loop:
             s = math.fmod(s, total)
         elif s >= total:
-            return points[-1].copy()
-        cum = np.concatenate([[0.0], np.cumsum(lengths)])
-        i = int(np.searchsorted(cum, s, side="right") - 1)
-        i = min(max(i, 0), len(seg) - 1)
-        frac = 0.0 if lengths[i] == 0 else (s - cum[i]) / lengths[i]
-        return points[i] + frac * seg[i]
+            return np.array(points[-1], float)
+        i = min(max(bisect.bisect_right(cum, s) - 1, 0), len(points) - 2)
+        seg = cum[i + 1] - cum[i]
+        frac = 0.0 if seg <= 0 else (s - cum[i]) / seg
+        a, b = points[i], points[i + 1]
+        return np.array([a[k] + frac * (b[k] - a[k]) for k in range(3)])
 
 
 @dataclass(frozen=True)

@@ -127,9 +127,14 @@ def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray | None:
     dot = float(u @ v)
     if dot < -1.0 + 1e-6:
         return None
-    axis = np.cross(u, v)
+    axis = cross3(u, v)
     q = np.array([1.0 + dot, axis[0], axis[1], axis[2]])
     return q / math.sqrt(float(q @ q))
+
+
+def cross3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a × b for 3-vectors (np.cross is an order of magnitude slower on tiny arrays)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 def wrap_angle(angle_rad: float) -> float:
@@ -169,22 +174,24 @@ VELOCITY_MODE = "velocity"
 class Setpoint:
     """What the outer loops track.
 
-    mode "position": hold ``position`` (world, m) and ``yaw_rad``; ``velocity`` and ``yaw_rate_rad_s`` are
-    feed-forward terms of a moving reference (zero for a fixed target).
-    mode "velocity": track ``velocity`` (world, m/s) and turn at ``yaw_rate_rad_s``; ``position`` and ``yaw_rad``
-    are ignored.
+    mode "position": hold ``position`` (world, m) and ``yaw_rad``; ``velocity``, ``acceleration`` and
+    ``yaw_rate_rad_s`` are feed-forward terms of a moving reference (zero for a fixed target).
+    mode "velocity": track ``velocity`` (world, m/s) and turn at ``yaw_rate_rad_s``; ``acceleration`` is
+    feed-forward; ``position`` and ``yaw_rad`` are ignored.
     """
     mode: str = POSITION_MODE
     position: np.ndarray = field(default_factory=lambda: np.zeros(3))
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
     yaw_rad: float = 0.0
     yaw_rate_rad_s: float = 0.0
+    acceleration: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def __post_init__(self) -> None:
         if self.mode not in (POSITION_MODE, VELOCITY_MODE):
             raise ValueError(f"setpoint mode must be '{POSITION_MODE}' or '{VELOCITY_MODE}', not {self.mode!r}")
         self.position = np.asarray(self.position, float).reshape(3)
         self.velocity = np.asarray(self.velocity, float).reshape(3)
+        self.acceleration = np.asarray(self.acceleration, float).reshape(3)
         self.yaw_rad = float(self.yaw_rad)
         self.yaw_rate_rad_s = float(self.yaw_rate_rad_s)
 
@@ -359,36 +366,44 @@ class Mixer:
             raise ValueError(f"airframe '{airframe.name}': collective thrust must raise every motor")
         self.max_thrust = airframe.motor_max_thrust_n
         self.num_motors = airframe.num_motors
-        self._range_over_column = self.max_thrust / self._thrust_column
+        self._thrust_column_list = [float(c) for c in self._thrust_column]
+        self._roll_pitch_rows = [(float(a), float(b)) for a, b in self._roll_pitch_columns]
+        self._yaw_column_list = [float(c) for c in self._yaw_column]
 
     def mix(self, collective_n: float, torque_nm: np.ndarray) -> MixerResult:
-        col = self._thrust_column
-        roll_pitch = self._roll_pitch_columns @ torque_nm[:2]
+        # Plain floats: for 4-8 motors this is several times faster than numpy and runs every control step.
+        col = self._thrust_column_list
+        top = self.max_thrust
+        tau_x, tau_y, tau_z = float(torque_nm[0]), float(torque_nm[1]), float(torque_nm[2])
+        roll_pitch = [a * tau_x + b * tau_y for a, b in self._roll_pitch_rows]
 
-        # Largest roll/pitch scale k for which some collective shift fits every motor in [0, max]:
-        # for all motors i, j: k (ρ_i - ρ_j) <= max / c_i, with ρ = roll_pitch / c.
-        rho = roll_pitch / col
-        spread = rho[:, None] - rho[None, :]
-        positive = spread > 1e-12
+        # Largest roll/pitch scale k for which some collective shift fits every motor in [0, max]. With
+        # ρ = roll_pitch / c, motors i, j fit together iff k (ρ_i - ρ_j) <= max / c_i; the binding j is argmin ρ.
+        rho = [r / c for r, c in zip(roll_pitch, col)]
+        rho_min = min(rho)
         roll_pitch_scale = 1.0
-        if positive.any():
-            caps = np.broadcast_to(self._range_over_column[:, None], spread.shape)[positive] / spread[positive]
-            roll_pitch_scale = min(1.0, float(caps.min()))
-        motors = collective_n * col + roll_pitch_scale * roll_pitch
+        for rho_i, c in zip(rho, col):
+            excess = rho_i - rho_min
+            if excess > 1e-12:
+                roll_pitch_scale = min(roll_pitch_scale, top / c / excess)
+        motors = [collective_n * c + roll_pitch_scale * r for c, r in zip(col, roll_pitch)]
 
         # Shift the collective by the least amount that brings every motor inside its range.
-        shift_low = float(np.max(-motors / col))
-        shift_high = float(np.min((self.max_thrust - motors) / col))
+        shift_low = max(-m / c for m, c in zip(motors, col))
+        shift_high = min((top - m) / c for m, c in zip(motors, col))
         shift = min(max(0.0, shift_low), shift_high)
-        motors = motors + shift * col
+        motors = [m + shift * c for m, c in zip(motors, col)]
 
         # Yaw gets whatever headroom is left on every motor without touching the collective again.
-        yaw = self._yaw_column * float(torque_nm[2])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.where(yaw > 1e-12, (self.max_thrust - motors) / yaw, np.inf)
-            down = np.where(yaw < -1e-12, -motors / yaw, np.inf)
-        yaw_scale = max(0.0, float(min(1.0, up.min(), down.min())))
-        motors = np.clip(motors + yaw_scale * yaw, 0.0, self.max_thrust)
+        yaw = [y * tau_z for y in self._yaw_column_list]
+        yaw_scale = 1.0
+        for m, y in zip(motors, yaw):
+            if y > 1e-12:
+                yaw_scale = min(yaw_scale, (top - m) / y)
+            elif y < -1e-12:
+                yaw_scale = min(yaw_scale, -m / y)
+        yaw_scale = max(0.0, yaw_scale)
+        motors = np.array([min(max(m + yaw_scale * y, 0.0), top) for m, y in zip(motors, yaw)])
         return MixerResult(motors, roll_pitch_scale, yaw_scale, shift)
 
     def wrench(self, motor_thrusts_n: np.ndarray) -> np.ndarray:
@@ -397,6 +412,14 @@ class Mixer:
 
 
 # ------------------------------------------------------------------------------------------------- controller
+def _clamp_speed(velocity: np.ndarray, limits: ControlLimits) -> np.ndarray:
+    speed_xy = math.hypot(velocity[0], velocity[1])
+    if speed_xy > limits.max_speed_xy:
+        velocity[:2] *= limits.max_speed_xy / speed_xy
+    velocity[2] = min(max(velocity[2], -limits.max_speed_z), limits.max_speed_z)
+    return velocity
+
+
 class CascadedController:
     """The full cascade for one airframe. Call ``update`` at the control rate with the latest state estimate."""
 
@@ -410,6 +433,7 @@ class CascadedController:
         self.mixer = Mixer(airframe)
         self.mass = airframe.mass_kg
         self.inertia = np.asarray(airframe.inertia_kgm2, float)
+        self.drag_per_kg = np.asarray(airframe.drag_coeff_ns_per_m, float) / airframe.mass_kg
 
         lim = gains.limits
         self.max_tilt = math.radians(lim.max_tilt_deg)
@@ -418,6 +442,8 @@ class CascadedController:
         self.max_collective_n = airframe.num_motors * airframe.motor_max_thrust_n
         # Leave 10 % of the motors' range for attitude control even at full climb.
         self.max_accel_up = min(lim.max_accel_up, 0.9 * self.max_collective_n / self.mass - GRAVITY)
+        if self.max_accel_up < 0.1 * GRAVITY:
+            raise ValueError(f"airframe '{airframe.name}': too little thrust above hover left for control")
         self.max_accel_down = lim.max_accel_down
         max_accel_xy = GRAVITY * math.tan(self.max_tilt)
 
@@ -427,9 +453,9 @@ class CascadedController:
         self.velocity_loops = [PidLoop(gains.velocity_xy, -max_accel_xy, max_accel_xy),
                                PidLoop(gains.velocity_xy, -max_accel_xy, max_accel_xy),
                                PidLoop(gains.velocity_z, -self.max_accel_down, self.max_accel_up)]
-        # Rate-loop output is angular acceleration; its bound is what the motors can produce about each axis.
-        # (half the motors at full thrust on one side of each axis, the rest off).
-        max_torque = np.abs(self.mixer.allocation[1:]) @ np.full(airframe.num_motors, airframe.motor_max_thrust_n) / 2
+        # Rate-loop output is angular acceleration, bounded by what the motors can produce about each axis
+        # (the motors on one side of the axis at full thrust, the others off).
+        max_torque = np.abs(self.mixer.allocation[1:]).sum(axis=1) * airframe.motor_max_thrust_n / 2.0
         self.max_angular_accel = max_torque / self.inertia
         self.rate_loops = [PidLoop(gains.rate_roll_pitch, -self.max_angular_accel[0], self.max_angular_accel[0]),
                            PidLoop(gains.rate_roll_pitch, -self.max_angular_accel[1], self.max_angular_accel[1]),
@@ -440,6 +466,17 @@ class CascadedController:
         self.yaw_weight = min(1.0, max(0.0, gains.attitude_yaw / gains.attitude_roll_pitch))
         yaw_gain = gains.attitude_yaw / self.yaw_weight if self.yaw_weight > 1e-4 else 0.0
         self.attitude_gain = np.array([gains.attitude_roll_pitch, gains.attitude_roll_pitch, yaw_gain])
+
+        # Velocity commands go through a critically damped second-order reference model (its acceleration is fed
+        # forward, limited to half the authority): a raw step would wind the velocity integrators up during the
+        # acceleration and overshoot afterwards, and a bare slew demands attitude steps the vehicle lags behind.
+        self.velocity_model_bandwidth = np.array([gains.velocity_xy.kp, gains.velocity_xy.kp, gains.velocity_z.kp])
+        self.velocity_model_accel_xy = 0.5 * max_accel_xy
+        self.velocity_model_accel_z = 0.5 * min(self.max_accel_up, self.max_accel_down)
+        self._velocity_reference = np.zeros(3)
+        self._velocity_reference_accel = np.zeros(3)
+        # Roughly how long the vehicle takes to follow a velocity change (reference model plus attitude lag).
+        self.velocity_response_time_s = 2.0 / float(self.velocity_model_bandwidth.min()) + 2.0 / self.attitude_gain[0]
 
         self._mode: str | None = None
         self._yaw_target: float | None = None
@@ -482,17 +519,16 @@ class CascadedController:
 
         # Yaw target: held in position mode, integrated from the rate in velocity mode. Never let it lead the
         # vehicle by more than ~1 s of max yaw rate, so a saturated yaw does not wind up a spin.
+        yaw_rate_ff = min(max(setpoint.yaw_rate_rad_s, -self.max_yaw_rate), self.max_yaw_rate)
         if setpoint.mode == POSITION_MODE:
             self._yaw_target = wrap_angle(setpoint.yaw_rad)
-            yaw_rate_ff = float(np.clip(setpoint.yaw_rate_rad_s, -self.max_yaw_rate, self.max_yaw_rate))
         else:
-            yaw_rate_ff = float(np.clip(setpoint.yaw_rate_rad_s, -self.max_yaw_rate, self.max_yaw_rate))
             lead = wrap_angle(self._yaw_target + yaw_rate_ff * dt - yaw_now)
             lead = min(max(lead, -self.max_yaw_rate), self.max_yaw_rate)
             self._yaw_target = wrap_angle(yaw_now + lead)
 
-        velocity_sp = self._velocity_setpoint(state, setpoint, dt, integrate)
-        accel_sp = self._acceleration_setpoint(state, velocity_sp, dt, integrate)
+        velocity_sp, accel_ff = self._velocity_setpoint(state, setpoint, dt, integrate)
+        accel_sp = self._acceleration_setpoint(state, velocity_sp, accel_ff, dt, integrate)
         return self._attitude_and_below(state, q, accel_sp, self._yaw_target, yaw_rate_ff, dt, integrate)
 
     def update_attitude(self, state: VehicleState, attitude_sp: np.ndarray, collective_n: float, dt: float,
@@ -523,10 +559,15 @@ class CascadedController:
             self._position_target = state.position.copy()
         if self._yaw_target is None or abs(wrap_angle(self._yaw_target - yaw_now)) > self.max_yaw_rate:
             self._yaw_target = yaw_now
+        self._velocity_reference = state.velocity.copy()      # shape velocity commands from the current motion
+        self._velocity_reference_accel = np.zeros(3)
         self._mode = mode
 
-    def _velocity_setpoint(self, state: VehicleState, setpoint: Setpoint, dt: float, integrate: bool) -> np.ndarray:
+    def _velocity_setpoint(self, state: VehicleState, setpoint: Setpoint, dt: float,
+                           integrate: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Velocity setpoint (clamped to the speed limits) and the acceleration feed-forward that goes with it."""
         lim = self.gains.limits
+        accel_ff = setpoint.acceleration.copy()
         if setpoint.mode == POSITION_MODE:
             self._position_target = setpoint.position.copy()
             velocity = np.array([loop(target, measured, dt, integrate) for loop, target, measured
@@ -535,22 +576,35 @@ class CascadedController:
         else:
             # Position loop bypassed; it tracks the vehicle so that going back to position mode starts at rest.
             self._position_target = state.position.copy()
-            velocity = setpoint.velocity.copy()
-        speed_xy = math.hypot(velocity[0], velocity[1])
-        if speed_xy > lim.max_speed_xy:
-            velocity[:2] *= lim.max_speed_xy / speed_xy
-        velocity[2] = min(max(velocity[2], -lim.max_speed_z), lim.max_speed_z)
-        return velocity
+            velocity, model_accel = self._shape_velocity(_clamp_speed(setpoint.velocity.copy(), lim), dt)
+            accel_ff += model_accel
+        return _clamp_speed(velocity, lim), accel_ff
 
-    def _acceleration_setpoint(self, state: VehicleState, velocity_sp: np.ndarray, dt: float,
+    def _shape_velocity(self, command: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Advance the velocity reference model one step towards `command`; returns (velocity, acceleration)."""
+        w = self.velocity_model_bandwidth
+        accel = w * w * (command - self._velocity_reference) - 2.0 * w * self._velocity_reference_accel
+        accel = self._velocity_reference_accel + accel * dt
+        norm_xy = math.hypot(accel[0], accel[1])
+        if norm_xy > self.velocity_model_accel_xy:
+            accel[:2] *= self.velocity_model_accel_xy / norm_xy
+        accel[2] = min(max(accel[2], -self.velocity_model_accel_z), self.velocity_model_accel_z)
+        self._velocity_reference_accel = accel
+        self._velocity_reference = self._velocity_reference + accel * dt
+        return self._velocity_reference.copy(), accel
+
+    def _acceleration_setpoint(self, state: VehicleState, velocity_sp: np.ndarray, accel_ff: np.ndarray, dt: float,
                                integrate: bool) -> np.ndarray:
-        accel = np.empty(3)
+        # Feed-forward: the reference's own acceleration, plus the airframe's linear drag at the commanded
+        # velocity (body-axis coefficients), so the integrators only carry what is not modelled.
+        rot = quat_to_rotation_matrix(state.quaternion_wxyz)
+        accel = accel_ff + rot @ (self.drag_per_kg * (rot.T @ velocity_sp))
         # Vertical first: its integrator is frozen while collective thrust is saturated.
-        accel[2] = self.velocity_loops[2](velocity_sp[2], state.velocity[2], dt,
-                                          integrate and not self._saturated_thrust)
+        accel[2] += self.velocity_loops[2](velocity_sp[2], state.velocity[2], dt,
+                                           integrate and not self._saturated_thrust)
         accel[2] = min(max(accel[2], -self.max_accel_down), self.max_accel_up)
         for axis in (0, 1):
-            accel[axis] = self.velocity_loops[axis](velocity_sp[axis], state.velocity[axis], dt, integrate)
+            accel[axis] += self.velocity_loops[axis](velocity_sp[axis], state.velocity[axis], dt, integrate)
         # Horizontal acceleration is what is left within the tilt limit at this vertical acceleration.
         max_xy = (GRAVITY + accel[2]) * math.tan(self.max_tilt)
         norm_xy = math.hypot(accel[0], accel[1])
@@ -563,15 +617,15 @@ class CascadedController:
         thrust_vector = self.mass * (accel_sp + GRAVITY * _EZ)
         body_z_d = thrust_vector / np.linalg.norm(thrust_vector)
         heading = np.array([math.cos(yaw_sp), math.sin(yaw_sp), 0.0])
-        body_y_d = np.cross(body_z_d, heading)
+        body_y_d = cross3(body_z_d, heading)
         body_y_d /= np.linalg.norm(body_y_d)          # never degenerate: tilt is limited well below 90°
-        body_x_d = np.cross(body_y_d, body_z_d)
+        body_x_d = cross3(body_y_d, body_z_d)
         attitude_sp = rotation_matrix_to_quat(np.column_stack((body_x_d, body_y_d, body_z_d)))
 
         # Collective along the current body z: while the attitude catches up, thrust is not spent pushing
         # the vehicle sideways.
         body_z = quat_to_rotation_matrix(q)[:, 2]
-        collective = float(np.clip(thrust_vector @ body_z, 0.0, self.max_collective_n))
+        collective = min(max(float(thrust_vector @ body_z), 0.0), self.max_collective_n)
         rate_sp = self._rate_setpoint(q, attitude_sp, yaw_rate_ff)
         return self._rates_and_mixer(state, q, rate_sp, attitude_sp, collective, accel_sp, dt, integrate)
 
@@ -590,8 +644,8 @@ class CascadedController:
         q_error = quat_canonical(quat_multiply(quat_conjugate(q), q_weighted))
         rate_sp = 2.0 * q_error[1:] * self.attitude_gain
         rate_sp += rot[2, :] * yaw_rate_ff           # world z expressed in the body frame, times yaw rate
-        rate_sp[:2] = np.clip(rate_sp[:2], -self.max_roll_pitch_rate, self.max_roll_pitch_rate)
-        rate_sp[2] = min(max(rate_sp[2], -self.max_yaw_rate), self.max_yaw_rate)
+        for axis, limit in ((0, self.max_roll_pitch_rate), (1, self.max_roll_pitch_rate), (2, self.max_yaw_rate)):
+            rate_sp[axis] = min(max(rate_sp[axis], -limit), limit)
         return rate_sp
 
     def _rates_and_mixer(self, state: VehicleState, q: np.ndarray, rate_sp: np.ndarray, attitude_sp: np.ndarray,
@@ -601,7 +655,7 @@ class CascadedController:
         angular_accel = np.array([loop(sp, measured, dt, integrate and not frozen) for loop, sp, measured, frozen
                                   in zip(self.rate_loops, rate_sp, omega, freeze)])
         inertia_omega = self.inertia * omega
-        torque = self.inertia * angular_accel + np.cross(omega, inertia_omega)
+        torque = self.inertia * angular_accel + cross3(omega, inertia_omega)
         mixed = self.mixer.mix(collective, torque)
         self._saturated_roll_pitch = mixed.roll_pitch_scale < 1.0
         self._saturated_yaw = mixed.yaw_scale < 1.0

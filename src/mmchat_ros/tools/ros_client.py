@@ -1,4 +1,5 @@
-"""An in-test ROS 2 participant: its own context on the test's domain, spun in a background thread."""
+"""A ROS 2 participant with its own context and domain, spun in a background thread: used by `mmchat demo`,
+the benches and the tests to talk to running nodes."""
 from __future__ import annotations
 
 import threading
@@ -7,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 
@@ -16,7 +17,7 @@ class RosClient:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()

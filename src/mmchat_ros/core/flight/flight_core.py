@@ -1,0 +1,749 @@
+"""FlightCore: mux + safety envelope + state machine + plan executor + cascaded controller, for the ROS node.
+
+The node feeds odometry, battery, authorisation and commands in, and calls ``step(now)`` at the control rate;
+``step`` returns the motor thrusts, whether the motors are armed, and a status snapshot for /flight/state.
+Every method takes ``now`` (seconds, any monotonic clock: wall or sim time); nothing reads a clock.
+
+Safety behaviour:
+- motion commands pass the envelope (finite values, speed / yaw-rate clamps, geofence, ceiling, minimum flight
+  height) and the mux (authorisation, priorities); land and emergency stop are always accepted;
+- no motion command in force (every source timed out) → hover in place (brake, then hold where it stopped);
+  hovering unattended for ``hover_land_timeout_s`` → land;
+- no odometry for ``odom_timeout_s`` in the air → land open loop (level, thrust a little below the learned hover
+  thrust, motors cut once the vehicle must be down); odometry coming back resumes the closed-loop landing;
+- battery at or below the envelope's low threshold → land (and no take-off until it is replaced);
+- landing ends at touchdown (low and still, or resting on something with the thrust wound down) → LANDED.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
+from mmchat_ros.core.flight.control import (DEFAULT_CONTROL_RATE_HZ, POSITION_MODE, VELOCITY_MODE,
+                                            CascadedController, ControlOutput, FlightGains, Setpoint, VehicleState,
+                                            load_gains, quat_from_yaw, tilt_from_quat, yaw_from_quat)
+from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope, first_non_finite
+from mmchat_ros.core.flight.mux import (ACCEPTED, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
+                                        LandCommand, PositionCommand, VelocityCommand)
+from mmchat_ros.core.flight.plan import (FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,
+                                         PlanStep, PlanVehicle)
+from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
+                                                  Transition)
+
+PLAN_SOURCE = "plan"
+TAKEOFF_BRAKE_DECEL_M_S2 = 1.0      # the take-off reference slows down at this rate before the height
+AT_REST_SPEED_M_S = 0.2
+AT_REST_RATE_RAD_S = 0.5
+EMERGENCY_REST_S = 1.0              # after an emergency stop, at rest this long before a reset (not mid-fall)
+BATTERY_HYSTERESIS = 0.05           # a low-battery latch clears on the ground this far above the threshold
+
+
+@dataclass(frozen=True)
+class FlightCoreConfig:
+    control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ
+    takeoff_height_m: float = 1.5             # default take-off height above the ground
+    takeoff_speed_m_s: float = 0.7
+    takeoff_tolerance_m: float = 0.1          # take-off is complete within this of the height, nearly still
+    spool_up_s: float = 0.3                   # ARMED at idle before the climb starts
+    motor_idle_fraction: float = 0.05         # of motor_max_thrust_n while ARMED on the ground
+    landing_speed_m_s: float = 0.5
+    landing_final_speed_m_s: float = 0.25     # below landing_slowdown_height_m
+    landing_slowdown_height_m: float = 1.0
+    touchdown_height_m: float = 0.1
+    touchdown_speed_m_s: float = 0.15
+    touchdown_time_s: float = 0.5
+    min_flight_height_m: float = 0.3          # above the ground, for commands and plans (not LAND)
+    command_timeout_s: float = 0.5            # mux timeout for sources without their own
+    odom_timeout_s: float = 0.5
+    imu_timeout_s: float = 0.1
+    open_loop_thrust_fraction: float = 0.92   # of the hover thrust, for the blind descent
+    hover_latch_speed_m_s: float = 0.3        # hover holds the position where the vehicle slowed below this
+    hover_land_timeout_s: float | None = 60.0  # hovering with nothing in force this long → land; None: never
+    require_authorisation: bool = True
+    envelope: EnvelopeConfig = field(default_factory=EnvelopeConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    mux: Mapping[str, Any] | None = None      # {"sources": {name: {"priority": int, "timeout_s": float}}}
+
+    def __post_init__(self) -> None:
+        for name in ("control_rate_hz", "takeoff_height_m", "takeoff_speed_m_s", "takeoff_tolerance_m",
+                     "landing_speed_m_s", "landing_final_speed_m_s", "touchdown_height_m", "touchdown_speed_m_s",
+                     "command_timeout_s", "odom_timeout_s", "imu_timeout_s", "hover_latch_speed_m_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0.0):
+                raise ValueError(f"flight core {name} must be a finite number > 0, got {value!r}")
+        if not 0.0 < self.open_loop_thrust_fraction < 1.0:
+            raise ValueError("open_loop_thrust_fraction must be in (0, 1): the blind descent must go down")
+        if not 0.0 <= self.motor_idle_fraction < 0.5:
+            raise ValueError("motor_idle_fraction must be in [0, 0.5)")
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any] | None) -> "FlightCoreConfig":
+        """From nested plain data (node parameters / YAML): envelope and plan sub-dicts become their configs."""
+        spec = dict(spec or {})
+        unknown = set(spec) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown flight core keys {sorted(unknown)}")
+        if isinstance(spec.get("envelope"), Mapping):
+            spec["envelope"] = EnvelopeConfig.from_dict(spec["envelope"])
+        if isinstance(spec.get("plan"), Mapping):
+            plan_spec = dict(spec["plan"])
+            plan_unknown = set(plan_spec) - set(PlanConfig.__dataclass_fields__)
+            if plan_unknown:
+                raise ValueError(f"unknown plan keys {sorted(plan_unknown)}")
+            spec["plan"] = PlanConfig(**plan_spec)
+        return cls(**spec)
+
+
+@dataclass
+class _TakeoffReference:
+    target: np.ndarray            # world position to climb to
+    z_ref: float                  # where the climbing reference is now
+    yaw: float
+
+
+@dataclass
+class _LandingReference:
+    xy: np.ndarray | None = None  # closed loop: hold this x, y while the reference z descends
+    z_ref: float = 0.0
+    yaw: float = 0.0
+    blind_since: float | None = None     # open loop (no odometry) since then
+    blind_duration_s: float = 0.0        # by then it must be down: motors off
+
+
+@dataclass(frozen=True)
+class FlightStatus:
+    mode: str
+    armed: bool
+    active_source: str                     # mux source in control, "" when none (hovering on the watchdog)
+    operator_authorised: bool
+    last_rejection: str                    # reason of the latest refused command, "" if none yet
+    rejection_count: int
+    rejections_by_reason: dict[str, int]
+    plan: PlanFeedback
+    battery_percentage: float              # 0..1, NaN when unknown
+    odometry_ok: bool
+    land_reason: str                       # why the current / latest landing started
+    follow_request: FollowRequest | None   # set when a plan delegated a FOLLOW step
+    saturated: bool                        # the mixer could not deliver everything last step
+
+
+class FlightCore:
+    def __init__(self, airframe: Airframe, gains: FlightGains, config: FlightCoreConfig | None = None):
+        self.airframe = airframe
+        self.gains = gains
+        self.config = config or FlightCoreConfig()
+        cfg = self.config
+        self.controller = CascadedController(airframe, gains, cfg.control_rate_hz)
+        self.machine = FlightStateMachine()
+        self.envelope = SafetyEnvelope(cfg.envelope)
+        mux_spec = dict(cfg.mux or {})
+        mux_spec.setdefault("require_authorisation", cfg.require_authorisation)
+        self.mux = CommandMux.from_config(mux_spec, default_timeout_s=cfg.command_timeout_s)
+        # One minimum flight height for commands and plans alike: the core's.
+        self.plan = PlanExecutor(self.envelope, replace(cfg.plan, min_flight_height_m=cfg.min_flight_height_m))
+        self.nominal_dt = 1.0 / cfg.control_rate_hz
+
+        self._state: VehicleState | None = None
+        self._odom_stamp = -math.inf
+        self._imu: tuple[np.ndarray, np.ndarray] | None = None
+        self._imu_stamp = -math.inf
+        self._battery = math.nan
+        self._battery_low = False
+        self._ground_z: float | None = None
+        self._home: np.ndarray | None = None
+        self._hover_target: tuple[np.ndarray, float] | None = None
+        self._hover_since: float | None = None
+        self._takeoff: _TakeoffReference | None = None
+        self._landing: _LandingReference | None = None
+        self._land_reason = ""
+        self._armed_since = 0.0
+        self._pending_takeoff_height: float | None = None
+        self._touchdown_since: float | None = None
+        self._at_rest_since: float | None = None
+        self._hover_thrust_estimate = airframe.hover_thrust_n
+        self._last_step: float | None = None
+        self._output: ControlOutput = self.controller.zero_output()
+        self._follow_request: FollowRequest | None = None
+        self.rejections: Counter[str] = Counter()
+        self.last_rejection = ""
+
+    @classmethod
+    def from_names(cls, airframe_name: str, config: FlightCoreConfig | None = None,
+                   airframes_path: str | Path | None = None, gains_path: str | Path | None = None) -> "FlightCore":
+        return cls(load_airframe(airframe_name, airframes_path), load_gains(airframe_name, gains_path), config)
+
+    # ================================================================================================ inputs
+    def update_odometry(self, state: VehicleState, now: float) -> Decision:
+        """World-frame position / velocity, body→world attitude and body rates from the vehicle driver."""
+        if not state.is_finite() or np.linalg.norm(state.quaternion_wxyz) < 1e-6:
+            return self._refuse("odometry", "odometry rejected: non-finite values or a zero quaternion")
+        q = state.quaternion_wxyz / np.linalg.norm(state.quaternion_wxyz)
+        self._state = VehicleState(state.position.copy(), state.velocity.copy(), q,
+                                   state.angular_velocity_body.copy())
+        self._odom_stamp = float(now)
+        at_rest = float(np.linalg.norm(state.velocity)) < AT_REST_SPEED_M_S and \
+            float(np.linalg.norm(state.angular_velocity_body)) < AT_REST_RATE_RAD_S
+        if not at_rest:
+            self._at_rest_since = None
+        elif self._at_rest_since is None:
+            self._at_rest_since = float(now)
+        return ACCEPTED
+
+    def update_attitude(self, quaternion_wxyz: np.ndarray, angular_velocity_body: np.ndarray,
+                        now: float) -> Decision:
+        """IMU attitude and rates: keeps the blind descent level when odometry is lost."""
+        q = np.asarray(quaternion_wxyz, float)
+        w = np.asarray(angular_velocity_body, float)
+        if not (np.isfinite(q).all() and np.isfinite(w).all()) or np.linalg.norm(q) < 1e-6:
+            return self._refuse("imu", "attitude rejected: non-finite values or a zero quaternion")
+        self._imu = (q / np.linalg.norm(q), w.copy())
+        self._imu_stamp = float(now)
+        return ACCEPTED
+
+    def update_battery(self, percentage: float, now: float) -> Decision:
+        """Charge as a fraction 0..1 (sensor_msgs/BatteryState.percentage); NaN means unknown."""
+        if isinstance(percentage, (int, float)) and math.isnan(percentage):
+            self._battery = math.nan
+            return ACCEPTED
+        if not isinstance(percentage, (int, float)) or not 0.0 <= percentage <= 1.0:
+            return self._refuse("battery", f"battery percentage {percentage!r} rejected: expected a fraction 0..1")
+        self._battery = float(percentage)
+        if self.envelope.battery_low(self._battery):
+            self._battery_low = True
+        elif not self.machine.airborne and \
+                self._battery > self.envelope.config.low_battery_fraction + BATTERY_HYSTERESIS:
+            self._battery_low = False           # a fresh battery on the ground, not a reading bouncing in flight
+        return ACCEPTED
+
+    def set_authorised(self, authorised: bool, now: float) -> None:
+        was = self.mux.authorised
+        self.mux.set_authorised(authorised)
+        if was and not self.mux.authorised and self.plan.running:
+            self._stop_plan("operator authorisation lost", failed=True)
+
+    # ============================================================================================== commands
+    def takeoff(self, now: float, height: float | None = None, source: str = "operator") -> Decision:
+        """Arm, spool up, climb to ``height`` (default ``takeoff_height_m``) above the ground, then hover."""
+        height = self.config.takeoff_height_m if height is None else height
+        bad = first_non_finite(height=height)
+        if bad or height < self.config.min_flight_height_m:
+            return self._refuse("takeoff", f"take-off rejected: height {height!r} must be a finite number >= the "
+                                           f"minimum flight height ({self.config.min_flight_height_m} m)")
+        mode = self.machine.mode
+        if mode is FlightMode.ARMED:
+            self._pending_takeoff_height = float(height)
+            return ACCEPTED
+        if mode is not FlightMode.LANDED:
+            return self._refuse_transition(self.machine.request(FlightEvent.TAKEOFF, self._guard_context(now)))
+        if self._state is not None:
+            target = self._state.position + np.array([0.0, 0.0, height])
+            check = self.envelope.check_position(*target, what="take-off target")
+            if not check:
+                return self._refuse(check.code, check.reason)
+        transition = self.machine.request(FlightEvent.ARM, self._guard_context(now))
+        if not transition:
+            return self._refuse_transition(transition)
+        assert self._state is not None            # the ARM guard needs fresh odometry
+        self._ground_z = float(self._state.position[2])
+        self._home = self._state.position.copy()
+        self.plan.set_home(self._home)
+        self._armed_since = float(now)
+        self._pending_takeoff_height = float(height)
+        self._land_reason = ""
+        self._follow_request = None
+        self.controller.reset(self._state)
+        return ACCEPTED
+
+    def land(self, now: float, source: str = "operator", reason: str | None = None) -> Decision:
+        """Always accepted: descend where the vehicle is and disarm on touchdown."""
+        self.mux.submit(source, LandCommand(), now)
+        if self.plan.running and source != PLAN_SOURCE:
+            self._stop_plan(f"landing requested by {source}")
+        self._begin_landing(reason or f"requested by {source}", now)
+        return ACCEPTED
+
+    def emergency_stop(self, now: float, source: str = "operator") -> Decision:
+        """Always accepted: cut the motors now. Latched until ``reset_emergency`` on the ground."""
+        self.mux.submit(source, EmergencyStopCommand(), now)
+        if self.plan.running:
+            self._stop_plan(f"emergency stop by {source}", failed=True)
+        self.machine.request(FlightEvent.EMERGENCY, self._guard_context(now))
+        self._land_reason = f"emergency stop by {source}"
+        self._takeoff = self._landing = None
+        self._pending_takeoff_height = None
+        self.controller.reset()
+        self._output = self.controller.zero_output()
+        return ACCEPTED
+
+    def reset_emergency(self, now: float) -> Decision:
+        if self.machine.mode is not FlightMode.EMERGENCY:
+            return self._refuse("state", f"reset refused: no emergency stop latched (mode {self.machine.mode})")
+        return self._refuse_transition(self.machine.request(FlightEvent.RESET, self._guard_context(now)))
+
+    def submit_velocity(self, source: str, vx: float, vy: float, vz: float, yaw_rate: float,
+                        now: float) -> Decision:
+        """World-frame velocity (m/s) and yaw rate (rad/s, positive = counter-clockwise)."""
+        check = self.envelope.limit_velocity(vx, vy, vz, yaw_rate, what=f"velocity command from '{source}'")
+        if not check:
+            return self._refuse(check.code, check.reason)
+        ready = self._motion_allowed(source)
+        if not ready:
+            return ready
+        velocity, limited_yaw_rate = check.value
+        return self._submit(source, VelocityCommand(*map(float, velocity), float(limited_yaw_rate)), now)
+
+    def submit_velocity_body(self, source: str, forward: float, left: float, up: float, yaw_rate: float,
+                             now: float) -> Decision:
+        """Velocity in the heading frame (x forward, y left, z up: level, turned with the vehicle's yaw)."""
+        bad = first_non_finite(forward=forward, left=left, up=up, yaw_rate=yaw_rate)
+        if bad:
+            return self._refuse("non_finite", f"velocity command from '{source}' rejected: {bad}")
+        if self._state is None:
+            return self._refuse("odometry", f"velocity command from '{source}' rejected: no odometry for the heading")
+        yaw = self._state.yaw_rad
+        c, s = math.cos(yaw), math.sin(yaw)
+        return self.submit_velocity(source, c * forward - s * left, s * forward + c * left, up, yaw_rate, now)
+
+    def submit_position(self, source: str, x: float, y: float, z: float, yaw: float, now: float) -> Decision:
+        """World-frame position target (m) and heading (rad)."""
+        check = self.envelope.check_position(x, y, z, yaw, what=f"position target from '{source}'")
+        if not check:
+            return self._refuse(check.code, check.reason)
+        floor = self._floor_z()
+        if floor is not None and z < floor:
+            return self._refuse("min_height", f"position target from '{source}' rejected: z={z:.2f} m is below the "
+                                              f"minimum flight height ({floor:.2f} m); use land")
+        ready = self._motion_allowed(source)
+        if not ready:
+            return ready
+        return self._submit(source, PositionCommand(float(x), float(y), float(z), float(yaw)), now)
+
+    def submit_hover(self, source: str, now: float) -> Decision:
+        """Stop and hold position (never refused for authorisation: stopping is always allowed)."""
+        return self._submit(source, HoverCommand(), now)
+
+    def start_plan(self, steps: Iterable[Any], now: float) -> Decision:
+        """Validate every step (finite values, geofence along the nominal path) and start; all or nothing."""
+        try:
+            steps = [s if isinstance(s, PlanStep) else PlanStep.from_msg(s) for s in steps]
+        except (AttributeError, TypeError, ValueError) as exc:
+            return self._refuse("plan", f"plan rejected: malformed step ({exc})")
+        if PLAN_SOURCE not in self.mux.sources:
+            return self._refuse("plan", f"plan rejected: the mux has no '{PLAN_SOURCE}' source configured")
+        if not self.mux.authorised:
+            return self._refuse("unauthorised", "plan rejected: no authorised operator")
+        if not self._odometry_ok(now):
+            return self._refuse("odometry", "plan rejected: no valid odometry")
+        assert self._state is not None
+        reason = self.plan.validate(steps, self._plan_vehicle())   # before touching a running plan
+        if reason is None:
+            if self.plan.running:
+                self._stop_plan("replaced by a new plan")
+            reason = self.plan.start(steps, self._plan_vehicle(), now)
+        if reason:
+            return self._refuse("plan", f"plan rejected: {reason}")
+        self._follow_request = None
+        return ACCEPTED
+
+    def cancel_plan(self, reason: str = "cancelled") -> bool:
+        """Stop the running plan and hover. Returns whether one was running."""
+        return self._stop_plan(reason)
+
+    # ================================================================================================= step
+    def step(self, now: float) -> tuple[np.ndarray, bool, FlightStatus]:
+        """One control step: returns (motor thrusts in N, armed, status)."""
+        if self._last_step is not None and now <= self._last_step:
+            return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
+        dt = self.nominal_dt if self._last_step is None else min(now - self._last_step, 5.0 * self.nominal_dt)
+        self._last_step = float(now)
+        odometry_ok = self._odometry_ok(now)
+
+        self._safety_checks(now, odometry_ok)
+        if odometry_ok and self.plan.running:
+            self._run_plan(now)
+        if self.machine.flying:
+            self._select_flying_mode(now)
+
+        mode = self.machine.mode
+        if mode in (FlightMode.LANDED, FlightMode.EMERGENCY):
+            self.controller.reset()
+            self._output = self.controller.zero_output()
+        elif mode is FlightMode.ARMED:
+            self._output = self._armed_step(now)
+        elif mode is FlightMode.LANDING:
+            self._output = self._landing_step(now, dt, odometry_ok)
+        else:
+            assert self._state is not None
+            self._output = self._flying_step(now, dt)
+            self._learn_hover_thrust()
+        return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
+
+    def status(self, now: float) -> FlightStatus:
+        active = self.mux.active(now)
+        return FlightStatus(
+            mode=self.machine.mode.value,
+            armed=self.machine.armed,
+            active_source=active.source if active else "",
+            operator_authorised=self.mux.operator_authorised,
+            last_rejection=self.last_rejection,
+            rejection_count=sum(self.rejections.values()),
+            rejections_by_reason=dict(self.rejections),
+            plan=self.plan.feedback(),
+            battery_percentage=self._battery,
+            odometry_ok=self._odometry_ok(now),
+            land_reason=self._land_reason,
+            follow_request=self._follow_request,
+            saturated=self._output.saturated,
+        )
+
+    @property
+    def mode(self) -> FlightMode:
+        return self.machine.mode
+
+    @property
+    def state(self) -> VehicleState | None:
+        return self._state
+
+    @property
+    def last_output(self) -> ControlOutput:
+        return self._output
+
+    # ============================================================================================ internals
+    def _safety_checks(self, now: float, odometry_ok: bool) -> None:
+        mode = self.machine.mode
+        if self.machine.airborne and mode is not FlightMode.LANDING:
+            if not odometry_ok:
+                self._stop_plan("odometry lost", failed=True)
+                self._begin_landing("odometry lost", now)
+            elif self._battery_low:
+                self._stop_plan("battery low", failed=True)
+                self._begin_landing(f"battery low ({self._battery:.0%} <= "
+                                    f"{self.envelope.config.low_battery_fraction:.0%})", now)
+        elif mode is FlightMode.ARMED and not odometry_ok:
+            self._disarm_on_ground("odometry lost before take-off", now)
+
+        limit = self.config.hover_land_timeout_s
+        if self.machine.mode is FlightMode.HOVER and limit is not None and not self.plan.running:
+            if self.mux.active(now) is not None or self._hover_since is None:
+                self._hover_since = now
+            elif now - self._hover_since >= limit:
+                self._begin_landing(f"no command for {limit:.0f} s", now)
+
+    def _run_plan(self, now: float) -> None:
+        output = self.plan.update(now, self._plan_vehicle())
+        if output.request == "takeoff":
+            decision = self.takeoff(now, output.takeoff_height_m, source=PLAN_SOURCE)
+            if not decision:
+                self.plan.fail(decision.reason)
+        elif output.request == "land":
+            self.land(now, source=PLAN_SOURCE, reason="plan")
+        if output.follow is not None:
+            self._follow_request = output.follow
+        if output.setpoint is not None and self.plan.running:
+            sp = output.setpoint
+            check = self.envelope.check_position(sp.x, sp.y, sp.z, sp.yaw, what="plan setpoint")
+            decision = self._submit(PLAN_SOURCE, sp, now) if check else Decision(False, check.reason)
+            if not decision:
+                self.plan.fail(decision.reason)
+        if not self.plan.running:
+            self.mux.clear(PLAN_SOURCE)
+            return
+        # A higher-priority source taking over ends the plan (the operator is flying now).
+        active = self.mux.active(now)
+        if active is not None and active.source != PLAN_SOURCE and \
+                self.mux.sources[active.source].priority > self.mux.sources[PLAN_SOURCE].priority:
+            self._stop_plan(f"overridden by {active.source}")
+
+    def _select_flying_mode(self, now: float) -> None:
+        active = self.mux.active(now)
+        command = active.command if active else None
+        if isinstance(command, VelocityCommand):
+            event = FlightEvent.VELOCITY
+        elif isinstance(command, PositionCommand):
+            event = FlightEvent.POSITION
+        else:
+            event = FlightEvent.HOVER
+        target = {FlightEvent.VELOCITY: FlightMode.VELOCITY, FlightEvent.POSITION: FlightMode.POSITION,
+                  FlightEvent.HOVER: FlightMode.HOVER}[event]
+        previous = self.machine.mode
+        if target is previous:
+            return
+        transition = self.machine.request(event, self._guard_context(now))
+        if not transition:
+            self._refuse_transition(transition)
+            self.machine.request(FlightEvent.HOVER, self._guard_context(now))
+        if self.machine.mode is FlightMode.HOVER and previous is not FlightMode.HOVER:
+            self._hover_target = None          # brake, then hold where the vehicle stops
+            self._hover_since = now
+
+    def _flying_step(self, now: float, dt: float) -> ControlOutput:
+        state = self._state
+        assert state is not None
+        mode = self.machine.mode
+        integrate = True
+        if mode is FlightMode.TAKING_OFF:
+            setpoint, integrate = self._takeoff_setpoint(now, dt)
+        elif mode is FlightMode.VELOCITY:
+            setpoint = self._velocity_setpoint(now)
+        elif mode is FlightMode.POSITION:
+            active = self.mux.active(now)
+            command = active.command if active else None
+            assert isinstance(command, PositionCommand)
+            setpoint = Setpoint(POSITION_MODE, (command.x, command.y, command.z), (command.vx, command.vy, command.vz),
+                                command.yaw, command.yaw_rate, (command.ax, command.ay, command.az))
+        else:
+            setpoint = self._hover_setpoint()
+        return self.controller.update(state, setpoint, dt, integrate=integrate)
+
+    def _takeoff_setpoint(self, now: float, dt: float) -> tuple[Setpoint, bool]:
+        state = self._state
+        assert state is not None and self._takeoff is not None
+        cfg = self.config
+        takeoff = self._takeoff
+        target = takeoff.target
+        # Reference climbs at the take-off speed, slows down to arrive at the height without overshoot, and
+        # never leads the vehicle by more than 0.2 m (it waits for the lift-off).
+        remaining = max(0.0, target[2] - takeoff.z_ref)
+        braking = math.sqrt(2.0 * TAKEOFF_BRAKE_DECEL_M_S2 * remaining)
+        speed = min(cfg.takeoff_speed_m_s, braking)
+        accel = -TAKEOFF_BRAKE_DECEL_M_S2 if 0.0 < braking < cfg.takeoff_speed_m_s else 0.0
+        takeoff.z_ref = min(target[2], takeoff.z_ref + speed * dt, state.position[2] + 0.2)
+        setpoint = Setpoint(POSITION_MODE, (target[0], target[1], takeoff.z_ref), (0.0, 0.0, speed), takeoff.yaw,
+                            0.0, (0.0, 0.0, accel))
+        # Integrators stay frozen until the vehicle is off the ground, so resting on it winds nothing up.
+        lifted = state.position[2] - self._ground_reference_z() > 0.05
+        if abs(state.position[2] - target[2]) <= cfg.takeoff_tolerance_m and abs(state.velocity[2]) < 0.2:
+            self.machine.request(FlightEvent.TAKEOFF_COMPLETE, self._guard_context(now))
+            self._hover_target = (target.copy(), takeoff.yaw)
+            self._hover_since = now
+            self._takeoff = None
+        return setpoint, lifted
+
+    def _velocity_setpoint(self, now: float) -> Setpoint:
+        state = self._state
+        assert state is not None
+        active = self.mux.active(now)
+        command = active.command if active else None
+        assert isinstance(command, VelocityCommand)
+        # Re-limit against the fence every step (the command lives up to its timeout while the vehicle moves),
+        # from where the vehicle will be once the velocity loop has responded, so braking starts in time.
+        lookahead = state.position + state.velocity * self.controller.velocity_response_time_s
+        check = self.envelope.limit_velocity(command.vx, command.vy, command.vz, command.yaw_rate, lookahead)
+        velocity, yaw_rate = check.value
+        floor = self._floor_z()
+        if floor is not None and velocity[2] < 0.0:
+            room = lookahead[2] - floor
+            velocity[2] = -min(-velocity[2], math.sqrt(2.0 * self.envelope.config.fence_brake_decel_m_s2 * room)
+                               if room > 0.0 else 0.0)
+        return Setpoint(VELOCITY_MODE, state.position, velocity, 0.0, yaw_rate)
+
+    def _hover_setpoint(self) -> Setpoint:
+        state = self._state
+        assert state is not None
+        if self._hover_target is None:
+            if np.linalg.norm(state.velocity) > self.config.hover_latch_speed_m_s:
+                return Setpoint(VELOCITY_MODE, state.position, np.zeros(3), 0.0, 0.0)   # brake first
+            yaw = self.controller.yaw_target
+            self._hover_target = (state.position.copy(), state.yaw_rad if yaw is None else yaw)
+        position, yaw = self._hover_target
+        return Setpoint(POSITION_MODE, position, np.zeros(3), yaw, 0.0)
+
+    def _armed_step(self, now: float) -> ControlOutput:
+        cfg = self.config
+        if self._pending_takeoff_height is not None and now - self._armed_since >= cfg.spool_up_s:
+            transition = self.machine.request(FlightEvent.TAKEOFF, self._guard_context(now))
+            if transition:
+                assert self._state is not None
+                target = np.array([self._state.position[0], self._state.position[1],
+                                   self._ground_reference_z() + self._pending_takeoff_height])
+                self._takeoff = _TakeoffReference(target, float(self._state.position[2]), self._state.yaw_rad)
+                self._pending_takeoff_height = None
+                self.controller.reset(self._state)
+                return self.controller.mix_collective_only(self._idle_collective())
+            self._refuse_transition(transition)
+            self.plan.fail(transition.reason)
+            self._disarm_on_ground("take-off refused", now)
+            return self.controller.zero_output()
+        return self.controller.mix_collective_only(self._idle_collective())
+
+    def _landing_step(self, now: float, dt: float, odometry_ok: bool) -> ControlOutput:
+        cfg = self.config
+        landing = self._landing
+        assert landing is not None
+        if not odometry_ok or self._state is None:
+            return self._blind_descent(now, dt)
+        state = self._state
+        if landing.xy is None or landing.blind_since is not None:
+            # (Re)start the closed-loop descent from where the vehicle is.
+            landing.xy, landing.z_ref, landing.yaw = state.position[:2].copy(), float(state.position[2]), state.yaw_rad
+            landing.blind_since = None
+        ground = self._ground_reference_z()
+        height = state.position[2] - ground
+        speed = cfg.landing_speed_m_s if height > cfg.landing_slowdown_height_m else cfg.landing_final_speed_m_s
+        # The reference descends at `speed`, leads the vehicle by at most 0.3 m, and ends below the ground so
+        # the vehicle settles with its thrust wound down.
+        landing.z_ref = max(landing.z_ref - speed * dt, state.position[2] - 0.3, ground - 0.3)
+        setpoint = Setpoint(POSITION_MODE, (landing.xy[0], landing.xy[1], landing.z_ref), (0.0, 0.0, -speed),
+                            landing.yaw, 0.0)
+        output = self.controller.update(state, setpoint, dt, integrate=height > cfg.touchdown_height_m)
+        if self._touched_down(state, height, output):
+            if self._touchdown_since is None:
+                self._touchdown_since = now
+            elif now - self._touchdown_since >= cfg.touchdown_time_s:
+                self.machine.request(FlightEvent.TOUCHDOWN, self._guard_context(now))
+                self._landing = None
+                self.controller.reset()
+                return self.controller.zero_output()
+        else:
+            self._touchdown_since = None
+        return output
+
+    def _touched_down(self, state: VehicleState, height: float, output: ControlOutput) -> bool:
+        cfg = self.config
+        still = abs(state.velocity[2]) < cfg.touchdown_speed_m_s and math.hypot(*state.velocity[:2]) < 0.3
+        # Low over the take-off ground, or resting on something higher with the thrust wound well below hover.
+        resting = output.collective_thrust_n < 0.5 * self._hover_thrust_estimate
+        return still and (height < cfg.touchdown_height_m or resting)
+
+    def _blind_descent(self, now: float, dt: float) -> ControlOutput:
+        cfg = self.config
+        landing = self._landing
+        assert landing is not None
+        if landing.blind_since is None:
+            landing.blind_since = now
+            landing.blind_duration_s = self._blind_descent_duration()
+        if now - landing.blind_since >= landing.blind_duration_s:
+            # It must be down by now: cut the motors.
+            self.machine.request(FlightEvent.TOUCHDOWN, self._guard_context(now))
+            self._landing = None
+            self.controller.reset()
+            return self.controller.zero_output()
+        collective = cfg.open_loop_thrust_fraction * self._hover_thrust_estimate
+        if self._imu is not None and abs(now - self._imu_stamp) <= cfg.imu_timeout_s:
+            quaternion, rates = self._imu
+            attitude = VehicleState(np.zeros(3), np.zeros(3), quaternion, rates)
+            level = quat_from_yaw(yaw_from_quat(quaternion))
+            return self.controller.update_attitude(attitude, level, collective, dt)
+        return self.controller.mix_collective_only(collective)
+
+    def _blind_descent_duration(self) -> float:
+        """Time within which the open-loop descent has certainly reached the ground, from the last odometry."""
+        cfg = self.config
+        state = self._state
+        if state is None:
+            return 5.0
+        height = max(0.0, state.position[2] - self._ground_reference_z())
+        vz = float(state.velocity[2])
+        accel = (1.0 - cfg.open_loop_thrust_fraction) * GRAVITY
+        drag = self.airframe.drag_coeff_ns_per_m[2] / self.airframe.mass_kg
+        # March the 1-D model with vertical drag (which only slows the fall) until it reaches the ground.
+        t, z, step = 0.0, height, 0.01
+        while z > 0.0 and t < 60.0:
+            vz += (-accel - drag * vz) * step
+            z += vz * step
+            t += step
+        return 1.5 * t + 1.0
+
+    def _begin_landing(self, reason: str, now: float) -> None:
+        mode = self.machine.mode
+        if mode in (FlightMode.LANDING, FlightMode.LANDED, FlightMode.EMERGENCY):
+            return
+        transition = self.machine.request(FlightEvent.LAND, self._guard_context(now))
+        if not transition:
+            return
+        self._land_reason = reason
+        self._takeoff = None
+        self._pending_takeoff_height = None
+        self._touchdown_since = None
+        if self.machine.mode is FlightMode.LANDING:
+            self._landing = _LandingReference()
+        else:                                   # ARMED on the ground: landing is just disarming
+            self._landing = None
+            self.controller.reset()
+
+    def _disarm_on_ground(self, reason: str, now: float) -> None:
+        self.machine.request(FlightEvent.DISARM, self._guard_context(now))
+        self._pending_takeoff_height = None
+        self._land_reason = reason
+        self.controller.reset()
+
+    def _stop_plan(self, reason: str, failed: bool = False) -> bool:
+        stopped = self.plan.fail(reason) if failed else self.plan.cancel(reason)
+        if stopped:
+            self.mux.clear(PLAN_SOURCE)
+        return stopped
+
+    def _learn_hover_thrust(self) -> None:
+        """Low-pass the collective while hovering steadily: the blind descent starts from the real hover thrust."""
+        state = self._state
+        if state is None or self.machine.mode is FlightMode.TAKING_OFF:
+            return
+        if abs(state.velocity[2]) < 0.2 and abs(self._output.acceleration_setpoint[2]) < 0.5:
+            tilt = tilt_from_quat(state.quaternion_wxyz)
+            measured = self._output.collective_thrust_n * math.cos(tilt)
+            self._hover_thrust_estimate += 0.01 * (measured - self._hover_thrust_estimate)
+
+    def _idle_collective(self) -> float:
+        return self.config.motor_idle_fraction * self.airframe.motor_max_thrust_n * self.airframe.num_motors
+
+    def _submit(self, source: str, command: Any, now: float) -> Decision:
+        decision = self.mux.submit(source, command, now)
+        if not decision:
+            self._count(self.mux.last_rejection_code, decision.reason)
+        return decision
+
+    def _motion_allowed(self, source: str) -> Decision:
+        mode = self.machine.mode
+        if self.machine.flying or mode is FlightMode.TAKING_OFF:
+            return ACCEPTED
+        if mode is FlightMode.LANDING:
+            return self._refuse("state", f"motion command from '{source}' rejected: landing in progress")
+        return self._refuse("state", f"motion command from '{source}' rejected: vehicle is in {mode}, take off first")
+
+    def _refuse(self, code: str, reason: str) -> Decision:
+        self._count(code, reason)
+        return Decision(False, reason)
+
+    def _refuse_transition(self, transition: Transition) -> Decision:
+        if transition:
+            return ACCEPTED
+        return self._refuse("state", transition.reason)
+
+    def _count(self, code: str, reason: str) -> None:
+        self.rejections[code] += 1
+        self.last_rejection = reason
+
+    def _odometry_ok(self, now: float) -> bool:
+        # Symmetric: odometry stamped slightly ahead of `now` (another clock reading of the same time) is fresh.
+        return self._state is not None and abs(now - self._odom_stamp) <= self.config.odom_timeout_s
+
+    def _guard_context(self, now: float) -> GuardContext:
+        odometry_ok = self._odometry_ok(now)
+        # Motors off and not moving means resting on something solid; after an emergency stop the vehicle must
+        # have been still for a while, since it is also still at the top of its fall.
+        rest_needed = EMERGENCY_REST_S if self.machine.mode is FlightMode.EMERGENCY else 0.0
+        at_rest = odometry_ok and self._at_rest_since is not None and now - self._at_rest_since >= rest_needed
+        return GuardContext(
+            authorised=self.mux.authorised,
+            odometry_ok=odometry_ok,
+            battery_ok=not self._battery_low,
+            on_ground=bool(at_rest and not self.machine.airborne),
+        )
+
+    def _plan_vehicle(self) -> PlanVehicle:
+        state = self._state
+        assert state is not None
+        return PlanVehicle(state.position.copy(), state.velocity.copy(), state.yaw_rad, self.machine.mode)
+
+    def _ground_reference_z(self) -> float:
+        """World z of the ground: where the vehicle was armed; the odometry origin before any take-off."""
+        return self._ground_z if self._ground_z is not None else 0.0
+
+    def _floor_z(self) -> float | None:
+        return None if self._ground_z is None else self._ground_z + self.config.min_flight_height_m

@@ -1,0 +1,342 @@
+"""flight_controller node: every motion source → one mux → safety envelope → cascaded PID → motor commands.
+
+Thin wrapper around core.flight.FlightCore: parameters in; /odom, /imu, /battery, /auth/state and per-source
+velocity/position commands in; /motor_command, /flight/state, /diagnostics out; takeoff / land / emergency_stop
+services and the execute_plan action. The control loop runs in its own thread at control_rate_hz with absolute
+deadlines (rclpy timers jitter by milliseconds at 250 Hz).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
+
+import numpy as np  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
+from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.action import ActionServer, CancelResponse, GoalResponse  # noqa: E402
+from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import BatteryState, Imu  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from mmchat_ros.action import ExecutePlan  # noqa: E402
+from mmchat_ros.core.flight.control import VehicleState, yaw_from_quat  # noqa: E402
+from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
+from mmchat_ros.core.flight.plan import PlanState, PlanStep  # noqa: E402
+from mmchat_ros.msg import AuthState, FlightState, MotorCommand  # noqa: E402
+from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, rotation_matrix_wxyz,  # noqa: E402
+                                              vector_from_msg, vector_to_msg)
+
+WORLD_FRAMES = ("odom", "world", "map")
+PARAMS = {
+    "airframe": Param("x500", "airframe name in config/airframes.yaml (gains from config/flight_gains.yaml)"),
+    "airframes_file": Param("", "airframes file; empty = the package's config/airframes.yaml"),
+    "gains_file": Param("", "PID gains file; empty = the package's config/flight_gains.yaml"),
+    "control_rate_hz": Param(250.0, "control loop rate, Hz (>= 200)"),
+    "state_rate_hz": Param(10.0, "rate of /flight/state and /diagnostics publication, Hz"),
+    "takeoff_height_m": Param(1.5, "take-off height above the take-off point, m"),
+    "command_timeout_s": Param(0.5, "a motion command older than this no longer counts (watchdog → hover), s"),
+    "odom_timeout_s": Param(0.5, "no odometry for this long in the air → land, s"),
+    "require_authorisation": Param(True, "accept motion only while /auth/state says an operator is authorised"),
+    "max_speed_xy": Param(2.0, "horizontal speed limit, m/s"),
+    "max_speed_z": Param(1.0, "vertical speed limit, m/s"),
+    "max_yaw_rate_deg_s": Param(60.0, "yaw rate limit, deg/s"),
+    "max_altitude_m": Param(10.0, "ceiling, m above the odometry origin"),
+    "geofence_min": Param([-20.0, -20.0, -1.0], "geofence box lower corner x, y, z in the odom frame, m"),
+    "geofence_max": Param([20.0, 20.0, 10.0], "geofence box upper corner x, y, z in the odom frame, m"),
+    "low_battery_fraction": Param(0.2, "battery fraction (0..1) at or below which the vehicle lands"),
+    "hover_land_timeout_s": Param(60.0, "hovering with no command in force this long → land; <= 0 never, s"),
+    "sources": Param(["operator", "plan", "teleop", "follow"],
+                     "command sources, highest priority first; each listens on /cmd_vel/<source> and "
+                     "/cmd_pose/<source>"),
+    "odom_frame": Param("odom", "frame of published poses"),
+}
+
+
+class FlightControllerNode(Node):
+    def __init__(self):
+        super().__init__("flight_controller")
+        self.p = Params(self, PARAMS)
+        if not 50.0 <= self.p.control_rate_hz <= 1000.0:
+            raise ValueError(f"control_rate_hz={self.p.control_rate_hz} is outside 50..1000 Hz")
+        sources = list(self.p.sources)
+        config = FlightCoreConfig.from_dict({
+            "control_rate_hz": self.p.control_rate_hz,
+            "takeoff_height_m": self.p.takeoff_height_m,
+            "command_timeout_s": self.p.command_timeout_s,
+            "odom_timeout_s": self.p.odom_timeout_s,
+            "require_authorisation": self.p.require_authorisation,
+            "hover_land_timeout_s": self.p.hover_land_timeout_s if self.p.hover_land_timeout_s > 0 else None,
+            "envelope": {
+                "max_speed_xy": self.p.max_speed_xy, "max_speed_z": self.p.max_speed_z,
+                "max_yaw_rate_deg_s": self.p.max_yaw_rate_deg_s, "max_altitude_m": self.p.max_altitude_m,
+                "geofence_min": tuple(self.p.geofence_min), "geofence_max": tuple(self.p.geofence_max),
+                "low_battery_fraction": self.p.low_battery_fraction,
+            },
+            "mux": {"sources": {name: {"priority": len(sources) - i, "timeout_s": self.p.command_timeout_s}
+                                for i, name in enumerate(sources)}},
+        })
+        self.core = FlightCore.from_names(self.p.airframe, config, self.p.airframes_file or None,
+                                          self.p.gains_file or None)
+        self.lock = threading.Lock()       # the core is touched by callbacks and the control thread
+        self.last_state_key = None
+        cb = ReentrantCallbackGroup()
+
+        self.motor_pub = self.create_publisher(
+            MotorCommand, "motor_command", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self.state_pub = self.create_publisher(FlightState, "flight/state", STATE_QOS)
+        self.setpoint_pub = self.create_publisher(PoseStamped, "flight/setpoint", SENSOR_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
+
+        self.create_subscription(Odometry, "odom", self.on_odom, SENSOR_QOS, callback_group=cb)
+        self.create_subscription(Imu, "imu", self.on_imu, SENSOR_QOS, callback_group=cb)
+        self.create_subscription(BatteryState, "battery", self.on_battery, SENSOR_QOS, callback_group=cb)
+        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS, callback_group=cb)
+        for source in sources:
+            self.create_subscription(TwistStamped, f"cmd_vel/{source}",
+                                     lambda msg, s=source: self.on_velocity(s, msg), COMMAND_QOS, callback_group=cb)
+            self.create_subscription(PoseStamped, f"cmd_pose/{source}",
+                                     lambda msg, s=source: self.on_pose(s, msg), COMMAND_QOS, callback_group=cb)
+        self.create_service(Trigger, "takeoff", self.on_takeoff, callback_group=cb)
+        self.create_service(Trigger, "land", self.on_land, callback_group=cb)
+        self.create_service(Trigger, "emergency_stop", self.on_emergency_stop, callback_group=cb)
+        self.create_service(Trigger, "reset_emergency", self.on_reset_emergency, callback_group=cb)
+        self.plan_server = ActionServer(self, ExecutePlan, "execute_plan", execute_callback=self.execute_plan,
+                                        goal_callback=self.on_plan_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
+                                        callback_group=cb)
+        self.create_timer(1.0 / self.p.state_rate_hz, self.publish_state, callback_group=cb)
+
+        # The control thread must get the GIL back promptly after its sleep: Python's default 5 ms switch
+        # interval would show up as 5 ms of loop jitter whenever a callback is running.
+        sys.setswitchinterval(0.0002)
+        self.running = True
+        self.loop_periods: list[float] = []
+        self.control_thread = threading.Thread(target=self.control_loop, name="control", daemon=True)
+        self.control_thread.start()
+        self.get_logger().info(
+            f"flight controller ready: airframe {self.p.airframe}, {self.p.control_rate_hz:.0f} Hz, sources "
+            f"{sources}, authorisation {'required' if self.p.require_authorisation else 'NOT required'}")
+
+    # ---------------------------------------------------------------------------------------------- helpers
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def reject_log(self, what: str, decision) -> None:
+        if not decision:
+            self.get_logger().warn(f"rejected {what}: {decision.reason}")
+
+    # ------------------------------------------------------------------------------------------------ inputs
+    def on_odom(self, msg: Odometry) -> None:
+        q = quat_wxyz_from_msg(msg.pose.pose.orientation)
+        # Odometry twist is in the child (body) frame (REP 105); the core wants world-frame velocity.
+        v_body = vector_from_msg(msg.twist.twist.linear)
+        norm = float(np.linalg.norm(q))
+        v_world = rotation_matrix_wxyz(q) @ v_body if math.isfinite(norm) and norm > 0.5 else v_body
+        state = VehicleState(position=vector_from_msg(msg.pose.pose.position), velocity=v_world,
+                             quaternion_wxyz=q, angular_velocity_body=vector_from_msg(msg.twist.twist.angular))
+        with self.lock:
+            self.reject_log("odometry", self.core.update_odometry(state, self.now()))
+
+    def on_imu(self, msg: Imu) -> None:
+        # Attitude keeps a blind (odometry-less) descent level.
+        with self.lock:
+            self.core.update_attitude(quat_wxyz_from_msg(msg.orientation), vector_from_msg(msg.angular_velocity),
+                                      self.now())
+
+    def on_battery(self, msg: BatteryState) -> None:
+        with self.lock:
+            self.reject_log("battery state", self.core.update_battery(float(msg.percentage), self.now()))
+
+    def on_auth(self, msg: AuthState) -> None:
+        with self.lock:
+            self.core.set_authorised(bool(msg.authorised), self.now())
+        self.get_logger().info(f"operator {'authorised: ' + msg.operator_name if msg.authorised else 'not authorised'}"
+                               f" ({msg.reason})")
+
+    def on_velocity(self, source: str, msg: TwistStamped) -> None:
+        lin, ang = msg.twist.linear, msg.twist.angular
+        with self.lock:
+            now = self.now()
+            if msg.header.frame_id in WORLD_FRAMES:
+                decision = self.core.submit_velocity(source, lin.x, lin.y, lin.z, ang.z, now)
+            else:   # body / heading frame: x forward, y left (teleop, follow)
+                decision = self.core.submit_velocity_body(source, lin.x, lin.y, lin.z, ang.z, now)
+        self.reject_log(f"velocity command from '{source}'", decision)
+
+    def on_pose(self, source: str, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        yaw = yaw_from_quat(quat_wxyz_from_msg(msg.pose.orientation))
+        with self.lock:
+            decision = self.core.submit_position(source, p.x, p.y, p.z, yaw, self.now())
+        self.reject_log(f"position command from '{source}'", decision)
+
+    def _trigger(self, response, action: str, call) -> Trigger.Response:
+        with self.lock:
+            decision = call(self.now())
+        response.success = bool(decision)
+        response.message = "accepted" if decision else decision.reason
+        self.get_logger().info(f"{action}: {response.message}")
+        self.publish_state()
+        return response
+
+    def on_takeoff(self, _req, response):
+        return self._trigger(response, "takeoff", lambda now: self.core.takeoff(now))
+
+    def on_land(self, _req, response):
+        return self._trigger(response, "land", lambda now: self.core.land(now))
+
+    def on_emergency_stop(self, _req, response):
+        return self._trigger(response, "emergency stop", lambda now: self.core.emergency_stop(now))
+
+    def on_reset_emergency(self, _req, response):
+        return self._trigger(response, "reset emergency", lambda now: self.core.reset_emergency(now))
+
+    # ------------------------------------------------------------------------------------------- plan action
+    def on_plan_goal(self, goal_request) -> GoalResponse:
+        if not goal_request.plan.actions:
+            self.get_logger().warn("rejected plan: it has no actions")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    async def execute_plan(self, goal_handle):
+        plan = goal_handle.request.plan
+        steps = [PlanStep.from_msg(a) for a in plan.actions]
+        with self.lock:
+            decision = self.core.start_plan(steps, self.now())
+        result = ExecutePlan.Result()
+        if not decision:
+            self.get_logger().warn(f"plan {plan.id} rejected: {decision.reason}")
+            goal_handle.abort()
+            result.success, result.message = False, decision.reason
+            return result
+        self.get_logger().info(f"executing plan {plan.id} from {plan.source}: {len(steps)} actions "
+                               f"('{plan.utterance}')")
+        feedback = ExecutePlan.Feedback()
+        while True:
+            if goal_handle.is_cancel_requested:
+                with self.lock:
+                    self.core.cancel_plan("cancelled by the client")
+                goal_handle.canceled()
+                fb = self.core.status(self.now()).plan
+                result.success, result.actions_completed, result.message = False, fb.actions_completed, "cancelled"
+                return result
+            with self.lock:
+                status = self.core.status(self.now())
+                state = self.core.state
+            fb = status.plan
+            feedback.action_index, feedback.action, feedback.progress = fb.action_index, fb.action, fb.progress
+            if state is not None:
+                vector_to_msg(state.position, feedback.pose.position)
+                quat_msg_from_wxyz(state.quaternion_wxyz, feedback.pose.orientation)
+            goal_handle.publish_feedback(feedback)
+            if fb.state is not PlanState.RUNNING:
+                break
+            await sleep_async(self, 0.05)
+        result.actions_completed, result.message = fb.actions_completed, fb.message or fb.state.value
+        result.success = fb.state is PlanState.SUCCEEDED
+        if result.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        self.get_logger().info(f"plan {plan.id} {fb.state.value}: {result.message}")
+        return result
+
+    # ------------------------------------------------------------------------------------------ control loop
+    def control_loop(self) -> None:
+        period = 1.0 / self.p.control_rate_hz
+        command = MotorCommand()
+        next_tick = time.monotonic()
+        last_tick = None
+        while self.running:
+            tick = time.monotonic()
+            if last_tick is not None:
+                self.loop_periods.append(tick - last_tick)
+                if len(self.loop_periods) > 5000:
+                    del self.loop_periods[:2500]
+            last_tick = tick
+            with self.lock:
+                thrusts, armed, status = self.core.step(self.now())
+            command.header.stamp = self.get_clock().now().to_msg()
+            command.armed = bool(armed)
+            command.thrust_n = [float(t) for t in thrusts]
+            if not self.context.ok():
+                break   # shutting down: the publishers are gone
+            try:
+                self.motor_pub.publish(command)
+                key = (status.mode, status.armed, status.active_source, status.rejection_count)
+                if key != self.last_state_key:
+                    if self.last_state_key is None or status.mode != self.last_state_key[0]:
+                        why = f" ({status.land_reason})" if str(status.mode) == "LANDING" and status.land_reason else ""
+                        self.get_logger().info(f"mode {status.mode}{why}, source '{status.active_source}'")
+                    self.last_state_key = key
+                    self.publish_state(status)
+            except Exception as exc:
+                if not self.context.ok():
+                    break
+                self.get_logger().error(f"control loop publish failed: {exc}", throttle_duration_sec=1.0)
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_tick = time.monotonic()   # overran: don't try to catch up with a burst
+
+    def publish_state(self, status=None) -> None:
+        if not self.context.ok():
+            return
+        with self.lock:
+            status = status or self.core.status(self.now())
+            state = self.core.state
+        msg = FlightState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.p.odom_frame
+        msg.mode = str(status.mode)
+        msg.armed = bool(status.armed)
+        if state is not None:
+            vector_to_msg(state.position, msg.pose.position)
+            quat_msg_from_wxyz(state.quaternion_wxyz, msg.pose.orientation)
+            vector_to_msg(state.velocity, msg.velocity.linear)
+            vector_to_msg(state.angular_velocity_body, msg.velocity.angular)
+        msg.battery_percentage = float(status.battery_percentage)
+        msg.active_source = status.active_source
+        msg.operator_authorised = bool(status.operator_authorised)
+        msg.last_rejection = status.last_rejection
+        msg.rejection_count = int(status.rejection_count)
+        self.state_pub.publish(msg)
+        diag = DiagnosticArray()
+        diag.header.stamp = msg.header.stamp
+        entry = DiagnosticStatus(name="mmchat/flight_controller", hardware_id=self.p.airframe,
+                                 level=DiagnosticStatus.OK if status.odometry_ok else DiagnosticStatus.ERROR,
+                                 message=f"{status.mode}; last rejection: {status.last_rejection or 'none'}")
+        periods = self.loop_periods[-500:]
+        if len(periods) > 10:
+            ordered = sorted(periods)
+            mean = sum(ordered) / len(ordered)
+            loop_stats = [KeyValue(key="loop_rate_hz", value=f"{1.0 / mean:.1f}"),
+                          KeyValue(key="loop_period_p99_ms", value=f"{1000 * ordered[int(0.99 * (len(ordered) - 1))]:.2f}"),
+                          KeyValue(key="loop_period_max_ms", value=f"{1000 * ordered[-1]:.2f}")]
+        else:
+            loop_stats = []
+        entry.values = loop_stats + [KeyValue(key="rejections_total", value=str(status.rejection_count))] + [
+            KeyValue(key=f"rejections/{reason}", value=str(count))
+            for reason, count in sorted(status.rejections_by_reason.items())]
+        diag.status = [entry]
+        self.diag_pub.publish(diag)
+
+    def shutdown(self) -> None:
+        self.running = False
+        self.control_thread.join(timeout=2.0)
+
+
+def main(args=None):
+    return run_node(FlightControllerNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

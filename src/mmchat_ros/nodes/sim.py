@@ -1,0 +1,286 @@
+"""sim node: the embedded MuJoCo quadrotor as a vehicle driver.
+
+Motor commands in (/motor_command); /odom, /imu, /battery, /camera/image_raw + /camera/camera_info and /clock out.
+Physics runs in its own thread, paced to real_time_factor x wall time (<= 0: as fast as possible); the camera
+renders in another thread from a snapshot of the physics state, so rendering never stalls the physics.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+from geometry_msgs.msg import Pose, PoseArray  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from mmchat_ros.backends.sim.quadrotor import QuadrotorSim  # noqa: E402
+from mmchat_ros.core.airframe import load_airframe  # noqa: E402
+from mmchat_ros.core.paths import share_dir  # noqa: E402
+from mmchat_ros.msg import MotorCommand  # noqa: E402
+from mmchat_ros.nodes.common import seconds_to_stamp  # noqa: E402
+from mmchat_ros.nodes.image_conversion import numpy_to_image  # noqa: E402
+from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, rotation_matrix_wxyz, vector_to_msg  # noqa: E402
+
+PARAMS = {
+    "airframe": Param("x500", "airframe name in config/airframes.yaml"),
+    "airframes_file": Param("", "airframes file; empty = the package's config/airframes.yaml"),
+    "world_file": Param("", "world description (boxes, targets); empty = sim/worlds/default.yaml"),
+    "physics_rate_hz": Param(500.0, "MuJoCo physics rate, Hz"),
+    "odom_rate_hz": Param(250.0, "rate of /odom and /imu, Hz (the physics advances in steps of this period)"),
+    "battery_rate_hz": Param(2.0, "rate of /battery, Hz"),
+    "clock_rate_hz": Param(100.0, "rate of /clock, Hz (sim time, for nodes with use_sim_time)"),
+    "camera_enabled": Param(True, "render the onboard camera"),
+    "camera_rate_hz": Param(15.0, "onboard camera frame rate (sim time), Hz"),
+    "real_time_factor": Param(1.0, "sim seconds per wall second; <= 0 runs as fast as possible"),
+    "stamp_with_sim_time": Param(False, "stamp messages with sim time (set when the graph uses use_sim_time) "
+                                        "instead of the node clock"),
+    "start_position": Param([0.0, 0.0, 0.0], "start position x, y, z in the odom frame, m (z 0 = on the ground)"),
+    "start_yaw_deg": Param(0.0, "start heading, degrees"),
+    "motor_timeout_s": Param(0.5, "no motor command for this long → motors stop, like an ESC losing its signal, s"),
+    "odom_frame": Param("odom", "frame of /odom poses"),
+    "base_frame": Param("base_link", "the vehicle body frame"),
+    "camera_frame": Param("camera_optical", "optical frame of the onboard camera"),
+    "seed": Param(0, "random seed (IMU noise)"),
+    "imu_noise": Param([0.0, 0.0], "IMU white noise std: accelerometer m/s^2, gyro rad/s"),
+}
+
+
+class SimNode(Node):
+    def __init__(self):
+        super().__init__("sim")
+        self.p = Params(self, PARAMS)
+        airframe = load_airframe(self.p.airframe, self.p.airframes_file or None)
+        world = self.p.world_file or str(share_dir() / "sim" / "worlds" / "default.yaml")
+        self.sim = QuadrotorSim(airframe, world, physics_hz=self.p.physics_rate_hz, camera=False, seed=self.p.seed,
+                                imu_noise=tuple(self.p.imu_noise))
+        self.sim.reset(position=tuple(self.p.start_position), yaw=math.radians(self.p.start_yaw_deg))
+        self.num_motors = airframe.num_motors
+        self.odom_origin = np.array([0.0, 0.0, self.sim.rest_height_m])
+        self.lock = threading.Lock()
+        self.command = (np.zeros(self.num_motors), False)
+        self.last_command_wall = None
+        self.command_timed_out = False
+
+        best_effort_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(MotorCommand, "motor_command", self.on_motor_command, best_effort_1)
+        self.odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
+        self.imu_pub = self.create_publisher(Imu, "imu", SENSOR_QOS)
+        self.battery_pub = self.create_publisher(BatteryState, "battery", SENSOR_QOS)
+        self.clock_pub = self.create_publisher(Clock, "clock", 10)
+        self.targets_pub = self.create_publisher(PoseArray, "sim/targets", SENSOR_QOS)
+        self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_QOS)
+        self.create_service(Trigger, "sim/reset", self.on_reset)
+
+        sys.setswitchinterval(0.0002)   # physics pacing thread: see flight_controller.py
+        self.running = True
+        self.failed = False
+        self.rtf_measured = float("nan")
+        self.render_request = threading.Condition()
+        self.render_snapshot = None
+        self.render_stamp = None
+        self.threads = [threading.Thread(target=self.physics_loop, name="physics", daemon=True)]
+        if self.p.camera_enabled:
+            self.snapshot = mujoco.MjData(self.sim.model)
+            self.threads.append(threading.Thread(target=self.render_loop, name="camera", daemon=True))
+        for thread in self.threads:
+            thread.start()
+        self.get_logger().info(
+            f"simulator ready: {airframe.name} ({airframe.mass_kg} kg), world {world}, physics "
+            f"{self.p.physics_rate_hz:.0f} Hz, real-time factor {self.p.real_time_factor}, camera "
+            f"{'on at %.0f Hz' % self.p.camera_rate_hz if self.p.camera_enabled else 'off'}")
+
+    def on_motor_command(self, msg: MotorCommand) -> None:
+        thrusts = np.asarray(msg.thrust_n, dtype=float)
+        if thrusts.shape != (self.num_motors,) or not np.all(np.isfinite(thrusts)):
+            self.get_logger().warn(f"ignored motor command: expected {self.num_motors} finite thrusts, got "
+                                   f"{list(msg.thrust_n)}", throttle_duration_sec=1.0)
+            return
+        with self.lock:
+            self.command = (thrusts, bool(msg.armed))
+            self.last_command_wall = time.monotonic()
+
+    def on_reset(self, _req, response):
+        with self.lock:
+            self.sim.reset(position=tuple(self.p.start_position), yaw=math.radians(self.p.start_yaw_deg))
+            self.command = (np.zeros(self.num_motors), False)
+        response.success, response.message = True, "vehicle reset to its start pose"
+        return response
+
+    def stamp(self, sim_time: float):
+        return seconds_to_stamp(sim_time) if self.p.stamp_with_sim_time else self.get_clock().now().to_msg()
+
+    # --------------------------------------------------------------------------------------------- physics
+    def physics_loop(self) -> None:
+        try:
+            self._physics_loop()
+        except Exception as exc:   # a dead physics thread must not leave a live-looking node: exit, be reported
+            self.get_logger().fatal(f"physics stopped: {type(exc).__name__}: {exc}")
+            self.failed = True
+            self.context.try_shutdown()
+
+    def _physics_loop(self) -> None:
+        tick = 1.0 / self.p.odom_rate_hz
+        rtf = self.p.real_time_factor
+        every = {name: max(1, int(round(self.p.odom_rate_hz / rate))) for name, rate in (
+            ("battery", self.p.battery_rate_hz), ("clock", self.p.clock_rate_hz),
+            ("camera", self.p.camera_rate_hz), ("targets", 10.0))}
+        wall_start = time.monotonic()
+        sim_start = self.sim.state().time_s
+        count = 0
+        while self.running:
+            with self.lock:
+                thrusts, armed = self.command
+                stale = self.last_command_wall is not None and \
+                    time.monotonic() - self.last_command_wall > self.p.motor_timeout_s
+                if stale and armed:
+                    if not self.command_timed_out:
+                        self.get_logger().error(f"no motor command for {self.p.motor_timeout_s} s: motors stop")
+                    self.command_timed_out = True
+                    armed = False
+                elif not stale:
+                    self.command_timed_out = False
+                self.sim.set_motor_commands(thrusts, armed)
+                sim_time = self.sim.step(tick)
+                state = self.sim.state()
+                if self.p.camera_enabled and count % every["camera"] == 0:
+                    self.request_render(sim_time)
+                targets = self.sim.target_positions() if count % every["targets"] == 0 else None
+            self.publish_state(state)
+            if count % every["battery"] == 0:
+                self.publish_battery(state)
+            if count % every["clock"] == 0:
+                self.clock_pub.publish(Clock(clock=seconds_to_stamp(sim_time)))
+            if targets:
+                self.publish_targets(targets, sim_time)
+            count += 1
+            elapsed_sim = sim_time - sim_start
+            if rtf > 0:
+                delay = wall_start + elapsed_sim / rtf - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                elif delay < -0.5:   # fell far behind (CPU starved): re-anchor instead of sprinting
+                    wall_start, sim_start = time.monotonic(), sim_time
+            if count % 250 == 0:
+                wall = time.monotonic() - wall_start
+                self.rtf_measured = elapsed_sim / wall if wall > 0 else float("nan")
+
+    def publish_state(self, state) -> None:
+        stamp = self.stamp(state.time_s)
+        odom = Odometry()
+        odom.header.stamp = stamp
+        odom.header.frame_id = self.p.odom_frame
+        odom.child_frame_id = self.p.base_frame
+        # The odom frame sits on the ground under the start pose (as a flight stack's local frame does), so z
+        # is the height of the body origin above the take-off surface: 0 when standing on its feet.
+        vector_to_msg(state.position - self.odom_origin, odom.pose.pose.position)
+        quat_msg_from_wxyz(state.quaternion_wxyz, odom.pose.pose.orientation)
+        # REP 105: Odometry twist is expressed in the child (body) frame.
+        v_body = rotation_matrix_wxyz(state.quaternion_wxyz).T @ state.linear_velocity_world
+        vector_to_msg(v_body, odom.twist.twist.linear)
+        vector_to_msg(state.angular_velocity_body, odom.twist.twist.angular)
+        odom.pose.covariance[0] = odom.pose.covariance[7] = odom.pose.covariance[14] = 1e-6
+        odom.twist.covariance[0] = odom.twist.covariance[7] = odom.twist.covariance[14] = 1e-6
+        self.odom_pub.publish(odom)
+        imu = Imu()
+        imu.header.stamp = stamp
+        imu.header.frame_id = self.p.base_frame
+        quat_msg_from_wxyz(state.quaternion_wxyz, imu.orientation)
+        vector_to_msg(state.angular_velocity_body, imu.angular_velocity)
+        vector_to_msg(state.specific_force_body, imu.linear_acceleration)
+        self.imu_pub.publish(imu)
+
+    def publish_battery(self, state) -> None:
+        battery = state.battery
+        msg = BatteryState()
+        msg.header.stamp = self.stamp(state.time_s)
+        msg.voltage = float(battery.voltage_v)
+        msg.current = -float(battery.current_a)      # negative while discharging (sensor_msgs convention)
+        msg.percentage = float(battery.percentage)
+        msg.capacity = msg.design_capacity = float(self.sim.airframe.battery.capacity_mah) / 1000.0
+        msg.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_DISCHARGING
+        msg.power_supply_technology = BatteryState.POWER_SUPPLY_TECHNOLOGY_LIPO
+        msg.present = True
+        self.battery_pub.publish(msg)
+
+    def publish_targets(self, targets: dict, sim_time: float) -> None:
+        msg = PoseArray()
+        msg.header.stamp = self.stamp(sim_time)
+        msg.header.frame_id = self.p.odom_frame
+        for position in targets.values():
+            pose = Pose()
+            vector_to_msg(position - self.odom_origin, pose.position)
+            pose.orientation.w = 1.0
+            msg.poses.append(pose)
+        self.targets_pub.publish(msg)
+
+    # ---------------------------------------------------------------------------------------------- camera
+    def request_render(self, sim_time: float) -> None:
+        """Called with the physics lock held: copy the state for the render thread (microseconds)."""
+        with self.render_request:
+            if self.render_snapshot is not None:
+                return   # the renderer is still busy with the previous frame: drop this one
+            mujoco.mj_copyData(self.snapshot, self.sim.model, self.sim.data)
+            self.render_snapshot = self.snapshot
+            self.render_stamp = self.stamp(sim_time)
+            self.render_request.notify()
+
+    def render_loop(self) -> None:
+        intrinsics = self.sim.camera_intrinsics()
+        info = CameraInfo()
+        info.header.frame_id = self.p.camera_frame
+        info.width, info.height = self.sim.camera_width, self.sim.camera_height
+        info.distortion_model = "plumb_bob"
+        info.d = [0.0] * 5
+        info.k = [intrinsics.fx, 0.0, intrinsics.cx, 0.0, intrinsics.fy, intrinsics.cy, 0.0, 0.0, 1.0]
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [intrinsics.fx, 0.0, intrinsics.cx, 0.0, 0.0, intrinsics.fy, intrinsics.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        while self.running:
+            with self.render_request:
+                while self.render_snapshot is None and self.running:
+                    self.render_request.wait(0.5)
+                if not self.running:
+                    break
+                snapshot, stamp = self.render_snapshot, self.render_stamp
+            try:
+                pixels = self.sim.render_camera(data=snapshot)
+            except Exception as exc:   # no GL: say why once, keep the vehicle flying without a camera
+                self.get_logger().error(f"camera disabled: {type(exc).__name__}: {exc}")
+                self.sim.release_camera()
+                return
+            finally:
+                with self.render_request:
+                    self.render_snapshot = None
+            image = numpy_to_image(pixels, "rgb8")
+            image.header.stamp = stamp
+            image.header.frame_id = self.p.camera_frame
+            info.header.stamp = stamp
+            self.image_pub.publish(image)
+            self.info_pub.publish(info)
+        self.sim.release_camera()   # the GL context belongs to this thread
+
+    def shutdown(self) -> None:
+        self.running = False
+        with self.render_request:
+            self.render_request.notify_all()
+        for thread in self.threads:
+            thread.join(timeout=2.0)
+        self.sim.close()
+
+
+def main(args=None):
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Flying a running vehicle from a script: odometry, flight state, motor commands, the flight controller's
+services and its plan action. Used by `mmchat demo`, the benches and the simulation tests."""
+from __future__ import annotations
+
+import math
+import time
+
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
+from std_srvs.srv import Trigger
+
+from mmchat_ros.action import ExecutePlan
+from mmchat_ros.msg import ActionPlan, FlightState, MotorCommand, PlanAction
+from mmchat_ros.nodes.common import STATE_QOS
+
+
+class FlightClient:
+    """Test-side view of the vehicle: odometry, flight state, motor commands, services and the plan action."""
+
+    def __init__(self, ros):
+        self.ros = ros
+        self.odom = ros.collect(Odometry, "/odom", "sensor")
+        self.states = ros.collect(FlightState, "/flight/state", STATE_QOS)
+        self.motors = ros.collect(MotorCommand, "/motor_command", "sensor")
+        self.plan_client = ActionClient(ros.node, ExecutePlan, "/execute_plan")
+        ros.wait_for(lambda: self.odom and self.states and self.motors, 30, "odometry, flight state and motors")
+
+    # --------------------------------------------------------------------------------------------- readouts
+    def position(self):
+        p = self.odom[-1][1].pose.pose.position
+        return p.x, p.y, p.z
+
+    def state(self) -> FlightState:
+        return self.states[-1][1]
+
+    def mode(self) -> str:
+        return self.state().mode
+
+    def odom_since(self, t0: float):
+        return [msg for t, msg in list(self.odom) if t >= t0]
+
+    def wait_mode(self, mode: str, timeout: float = 30.0) -> FlightState:
+        return self.ros.wait_for(lambda: self.states and self.mode() == mode and self.state(), timeout,
+                                 f"flight mode {mode} (now {self.mode() if self.states else '?'})")
+
+    def wait_altitude(self, z: float, tol: float = 0.1, timeout: float = 30.0):
+        return self.ros.wait_for(lambda: abs(self.position()[2] - z) < tol, timeout, f"altitude {z}±{tol} m "
+                                 f"(now {self.position()[2]:.2f})")
+
+    # ------------------------------------------------------------------------------------------------ calls
+    def trigger(self, name: str) -> Trigger.Response:
+        return self.ros.call(Trigger, name, Trigger.Request(), timeout=15)
+
+    def take_off_and_settle(self, height: float = 1.5) -> None:
+        if self.mode() in ("HOVER", "VELOCITY", "POSITION"):
+            return
+        response = self.trigger("/takeoff")
+        if not response.success:
+            raise RuntimeError(f"take-off refused: {response.message}")
+        self.wait_mode("HOVER", timeout=40)
+        self.wait_altitude(height, 0.1, timeout=20)
+
+    def land_and_wait(self) -> None:
+        if self.mode() == "LANDED":
+            return
+        response = self.trigger("/land")
+        if not response.success:
+            raise RuntimeError(f"landing refused: {response.message}")
+        self.wait_mode("LANDED", timeout=60)
+
+    def execute(self, actions: list[PlanAction], timeout: float = 90.0, source: str = "test"):
+        """Send a plan through the action; returns (result, feedback list)."""
+        if not self.plan_client.wait_for_server(timeout_sec=15):
+            raise TimeoutError("execute_plan action server not available")
+        feedback: list = []
+        goal = ExecutePlan.Goal(plan=ActionPlan(id=f"test-{time.monotonic_ns()}", source=source, actions=actions))
+        send = self.plan_client.send_goal_async(goal, feedback_callback=lambda f: feedback.append(f.feedback))
+        self.ros.wait_for(send.done, 15, "goal acceptance")
+        handle = send.result()
+        if not handle.accepted:
+            raise RuntimeError("plan goal rejected")
+        result_future = handle.get_result_async()
+        self.ros.wait_for(result_future.done, timeout, "plan result")
+        return result_future.result().result, feedback
+
+
+def action(kind: int, **fields) -> PlanAction:
+    return PlanAction(type=kind, **fields)
+
+
+def yaw_of(odom: Odometry) -> float:
+    q = odom.pose.pose.orientation
+    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))

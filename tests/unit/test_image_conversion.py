@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
+
+
+@pytest.mark.parametrize("encoding,shape,dtype", [("rgb8", (4, 5, 3), np.uint8), ("bgra8", (3, 2, 4), np.uint8),
+                                                  ("mono8", (6, 7), np.uint8), ("mono16", (2, 3), np.uint16)])
+def test_round_trip(encoding, shape, dtype):
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    msg = numpy_to_image(array, encoding)
+    assert (msg.height, msg.width, msg.encoding) == (shape[0], shape[1], encoding)
+    back = image_to_numpy(msg)
+    assert back.dtype == dtype and np.array_equal(back, array)
+
+
+def test_padded_rows_and_big_endian():
+    array = np.arange(12, dtype=np.uint16).reshape(2, 6)
+    msg = Image(height=2, width=6, encoding="mono16", is_bigendian=1, step=16)
+    rows = [array[r].astype(">u2").tobytes() + b"\xff\xff\xff\xff" for r in range(2)]
+    msg.data = b"".join(rows)
+    assert np.array_equal(image_to_numpy(msg), array)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda m: setattr(m, "encoding", "yuv422"), "unsupported image encoding 'yuv422'"),
+    (lambda m: setattr(m, "step", 2), "step 2 is smaller"),
+    (lambda m: setattr(m, "data", bytes(5)), "data has 5 bytes"),
+    (lambda m: setattr(m, "height", 0), "empty image"),
+])
+def test_malformed_images_raise_clear_errors(mutate, message):
+    msg = numpy_to_image(np.zeros((2, 2, 3), np.uint8), "rgb8")
+    mutate(msg)
+    with pytest.raises(ImageConversionError, match=message):
+        image_to_numpy(msg)
+
+
+def test_wrong_array_for_encoding():
+    with pytest.raises(ImageConversionError, match="does not fit encoding 'rgb8'"):
+        numpy_to_image(np.zeros((2, 2), np.uint8), "rgb8")
+    with pytest.raises(ImageConversionError, match="dtype float64"):
+        numpy_to_image(np.zeros((2, 2, 3)), "rgb8")
