@@ -71,6 +71,7 @@ else
   grep -rl --include='*.cmake' -e '/opt/python/cp3' "$VENV/share" 2>/dev/null | while read -r f; do
     sed -i -E "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$np_include#g; s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$py_include#g" "$f"
   done
+  mkdir -p build
   cmake -S . -B build/venv -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" \
     -DMMCHAT_INSTALL_PYTHON_SOURCES=OFF -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >build/cmake-configure.log 2>&1 \
     || { tail -30 build/cmake-configure.log; echo "setup.sh: CMake configure failed (log: build/cmake-configure.log)" >&2; exit 1; }

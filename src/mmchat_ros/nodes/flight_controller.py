@@ -314,20 +314,23 @@ class FlightControllerNode(Node):
         entry = DiagnosticStatus(name="mmchat/flight_controller", hardware_id=self.p.airframe,
                                  level=DiagnosticStatus.OK if status.odometry_ok else DiagnosticStatus.ERROR,
                                  message=f"{status.mode}; last rejection: {status.last_rejection or 'none'}")
-        periods = self.loop_periods[-500:]
-        if len(periods) > 10:
-            ordered = sorted(periods)
-            mean = sum(ordered) / len(ordered)
-            loop_stats = [KeyValue(key="loop_rate_hz", value=f"{1.0 / mean:.1f}"),
-                          KeyValue(key="loop_period_p99_ms", value=f"{1000 * ordered[int(0.99 * (len(ordered) - 1))]:.2f}"),
-                          KeyValue(key="loop_period_max_ms", value=f"{1000 * ordered[-1]:.2f}")]
-        else:
-            loop_stats = []
+        loop_stats = [KeyValue(key=k, value=f"{v:.3f}") for k, v in self.loop_statistics().items()]
         entry.values = loop_stats + [KeyValue(key="rejections_total", value=str(status.rejection_count))] + [
             KeyValue(key=f"rejections/{reason}", value=str(count))
             for reason, count in sorted(status.rejections_by_reason.items())]
         diag.status = [entry]
         self.diag_pub.publish(diag)
+
+    def loop_statistics(self, window: int = 1000) -> dict[str, float]:
+        """Control loop rate and period jitter (|period - nominal|) over the last ``window`` ticks."""
+        periods = sorted(self.loop_periods[-window:])
+        if len(periods) < 10:
+            return {}
+        nominal = 1.0 / self.p.control_rate_hz
+        jitter = sorted(abs(p - nominal) for p in periods)
+        pick = lambda values, q: values[int(q * (len(values) - 1))]  # noqa: E731
+        return {"loop_rate_hz": len(periods) / sum(periods), "jitter_p50_ms": 1000 * pick(jitter, 0.5),
+                "jitter_p99_ms": 1000 * pick(jitter, 0.99), "period_max_ms": 1000 * periods[-1]}
 
     def shutdown(self) -> None:
         self.running = False

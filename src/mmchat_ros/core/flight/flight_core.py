@@ -310,11 +310,18 @@ class FlightCore:
         c, s = math.cos(yaw), math.sin(yaw)
         return self.submit_velocity(source, c * forward - s * left, s * forward + c * left, up, yaw_rate, now)
 
-    def submit_position(self, source: str, x: float, y: float, z: float, yaw: float, now: float) -> Decision:
-        """World-frame position target (m) and heading (rad)."""
+    def submit_position(self, source: str, x: float, y: float, z: float, yaw: float, now: float,
+                        velocity_ff: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                        acceleration_ff: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Decision:
+        """World-frame position target (m) and heading (rad); a moving reference (a trajectory) also gives its
+        velocity (m/s) and acceleration (m/s²) as feed-forward."""
         check = self.envelope.check_position(x, y, z, yaw, what=f"position target from '{source}'")
         if not check:
             return self._refuse(check.code, check.reason)
+        bad = first_non_finite(vx=velocity_ff[0], vy=velocity_ff[1], vz=velocity_ff[2],
+                               ax=acceleration_ff[0], ay=acceleration_ff[1], az=acceleration_ff[2])
+        if bad is not None:
+            return self._refuse("non_finite", f"position target from '{source}' rejected: feed-forward {bad}")
         floor = self._floor_z()
         if floor is not None and z < floor:
             return self._refuse("min_height", f"position target from '{source}' rejected: z={z:.2f} m is below the "
@@ -322,7 +329,10 @@ class FlightCore:
         ready = self._motion_allowed(source)
         if not ready:
             return ready
-        return self._submit(source, PositionCommand(float(x), float(y), float(z), float(yaw)), now)
+        vx, vy, vz = (float(v) for v in velocity_ff)
+        ax, ay, az = (float(a) for a in acceleration_ff)
+        return self._submit(source, PositionCommand(float(x), float(y), float(z), float(yaw), vx, vy, vz, 0.0,
+                                                    ax, ay, az), now)
 
     def submit_hover(self, source: str, now: float) -> Decision:
         """Stop and hold position (never refused for authorisation: stopping is always allowed)."""
