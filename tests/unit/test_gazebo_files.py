@@ -34,6 +34,7 @@ ROS_TOPICS = {   # ROS name -> (ROS type, Gazebo type, direction)
     "/camera/camera_info": ("sensor_msgs/msg/CameraInfo", "gz.msgs.CameraInfo", "GZ_TO_ROS"),
     "/battery": ("sensor_msgs/msg/BatteryState", "gz.msgs.BatteryState", "GZ_TO_ROS"),
     "/cmd_vel/vehicle": ("geometry_msgs/msg/Twist", "gz.msgs.Twist", "ROS_TO_GZ"),
+    "/vehicle/enable": ("std_msgs/msg/Bool", "gz.msgs.Boolean", "ROS_TO_GZ"),
     "/clock": ("rosgraph_msgs/msg/Clock", "gz.msgs.Clock", "GZ_TO_ROS"),
 }
 

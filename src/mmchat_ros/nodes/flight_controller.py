@@ -16,13 +16,14 @@ from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, P
 
 import numpy as np  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action import ActionServer, CancelResponse, GoalResponse  # noqa: E402
 from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import BatteryState, Imu  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from mmchat_ros.action import ExecutePlan  # noqa: E402
@@ -56,6 +57,11 @@ PARAMS = {
                      "command sources, highest priority first; each listens on /cmd_vel/<source> and "
                      "/cmd_pose/<source>"),
     "odom_frame": Param("odom", "frame of published poses"),
+    "vehicle_interface": Param("motors", "what the vehicle driver takes: 'motors' (per-motor thrusts on "
+                                         "/motor_command: the embedded sim) or 'velocity' (heading-frame velocity + "
+                                         "yaw rate on /cmd_vel/vehicle and motor enable on /vehicle/enable: Gazebo, "
+                                         "PX4, Tello, whose own inner loops fly the attitude)"),
+    "velocity_output_rate_hz": Param(50.0, "rate of /cmd_vel/vehicle with vehicle_interface 'velocity', Hz"),
 }
 
 
@@ -88,8 +94,14 @@ class FlightControllerNode(Node):
         self.last_state_key = None
         cb = ReentrantCallbackGroup()
 
-        self.motor_pub = self.create_publisher(
-            MotorCommand, "motor_command", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        if self.p.vehicle_interface not in ("motors", "velocity"):
+            raise ValueError(f"vehicle_interface '{self.p.vehicle_interface}' is not 'motors' or 'velocity'")
+        setpoint_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        if self.p.vehicle_interface == "motors":
+            self.motor_pub = self.create_publisher(MotorCommand, "motor_command", setpoint_qos)
+        else:
+            self.velocity_pub = self.create_publisher(Twist, "cmd_vel/vehicle", setpoint_qos)
+            self.enable_pub = self.create_publisher(Bool, "vehicle/enable", STATE_QOS)
         self.state_pub = self.create_publisher(FlightState, "flight/state", STATE_QOS)
         self.setpoint_pub = self.create_publisher(PoseStamped, "flight/setpoint", SENSOR_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
@@ -248,9 +260,37 @@ class FlightControllerNode(Node):
         return result
 
     # ------------------------------------------------------------------------------------------ control loop
+    def send_to_vehicle(self, thrusts, armed: bool, ticks: int) -> None:
+        if self.p.vehicle_interface == "motors":
+            command = MotorCommand()
+            command.header.stamp = self.get_clock().now().to_msg()
+            command.armed = bool(armed)
+            command.thrust_n = [float(t) for t in thrusts]
+            self.motor_pub.publish(command)
+            return
+        if ticks % self.velocity_every:
+            return
+        with self.lock:
+            output, state = self.core.last_output, self.core.state
+        twist = Twist()
+        if armed and state is not None:
+            # The vehicle's velocity controller works in its heading frame: x forward, y left, z up.
+            yaw = yaw_from_quat(state.quaternion_wxyz)
+            vx, vy, vz = output.velocity_setpoint
+            twist.linear.x = math.cos(yaw) * vx + math.sin(yaw) * vy
+            twist.linear.y = -math.sin(yaw) * vx + math.cos(yaw) * vy
+            twist.linear.z = float(vz)
+            twist.angular.z = float(output.yaw_rate_setpoint)
+        if armed != self.vehicle_enabled:
+            self.vehicle_enabled = armed
+            self.enable_pub.publish(Bool(data=bool(armed)))
+        self.velocity_pub.publish(twist)
+
     def control_loop(self) -> None:
         period = 1.0 / self.p.control_rate_hz
-        command = MotorCommand()
+        self.velocity_every = max(1, int(round(self.p.control_rate_hz / self.p.velocity_output_rate_hz)))
+        self.vehicle_enabled = None
+        ticks = 0
         next_tick = time.monotonic()
         last_tick = None
         while self.running:
@@ -262,13 +302,11 @@ class FlightControllerNode(Node):
             last_tick = tick
             with self.lock:
                 thrusts, armed, status = self.core.step(self.now())
-            command.header.stamp = self.get_clock().now().to_msg()
-            command.armed = bool(armed)
-            command.thrust_n = [float(t) for t in thrusts]
             if not self.context.ok():
                 break   # shutting down: the publishers are gone
             try:
-                self.motor_pub.publish(command)
+                self.send_to_vehicle(thrusts, armed, ticks)
+                ticks += 1
                 key = (status.mode, status.armed, status.active_source, status.rejection_count)
                 if key != self.last_state_key:
                     if self.last_state_key is None or status.mode != self.last_state_key[0]:

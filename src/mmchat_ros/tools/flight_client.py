@@ -54,7 +54,12 @@ class FlightClient:
     def take_off_and_settle(self, height: float = 1.5) -> None:
         if self.mode() in ("HOVER", "VELOCITY", "POSITION"):
             return
+        # Right after start-up the controller may not have fresh odometry yet: ask again for a while.
+        deadline = time.monotonic() + 15.0
         response = self.trigger("/takeoff")
+        while not response.success and "odometry" in response.message and time.monotonic() < deadline:
+            time.sleep(0.5)
+            response = self.trigger("/takeoff")
         if not response.success:
             raise RuntimeError(f"take-off refused: {response.message}")
         self.wait_mode("HOVER", timeout=40)

@@ -19,7 +19,7 @@ Loop structure (per control step):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -205,6 +205,10 @@ class ControlOutput:
     acceleration_setpoint: np.ndarray      # world frame, m/s², gravity excluded
     torque_setpoint: np.ndarray = field(default_factory=lambda: np.zeros(3))   # N·m requested from the mixer
     saturated: bool = False                # the mixer had to give something up
+    # For vehicles that run their own inner loops (PX4, Tello, Gazebo's velocity controller): the cascade's
+    # velocity set-point (world frame, m/s) and yaw-rate set-point (rad/s).
+    velocity_setpoint: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    yaw_rate_setpoint: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------------- gains
@@ -529,7 +533,10 @@ class CascadedController:
 
         velocity_sp, accel_ff = self._velocity_setpoint(state, setpoint, dt, integrate)
         accel_sp = self._acceleration_setpoint(state, velocity_sp, accel_ff, dt, integrate)
-        return self._attitude_and_below(state, q, accel_sp, self._yaw_target, yaw_rate_ff, dt, integrate)
+        output = self._attitude_and_below(state, q, accel_sp, self._yaw_target, yaw_rate_ff, dt, integrate)
+        yaw_rate_sp = self.gains.attitude_yaw * wrap_angle(self._yaw_target - yaw_now) + yaw_rate_ff
+        return replace(output, velocity_setpoint=velocity_sp.copy(),
+                       yaw_rate_setpoint=min(max(yaw_rate_sp, -self.max_yaw_rate), self.max_yaw_rate))
 
     def update_attitude(self, state: VehicleState, attitude_sp: np.ndarray, collective_n: float, dt: float,
                         integrate: bool = True) -> ControlOutput:
