@@ -75,7 +75,7 @@ def camera_view(name: str, seed: int, size: tuple[int, int] = FRAME_SIZE, face_p
     matrix = cv2.getRotationMatrix2D(source.face_centre, angle, scale)
     matrix[:, 2] += np.array(target) - np.array(source.face_centre)
     view = cv2.warpAffine(source.rgb, matrix, size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT101)
+                          borderMode=cv2.BORDER_REPLICATE)   # reflecting would mirror the face into a second one
     if mirror if mirror is not None else rng.random() < 0.5:
         view = view[:, ::-1]
     # Exposure: contrast, brightness and gamma, as an auto-exposing camera would vary them.

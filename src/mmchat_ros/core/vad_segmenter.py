@@ -89,8 +89,13 @@ class Segment:
 
 @dataclass(frozen=True)
 class SpeechStarted:
-    time: float                           # capture time of the first speech window
-    barge_in: bool = False
+    time: float                           # capture time of the first speech window (of the barge-in evidence)
+    barge_in: bool = False                # the user started talking over the robot
+
+
+@dataclass(frozen=True)
+class SegmentTruncated:
+    segment: Segment                      # cut at max_segment_s; speech goes on in a new segment
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class SpeechEnded:
     time: float                           # capture time where the speech ended
     segment: Segment | None               # None when dropped
     reason: str = ""                      # why it was dropped
+    announced: bool = True                # a SpeechStarted was emitted for this speech
 
 
 @dataclass
@@ -139,7 +145,7 @@ class SelfSpeechGate:
 
 
 class VadSegmenter:
-    """Feed audio with push(); get SpeechStarted / SpeechEnded events back."""
+    """Feed audio with push(); get SpeechStarted / SegmentTruncated / SpeechEnded events back."""
 
     def __init__(self, classify: Callable[[np.ndarray], float], config: SegmenterConfig = SegmenterConfig(),
                  gate: SelfSpeechGate | None = None):
@@ -151,26 +157,26 @@ class VadSegmenter:
         self._pre_roll: deque[_Window] = deque(maxlen=max(1, config.windows(config.pre_roll_s)))
         self._candidate: list[_Window] = []           # speech windows before speech_start_s is reached
         self._segment: list[_Window] = []
-        self._silence_run = 0                          # consecutive non-speech windows inside a segment
-        self._speech_windows = 0                       # speech windows in the open segment (pre-roll excluded)
-        self._confirmed = False                        # user speech (announced, will be transcribed)
-        self._barge_run: list[int] = []                # indices in _segment of the current run of barge-in windows
+        self._continues = False                        # the last segment was truncated: the next window goes on
+        self._reset_segment_state()
         self.windows_processed = 0
 
     @property
     def in_speech(self) -> bool:
-        return bool(self._segment)
+        return bool(self._segment) or self._continues
 
     @property
     def speaking(self) -> bool:
         """User speech is going on (what /speech/active says)."""
-        return bool(self._segment) and self._confirmed
+        return self.in_speech and self._confirmed
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.int16)
         self._pre_roll.clear()
         self._candidate.clear()
-        self._close_state()
+        self._segment = []
+        self._continues = False
+        self._reset_segment_state()
 
     def push(self, samples: np.ndarray, time: float) -> list:
         """Samples (int16 mono) whose first one was captured at ``time`` (s). Returns the events they caused."""
@@ -199,19 +205,27 @@ class VadSegmenter:
         if self._segment:
             end = time if time is not None else self._segment[-1].time + self.config.window_s
             events += self._close(speech_end=end, truncated=False)
+        self._continues = False
         self._candidate.clear()
         return events
 
     # ---------------------------------------------------------------------------------------------- internals
+    def _reset_segment_state(self) -> None:
+        self._silence_run = 0          # consecutive non-speech windows at the end of the open segment
+        self._speech_windows = 0       # speech windows in the open segment (pre-roll excluded)
+        self._confirmed = False        # user speech: announced, will be transcribed
+        self._barge_in = False
+        self._barge_run: list[int] = []   # indices in _segment of the current run of barge-in windows
+
     def _process_window(self, samples: np.ndarray, time: float) -> list:
         probability = float(self.classify(samples))
         self.windows_processed += 1
         window = _Window(samples, time, probability, rms_dbfs(samples))
         cfg = self.config
-        if not self._segment:
+        if not self._segment and not self._continues:
             return self._in_silence(window)
+        self._continues = False
         self._segment.append(window)
-        events = []
         if probability >= cfg.threshold:
             self._silence_run = 0
             self._speech_windows += 1
@@ -219,8 +233,7 @@ class VadSegmenter:
             self._silence_run += 1
         else:
             self._speech_windows += 1
-        if not self._confirmed:
-            events += self._check_barge_in(window)
+        events = [] if self._confirmed else self._check_confirmation(len(self._segment) - 1)
         if self._silence_run >= cfg.windows(cfg.speech_end_s):
             speech_end = self._segment[-self._silence_run].time
             return events + self._close(speech_end=speech_end, truncated=False)
@@ -241,68 +254,72 @@ class VadSegmenter:
             return []
         self._segment = [*self._pre_roll, *self._candidate]
         first_speech = self._candidate[0].time
+        self._reset_segment_state()
         self._speech_windows = len(self._candidate)
         self._pre_roll.clear()
         self._candidate = []
-        self._silence_run = 0
-        self._barge_run = []
-        over_robot = self.gate is not None and self.gate.robot_speaking_at(first_speech)
-        self._confirmed = not over_robot
+        self._confirmed = self.gate is None or not self.gate.robot_speaking_at(first_speech)
         if self._confirmed:
             return [SpeechStarted(first_speech)]
         events = []
-        start = len(self._segment) - self._speech_windows
-        for index in range(start, len(self._segment)):
-            events += self._check_barge_in(self._segment[index], index)
+        for index in range(len(self._segment) - self._speech_windows, len(self._segment)):
+            if not self._confirmed:
+                events += self._check_confirmation(index)
         return events
 
-    def _check_barge_in(self, window: _Window, index: int | None = None) -> list:
-        index = len(self._segment) - 1 if index is None else index
+    def _check_confirmation(self, index: int) -> list:
+        """Speech that began over the robot's voice: confirm it on barge-in evidence, or once the robot has been
+        silent long enough that what the microphone hears can only be the user."""
+        window = self._segment[index]
+        if window.probability >= self.config.threshold and not self.gate.robot_speaking_at(window.time):
+            return self._confirm(index, index, barge_in=False)
         if not self.gate.is_barge_in_window(window.probability, window.dbfs):
             self._barge_run = []
             return []
         self._barge_run.append(index)
         if len(self._barge_run) < self.config.windows(self.gate.config.barge_in_min_s):
             return []
-        # confirmed: drop what came before the barge-in evidence (the robot's own voice), keep a pre-roll
-        first = max(0, self._barge_run[0] - self.config.windows(self.config.pre_roll_s))
-        evidence_time = self._segment[self._barge_run[0]].time
+        return self._confirm(self._barge_run[0], index, barge_in=True)
+
+    def _confirm(self, evidence_index: int, last_index: int, barge_in: bool) -> list:
+        """Drop what came before the evidence (the robot's own voice), keeping a pre-roll."""
+        cfg = self.config
+        first = max(0, evidence_index - cfg.windows(cfg.pre_roll_s))
+        evidence_time = self._segment[evidence_index].time
         self._segment = self._segment[first:]
-        self._speech_windows = sum(1 for w in self._segment[self._barge_run[0] - first:]
-                                   if w.probability >= self.config.threshold - self.config.hysteresis)
+        self._speech_windows = sum(1 for w in self._segment[evidence_index - first:last_index - first + 1]
+                                   if w.probability >= cfg.threshold - cfg.hysteresis)
         self._confirmed = True
-        self._barge_in = True
-        return [SpeechStarted(evidence_time, barge_in=True)]
+        self._barge_in = barge_in
+        self._barge_run = []
+        return [SpeechStarted(evidence_time, barge_in=barge_in)]
 
     def _close(self, speech_end: float, truncated: bool) -> list:
         cfg = self.config
         windows = self._segment
         if not truncated:
-            keep_silence = min(self._silence_run, cfg.windows(cfg.post_roll_s))
-            drop = self._silence_run - keep_silence
+            drop = self._silence_run - min(self._silence_run, cfg.windows(cfg.post_roll_s))
             if drop:
                 windows = windows[:-drop]
-        confirmed, speech_windows = self._confirmed, self._speech_windows
-        barge_in = getattr(self, "_barge_in", False)
-        self._close_state()
-        if truncated:
-            # speech goes on: the next segment starts with the next window, still confirmed (or not)
-            self._segment = []
-            self._reopen_after_truncation = confirmed
-        if not confirmed:
-            return [SpeechEnded(speech_end, None, "overlaps the robot's own speech (no barge-in)")]
-        if speech_windows * cfg.window_s < cfg.min_speech_s:
-            return [SpeechEnded(speech_end, None, f"speech shorter than {cfg.min_speech_s} s")]
-        samples = np.concatenate([w.samples for w in windows])
-        segment = Segment(samples=samples, start=windows[0].time,
-                          end=windows[-1].time + (cfg.window_samples - 1) / cfg.sample_rate,
-                          speech_end=speech_end, truncated=truncated, barge_in=barge_in)
-        return [SpeechEnded(speech_end, segment)]
-
-    def _close_state(self) -> None:
+        confirmed, speech_windows, barge_in = self._confirmed, self._speech_windows, self._barge_in
         self._segment = []
-        self._silence_run = 0
-        self._speech_windows = 0
-        self._confirmed = False
-        self._barge_in = False
-        self._barge_run = []
+        if truncated:   # speech goes on: the next window opens the next segment, confirmed or not as this one
+            self._continues = True
+            self._silence_run = self._speech_windows = 0
+            self._barge_run = []
+        else:
+            self._reset_segment_state()
+        if not confirmed:
+            dropped = SpeechEnded(speech_end, None, "overlaps the robot's own speech (no barge-in)", announced=False)
+            return [] if truncated else [dropped]
+        segment = None
+        reason = ""
+        if speech_windows * cfg.window_s < cfg.min_speech_s:
+            reason = f"speech shorter than {cfg.min_speech_s} s"
+        else:
+            segment = Segment(samples=np.concatenate([w.samples for w in windows]), start=windows[0].time,
+                              end=windows[-1].time + (cfg.window_samples - 1) / cfg.sample_rate,
+                              speech_end=speech_end, truncated=truncated, barge_in=barge_in)
+        if truncated:
+            return [SegmentTruncated(segment)] if segment is not None else []
+        return [SpeechEnded(speech_end, segment, reason)]

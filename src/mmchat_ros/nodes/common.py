@@ -99,7 +99,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     except (KeyboardInterrupt, ExternalShutdownException):
         status = 1 if getattr(node, "failed", False) else 0
     except Exception as exc:  # a node that cannot start says why, with a non-zero exit for the launcher to report
+        import traceback
         name = node.get_name() if node else "node"
+        traceback.print_exc()
         print(f"[{name}] fatal: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         status = 1
     finally:

@@ -144,7 +144,7 @@ class PlannerNode(Node):
         with self.state_lock:
             self.seen, self.image_width = seen, float(msg.image_width)
 
-    def context(self) -> Context:
+    def planning_context(self) -> Context:
         with self.state_lock:
             return Context(self.authorised, self.vehicle, list(self.seen), self.image_width)
 
@@ -154,17 +154,17 @@ class PlannerNode(Node):
             self.say("Sorry, I didn't catch that. Please say it again.")
             self.get_logger().info(f"ignored low-confidence transcript ({msg.confidence:.2f}): '{msg.text}'")
             return
-        self.handle(msg.text, source="voice")
+        self.handle_command(msg.text, source="voice")
 
     def on_submit(self, request, response):
-        accepted, plan_id, reply = self.handle(request.text, source="typed")
+        accepted, plan_id, reply = self.handle_command(request.text, source="typed")
         response.accepted, response.plan_id, response.reply = accepted, plan_id, reply
         return response
 
-    def handle(self, text: str, source: str) -> tuple[bool, str, str]:
+    def handle_command(self, text: str, source: str) -> tuple[bool, str, str]:
         received = time.monotonic()
         with self.decide_lock:
-            decision = self.planner.decide(text, self.context())
+            decision = self.planner.decide(text, self.planning_context())
             decided = time.monotonic()
             self.get_logger().info(
                 f"{source} command '{text}' → {decision.kind} via {decision.source or 'checks'} in "
