@@ -30,6 +30,7 @@ MODEL_FILES = {
     "cnn_detector": "mmod_human_face_detector.dat",
 }
 EMBEDDING_MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
+ENROLL_MAX_SIDE_PX = 1024   # enrollment photos are scaled down to this
 
 
 class FaceModelError(RuntimeError):
@@ -111,6 +112,16 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[0] < 16 or rgb.shape[1] < 16:
         raise FaceImageError(f"image of {rgb.shape[1]}x{rgb.shape[0]} pixels is too small for face detection")
     return np.ascontiguousarray(rgb)
+
+
+def _limit_size(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """Photos from a phone are 4000 px wide: their faces are large, and detection time grows with the area."""
+    scale = max_side / max(rgb.shape[:2])
+    if scale >= 1.0:
+        return rgb
+    import cv2
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def _clip_box(box: FaceBox, shape) -> FaceBox:
@@ -218,6 +229,23 @@ class FaceAnalyzer:
         detected = time.perf_counter()
         faces = [Face(box, self.embedder.embed(rgb, box)) for box in boxes]
         return FrameAnalysis(faces, detected - start, time.perf_counter() - detected)
+
+    def enrollment_embeddings(self, images) -> tuple[list[np.ndarray], list[tuple[int, str]]]:
+        """The largest face's embedding from each image (the person being enrolled stands closest), and
+        (image index, why) for every image that gave none."""
+        embeddings, problems = [], []
+        for i, rgb in enumerate(images):
+            try:
+                rgb = _limit_size(_check_rgb(rgb), ENROLL_MAX_SIDE_PX)
+                boxes = self.detect(rgb)
+            except FaceImageError as exc:
+                problems.append((i, str(exc)))
+                continue
+            if not boxes:
+                problems.append((i, "no face"))
+                continue
+            embeddings.append(self.embedder.embed(rgb, boxes[0]))
+        return embeddings, problems
 
     def close(self) -> None:
         close = getattr(self.detector, "close", None)

