@@ -181,3 +181,29 @@ def test_unknown_graph_key_and_bad_argument(test_graph):
     graph.write_text(text.replace("respwan", "respawn"))
     result = run_mmchat(["launch", "sim", "colour:=red", "--graph", str(graph)], env)
     assert result.returncode == 2 and "unknown launch argument 'colour'" in result.stderr
+
+
+@pytest.mark.slow
+def test_mmchat_launch_sim_starts_the_real_graph_and_ctrl_c_leaves_nothing(spawn, ros_env):
+    from mmchat_ros.core.launch_graph import load_graph
+    nodes = [spec.name for spec in load_graph().resolve("sim")]
+    launcher = spawn([*MMCHAT, "launch", "sim"], name="launcher")
+    for name in nodes:
+        launcher.wait_for_line(rf"started '{name}'", timeout=30)
+    launcher.wait_for_line(r"\[flight_controller\] .*flight controller ready", timeout=60)
+    launcher.wait_for_line(r"\[sim\] .*simulator ready", timeout=60)
+    expected = ["/odom [nav_msgs/msg/Odometry]", "/flight/state [mmchat_ros/msg/FlightState]",
+                "/camera/image_raw [sensor_msgs/msg/Image]", "/motor_command [mmchat_ros/msg/MotorCommand]"]
+    topics = retry_until(lambda: run_mmchat(["topic", "list", "-t"], ros_env),
+                         lambda out: all(line in out.stdout for line in expected))
+    for line in expected:
+        assert line in topics.stdout, topics.stdout
+    parent = psutil.Process(launcher.proc.pid)
+    children = child_pids(parent)
+    assert len(children) >= len(nodes)
+    launcher.proc.send_signal(signal.SIGINT)
+    assert launcher.proc.wait(timeout=30) == 0
+    time.sleep(0.2)
+    survivors = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert survivors == [], f"processes left behind: {survivors}"
+    assert "died" not in launcher.output, launcher.output

@@ -5,6 +5,7 @@ first sample; sinks play int16 mono audio and can be interrupted mid-utterance (
 """
 from __future__ import annotations
 
+import array
 import io
 import threading
 import time
@@ -24,6 +25,18 @@ class AudioDeviceError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------ conversions
+def int16_array(samples: np.ndarray) -> array.array:
+    """What an int16[] message field holds (array('h')), built from bytes: ~50x faster than assigning numpy."""
+    out = array.array("h")
+    out.frombytes(np.ascontiguousarray(samples, dtype=np.int16).tobytes())
+    return out
+
+
+def int16_numpy(field) -> np.ndarray:
+    """An int16[] message field as a numpy array (a copy-free view when the field is an array('h'))."""
+    return np.frombuffer(field, dtype=np.int16) if isinstance(field, array.array) else np.asarray(field, np.int16)
+
+
 def to_int16(samples: np.ndarray) -> np.ndarray:
     samples = np.asarray(samples)
     if samples.dtype == np.int16:

@@ -16,7 +16,8 @@ from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, seconds
 import numpy as np  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
-from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSource, FileAudioSource  # noqa: E402
+from mmchat_ros.backends.audio_io import (AudioDeviceError, DeviceAudioSource, FileAudioSource,  # noqa: E402
+                                          int16_array)
 from mmchat_ros.msg import AudioChunk  # noqa: E402
 
 PARAMS = {
@@ -80,7 +81,7 @@ class AudioInputNode(Node):
         msg.header.frame_id = self.p.frame_id
         msg.sample_rate = self.p.sample_rate
         msg.channels = 1
-        msg.samples = samples.astype(np.int16).tolist() if False else samples.astype(np.int16)
+        msg.samples = int16_array(samples)
         self.publisher.publish(msg)
         self.chunks_sent += 1
 
