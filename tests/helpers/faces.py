@@ -109,3 +109,52 @@ def no_face_frame() -> np.ndarray:
     """A real photograph with no person in it (scikit-image's coffee cup), at camera size."""
     from skimage import data
     return np.ascontiguousarray(cv2.resize(data.coffee(), FRAME_SIZE, interpolation=cv2.INTER_AREA))
+
+
+class CameraStream:
+    """Publishes frames on /camera/image_raw from a test's ROS participant, like the camera node would: rgb8,
+    sensor-data QoS, cycling through the current frames at ``rate_hz`` until stopped. ``show`` switches what the
+    camera sees; ``show([])`` stops publishing (a camera that went quiet)."""
+
+    def __init__(self, ros, rate_hz: float = 10.0, topic: str = "/camera/image_raw"):
+        import threading
+        from sensor_msgs.msg import Image
+        from mmchat_ros.nodes.common import SENSOR_QOS
+        self.ros = ros
+        self.period = 1.0 / rate_hz
+        self.publisher = ros.node.create_publisher(Image, topic, SENSOR_QOS)
+        self.messages: list = []
+        self.published = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def show(self, frames, encoding: str = "rgb8") -> None:
+        from mmchat_ros.nodes.image_conversion import numpy_to_image
+        messages = [frame if not isinstance(frame, np.ndarray) else numpy_to_image(frame, encoding)
+                    for frame in frames]
+        for msg in messages:
+            msg.header.frame_id = "camera_optical"
+        with self._lock:
+            self.messages = messages
+
+    def _run(self) -> None:
+        index = 0
+        while not self._stop.wait(self.period):
+            with self._lock:
+                messages = self.messages
+            if not messages:
+                continue
+            msg = messages[index % len(messages)]
+            index += 1
+            msg.header.stamp = self.ros.node.get_clock().now().to_msg()
+            try:
+                self.publisher.publish(msg)
+                self.published += 1
+            except Exception:   # the participant is shutting down
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)

@@ -303,13 +303,17 @@ class DeviceAudioSource:
 
 # ------------------------------------------------------------------------------------------------------- sinks
 class AudioSink:
-    """Plays utterances; interrupt() (from another thread) stops the current one as soon as possible."""
+    """Plays utterances; interrupt() (from another thread) stops the current one as soon as possible and every
+    later one until arm() is called again (so an interrupt between two sentences is not lost)."""
 
     def __init__(self):
         self._interrupted = threading.Event()
 
     def interrupt(self) -> None:
         self._interrupted.set()
+
+    def arm(self) -> None:
+        self._interrupted.clear()
 
     def play(self, samples: np.ndarray, sample_rate: int, name: str = "") -> float:
         """Blocks while playing; returns the seconds actually played (less than the audio when interrupted)."""
@@ -331,7 +335,6 @@ class WavFileSink(AudioSink):
         self.block_s = block_s
 
     def play(self, samples: np.ndarray, sample_rate: int, name: str = "") -> float:
-        self._interrupted.clear()
         block = max(1, int(sample_rate * self.block_s))
         played = 0
         start = time.monotonic()
@@ -363,7 +366,6 @@ class DeviceAudioSink(AudioSink):
 
     def play(self, samples: np.ndarray, sample_rate: int, name: str = "") -> float:
         sd = _sounddevice()
-        self._interrupted.clear()
         try:
             stream = sd.OutputStream(device=_device_arg(self.device), samplerate=sample_rate, channels=1,
                                      dtype="int16")

@@ -31,7 +31,7 @@ UNKNOWN_FACE = "unknown face"
 AMBIGUOUS = "ambiguous match"
 EXPIRED = "expired"
 NO_OPERATORS = "no operators enrolled"
-NO_FRAMES = "no camera frames yet"
+WAITING = "waiting for a face"
 AWAITING_SECOND_FACTOR = "awaiting second factor"
 SECOND_FACTOR_LOCKED = "second factor locked out"
 DATABASE_ERROR = "database error"
@@ -244,13 +244,15 @@ class FaceAuthenticator:
         self.session: _Session | None = None
         self.votes: deque[_Vote] = deque(maxlen=config.vote_window)
         self.attempts: dict[str, _Attempts] = {}
-        self.last_reason = NO_FRAMES
+        self.last_reason = WAITING
         self.last_verdict: FrameVerdict | None = None
 
     # ------------------------------------------------------------------------------------------- the gallery
     def set_operators(self, faces: Sequence[EnrolledFace]) -> None:
         """New or reloaded operators. A session whose operator is gone (deleted) ends now."""
         self.gallery = Gallery(faces, self.config.match_threshold, self.config.ambiguity_margin)
+        if self.database_error or self.last_reason == NO_OPERATORS:
+            self.last_reason = WAITING   # the old reason no longer holds
         self.database_error = None
         if self.session:
             fresh = {f.operator_id: f for f in faces}.get(self.session.operator.operator_id)

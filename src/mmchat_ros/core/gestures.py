@@ -82,12 +82,12 @@ class ClassifierConfig:
     """Thresholds of the per-frame classifier (angles in degrees, lengths in palm sizes)."""
     bend_half_deg: float = 95.0           # total finger bend (MCP+PIP+DIP) at which extension is 0.5
     bend_softness_deg: float = 14.0       # width of the extension sigmoid
-    thumb_bend_half_deg: float = 55.0     # thumb bend (MCP+IP) at which it counts half extended
-    thumb_reach_half: float = 0.75        # thumb tip ↔ index base distance (palm sizes) at which it counts half out
+    thumb_bend_half_deg: float = 60.0     # thumb bend (CMC→tip) at which it counts half extended
+    thumb_reach_half: float = 0.95        # thumb tip ↔ little-finger base (palm sizes) at which it counts half out
     direction_full_deg: float = 25.0      # a finger within this of a direction points that way (score 1)
     direction_zero_deg: float = 55.0      # ... and beyond this does not (score 0)
     pinch_half: float = 0.3               # thumb-index tip gap (palm sizes) at which "OK" counts half
-    victory_spread_deg: float = 12.0      # index-middle angle at which "victory" counts half
+    victory_spread_deg: float = 8.0       # index-middle angle at which "victory" counts half
     mirror_directions: bool = True        # left/right as the user facing the camera sees them
 
     @classmethod
@@ -136,11 +136,12 @@ def hand_features(hand: Hand, aspect: float = 4.0 / 3.0, config: ClassifierConfi
     extension, direction, foreshortening = {}, {}, {}
     for finger, (base, j1, j2, tip) in FINGER_JOINTS.items():
         if finger == "thumb":
-            # The thumb bends little even when tucked; how far its tip reaches from the index base says more.
+            # The thumb bends little even when tucked: how far its tip reaches from the little finger's base
+            # (across the palm) says more than its joint angles.
             bend = _bend_deg(points, (base, j1, j2, tip))
-            reach = float(np.linalg.norm(points[tip] - points[FINGER_JOINTS["index"][0]])) / palm_size
-            straight = _sigmoid((config.thumb_bend_half_deg - bend) / config.bend_softness_deg)
-            out = _sigmoid((reach - config.thumb_reach_half) / 0.12)
+            reach = float(np.linalg.norm(points[tip] - points[FINGER_JOINTS["pinky"][0]])) / palm_size
+            straight = _sigmoid((config.thumb_bend_half_deg - bend) / 12.0)
+            out = _sigmoid((reach - config.thumb_reach_half) / 0.08)
             extension[finger] = math.sqrt(straight * out)
             start = j1
         else:
@@ -205,7 +206,7 @@ def static_scores(features: HandFeatures, config: ClassifierConfig = ClassifierC
             finger, target = _DIRECTIONS[name]
             score *= _direction_score(features, finger, target * mirror, config)
         if name == "victory":
-            score *= _sigmoid((features.index_middle_spread_deg - config.victory_spread_deg) / 3.0)
+            score *= _sigmoid((features.index_middle_spread_deg - config.victory_spread_deg) / 2.5)
         elif name == "ok":
             score *= _sigmoid((config.pinch_half - features.pinch) / 0.06)
         scores[name] = score

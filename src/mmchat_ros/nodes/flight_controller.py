@@ -129,10 +129,20 @@ class FlightControllerNode(Node):
         sys.setswitchinterval(0.0002)
         self.running = True
         self.loop_periods: list[float] = []
+        self.ticks = 0
+        self.velocity_every = max(1, int(round(self.p.control_rate_hz / self.p.velocity_output_rate_hz)))
+        self.vehicle_enabled = None
+        # Under sim time (a simulator running faster or slower than real time) a wall-clock loop would run the
+        # controller at the wrong rate in sim seconds: step once per odometry message instead, which the
+        # simulator publishes at a fixed rate of sim time.
+        self.step_on_odometry = bool(self.get_parameter("use_sim_time").value)
         self.control_thread = threading.Thread(target=self.control_loop, name="control", daemon=True)
-        self.control_thread.start()
+        if not self.step_on_odometry:
+            self.control_thread.start()
         self.get_logger().info(
-            f"flight controller ready: airframe {self.p.airframe}, {self.p.control_rate_hz:.0f} Hz, sources "
+            f"flight controller ready: airframe {self.p.airframe}, "
+            f"{'one step per odometry message (sim time)' if self.step_on_odometry else f'{self.p.control_rate_hz:.0f} Hz'}"
+            f", sources "
             f"{sources}, authorisation {'required' if self.p.require_authorisation else 'NOT required'}")
 
     # ---------------------------------------------------------------------------------------------- helpers
@@ -152,8 +162,12 @@ class FlightControllerNode(Node):
         v_world = rotation_matrix_wxyz(q) @ v_body if math.isfinite(norm) and norm > 0.5 else v_body
         state = VehicleState(position=vector_from_msg(msg.pose.pose.position), velocity=v_world,
                              quaternion_wxyz=q, angular_velocity_body=vector_from_msg(msg.twist.twist.angular))
+        # In sim time the odometry stamp is the simulator's own clock, finer than /clock: control runs on it.
+        now = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 if self.step_on_odometry else self.now()
         with self.lock:
-            self.reject_log("odometry", self.core.update_odometry(state, self.now()))
+            self.reject_log("odometry", self.core.update_odometry(state, now))
+        if self.step_on_odometry:
+            self.control_step(now)
 
     def on_imu(self, msg: Imu) -> None:
         # Attitude keeps a blind (odometry-less) descent level.
@@ -286,11 +300,32 @@ class FlightControllerNode(Node):
             self.enable_pub.publish(Bool(data=bool(armed)))
         self.velocity_pub.publish(twist)
 
+    def control_step(self, now: float | None = None) -> bool:
+        """One tick of the controller: step the core, command the vehicle, publish state changes. False once the
+        node is shutting down."""
+        with self.lock:
+            thrusts, armed, status = self.core.step(self.now() if now is None else now)
+        if not self.context.ok():
+            return False   # shutting down: the publishers are gone
+        try:
+            self.send_to_vehicle(thrusts, armed, self.ticks)
+            self.ticks += 1
+            key = (status.mode, status.armed, status.active_source, status.rejection_count)
+            if key != self.last_state_key:
+                if self.last_state_key is None or status.mode != self.last_state_key[0]:
+                    why = f" ({status.land_reason})" if str(status.mode) == "LANDING" and status.land_reason else ""
+                    self.get_logger().info(f"mode {status.mode}{why}, source '{status.active_source}'")
+                self.last_state_key = key
+                self.publish_state(status)
+        except Exception as exc:
+            if not self.context.ok():
+                return False
+            self.get_logger().error(f"control loop publish failed: {exc}", throttle_duration_sec=1.0)
+        return True
+
     def control_loop(self) -> None:
+        """Wall-clock paced control at control_rate_hz (absolute deadlines; no catch-up bursts after an overrun)."""
         period = 1.0 / self.p.control_rate_hz
-        self.velocity_every = max(1, int(round(self.p.control_rate_hz / self.p.velocity_output_rate_hz)))
-        self.vehicle_enabled = None
-        ticks = 0
         next_tick = time.monotonic()
         last_tick = None
         while self.running:
@@ -300,24 +335,8 @@ class FlightControllerNode(Node):
                 if len(self.loop_periods) > 5000:
                     del self.loop_periods[:2500]
             last_tick = tick
-            with self.lock:
-                thrusts, armed, status = self.core.step(self.now())
-            if not self.context.ok():
-                break   # shutting down: the publishers are gone
-            try:
-                self.send_to_vehicle(thrusts, armed, ticks)
-                ticks += 1
-                key = (status.mode, status.armed, status.active_source, status.rejection_count)
-                if key != self.last_state_key:
-                    if self.last_state_key is None or status.mode != self.last_state_key[0]:
-                        why = f" ({status.land_reason})" if str(status.mode) == "LANDING" and status.land_reason else ""
-                        self.get_logger().info(f"mode {status.mode}{why}, source '{status.active_source}'")
-                    self.last_state_key = key
-                    self.publish_state(status)
-            except Exception as exc:
-                if not self.context.ok():
-                    break
-                self.get_logger().error(f"control loop publish failed: {exc}", throttle_duration_sec=1.0)
+            if not self.control_step():
+                break
             next_tick += period
             delay = next_tick - time.monotonic()
             if delay > 0:
@@ -372,7 +391,8 @@ class FlightControllerNode(Node):
 
     def shutdown(self) -> None:
         self.running = False
-        self.control_thread.join(timeout=2.0)
+        if self.control_thread.is_alive():
+            self.control_thread.join(timeout=2.0)
 
 
 def main(args=None):

@@ -1,0 +1,142 @@
+"""asr node: faster-whisper on each /speech/segment → mmchat_ros/Transcript on /speech/transcript.
+
+Thin wrapper around backends.asr.WhisperRecognizer. Recognition runs in a worker thread (never in a callback);
+segments wait in a short queue (the oldest is dropped, with a warning, when speech comes faster than it is
+recognised). Each transcript carries the language, a confidence (exp of the average token log-probability) and the
+capture times of the speech; empty results (Whisper's no-speech rule) are logged, not published.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import COMMAND_QOS, Param, Params, run_node, stamp_to_seconds
+
+from rclpy.node import Node  # noqa: E402
+
+from mmchat_ros.backends.asr import DEFAULT_CACHE_DIR, WhisperRecognizer  # noqa: E402
+from mmchat_ros.backends.audio_io import int16_numpy  # noqa: E402
+from mmchat_ros.msg import SpeechSegment, Transcript  # noqa: E402
+
+COMMAND_VOCABULARY = ("Drone voice commands: take off, land now, hover, stop, fly forward two meters, fly back, "
+                      "go left, go right, up, down, turn left ninety degrees, turn right, follow me, come back.")
+
+PARAMS = {
+    "model": Param("tiny.en", "Whisper model: a CTranslate2 model directory, 'tiny.en' or 'base' (shipped by "
+                              "installed packages), or a hub name such as 'small.en' (needs allow_download)"),
+    "cache_dir": Param(DEFAULT_CACHE_DIR, "where split packaged models are assembled and hub models are stored"),
+    "allow_download": Param(False, "let faster-whisper fetch models by name from the model hub (robots with "
+                                   "internet); off: only local and packaged models"),
+    "compute_type": Param("int8", "CTranslate2 compute type: int8 (fastest on CPU), int8_float32, float32"),
+    "cpu_threads": Param(2, "CPU threads for recognition"),
+    "language": Param("en", "ISO 639-1 language code; empty = detect per segment (multilingual models only)"),
+    "beam_size": Param(1, "beam width; 1 = greedy (fastest, enough for short commands)"),
+    "window_s": Param(10.0, "encoder window, s: 30 = Whisper's standard window; shorter windows (still at least "
+                            "the segment + 1 s) are faster and fall back to 30 s when the result looks wrong"),
+    "initial_prompt": Param(COMMAND_VOCABULARY, "text the decoder sees as preceding context: the command "
+                                                "vocabulary biases recognition towards it; empty = none"),
+    "hotwords": Param("", "extra words to favour (placed before the initial prompt); empty = none"),
+    "no_speech_threshold": Param(0.6, "with a no-speech probability above this and a low log-probability the "
+                                      "result is treated as silence"),
+    "logprob_threshold": Param(-1.0, "average log-probability below which a result counts as unsure"),
+    "min_confidence": Param(0.0, "transcripts below this confidence (0..1) are logged and not published"),
+    "max_queue": Param(4, "segments waiting for recognition at most; the oldest is dropped beyond"),
+    "warm_up": Param(True, "decode a second of silence at start-up so the first command is not slower"),
+}
+
+
+class AsrNode(Node):
+    def __init__(self):
+        super().__init__("asr")
+        self.p = Params(self, PARAMS)
+        if not 1.0 <= self.p.window_s <= 30.0:
+            raise ValueError(f"window_s must be within 1..30 s, got {self.p.window_s}")
+        self.segments: queue.Queue = queue.Queue()
+        self.running = True
+        self.recognizer: WhisperRecognizer | None = None
+        self.transcript_pub = self.create_publisher(Transcript, "speech/transcript", COMMAND_QOS)
+        self.create_subscription(SpeechSegment, "speech/segment", self.on_segment, COMMAND_QOS)
+        self.worker = threading.Thread(target=self.work, name="asr", daemon=True)
+        self.worker.start()
+
+    def on_segment(self, msg: SpeechSegment) -> None:
+        if len(msg.samples) == 0 or msg.sample_rate == 0:
+            self.get_logger().error("ignored empty speech segment (no samples or sample rate 0)")
+            return
+        while self.segments.qsize() >= self.p.max_queue:
+            try:
+                dropped = self.segments.get_nowait()
+                self.get_logger().warn(f"recognition is behind: dropped a {len(dropped.samples) / dropped.sample_rate:.1f}"
+                                       f" s segment")
+            except queue.Empty:
+                break
+        self.segments.put(msg)
+
+    def work(self) -> None:
+        log = self.get_logger()
+        try:
+            started = time.monotonic()
+            self.recognizer = WhisperRecognizer(
+                self.p.model, cache_dir=self.p.cache_dir, allow_download=self.p.allow_download,
+                compute_type=self.p.compute_type, cpu_threads=self.p.cpu_threads, language=self.p.language,
+                beam_size=self.p.beam_size, window_s=self.p.window_s, initial_prompt=self.p.initial_prompt,
+                hotwords=self.p.hotwords, no_speech_threshold=self.p.no_speech_threshold,
+                logprob_threshold=self.p.logprob_threshold)
+            if self.p.warm_up:
+                self.recognizer.warm_up()
+        except Exception as exc:  # noqa: BLE001 - no model: say why, stay up (segments are dropped)
+            log.error(f"cannot load ASR model '{self.p.model}': {type(exc).__name__}: {exc}; segments will be "
+                      "dropped")
+            self.recognizer = None
+        else:
+            log.info(f"asr ready: {self.recognizer.model_path} ({self.p.compute_type}, {self.p.cpu_threads} threads, "
+                     f"window {self.p.window_s:.0f} s) in {time.monotonic() - started:.1f} s")
+        while self.running:
+            try:
+                msg = self.segments.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if self.recognizer is None:
+                log.error("dropped a speech segment: no ASR model loaded", throttle_duration_sec=10.0)
+                continue
+            try:
+                self.recognize(msg)
+            except Exception as exc:  # noqa: BLE001 - one bad segment must not stop recognition
+                log.error(f"recognition failed: {type(exc).__name__}: {exc}")
+
+    def recognize(self, msg: SpeechSegment) -> None:
+        result = self.recognizer.transcribe(int16_numpy(msg.samples), msg.sample_rate)
+        latency = time.time() - stamp_to_seconds(msg.end)
+        summary = (f"({result.audio_s:.2f} s audio, {result.compute_s * 1000:.0f} ms, window {result.window_s:.0f} s"
+                   f"{', retried' if result.retried else ''}, confidence {result.confidence:.2f}, "
+                   f"{latency * 1000:.0f} ms after the segment's end)")
+        if not result.text:
+            self.get_logger().info(f"no speech recognised {summary}")
+            return
+        if result.confidence < self.p.min_confidence:
+            self.get_logger().info(f"transcript below min_confidence dropped: '{result.text}' {summary}")
+            return
+        transcript = Transcript()
+        transcript.header.stamp = self.get_clock().now().to_msg()
+        transcript.header.frame_id = msg.header.frame_id
+        transcript.text = result.text
+        transcript.language = result.language
+        transcript.confidence = float(result.confidence)
+        transcript.segment_start = msg.start
+        transcript.segment_end = msg.end
+        self.transcript_pub.publish(transcript)
+        self.get_logger().info(f"transcript: '{result.text}' {summary}")
+
+    def shutdown(self) -> None:
+        self.running = False
+        self.worker.join(timeout=5.0)
+
+
+def main(args=None):
+    return run_node(AsrNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

