@@ -58,3 +58,11 @@ def ros(domain_id):
     client = RosClient(domain_id)
     yield client
     client.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No orphan processes after a run, whatever failed: stop anything a test left behind, and say so."""
+    from tests.helpers.processes import stop_all_started
+    leaked = stop_all_started()
+    if leaked:
+        print(f"\n[conftest] stopped {len(leaked)} process(es) a test left running: {', '.join(leaked)}")

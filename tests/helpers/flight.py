@@ -27,6 +27,11 @@ def start_stack(env: dict, log_dir: Path, sim_params: dict | None = None, fc_par
     fc = NodeProcess(python_cmd("mmchat_ros.nodes.flight_controller",
                                 *ros_args({"require_authorisation": False, **(fc_params or {})})), env,
                      log_dir / "flight_controller.log", name="flight_controller")
-    sim.wait_for_line("simulator ready", timeout=60)
-    fc.wait_for_line("flight controller ready", timeout=60)
+    try:
+        sim.wait_for_line("simulator ready", timeout=60)
+        fc.wait_for_line("flight controller ready", timeout=60)
+    except Exception:
+        sim.stop()   # never leave a half-started stack behind
+        fc.stop()
+        raise
     return [sim, fc]

@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 
 
+_STARTED: list["NodeProcess"] = []
+
+
+def stop_all_started() -> list[str]:
+    """Safety net run at the end of the session: stop every process a test started and left running (a fixture
+    that failed half-way, a crashed test). Returns the names of those it had to stop."""
+    leaked = [proc for proc in _STARTED if proc.alive()]
+    for proc in leaked:
+        proc.stop(timeout=3.0)
+    return [proc.name for proc in leaked]
+
+
 class NodeProcess:
     """One child process (a node, the launcher, ...) whose output is collected and searchable."""
 
@@ -25,6 +37,7 @@ class NodeProcess:
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
+        _STARTED.append(self)
 
     def _pump(self):
         for raw in iter(self.proc.stdout.readline, b""):

@@ -30,11 +30,13 @@ def stack(tmp_path_factory):
     env = ros_environment(domain_id=domain, log_dir=str(log_dir / "ros"))
     processes = start_stack(env, log_dir, fc_params={
         "geofence_min": [-10.0, -10.0, -1.0], "geofence_max": [10.0, 10.0, 6.0]})
-    ros = RosClient(domain, "flight_test")
+    ros = None
     try:
+        ros = RosClient(domain, "flight_test")
         yield FlightClient(ros), ros, env, log_dir, processes
     finally:
-        ros.close()
+        if ros is not None:
+            ros.close()
         for proc in processes:
             proc.stop()
 
@@ -129,11 +131,13 @@ def test_killing_the_command_sender_makes_the_drone_hover_then_land(tmp_path):
     domain = 161 + os.getpid() % 30
     env = ros_environment(domain_id=domain, log_dir=str(tmp_path / "ros"))
     processes = start_stack(env, tmp_path, fc_params={"hover_land_timeout_s": HOVER_LAND_TIMEOUT_S})
-    ros = RosClient(domain, "kill_test")
+    ros = None
     try:
+        ros = RosClient(domain, "kill_test")
         fly_sender_then_kill_it(FlightClient(ros), ros, env, tmp_path)
     finally:
-        ros.close()
+        if ros is not None:
+            ros.close()
         for proc in processes:
             proc.stop()
 

@@ -17,10 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.sim]
 @pytest.fixture
 def planner_stack(spawn, ros, ros_env, tmp_path):
     processes = start_stack(ros_env, tmp_path)
-    planner = spawn(python_cmd("mmchat_ros.nodes.planner", *ros_args(
-        {"llm_backend": "none", "require_authorisation": False})), name="planner")
-    planner.wait_for_line("planner ready", timeout=30)
     try:
+        planner = spawn(python_cmd("mmchat_ros.nodes.planner", *ros_args(
+            {"llm_backend": "none", "require_authorisation": False})), name="planner")
+        planner.wait_for_line("planner ready", timeout=30)
         yield FlightClient(ros), planner
     finally:
         for proc in processes:
