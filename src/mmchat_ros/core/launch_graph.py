@@ -14,7 +14,7 @@ import yaml
 from mmchat_ros.core.paths import share_dir
 
 NODE_KEYS = {"executable", "description", "modes", "parameters", "remappings", "respawn", "respawn_delay_s",
-             "arguments", "mode_overrides", "inline_parameters"}
+             "arguments", "mode_overrides", "inline_parameters", "when"}
 TOP_KEYS = {"modes", "nodes", "launch_arguments"}
 
 
@@ -132,6 +132,10 @@ class Graph:
         for name, raw in self.nodes.items():
             if mode not in raw.get("modes", []):
                 continue
+            # `when: {argument: value}`: start the node only if every named launch argument has that value
+            # (e.g. the Tello driver when vehicle:=tello).
+            if any(str(args.get(arg)) != str(value) for arg, value in (raw.get("when") or {}).items()):
+                continue
             merged = dict(raw)
             override = (raw.get("mode_overrides") or {}).get(mode) or {}
             for key, value in override.items():
@@ -192,6 +196,13 @@ def load_graph(path: str | Path | None = None) -> Graph:
         for mode in spec.get("modes") or []:
             if mode not in modes:
                 raise GraphError(f"{path}{_line(spec, 'modes')}: node '{name}' lists unknown mode '{mode}'")
+        when = spec.get("when") or {}
+        if not isinstance(when, dict):
+            raise GraphError(f"{path}{_line(spec, 'when')}: node '{name}': 'when' must map launch arguments to values")
+        for arg in when:
+            if arg not in launch_arguments:
+                raise GraphError(f"{path}{_line(spec, 'when')}: node '{name}': 'when' names unknown launch argument "
+                                 f"'{arg}'")
         for override_mode in (spec.get("mode_overrides") or {}):
             if override_mode not in modes:
                 raise GraphError(f"{path}{_line(spec, 'mode_overrides')}: node '{name}': mode_overrides names "

@@ -1,0 +1,81 @@
+"""config/graph.yaml semantics: modes, launch arguments, per-mode overrides, `when` conditions, error messages."""
+import textwrap
+
+import pytest
+
+from mmchat_ros.core.launch_graph import GraphError, load_graph
+
+
+def write(tmp_path, text, params=None):
+    (tmp_path / "graph.yaml").write_text(textwrap.dedent(text))
+    for name, body in (params or {}).items():
+        (tmp_path / name).write_text(textwrap.dedent(body))
+    return tmp_path / "graph.yaml"
+
+
+GRAPH = """\
+    modes: {sim: "s", hardware: "h"}
+    launch_arguments:
+      vehicle: {default: tello}
+      airframe: {default: x500}
+    nodes:
+      fc:
+        executable: flight_controller
+        modes: [sim, hardware]
+        parameters: [fc.yaml]
+        inline_parameters: {airframe: $(arg airframe)}
+        mode_overrides:
+          hardware: {inline_parameters: {vehicle_interface: velocity}}
+      tello:
+        executable: tello_driver
+        modes: [hardware]
+        when: {vehicle: tello}
+      mav:
+        executable: mavlink_driver
+        modes: [hardware]
+        when: {vehicle: mavlink}
+    """
+PARAMS = {"fc.yaml": "fc:\n  ros__parameters:\n    rate: 250.0\n"}
+
+
+def test_modes_arguments_overrides_and_when(tmp_path):
+    graph = load_graph(write(tmp_path, GRAPH, PARAMS))
+    sim = graph.resolve("sim")
+    assert [s.name for s in sim] == ["fc"] and sim[0].parameters == {"airframe": "x500"}
+    hardware = graph.resolve("hardware", {"airframe": "crazyflie"})
+    assert [s.name for s in hardware] == ["fc", "tello"]
+    assert hardware[0].parameters == {"airframe": "crazyflie", "vehicle_interface": "velocity"}
+    assert [s.name for s in graph.resolve("hardware", {"vehicle": "mavlink"})] == ["fc", "mav"]
+    args = hardware[0].ros_args()
+    assert args[:3] == ["--ros-args", "-r", "__node:=fc"] and "airframe:=crazyflie" in args
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda g: g.replace("when: {vehicle: mavlink}", "when: {vehicel: mavlink}"), "unknown launch argument 'vehicel'"),
+    (lambda g: g.replace("modes: [sim, hardware]", "modes: [sim, hardwar]"), "lists unknown mode 'hardwar'"),
+    (lambda g: g.replace("executable: mavlink_driver", "exec: mavlink_driver"), "unknown key 'exec'"),
+    (lambda g: g.replace("parameters: [fc.yaml]", "parameters: fc.yaml"), "must be a list"),
+    (lambda g: g.replace("modes: {sim", "mode: {sim"), "unknown top-level key 'mode'"),
+])
+def test_errors_name_the_key(tmp_path, mutate, message):
+    with pytest.raises(GraphError, match=message):
+        load_graph(write(tmp_path, mutate(textwrap.dedent(GRAPH)), PARAMS))
+
+
+def test_unknown_mode_and_argument(tmp_path):
+    graph = load_graph(write(tmp_path, GRAPH, PARAMS))
+    with pytest.raises(GraphError, match="unknown mode 'gazebo'; known modes: hardware, sim"):
+        graph.resolve("gazebo")
+    with pytest.raises(GraphError, match="unknown launch argument 'colour'"):
+        graph.resolve("sim", {"colour": "red"})
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    with pytest.raises(GraphError, match=r"graph.yaml:\d+:\d+: YAML error: expected ','"):
+        load_graph(write(tmp_path, "modes: {sim: s}\nnodes:\n  fc: [unclosed\n"))
+
+
+def test_the_shipped_graph_is_valid():
+    graph = load_graph()
+    assert {"sim", "gazebo", "hardware"} <= set(graph.modes)
+    assert "flight_controller" in [s.name for s in graph.resolve("sim")]
