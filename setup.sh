@@ -53,8 +53,9 @@ PIP="$PY -m pip --disable-pip-version-check"
 if stamp_ok pip requirements/*.txt; then
   step "Python packages: up to date"
 else
-  step "Python packages: installing (pinned in requirements/)"
+  step "Python packages: installing (pinned in requirements/; the first run compiles llama.cpp, ~7 min)"
   $PIP install -q -c requirements/constraints.txt -r requirements/ros-jazzy.txt -r requirements/base.txt
+  $PIP install -q --no-deps -c requirements/constraints.txt -r requirements/no-deps.txt
   stamp_set pip requirements/*.txt
 fi
 

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Voice to action: latency from the end of speech to the first motion command, through the grammar path (every
+box a real node process over DDS: audio_input → vad → asr → planner → flight_controller, with the simulator) and
+through the LLM path; plus the planner's own decision time for the grammar and the embedded LLM.
+
+- grammar path, end to end: a WAV of spoken commands separated by silence is replayed in real time; for each
+  command, end of speech = the VAD segment's end stamp (capture clock), first motion command = the plan sent to
+  the flight controller (/planner/plan, stamped when sent).
+- LLM path: the embedded llama.cpp planner (SmolLM2-135M) on commands the grammar cannot read, timed in process;
+  its voice-to-motion figure is the measured end-of-speech → transcript time plus that planning time.
+
+    python bench/voice_to_action.py [--skip-voice] [--llm-runs 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, emit, percentile  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from mmchat_ros.core.flight.plan import PlanVehicle  # noqa: E402
+from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
+from mmchat_ros.core.planner import Context, Planner  # noqa: E402
+
+GRAMMAR_SET = [
+    "take off", "take off to three meters", "fly forward two meters", "move back one and a half meters",
+    "go left 50 centimeters", "turn left ninety degrees", "turn right 45 degrees", "climb one meter",
+    "go to 1 2 1.5", "come back home", "land now", "hover for five seconds then land",
+    "take off, fly forward two meters, then land",
+    "take off and turn left ninety degrees and then fly forward three meters then come back home and land",
+]
+LLM_SET = ["fly a small square", "go up a little and look to your left", "drift right slowly",
+           "move to the other side of the room", "do a lap around me"]
+# Spoken in sequence; each is valid in the state the previous one leaves (6 s apart: take-off needs ~4 s).
+VOICE_SEQUENCE = ["take off", "turn left ninety degrees", "fly forward one meter", "turn right ninety degrees",
+                  "fly back one meter", "land now"]
+HOVERING = PlanVehicle(np.array([0.0, 0.0, 1.5]), np.zeros(3), 0.0, FlightMode.HOVER)
+
+
+def grammar_decision_ms() -> list[float]:
+    planner = Planner(require_authorisation=False)
+    times = []
+    for _ in range(20):
+        for text in GRAMMAR_SET:
+            vehicle = PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED) if "take off" in text else HOVERING
+            t0 = time.perf_counter()
+            decision = planner.decide(text, Context(True, vehicle))
+            times.append(1000 * (time.perf_counter() - t0))
+            assert decision.kind == "execute", (text, decision)
+    return times
+
+
+def llm_plan_seconds(runs: int) -> tuple[list[float], int]:
+    from mmchat_ros.backends.llm import LlamaCppBackend
+    planner = Planner(LlamaCppBackend(threads=2), require_authorisation=False)
+    planner.decide("warm up", Context(True, HOVERING))
+    times, executable = [], 0
+    for text in (LLM_SET * runs)[:runs]:
+        t0 = time.perf_counter()
+        decision = planner.decide(text, Context(True, HOVERING))
+        times.append(time.perf_counter() - t0)
+        executable += decision.kind == "execute"
+        print(f"  llm: '{text}' → {decision.kind} in {times[-1]:.2f} s: {decision.reply}", flush=True)
+    return times, executable
+
+
+def voice_latencies() -> tuple[list[float], list[float]]:
+    """(end of speech → plan sent, end of speech → transcript) in ms, per spoken command."""
+    sys.path.insert(0, str(ROOT))
+    from mmchat_ros.core.launch_graph import NodeSpec
+    from mmchat_ros.core.rosenv import ros_environment
+    from mmchat_ros.msg import ActionPlan, SpeechSegment, Transcript
+    from mmchat_ros.tools.launcher import Launcher
+    from mmchat_ros.tools.ros_client import RosClient
+    from tests.helpers import speech
+
+    parts: list = [1.0]
+    for text in VOICE_SEQUENCE:
+        parts += [speech.speak(text), 6.0]
+    audio, _spans = speech.compose(*parts)
+    work = tempfile.mkdtemp(prefix="bench-voice-")
+    wav = speech.write(os.path.join(work, "commands.wav"), audio)
+    domain = 210 + os.getpid() % 20
+    specs = [
+        NodeSpec("sim", "sim", parameters={"camera_enabled": False}),
+        NodeSpec("flight_controller", "flight_controller", parameters={"require_authorisation": False}),
+        NodeSpec("planner", "planner", parameters={"llm_backend": "none", "require_authorisation": False}),
+        NodeSpec("asr", "asr", parameters={"model": "tiny.en"}),
+        NodeSpec("vad", "vad"),
+    ]
+    launcher = Launcher(specs, log_dir=work, env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
+    launcher.start()
+    ros = RosClient(domain, "bench_voice")
+    try:
+        segments = ros.collect(SpeechSegment, "/speech/segment")
+        transcripts = ros.collect(Transcript, "/speech/transcript")
+        plans = ros.collect(ActionPlan, "/planner/plan")
+        ros.wait_for(lambda: ros.node.count_subscribers("/speech/segment") and ros.node.count_subscribers(
+            "/speech/transcript") and ros.node.count_subscribers("/audio/chunks"), 120, "the speech nodes")
+        time.sleep(3.0)    # the ASR warms up its model at start
+        player = Launcher([NodeSpec("audio_input", "audio_input", parameters={
+            "source": "file", "file_path": str(wav), "start": "immediate", "at_end": "exit"})],
+            log_dir=work, env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
+        player.start()
+        deadline = time.monotonic() + len(audio) / 16000 + 30
+        while time.monotonic() < deadline and len(plans) < len(VOICE_SEQUENCE):
+            time.sleep(0.2)
+        player.stop()
+        stamp = lambda t: t.sec + t.nanosec * 1e-9  # noqa: E731
+        motion, recognised = [], []
+        for _, plan in plans:
+            sent = stamp(plan.header.stamp)
+            ends = [stamp(s.end) for _, s in segments if stamp(s.end) <= sent]
+            if ends:
+                motion.append(1000 * (sent - max(ends)))
+        for _, transcript in transcripts:
+            recognised.append(1000 * (stamp(transcript.header.stamp) - stamp(transcript.segment_end)))
+            print(f"  heard: '{transcript.text}'", flush=True)
+        print(f"  {len(plans)} plans from {len(VOICE_SEQUENCE)} spoken commands", flush=True)
+        return motion, recognised
+    finally:
+        ros.close()
+        launcher.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-voice", action="store_true", help="skip the end-to-end voice run")
+    parser.add_argument("--llm-runs", type=int, default=5)
+    args = parser.parse_args()
+    figures = {}
+    grammar = grammar_decision_ms()
+    figures["grammar_plan_ms_p50"] = percentile(grammar, 50)
+    figures["grammar_plan_ms_p95"] = percentile(grammar, 95)
+    print(f"grammar planner decision: p50 {figures['grammar_plan_ms_p50']:.3f} ms, p95 "
+          f"{figures['grammar_plan_ms_p95']:.3f} ms over {len(grammar)} commands", flush=True)
+    llm, executable = llm_plan_seconds(args.llm_runs)
+    figures["llm_plan_s_p50"] = percentile(llm, 50)
+    figures["llm_plan_s_p95"] = percentile(llm, 95)
+    figures["llm_plans_executable"] = executable
+    print(f"LLM planner (llama.cpp, SmolLM2-135M): p50 {figures['llm_plan_s_p50']:.2f} s, p95 "
+          f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation", flush=True)
+    if not args.skip_voice:
+        motion, recognised = voice_latencies()
+        figures["voice_to_motion_p50_ms"] = percentile(motion, 50)
+        figures["voice_to_motion_p95_ms"] = percentile(motion, 95)
+        figures["eos_to_transcript_p50_ms"] = percentile(recognised, 50)
+        figures["voice_to_motion_llm_p50_ms"] = figures["eos_to_transcript_p50_ms"] + 1000 * figures["llm_plan_s_p50"]
+        print(f"end of speech → first motion command, grammar path: p50 {figures['voice_to_motion_p50_ms']:.0f} ms, "
+              f"p95 {figures['voice_to_motion_p95_ms']:.0f} ms ({len(motion)} commands); LLM path ≈ "
+              f"{figures['voice_to_motion_llm_p50_ms']:.0f} ms (transcript p50 + LLM plan p50)", flush=True)
+    emit(figures)
+
+
+if __name__ == "__main__":
+    main()
