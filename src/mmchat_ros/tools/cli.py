@@ -5,6 +5,8 @@
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
   mmchat doctor                            check the installation
+  mmchat operators enroll|list|delete      manage the operators allowed to fly
+  mmchat record | play | view | panel      record/replay bags, Foxglove live view, the operator web panel
   mmchat demo                              fly the simulated drone: take off, hover, land
 """
 from __future__ import annotations
@@ -82,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check the installation")
     doctor.set_defaults(func=lambda a: __import__("mmchat_ros.tools.doctor", fromlist=["run"]).run())
+
+    from mmchat_ros.tools import observe_cli, operators_cli
+    operators_cli.add_subparser(sub)      # mmchat operators enroll|list|delete
+    observe_cli.add_subparsers(sub)       # mmchat record|play|view|panel
 
     demo = sub.add_parser("demo", help="fly the simulated drone: take off, fly a plan, land")
     demo.add_argument("--airframe", default="x500")
