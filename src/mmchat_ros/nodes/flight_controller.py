@@ -27,7 +27,7 @@ from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from mmchat_ros.action import ExecutePlan  # noqa: E402
-from mmchat_ros.core.flight.control import VehicleState, yaw_from_quat  # noqa: E402
+from mmchat_ros.core.flight.control import VehicleState, quat_from_yaw, yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PlanState, PlanStep  # noqa: E402
 from mmchat_ros.msg import AuthState, FlightState, MotorCommand  # noqa: E402
@@ -350,6 +350,14 @@ class FlightControllerNode(Node):
         with self.lock:
             status = status or self.core.status(self.now())
             state = self.core.state
+            setpoint = self.core.controller.last_setpoint
+        if setpoint is not None and setpoint.mode == "position" and status.armed:
+            target = PoseStamped()
+            target.header.stamp = self.get_clock().now().to_msg()
+            target.header.frame_id = self.p.odom_frame
+            vector_to_msg(setpoint.position, target.pose.position)
+            quat_msg_from_wxyz(quat_from_yaw(setpoint.yaw_rad), target.pose.orientation)
+            self.setpoint_pub.publish(target)
         msg = FlightState()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.p.odom_frame

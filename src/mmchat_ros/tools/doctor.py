@@ -119,6 +119,22 @@ def check_ollama_client() -> str:
     return f"ollama client {version('ollama')} (server not required: the grammar and llama.cpp work without it)"
 
 
+def check_observe() -> str:
+    from importlib.metadata import version
+
+    import foxglove  # noqa: F401
+    import mcap_ros2.decoder  # noqa: F401
+
+    from mmchat_ros.core.bag_topics import make_typestore, package_message_definitions
+    from mmchat_ros.nodes.operator_panel import STATIC_FILES, WEB_DIR
+    make_typestore()
+    missing = [name for name, _ in STATIC_FILES.values() if not (WEB_DIR / name).is_file()]
+    if missing:
+        raise RuntimeError(f"operator panel files missing from {WEB_DIR}: {', '.join(missing)}")
+    return (f"rosbags {version('rosbags')} with {len(package_message_definitions())} mmchat_ros types, "
+            f"mcap {version('mcap')}, foxglove-sdk {version('foxglove-sdk')}, panel files in {WEB_DIR}")
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -132,6 +148,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("simulator camera rendering", check_simulator_rendering),
     ("planner LLM (llama.cpp + SmolLM2 GGUF)", check_llm_models),
     ("planner LLM (Ollama client)", check_ollama_client),
+    ("recording, Foxglove view, operator panel", check_observe),
 ]
 
 

@@ -432,6 +432,7 @@ class CascadedController:
             raise ValueError(f"control rate must be a positive number of hertz, got {control_rate_hz}")
         self.airframe = airframe
         self.gains = gains
+        self.last_setpoint: Setpoint | None = None
         self.control_rate_hz = float(control_rate_hz)
         self.nominal_dt = 1.0 / self.control_rate_hz
         self.mixer = Mixer(airframe)
@@ -520,6 +521,7 @@ class CascadedController:
 
         if setpoint.mode != self._mode:
             self._on_mode_change(setpoint.mode, state, yaw_now)
+        self.last_setpoint = setpoint          # for plots of set-point vs state
 
         # Yaw target: held in position mode, integrated from the rate in velocity mode. Never let it lead the
         # vehicle by more than ~1 s of max yaw rate, so a saturated yaw does not wind up a spin.

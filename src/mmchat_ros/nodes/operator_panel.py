@@ -1,0 +1,314 @@
+"""operator_panel node: the operator's web page (camera with overlays, state, log, land / e-stop, commands).
+
+The page shows the camera with overlays, auth and flight state and a log of transcripts, plans and replies, with
+buttons for land and emergency stop and a text box for commands.
+
+Serves the package's web/ files (index.html, panel.js, panel.css: no internet resources) and a Server-Sent
+Events stream (/events) from the standard library's HTTP server, on loopback by default (parameters host, port).
+Camera frames (/camera/image_raw) go to open pages as JPEG at most max_frame_rate_hz, with the newest
+/detections boxes and /gesture hand skeleton (drawn by the page) when their stamps are within overlay_max_age_s
+of the frame's; /auth/state, /flight/state, /speech/transcript, /planner/plan and /tts/say as they come. The page's
+buttons call /land and /emergency_stop (std_srvs/Trigger) and its text box /submit_command
+(mmchat_ros/srv/SubmitCommand) through POST /api/land, /api/emergency_stop, /api/command {"text": ...};
+GET /api/state is the current state as JSON. POSTs must be JSON from the panel's own origin (no cross-site posts).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from mmchat_ros.core.overlays import LatestByStamp, build_overlay  # noqa: E402
+from mmchat_ros.core.panel import (EventFanout, PanelState, auth_summary, flight_summary, plan_text,  # noqa: E402
+                                   sse_event, validate_command)
+from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError  # noqa: E402
+from mmchat_ros.srv import SubmitCommand  # noqa: E402
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+                "/index.html": ("index.html", "text/html; charset=utf-8"),
+                "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
+                "/panel.css": ("panel.css", "text/css; charset=utf-8")}
+KEEPALIVE_S = 10.0
+
+PARAMS = {
+    "host": Param("127.0.0.1", "address the panel listens on (loopback: this machine only; 0.0.0.0: every "
+                               "interface, for a panel on another machine of a trusted network)"),
+    "port": Param(8080, "TCP port of the panel (0: any free port, logged at start-up)"),
+    "max_frame_rate_hz": Param(10.0, "camera frames sent to the page per second at most"),
+    "jpeg_quality": Param(75, "JPEG quality of the camera frames, 1..100"),
+    "overlay_max_age_s": Param(0.5, "draw detections and hand landmarks whose stamp is at most this far from the "
+                                    "frame's, s"),
+    "log_length": Param(50, "log entries (transcripts, plans, replies, button results) kept for a newly opened "
+                            "page"),
+    "service_timeout_s": Param(5.0, "give up on a land, emergency stop or command call after this long, s"),
+}
+
+
+def encode_image(msg: Image, image_format: str = "jpeg", jpeg_quality: int = 80) -> tuple[bytes, int, int]:
+    """(JPEG or PNG bytes, width, height) of an Image of any supported encoding (also the Foxglove bridge's)."""
+    import cv2
+    from mmchat_ros.nodes.camera import to_rgb
+    rgb = to_rgb(msg)
+    options = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)] if image_format == "jpeg" else []
+    ok, data = cv2.imencode(".jpg" if image_format == "jpeg" else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            options)
+    if not ok:
+        raise ImageConversionError(f"{image_format} encoding of a {rgb.shape[1]}x{rgb.shape[0]} frame failed")
+    return data.tobytes(), rgb.shape[1], rgb.shape[0]
+
+
+class ServiceError(RuntimeError):
+    """A call the panel could not complete (no server, timeout)."""
+
+
+class OperatorPanelNode(Node):
+    def __init__(self):
+        super().__init__("operator_panel")
+        self.p = Params(self, PARAMS)
+        if not 1 <= self.p.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality={self.p.jpeg_quality} is outside 1..100")
+        if self.p.max_frame_rate_hz <= 0:
+            raise ValueError(f"max_frame_rate_hz={self.p.max_frame_rate_hz} must be > 0")
+        missing = [name for name, _ in STATIC_FILES.values() if not (WEB_DIR / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"the panel's web files are missing from {WEB_DIR}: {', '.join(missing)}")
+        self.state = PanelState(self.p.log_length)
+        self.fanout = EventFanout()
+        self.detections = LatestByStamp(self.p.overlay_max_age_s)
+        self.gesture = LatestByStamp(self.p.overlay_max_age_s)
+        self.last_frame_sent = 0.0
+        self.frames_sent = 0
+        self.bad_frames = 0
+        self.call_lock = threading.Lock()     # one button/command call at a time, in order
+
+        self.land_client = self.create_client(Trigger, "land")
+        self.estop_client = self.create_client(Trigger, "emergency_stop")
+        self.command_client = self.create_client(SubmitCommand, "submit_command")
+        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
+        self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS)
+        self.create_subscription(Gesture, "gesture", self.on_gesture, SENSOR_QOS)
+        self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS)
+        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS)
+        self.create_subscription(Transcript, "speech/transcript", self.on_transcript, COMMAND_QOS)
+        self.create_subscription(ActionPlan, "planner/plan", self.on_plan, COMMAND_QOS)
+        self.create_subscription(String, "tts/say", self.on_say, COMMAND_QOS)
+
+        self.server = ThreadingHTTPServer((self.p.host, self.p.port), PanelRequestHandler)
+        self.server.daemon_threads = True
+        self.server.panel = self
+        self.running = True
+        self.server_thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                              name="http", daemon=True)
+        self.server_thread.start()
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{host}:{port}/"
+        self.get_logger().info(f"operator panel at {self.url} (web files {WEB_DIR})")
+
+    # ------------------------------------------------------------------------------------------------ inputs
+    def on_image(self, msg: Image) -> None:
+        now = time.monotonic()
+        if self.fanout.clients == 0 or now - self.last_frame_sent < 1.0 / self.p.max_frame_rate_hz:
+            return
+        try:
+            jpeg, width, height = encode_image(msg, "jpeg", self.p.jpeg_quality)
+        except ImageConversionError as exc:
+            self.bad_frames += 1
+            self.get_logger().error(f"cannot show a camera frame: {exc}", throttle_duration_sec=5.0)
+            return
+        self.last_frame_sent = now
+        stamp = stamp_to_seconds(msg.header.stamp)
+        overlay = build_overlay(width, height, self.detections.fresh_for(stamp), self.gesture.fresh_for(stamp))
+        self.frames_sent += 1
+        self.fanout.publish(sse_event("frame", {"jpeg": base64.b64encode(jpeg).decode("ascii"), "width": width,
+                                                "height": height, "stamp": stamp, "overlay": overlay.as_dict()}),
+                            droppable=True)
+
+    def on_detections(self, msg: DetectionArray) -> None:
+        self.detections.update(msg, stamp_to_seconds(msg.header.stamp))
+
+    def on_gesture(self, msg: Gesture) -> None:
+        self.gesture.update(msg, stamp_to_seconds(msg.header.stamp))
+
+    def on_flight_state(self, msg: FlightState) -> None:
+        summary = flight_summary(msg)
+        self.state.set_flight(summary)
+        self.fanout.publish(sse_event("flight", summary))
+
+    def on_auth(self, msg: AuthState) -> None:
+        summary = auth_summary(msg)
+        self.state.set_auth(summary)
+        self.fanout.publish(sse_event("auth", summary))
+
+    def log_entry(self, kind: str, text: str) -> None:
+        self.fanout.publish(sse_event("log", self.state.add_log(kind, text)))
+
+    def on_transcript(self, msg: Transcript) -> None:
+        self.log_entry("heard", f"\"{msg.text}\" ({msg.confidence:.2f})")
+
+    def on_plan(self, msg: ActionPlan) -> None:
+        self.log_entry("plan", plan_text(msg))
+
+    def on_say(self, msg: String) -> None:
+        self.log_entry("reply", msg.data)
+
+    # ---------------------------------------------------------------------------- calls (from HTTP threads)
+    def call(self, client, request, what: str):
+        """A service call made from an HTTP thread while the executor spins; ServiceError on no server or
+        timeout."""
+        timeout = self.p.service_timeout_s
+        with self.call_lock:
+            if not client.wait_for_service(timeout_sec=min(timeout, 2.0)):
+                raise ServiceError(f"{client.srv_name} is not available: is the "
+                                   f"{'planner' if what == 'command' else 'flight controller'} running?")
+            future = client.call_async(request)
+            done = threading.Event()
+            future.add_done_callback(lambda _f: done.set())
+            if not done.wait(timeout):
+                client.remove_pending_request(future)
+                raise ServiceError(f"{client.srv_name} did not answer within {timeout} s")
+            return future.result()
+
+    def trigger(self, name: str) -> dict:
+        client = {"land": self.land_client, "emergency_stop": self.estop_client}[name]
+        try:
+            response = self.call(client, Trigger.Request(), name)
+            result = {"success": bool(response.success), "message": response.message}
+        except ServiceError as exc:
+            result = {"success": False, "message": str(exc)}
+        label = name.replace("_", " ")
+        self.log_entry("operator", f"{label}: {'accepted' if result['success'] else 'refused: ' + result['message']}")
+        (self.get_logger().info if result["success"] else self.get_logger().warn)(
+            f"panel {label}: {result['message']}")
+        return result
+
+    def submit(self, text: str) -> dict:
+        self.log_entry("typed", f"\"{text}\"")
+        try:
+            response = self.call(self.command_client, SubmitCommand.Request(text=text), "command")
+            result = {"accepted": bool(response.accepted), "plan_id": response.plan_id, "reply": response.reply}
+        except ServiceError as exc:
+            result = {"accepted": False, "plan_id": "", "reply": str(exc)}
+            self.log_entry("error", str(exc))
+        self.get_logger().info(f"panel command \"{text}\": {'accepted' if result['accepted'] else 'not accepted'} "
+                               f"({result['reply']})")
+        return result
+
+    def initial_events(self) -> list[bytes]:
+        return [sse_event("snapshot", self.state.snapshot())]
+
+    def shutdown(self) -> None:
+        self.running = False
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class PanelRequestHandler(BaseHTTPRequestHandler):
+    server_version = "mmchat-panel/1"
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def panel(self) -> OperatorPanelNode:
+        return self.server.panel
+
+    def log_message(self, format, *args):   # noqa: A002  (the stdlib's name) - requests go to the ROS log
+        self.panel.get_logger().debug(f"{self.address_string()} {format % args}")
+
+    def reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reply_json(self, data, status: int = HTTPStatus.OK) -> None:
+        self.reply(status, json.dumps(data).encode(), "application/json")
+
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        path = urlsplit(self.path).path
+        if path in STATIC_FILES:
+            name, content_type = STATIC_FILES[path]
+            self.reply(HTTPStatus.OK, (WEB_DIR / name).read_bytes(), content_type)
+        elif path == "/events":
+            self.stream_events()
+        elif path == "/api/state":
+            self.reply_json(self.panel.state.snapshot())
+        else:
+            self.reply_json({"error": f"no such page: {path}"}, HTTPStatus.NOT_FOUND)
+
+    def do_POST(self):  # noqa: N802
+        path = urlsplit(self.path).path
+        origin = self.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != self.headers.get("Host"):
+            self.reply_json({"error": "cross-origin requests are refused"}, HTTPStatus.FORBIDDEN)
+            return
+        if self.headers.get_content_type() != "application/json":
+            self.reply_json({"error": "send JSON (Content-Type: application/json)"},
+                            HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(min(length, 65536)) or b"{}") if length else {}
+        except (ValueError, json.JSONDecodeError):
+            self.reply_json({"error": "the request body is not JSON"}, HTTPStatus.BAD_REQUEST)
+            return
+        if path in ("/api/land", "/api/emergency_stop"):
+            self.reply_json(self.panel.trigger(path.rsplit("/", 1)[1]))
+        elif path == "/api/command":
+            try:
+                text = validate_command(body.get("text") if isinstance(body, dict) else None)
+            except ValueError as exc:
+                self.reply_json({"accepted": False, "plan_id": "", "reply": str(exc)}, HTTPStatus.BAD_REQUEST)
+                return
+            self.reply_json(self.panel.submit(text))
+        else:
+            self.reply_json({"error": f"no such action: {path}"}, HTTPStatus.NOT_FOUND)
+
+    def stream_events(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        events = self.panel.fanout.subscribe(self.panel.initial_events())
+        try:
+            last_write = time.monotonic()
+            while self.panel.running:
+                try:
+                    event = events.get(timeout=0.5)
+                except Exception:   # queue.Empty: a comment line now and then keeps proxies from closing us
+                    if time.monotonic() - last_write < KEEPALIVE_S:
+                        continue
+                    event = b": keepalive\n\n"
+                self.wfile.write(event)
+                self.wfile.flush()
+                last_write = time.monotonic()
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass     # the page was closed
+        finally:
+            self.panel.fanout.unsubscribe(events)
+
+
+def main(args=None) -> int:
+    return run_node(OperatorPanelNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
