@@ -138,3 +138,39 @@ def make_hand_detector(name: str, **options) -> HandDetector:
     if name not in BACKENDS:
         raise HandDetectorError(f"unknown hand backend '{name}' (available: {', '.join(BACKENDS)})")
     return BACKENDS[name](**options)
+
+
+def annotate(rgb: np.ndarray, hands: list[Hand], label: str, primary: Hand | None = None) -> np.ndarray:
+    """A copy of the frame with every hand's landmarks and skeleton drawn (the primary hand in green, others in
+    grey) and ``label`` written in the top-left corner: the debug image for viewers."""
+    import cv2
+
+    from mmchat_ros.core.gestures import HAND_CONNECTIONS
+    image = np.ascontiguousarray(rgb).copy()
+    height, width = image.shape[:2]
+    thickness = max(1, round(min(width, height) / 240))
+    for hand in hands:
+        colour = (40, 220, 60) if hand is primary else (170, 170, 170)
+        points = [(int(round(x * width)), int(round(y * height))) for x, y, _ in hand.landmarks]
+        for a, b in HAND_CONNECTIONS:
+            cv2.line(image, points[a], points[b], colour, thickness, cv2.LINE_AA)
+        for point in points:
+            cv2.circle(image, point, thickness + 2, (230, 40, 40), -1, cv2.LINE_AA)
+    scale = max(0.5, min(width, height) / 480)
+    origin = (int(10 * scale), int(30 * scale))
+    cv2.putText(image, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(image, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return image
+
+
+def describe_installation() -> str:
+    """One line for `mmchat doctor`: MediaPipe Hands loads its models from the wheel and runs on a frame."""
+    import mediapipe
+    detector = MediaPipeHands(static_image_mode=True, max_num_hands=1)
+    try:
+        start = time.perf_counter()
+        detector.detect(np.zeros((240, 320, 3), np.uint8))
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+    finally:
+        detector.close()
+    return f"MediaPipe Hands {mediapipe.__version__} (models from the wheel), first frame in {elapsed_ms:.0f} ms"

@@ -30,6 +30,7 @@ FINGER_JOINTS: dict[str, tuple[int, int, int, int]] = {
     "pinky": (17, 18, 19, 20),
 }
 FINGERS = tuple(FINGER_JOINTS)
+PALM_POINTS = (WRIST, 5, 9, 13, 17)          # the wrist and the four finger bases
 HAND_CONNECTIONS: tuple[tuple[int, int], ...] = tuple(
     [(WRIST, 1), (WRIST, 5), (WRIST, 17), (5, 9), (9, 13), (13, 17)]
     + [(a, b) for joints in FINGER_JOINTS.values() for a, b in zip(joints[:-1], joints[1:])])
@@ -71,7 +72,7 @@ class HandFeatures:
     extension: dict[str, float]           # per finger: 0 curled .. 1 straight
     direction: dict[str, np.ndarray]      # per finger: unit (x right, y up) image direction, base → tip
     foreshortening: dict[str, float]      # per finger: 0 pointing at the camera .. 1 lying in the image plane
-    palm_size: float                      # wrist → middle-finger base, 3-D, in image heights
+    palm_size: float                      # palm length or width (the longer), 3-D, in image heights
     palm_centre: np.ndarray               # (x, y) in image heights from the top-left corner, y down
     pinch: float                          # thumb tip ↔ index tip distance / palm size
     index_middle_spread_deg: float        # angle between the index and middle finger directions
@@ -128,9 +129,10 @@ def hand_features(hand: Hand, aspect: float = 4.0 / 3.0, config: ClassifierConfi
     lm = hand.landmarks
     # Metric-ish coordinates in image heights: x and z scale with the width, y with the height.
     points = np.column_stack([lm[:, 0] * aspect, lm[:, 1], lm[:, 2] * aspect])
-    palm_size = float(np.linalg.norm(points[FINGER_JOINTS["middle"][0]] - points[WRIST]))
-    palm_width = float(np.linalg.norm(points[FINGER_JOINTS["index"][0]] - points[FINGER_JOINTS["pinky"][0]]))
-    palm_size = max(palm_size, palm_width)
+    index, middle, pinky = FINGER_JOINTS["index"], FINGER_JOINTS["middle"], FINGER_JOINTS["pinky"]
+    # The longer of the palm's length and width: one of them keeps its size when the palm turns edge-on.
+    palm_size = max(float(np.linalg.norm(points[middle[0]] - points[WRIST])),
+                    float(np.linalg.norm(points[index[0]] - points[pinky[0]])))
     if palm_size < 1e-4:
         raise LandmarkError("degenerate hand: the palm has no size")
     extension, direction, foreshortening = {}, {}, {}
@@ -139,7 +141,7 @@ def hand_features(hand: Hand, aspect: float = 4.0 / 3.0, config: ClassifierConfi
             # The thumb bends little even when tucked: how far its tip reaches from the little finger's base
             # (across the palm) says more than its joint angles.
             bend = _bend_deg(points, (base, j1, j2, tip))
-            reach = float(np.linalg.norm(points[tip] - points[FINGER_JOINTS["pinky"][0]])) / palm_size
+            reach = float(np.linalg.norm(points[tip] - points[pinky[0]])) / palm_size
             straight = _sigmoid((config.thumb_bend_half_deg - bend) / 12.0)
             out = _sigmoid((reach - config.thumb_reach_half) / 0.08)
             extension[finger] = math.sqrt(straight * out)
@@ -153,11 +155,9 @@ def hand_features(hand: Hand, aspect: float = 4.0 / 3.0, config: ClassifierConfi
         length3, length2 = float(np.linalg.norm(vector3)), float(np.linalg.norm(planar))
         direction[finger] = planar / length2 if length2 > 1e-9 else np.zeros(2)
         foreshortening[finger] = length2 / length3 if length3 > 1e-9 else 0.0
-    index_tip, thumb_tip = FINGER_JOINTS["index"][3], FINGER_JOINTS["thumb"][3]
-    pinch = float(np.linalg.norm(points[index_tip] - points[thumb_tip])) / palm_size
-    spread = _angle_deg(points[8] - points[5], points[12] - points[9])
-    centre_ids = [WRIST, 5, 9, 13, 17]
-    palm_centre = points[centre_ids, :2].mean(axis=0)
+    pinch = float(np.linalg.norm(points[index[3]] - points[FINGER_JOINTS["thumb"][3]])) / palm_size
+    spread = _angle_deg(points[index[3]] - points[index[0]], points[middle[3]] - points[middle[0]])
+    palm_centre = points[list(PALM_POINTS), :2].mean(axis=0)
     return HandFeatures(extension, direction, foreshortening, palm_size, palm_centre, pinch, spread)
 
 
@@ -281,7 +281,8 @@ class GestureFilter:
 @dataclass(frozen=True)
 class SwipeConfig:
     window_s: float = 0.6             # the movement must happen within this time
-    min_distance_palms: float = 2.0   # ... cover at least this many palm sizes
+    min_frames: int = 3               # ... over at least this many frames (a one-frame jump is a glitch)
+    min_distance_palms: float = 1.5   # ... cover at least this many palm sizes
     min_distance_image: float = 0.15  # ... and this fraction of the image height (rejects jitter of tiny hands)
     min_straightness: float = 0.75    # displacement / path length
     min_axis_ratio: float = 1.8       # the main axis' displacement over the other's
@@ -322,7 +323,7 @@ class SwipeDetector:
         self.history.append((t, np.asarray(centre, dtype=float), float(palm_size)))
         while self.history and t - self.history[0][0] > cfg.window_s:
             self.history.popleft()
-        if t - self.last_swipe_t < cfg.cooldown_s or len(self.history) < 3:
+        if t - self.last_swipe_t < cfg.cooldown_s or len(self.history) < max(2, cfg.min_frames):
             return None
         samples = list(self.history)
         end_t, end, _ = samples[-1]
@@ -330,6 +331,8 @@ class SwipeDetector:
         segment_lengths = [float(np.linalg.norm(b[1] - a[1])) for a, b in zip(samples[:-1], samples[1:])]
         for i in range(len(samples) - 2, -1, -1):       # from the newest start backwards: the shortest swipe wins
             path += segment_lengths[i]
+            if len(samples) - i < cfg.min_frames:
+                continue
             start_t, start, _ = samples[i]
             swipe = self._judge(end - start, path, float(np.median([s[2] for s in samples[i:]])), end_t - start_t)
             if swipe:
@@ -394,11 +397,13 @@ class GestureRecognizer:
         self.swipes = SwipeDetector(config.swipe, mirror)
         self.tracked_centre: np.ndarray | None = None
         self.tracked_handedness = ""
+        self.last_seen_t: float | None = None
 
     def reset(self) -> None:
         self.filter.reset()
         self.swipes.reset()
         self.tracked_centre = None
+        self.last_seen_t = None
 
     def select_primary(self, hands: Sequence[Hand], aspect: float) -> tuple[Hand, HandFeatures] | None:
         """The hand followed so far (nearest to its last position) if it is still there, else the preferred
@@ -424,8 +429,12 @@ class GestureRecognizer:
         visible = [h for h in hands if h.score >= self.config.min_hand_score]
         chosen = self.select_primary(visible, aspect) if visible else None
         if chosen is None:
-            self.reset()
+            # A frame or two without the hand (tracking lost in a fast movement) keeps the held gesture and the
+            # trajectory; a longer absence starts afresh.
+            if self.last_seen_t is None or t - self.last_seen_t > self.config.swipe.max_gap_s:
+                self.reset()
             return GestureResult(NONE, 0.0, False, False, "", len(visible), None)
+        self.last_seen_t = t
         hand, features = chosen
         if self.tracked_centre is not None and hand.handedness != self.tracked_handedness and \
                 np.linalg.norm(features.palm_centre - self.tracked_centre) >= 1.5 * features.palm_size:

@@ -135,6 +135,17 @@ def check_observe() -> str:
             f"mcap {version('mcap')}, foxglove-sdk {version('foxglove-sdk')}, panel files in {WEB_DIR}")
 
 
+def check_hand_landmarks() -> str:
+    from mmchat_ros.backends.hands import describe_installation
+    return describe_installation()
+
+
+def check_cameras() -> str:
+    from mmchat_ros.backends.camera_sources import video_devices
+    devices = video_devices()
+    return ", ".join(devices) if devices else "no V4L2 camera (fine in sim: the camera node relays the simulator's camera)"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -149,6 +160,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("planner LLM (llama.cpp + SmolLM2 GGUF)", check_llm_models),
     ("planner LLM (Ollama client)", check_ollama_client),
     ("recording, Foxglove view, operator panel", check_observe),
+    ("hand landmarks (MediaPipe)", check_hand_landmarks),
+    ("cameras (V4L2)", check_cameras),
 ]
 
 

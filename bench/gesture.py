@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Gesture pipeline figures at 640x480 and 30 fps on this machine, on frames of real hands (tests/helpers/hands.py:
+OpenCV's hand photos, fingers folded into gestures, swiped across the frame):
+
+1. per frame, in this process: MediaPipe Hands (tracking mode, as the gesture node runs it) and the classifier
+   (features, smoothing, swipes) — p50/p95 in ms;
+2. end to end, real processes over DDS: camera (folder source, 30 Hz) → gesture → teleop; the latency from a
+   frame's capture stamp to the velocity command it causes arriving on /cmd_vel/teleop (teleop stamps each
+   command with its frame's capture stamp), and to its /gesture message.
+
+    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 1]
+
+Target: latency p95 <= 60 ms. The last line is one JSON object (units in the key names); it records the machine's
+load average too, since other work on a shared machine dominates the tails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, emit, percentile  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+import cv2  # noqa: E402
+
+from tests.helpers import hands as photos  # noqa: E402
+
+WIDTH, HEIGHT = 640, 480
+
+
+def gesture_sequence() -> list:
+    """About 12 s of video at 30 fps: held gestures, swipes, and moments without a hand."""
+    frames = []
+    for gesture in ("open_palm", "thumbs_up", "pointing_up", "thumb_left", "victory", "pointing_down", "fist"):
+        frames += [photos.shot(gesture, width=WIDTH, height=HEIGHT)] * 30
+        frames += [photos.empty_frame(WIDTH, HEIGHT)] * 8
+    for direction in ("right", "left", "up", "down"):
+        frames += [photos.swipe_start_frame(direction, WIDTH, HEIGHT)] * 12
+        frames += photos.swipe_frames(direction, 8, WIDTH, HEIGHT)
+        frames += [photos.empty_frame(WIDTH, HEIGHT)] * 8
+    return frames
+
+
+def per_frame_times(frames, model_complexity: int, rate: float) -> dict:
+    from mmchat_ros.backends.hands import MediaPipeHands
+    from mmchat_ros.core.gestures import GestureRecognizer
+    detector = MediaPipeHands(static_image_mode=False, model_complexity=model_complexity)
+    recognizer = GestureRecognizer()
+    infer, classify, found = [], [], 0
+    try:
+        for i, frame in enumerate(frames * 2):
+            t = i / rate
+            start = time.perf_counter()
+            hands = detector.detect(frame, t)
+            detected = time.perf_counter()
+            recognizer.update(t, hands, WIDTH / HEIGHT)
+            done = time.perf_counter()
+            if i >= 10:                       # the first frames warm the graph up
+                infer.append((detected - start) * 1000.0)
+                classify.append((done - detected) * 1000.0)
+                found += bool(hands)
+    finally:
+        detector.close()
+    return {"infer": infer, "classify": classify, "hand_fraction": found / len(infer)}
+
+
+def end_to_end(frames, seconds: float, rate: float, model_complexity: int) -> dict:
+    from geometry_msgs.msg import TwistStamped
+
+    from mmchat_ros.core.rosenv import ros_environment
+    from mmchat_ros.msg import Gesture
+    from mmchat_ros.nodes.common import COMMAND_QOS, stamp_to_seconds
+    from mmchat_ros.tools.ros_client import RosClient
+    from tests.helpers.flight import ros_args
+    from tests.helpers.processes import NodeProcess, python_cmd
+
+    work = Path(tempfile.mkdtemp(prefix="bench-gesture-"))
+    folder = work / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+    domain = 200 + os.getpid() % 30
+    env = ros_environment(domain_id=domain, log_dir=str(work / "ros"))
+    nodes = [
+        ("camera", {"source": "folder", "path": str(folder), "rate_hz": rate, "width": WIDTH, "height": HEIGHT}),
+        ("gesture", {"model_complexity": model_complexity, "stats_period_s": 5.0}),
+        ("teleop", {"require_flying": False}),
+    ]
+    processes = [NodeProcess(python_cmd(f"mmchat_ros.nodes.{name}", *ros_args(params)), env, work / f"{name}.log",
+                             name=name) for name, params in nodes]
+    ros = RosClient(domain, "bench_gesture")
+    try:
+        for process, ready in zip(processes, ("camera ready", "gesture recogniser ready", "teleop ready")):
+            process.wait_for_line(ready, timeout=60)
+        commands = ros.collect(TwistStamped, "/cmd_vel/teleop", COMMAND_QOS)
+        gestures = ros.collect(Gesture, "/gesture", COMMAND_QOS)
+        ros.wait_for(lambda: len(commands) > 30, 60, "velocity commands")
+        time.sleep(2.0)                                         # warm up
+        wall_minus_monotonic = time.time() - time.monotonic()
+        start = time.monotonic()
+        time.sleep(seconds)
+        window_commands = [(t, m) for t, m in list(commands) if t >= start]
+        window_gestures = [(t, m) for t, m in list(gestures) if t >= start]
+    finally:
+        ros.close()
+        for process in processes:
+            process.stop()
+        shutil.rmtree(folder, ignore_errors=True)               # the frames; the logs stay for inspection
+
+    def latencies(received):
+        return [(t + wall_minus_monotonic - stamp_to_seconds(m.header.stamp)) * 1000.0 for t, m in received]
+    return {"command_latency": latencies(window_commands), "gesture_latency": latencies(window_gestures),
+            "processed_fps": len(window_gestures) / seconds, "command_fps": len(window_commands) / seconds,
+            "log_dir": str(work)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="end-to-end measurement time")
+    parser.add_argument("--rate", type=float, default=30.0, help="camera frame rate, Hz")
+    parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1))
+    args = parser.parse_args()
+    if not photos.photos_available():
+        sys.exit("bench/gesture.py needs Debian's opencv-doc (real hand photos)")
+    frames = gesture_sequence()
+    print(f"{len(frames)} frames of real hands at {WIDTH}x{HEIGHT}", flush=True)
+    local = per_frame_times(frames, args.model_complexity, args.rate)
+    print(f"per frame: MediaPipe p50 {percentile(local['infer'], 50):.1f} ms, p95 {percentile(local['infer'], 95):.1f}"
+          f" ms; classifier p50 {percentile(local['classify'], 50):.3f} ms; hand found in "
+          f"{100 * local['hand_fraction']:.0f} % of frames", flush=True)
+    e2e = end_to_end(frames, args.seconds, args.rate, args.model_complexity)
+    lat, glat = e2e["command_latency"], e2e["gesture_latency"]
+    print(f"end to end at {args.rate:g} fps: capture stamp → velocity command p50 {percentile(lat, 50):.1f} ms, "
+          f"p95 {percentile(lat, 95):.1f} ms (→ /gesture p50 {percentile(glat, 50):.1f} ms); gesture node processed "
+          f"{e2e['processed_fps']:.1f} frames/s (logs: {e2e['log_dir']})", flush=True)
+    emit({
+        "load_average_1m": os.getloadavg()[0], "cpu_cores": os.cpu_count(),     # this machine is shared
+        "width_px": WIDTH, "height_px": HEIGHT, "camera_rate_hz": args.rate, "model_complexity": args.model_complexity,
+        "infer_ms_p50": percentile(local["infer"], 50), "infer_ms_p95": percentile(local["infer"], 95),
+        "classify_ms_p50": percentile(local["classify"], 50), "classify_ms_p95": percentile(local["classify"], 95),
+        "latency_p50_ms": percentile(lat, 50), "latency_p95_ms": percentile(lat, 95),
+        "gesture_latency_p50_ms": percentile(glat, 50), "gesture_latency_p95_ms": percentile(glat, 95),
+        "processed_fps": e2e["processed_fps"], "commands": len(lat),
+        "latency_target_p95_ms": 60.0, "meets_target": bool(percentile(lat, 95) <= 60.0),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""gesture node: camera frames → hand landmarks (MediaPipe) → static and dynamic gestures.
+
+Subscribes /camera/image_raw (sensor-data QoS); publishes mmchat_ros/Gesture on /gesture for every processed frame
+(stamped with the frame's capture stamp; name "none" and num_hands 0 when no hand is seen) and, while someone
+subscribes, an annotated image (landmarks + gesture name) on /gesture/debug_image. Inference runs in a worker
+thread on the newest frame; frames that arrive while it is busy are dropped (counted), never queued.
+/gesture is reliable (a swipe is a one-frame event); sensor-data subscribers receive it too.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, Param, Params, run_node, stamp_to_seconds
+
+from geometry_msgs.msg import Point  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from mmchat_ros.backends.hands import annotate, make_hand_detector  # noqa: E402
+from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config  # noqa: E402
+from mmchat_ros.msg import Gesture  # noqa: E402
+from mmchat_ros.nodes.camera import to_rgb  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image  # noqa: E402
+
+PARAMS = {
+    "backend": Param("mediapipe", "hand landmark backend: 'mediapipe' (models in the mediapipe wheel) or "
+                                  "'mediapipe_task' (a HandLandmarker .task file at model_path)"),
+    "model_path": Param("", "hand_landmarker.task file for backend 'mediapipe_task'"),
+    "allow_download": Param(False, "backend 'mediapipe_task' may download its model when model_path is missing "
+                                   "(robots with internet only)"),
+    "max_num_hands": Param(2, "hands detected per frame"),
+    "model_complexity": Param(1, "MediaPipe landmark model: 0 lite (faster), 1 full (more accurate)"),
+    "min_detection_confidence": Param(0.5, "MediaPipe palm detection threshold, 0..1"),
+    "min_tracking_confidence": Param(0.5, "MediaPipe landmark tracking threshold, 0..1 (below it, detect again)"),
+    "static_image_mode": Param(False, "detect in every frame instead of tracking between frames (slower)"),
+    "input_mirrored": Param(False, "the camera image is mirrored (a selfie view): affects handedness"),
+    "mirror_directions": Param(True, "left/right in gesture names are the user's (a camera facing the user); "
+                                     "false: image left/right"),
+    "min_hand_score": Param(0.5, "hands detected with a lower confidence are ignored, 0..1"),
+    "preferred_hand": Param("", "with several hands visible, follow this one: 'left', 'right' or '' (largest)"),
+    "hold_frames": Param(4, "frames a gesture must lead before it counts as stable"),
+    "release_frames": Param(3, "frames below exit_confidence before a stable gesture is dropped"),
+    "smoothing": Param(0.5, "weight of the newest frame in the exponential average of gesture scores (1 = none)"),
+    "enter_confidence": Param(0.6, "smoothed confidence a gesture needs to start being held, 0..1"),
+    "exit_confidence": Param(0.35, "a stable gesture holds while its smoothed confidence stays above this, 0..1"),
+    "swipes_enabled": Param(True, "recognise dynamic gestures (swipes)"),
+    "swipe_window_s": Param(0.6, "a swipe is a movement within this time, s"),
+    "swipe_min_distance_palms": Param(1.5, "a swipe covers at least this many palm sizes"),
+    "swipe_min_distance_image": Param(0.15, "a swipe covers at least this fraction of the image height"),
+    "swipe_cooldown_s": Param(0.6, "no new swipe this soon after one, s"),
+    "publish_debug_image": Param(True, "publish the annotated image (only while it has subscribers)"),
+    "stats_period_s": Param(10.0, "log frame and inference-time statistics this often, s (0: never)"),
+}
+
+
+class GestureNode(Node):
+    def __init__(self):
+        super().__init__("gesture")
+        self.p = Params(self, PARAMS)
+        options = dict(max_num_hands=self.p.max_num_hands, min_detection_confidence=self.p.min_detection_confidence,
+                       min_tracking_confidence=self.p.min_tracking_confidence, input_mirrored=self.p.input_mirrored)
+        if self.p.backend == "mediapipe":
+            options.update(model_complexity=self.p.model_complexity, static_image_mode=self.p.static_image_mode)
+        else:
+            options.update(model_path=self.p.model_path, allow_download=self.p.allow_download)
+        self.detector = make_hand_detector(self.p.backend, **options)
+        self.recognizer = GestureRecognizer(recognizer_config(
+            classifier={"mirror_directions": self.p.mirror_directions},
+            filter={"hold_frames": self.p.hold_frames, "release_frames": self.p.release_frames,
+                    "smoothing": self.p.smoothing, "enter_confidence": self.p.enter_confidence,
+                    "exit_confidence": self.p.exit_confidence},
+            swipe={"window_s": self.p.swipe_window_s, "min_distance_palms": self.p.swipe_min_distance_palms,
+                   "min_distance_image": self.p.swipe_min_distance_image, "cooldown_s": self.p.swipe_cooldown_s},
+            min_hand_score=self.p.min_hand_score, preferred_hand=self.p.preferred_hand,
+            dynamic_enabled=self.p.swipes_enabled))
+        self.gesture_pub = self.create_publisher(Gesture, "gesture", COMMAND_QOS)
+        self.debug_pub = self.create_publisher(Image, "gesture/debug_image", SENSOR_QOS)
+        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
+
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.pending: Image | None = None
+        self.dropped = 0
+        self.processed = 0
+        self.bad_frames = 0
+        self.infer_ms: list[float] = []
+        self.last_t = 0.0
+        self.last_stable = ""
+        self.running = True
+        self.worker = threading.Thread(target=self.work_loop, name="gesture", daemon=True)
+        self.worker.start()
+        if self.p.stats_period_s > 0:
+            self.create_timer(self.p.stats_period_s, self.log_stats)
+        self.get_logger().info(f"gesture recogniser ready: backend {self.p.backend}, up to {self.p.max_num_hands} "
+                               f"hands, stable after {self.p.hold_frames} frames")
+
+    def on_image(self, msg: Image) -> None:
+        with self.lock:
+            if self.pending is not None:
+                self.dropped += 1          # the worker is behind: the newest frame wins
+            self.pending = msg
+            self.wake.notify()
+
+    def work_loop(self) -> None:
+        while True:
+            with self.lock:
+                while self.pending is None and self.running:
+                    self.wake.wait(0.5)
+                if not self.running:
+                    return
+                msg, self.pending = self.pending, None
+            try:
+                self.process(msg)
+            except ImageConversionError as exc:
+                self.bad_frames += 1
+                self.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=5.0)
+            except Exception as exc:   # one bad frame (or backend hiccup) must not stop recognition
+                if not self.context.ok():
+                    return             # shutting down (SIGINT): the context went before this thread
+                self.bad_frames += 1
+                self.get_logger().error(f"gesture recognition failed on a frame: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=5.0)
+
+    def frame_time(self, msg: Image) -> float:
+        """The frame's capture time for the trajectory of swipes: its stamp, kept increasing."""
+        t = stamp_to_seconds(msg.header.stamp)
+        if t <= 0.0:
+            t = time.time()
+        if t <= self.last_t:
+            t = self.last_t + 1e-3
+        self.last_t = t
+        return t
+
+    def process(self, msg: Image) -> None:
+        rgb = to_rgb(msg)
+        t = self.frame_time(msg)
+        start = time.perf_counter()
+        hands = self.detector.detect(rgb, t)
+        result = self.recognizer.update(t, hands, rgb.shape[1] / rgb.shape[0])
+        self.infer_ms.append((time.perf_counter() - start) * 1000.0)
+        self.processed += 1
+        self.gesture_pub.publish(self.to_msg(result, msg.header))
+        if result.stable and result.name != self.last_stable:
+            self.get_logger().info(f"gesture {result.name} ({result.confidence:.2f}, {result.handedness or '?'} "
+                                   f"hand{', dynamic' if result.is_dynamic else ''})")
+        self.last_stable = result.name if result.stable else ""
+        if self.p.publish_debug_image and self.debug_pub.get_subscription_count() > 0:
+            label = f"{result.name} {result.confidence:.2f}{' *' if result.stable else ''}  hands: {len(hands)}"
+            image = numpy_to_image(annotate(rgb, hands, label, result.hand), "rgb8", msg.header)
+            self.debug_pub.publish(image)
+
+    @staticmethod
+    def to_msg(result: GestureResult, header) -> Gesture:
+        msg = Gesture(header=header, name=result.name, confidence=float(result.confidence),
+                      is_dynamic=result.is_dynamic, stable=result.stable, handedness=result.handedness,
+                      num_hands=min(255, result.num_hands))
+        if result.hand is not None:
+            msg.landmarks = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in result.hand.landmarks]
+        return msg
+
+    def log_stats(self) -> None:
+        times = sorted(self.infer_ms)
+        self.infer_ms = []
+        if not times:
+            self.get_logger().info("no camera frames in the last period", throttle_duration_sec=60.0)
+            return
+        p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
+        self.get_logger().info(f"{len(times)} frames, landmarks+classifier p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
+                               f"dropped {self.dropped} while busy, {self.bad_frames} bad")
+
+    def shutdown(self) -> None:
+        with self.lock:
+            self.running = False
+            self.wake.notify_all()
+        self.worker.join(timeout=3.0)
+        self.detector.close()
+
+
+def main(args=None):
+    return run_node(GestureNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
