@@ -16,6 +16,9 @@ from mmchat_ros.core.launch_graph import load_graph
 from mmchat_ros.core.rosenv import ros_environment
 
 
+DEMO_NODES = ("sim", "flight_controller")
+
+
 def run(airframe: str = "x500") -> int:
     from mmchat_ros.msg import PlanAction
     from mmchat_ros.tools.flight_client import FlightClient, action, yaw_of
@@ -24,7 +27,8 @@ def run(airframe: str = "x500") -> int:
 
     domain = 200 + os.getpid() % 30
     log_dir = tempfile.mkdtemp(prefix="mmchat-demo-")
-    specs = load_graph().resolve("sim", {"airframe": airframe})
+    # The flight part of the graph: the perception and speech nodes have nothing to do in this scripted flight.
+    specs = [s for s in load_graph().resolve("sim", {"airframe": airframe}) if s.name in DEMO_NODES]
     launcher = Launcher(specs, log_dir=log_dir, env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
     print(f"[demo] starting {', '.join(s.name for s in specs)} (ROS_DOMAIN_ID={domain}, logs in {log_dir})", flush=True)
     launcher.start()
