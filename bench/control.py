@@ -157,7 +157,7 @@ def ros_loop_statistics(airframe: str, seconds: float = 12.0) -> dict:
     from mmchat_ros.tools.ros_client import RosClient
 
     domain = 230 - os.getpid() % 20
-    specs = load_graph().resolve("sim", {"airframe": airframe})
+    specs = [s for s in load_graph().resolve("sim", {"airframe": airframe}) if s.name in ("sim", "flight_controller")]
     launcher = Launcher(specs, log_dir=tempfile.mkdtemp(prefix="bench-control-"),
                         env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
     launcher.start()
