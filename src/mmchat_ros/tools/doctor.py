@@ -146,6 +146,21 @@ def check_cameras() -> str:
     return ", ".join(devices) if devices else "no V4L2 camera (fine in sim: the camera node relays the simulator's camera)"
 
 
+def check_tracking() -> str:
+    from importlib.metadata import version
+
+    import cv2
+    import lap  # noqa: F401  (ByteTrack's assignment)
+    import torch
+    if int(cv2.__version__.split(".")[0]) >= 5 or not hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector"):
+        raise RuntimeError(f"OpenCV {cv2.__version__} has no HOG people detector (needs opencv-python-headless<5)")
+    from pathlib import Path
+    video = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+    return (f"ultralytics {version('ultralytics-opencv-headless')}, torch {torch.__version__}, OpenCV "
+            f"{cv2.__version__} HOG; vtest.avi {'present' if video.exists() else 'MISSING (apt opencv-doc)'}; "
+            "YOLO weights are never downloaded (tracker.weights)")
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -162,6 +177,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("recording, Foxglove view, operator panel", check_observe),
     ("hand landmarks (MediaPipe)", check_hand_landmarks),
     ("cameras (V4L2)", check_cameras),
+    ("tracking (ultralytics, HOG)", check_tracking),
 ]
 
 

@@ -1,0 +1,195 @@
+"""tracker node: object detection (ultralytics YOLO, or OpenCV's HOG people detector) + multi-object tracking.
+
+/camera/image_raw in (sensor_msgs/Image, sensor-data QoS); /detections out (mmchat_ros/msg/DetectionArray: class,
+score, box and persistent track id; detections not yet confirmed by the tracker carry track_id -1) and
+/detections/debug_image (the frame with boxes and ids drawn, published only while someone subscribes).
+
+Tracking is ultralytics' own ByteTrack or BoT-SORT (parameter 'tracker') for either detector. Detection runs in a
+worker thread of its own on the newest frame: frames arriving while it is busy are dropped, never queued.
+YOLO weights are a local file (default yolo11n.pt, looked up in the working directory and models_dir), or an
+exported model (.onnx, *_openvino_model/, ...): nothing is downloaded unless allow_download is true; a missing file
+stops the node with an error naming it and saying how to provide it.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+
+import numpy as np  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detections, make_detector,  # noqa: E402
+                                           parse_class_filter)
+from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks  # noqa: E402
+from mmchat_ros.msg import Detection, DetectionArray  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image  # noqa: E402
+
+PARAMS = {
+    "detector": Param("yolo", "detector backend: 'yolo' (ultralytics YOLO, the weights below) or 'hog' (OpenCV's "
+                              "built-in HOG people detector: persons only, weights ship with OpenCV)"),
+    "weights": Param(DEFAULT_WEIGHTS, "YOLO model: a .pt file or an exported model (.onnx file, *_openvino_model "
+                                      "folder, .engine, .torchscript); relative paths are looked up in the working "
+                                      "directory, then in models_dir"),
+    "models_dir": Param("", "folder searched for a relative 'weights' path after the working directory"),
+    "allow_download": Param(False, "let ultralytics download missing weights by name (robots with internet "
+                                   "only); false = a missing file is an error"),
+    "image_size": Param(640, "YOLO inference size, px (an exported model is fixed to its export size)"),
+    "confidence": Param(0.25, "YOLO detection confidence threshold, 0..1"),
+    "iou": Param(0.7, "YOLO non-maximum-suppression IoU threshold, 0..1"),
+    "classes": Param("", "classes to keep, comma-separated names or ids (e.g. 'person' or '0,2'); empty = all"),
+    "device": Param("cpu", "YOLO inference device: cpu, cuda:0, mps, ..."),
+    "half": Param(False, "YOLO FP16 inference (CUDA only)"),
+    "tracker": Param("bytetrack", "multi-object tracker: " + " or ".join(TRACKERS) + " (ultralytics' own)"),
+    "tracker_config": Param("", "tracker YAML in ultralytics' format; empty = ultralytics' <tracker>.yaml"),
+    "frame_rate": Param(15.0, "rate at which frames are processed, Hz: sizes the tracker's lost-track buffer"),
+    "max_rate_hz": Param(0.0, "process at most this many frames per second; 0 = as fast as detection runs"),
+    "publish_debug_image": Param(True, "publish /detections/debug_image while it has subscribers"),
+    "hog_upscale": Param(1.0, "HOG: enlarge frames by this factor first (people must be ~100 px tall to be found; "
+                              "cost grows with its square)"),
+    "hog_win_stride": Param(8, "HOG: detection window stride, px (multiple of 8; larger = faster, coarser)"),
+    "hog_scale": Param(1.1, "HOG: image pyramid step (larger = faster, misses more sizes; OpenCV's default is 1.05)"),
+    "hog_hit_threshold": Param(0.0, "HOG: SVM margin a window needs to count as a detection"),
+    "hog_score_offset": Param(1.0, "HOG: SVM margin reported as score 0.5 (score = sigmoid(margin - offset))"),
+}
+
+_TO_RGB = {"rgb8": None, "bgr8": "COLOR_BGR2RGB", "rgba8": "COLOR_RGBA2RGB", "bgra8": "COLOR_BGRA2RGB",
+           "mono8": "COLOR_GRAY2RGB", "8UC1": "COLOR_GRAY2RGB", "8UC3": None}
+
+
+def rgb_from_image(msg: Image) -> np.ndarray:
+    """HxWx3 uint8 RGB from an Image message; ImageConversionError for encodings detection cannot use."""
+    import cv2
+    if msg.encoding not in _TO_RGB:
+        raise ImageConversionError(f"cannot detect on '{msg.encoding}' images (use one of {', '.join(_TO_RGB)})")
+    array = image_to_numpy(msg)
+    code = _TO_RGB[msg.encoding]
+    return np.ascontiguousarray(array if code is None else cv2.cvtColor(array, getattr(cv2, code)))
+
+
+def detections_to_msg(tracks: list[Track], detections: Detections, header, width: int, height: int,
+                      untracked: bool = True) -> DetectionArray:
+    """Tracked objects (persistent ids), then (untracked=True) the frame's detections no track took (id -1)."""
+    out = DetectionArray(header=header, image_width=int(width), image_height=int(height))
+    for track in tracks:
+        cx, cy, w, h = track.center_size
+        out.detections.append(Detection(class_id=track.class_id, class_name=track.class_name,
+                                        score=float(track.score), center_x=float(cx), center_y=float(cy),
+                                        width=float(w), height=float(h), track_id=track.track_id))
+    if untracked:
+        taken = {t.detection_index for t in tracks}
+        for i in range(len(detections)):
+            if i in taken:
+                continue
+            x1, y1, x2, y2 = (float(v) for v in detections.xyxy[i])
+            out.detections.append(Detection(class_id=int(detections.class_ids[i]),
+                                            class_name=detections.class_name(int(detections.class_ids[i])),
+                                            score=float(detections.scores[i]), center_x=(x1 + x2) / 2,
+                                            center_y=(y1 + y2) / 2, width=x2 - x1, height=y2 - y1, track_id=-1))
+    return out
+
+
+class TrackerNode(Node):
+    def __init__(self):
+        super().__init__("tracker")
+        self.p = Params(self, PARAMS)
+        p = self.p
+        if p.max_rate_hz < 0 or p.frame_rate <= 0:
+            raise ValueError(f"max_rate_hz must be >= 0 and frame_rate > 0 (got {p.max_rate_hz}, {p.frame_rate})")
+        if p.detector == "yolo":
+            detector_options = dict(weights=p.weights, image_size=p.image_size, confidence=p.confidence, iou=p.iou,
+                                    device=p.device, half=p.half, models_dir=p.models_dir,
+                                    allow_download=p.allow_download)
+        else:
+            detector_options = dict(upscale=p.hog_upscale, win_stride=p.hog_win_stride, scale=p.hog_scale,
+                                    hit_threshold=p.hog_hit_threshold, score_offset=p.hog_score_offset)
+        self.detector = make_detector(p.detector, **detector_options)   # DetectorError: stops with the reason
+        self.classes = parse_class_filter(p.classes, self.detector.names)
+        if p.detector == "yolo" and self.classes is not None:
+            self.detector.classes = self.classes                          # filtered inside YOLO's NMS: cheaper
+        self.tracker = MultiObjectTracker(p.tracker, p.frame_rate, p.tracker_config)
+        # The first inference builds ultralytics' predictor (seconds): do it now, not on the first camera frame.
+        self.detector.detect(np.zeros((240, 320, 3), np.uint8))
+
+        self.detections_pub = self.create_publisher(DetectionArray, "detections", SENSOR_QOS)
+        self.debug_pub = self.create_publisher(Image, "detections/debug_image", SENSOR_QOS)
+        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
+
+        self.frame_ready = threading.Condition()
+        self.pending: Image | None = None
+        self.running = True
+        self.frames_done = 0
+        self.frames_dropped = 0
+        self.busy_s = 0.0
+        self.worker = threading.Thread(target=self.work, name="detect", daemon=True)
+        self.worker.start()
+        self.create_timer(10.0, self.log_statistics)
+        self.get_logger().info(f"tracker ready: {self.detector.name}, tracker {self.tracker.kind} "
+                               f"({self.tracker.config_file.name}), classes {p.classes or 'all'}")
+
+    def on_image(self, msg: Image) -> None:
+        with self.frame_ready:
+            if self.pending is not None:
+                self.frames_dropped += 1
+            self.pending = msg
+            self.frame_ready.notify()
+
+    def work(self) -> None:
+        min_period = 1.0 / self.p.max_rate_hz if self.p.max_rate_hz > 0 else 0.0
+        last_start = 0.0
+        while self.running:
+            with self.frame_ready:
+                while self.pending is None and self.running:
+                    self.frame_ready.wait(0.5)
+                if not self.running:
+                    return
+                msg, self.pending = self.pending, None
+            wait = last_start + min_period - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            last_start = time.monotonic()
+            try:
+                self.process(msg)
+            except ImageConversionError as exc:
+                self.get_logger().error(f"dropped a camera frame: {exc}", throttle_duration_sec=5.0)
+            except Exception as exc:   # a detector failure on one frame must not kill the worker
+                self.get_logger().error(f"detection failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+            self.busy_s += time.monotonic() - last_start
+
+    def process(self, msg: Image) -> None:
+        rgb = rgb_from_image(msg)
+        detections = self.detector.detect(rgb)
+        if self.classes is not None:
+            detections = detections.select(np.isin(detections.class_ids, self.classes))
+        tracks = self.tracker.update(detections, rgb)
+        if not self.context.ok():
+            return
+        self.detections_pub.publish(detections_to_msg(tracks, detections, msg.header, msg.width, msg.height))
+        self.frames_done += 1
+        if self.p.publish_debug_image and self.debug_pub.get_subscription_count() > 0:
+            self.debug_pub.publish(numpy_to_image(draw_tracks(rgb, tracks, detections), "rgb8", msg.header))
+
+    def log_statistics(self) -> None:
+        done, self.frames_done = self.frames_done, 0
+        dropped, self.frames_dropped = self.frames_dropped, 0
+        busy, self.busy_s = self.busy_s, 0.0
+        if done or dropped:
+            self.get_logger().info(f"{done / 10.0:.1f} frames/s processed ({1000 * busy / max(done, 1):.0f} ms "
+                                   f"each), {dropped} dropped while busy")
+
+    def shutdown(self) -> None:
+        self.running = False
+        with self.frame_ready:
+            self.frame_ready.notify_all()
+        self.worker.join(timeout=5.0)
+
+
+def main(args=None):
+    return run_node(TrackerNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
