@@ -105,12 +105,15 @@ def test_strangers_and_ambiguous_frames_never_authorise():
     assert auth.status(30.0).reason == AMBIGUOUS
 
 
-def test_votes_older_than_the_absence_timeout_do_not_count():
-    auth = authenticator()
+def test_votes_older_than_their_maximum_age_do_not_count():
+    auth = authenticator(vote_max_age_s=4.0)
     feed(auth, [[near(ALICE, 0.2)]] * 2, t0=0.0)
     assert not auth.observe([near(ALICE, 0.2)], 10.0).authorised
     assert auth.observe([near(ALICE, 0.2)], 10.2).authorised is False   # 2 recent votes of 3
     assert auth.observe([near(ALICE, 0.2)], 10.4).authorised
+    # Slow frames (a loaded CPU) still authorise while their votes are young enough.
+    slow = authenticator(vote_max_age_s=4.0)
+    assert [s.authorised for s in feed(slow, [[near(ALICE, 0.2)]] * 3, dt=1.5)] == [False, False, True]
 
 
 def test_a_newcomer_does_not_take_over_a_session():
@@ -182,7 +185,7 @@ def test_a_secret_checked_after_the_operator_left_is_not_applied():
 
 
 @pytest.mark.parametrize("bad", [{"votes_required": 6}, {"votes_required": 0}, {"match_threshold": 0.0},
-                                 {"absence_timeout_s": 0.0}, {"second_factor": "retina"},
+                                 {"absence_timeout_s": 0.0}, {"vote_max_age_s": 0.0}, {"second_factor": "retina"},
                                  {"ambiguity_margin": -0.1}, {"max_secret_attempts": 0}])
 def test_invalid_configurations_are_refused(bad):
     with pytest.raises(ValueError):

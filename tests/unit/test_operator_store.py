@@ -24,7 +24,9 @@ def embeddings(seed: int, count: int = 3) -> list[np.ndarray]:
 
 @pytest.fixture
 def store(tmp_path):
-    return OperatorStore(tmp_path / "data" / "operators.db", create=True, scrypt=FAST_SCRYPT)
+    store = OperatorStore(tmp_path / "data" / "operators.db", create=True, scrypt=FAST_SCRYPT)
+    assert store.operators() == [] and not store.path.exists()   # the first enrollment creates the file
+    return store
 
 
 def mode_of(path) -> int:
@@ -32,9 +34,10 @@ def mode_of(path) -> int:
 
 
 def test_a_new_database_is_private_to_its_owner(store):
+    store.enroll("alice", embeddings(1), "1234")
     assert mode_of(store.path) == 0o600
     assert mode_of(store.path.parent) == 0o700
-    store.enroll("alice", embeddings(1), "1234")   # writing keeps it so
+    store.enroll("bob", embeddings(2), "1234")   # writing keeps it so
     assert mode_of(store.path) == 0o600
 
 
@@ -75,9 +78,10 @@ def test_bad_enrollments_are_refused(store):
         store.enroll("alice", [np.zeros(64)])
     with pytest.raises(ValueError, match="empty"):
         store.enroll("alice", embeddings(1), secret="  ...  ")
-    assert store.operators() == []
+    assert store.operators() == [] and not store.path.exists()
 
 
+@pytest.mark.slow   # the real scrypt cost, seven times: 2-8 s on a shared 2-core machine
 def test_the_database_file_never_holds_a_secret_or_anything_reversible(tmp_path):
     store = OperatorStore(tmp_path / "operators.db", create=True)   # the real (default) scrypt cost
     secrets_ = {"alice": "hunter2-Secret-8493", "bob": "2468", "carol": "2468"}
@@ -142,7 +146,7 @@ def test_a_damaged_database_is_a_clear_error(tmp_path, damage):
 
 def test_a_database_readable_by_others_is_made_private(tmp_path):
     path = tmp_path / "operators.db"
-    OperatorStore(path, create=True)
+    OperatorStore(path, create=True, scrypt=FAST_SCRYPT).enroll("alice", embeddings(1))
     os.chmod(path, 0o644)
     OperatorStore(path)
     assert mode_of(path) == 0o600

@@ -9,7 +9,7 @@ Rules:
     ignored). Two recognised operators, or an ambiguous face, make the frame ambiguous, unless the operator already
     in session is among them: a newcomer can neither take over nor lock out the person in control.
   * A session starts when ``votes_required`` of the last ``vote_window`` analysed frames, each at most
-    ``absence_timeout_s`` old, voted for the same operator. Every frame that sees that operator again renews it;
+    ``vote_max_age_s`` old, voted for the same operator. Every frame that sees that operator again renews it;
     ``absence_timeout_s`` after the last such frame the session lapses ("expired") and new votes are needed.
   * With a second factor ("pin" or "passphrase"), a session authorises only after the operator's secret was
     verified during it; ``max_secret_attempts`` wrong secrets lock the operator's second factor for ``lockout_s``.
@@ -177,6 +177,7 @@ class AuthConfig:
     vote_window: int = 5
     votes_required: int = 3
     absence_timeout_s: float = 2.0
+    vote_max_age_s: float = 4.0
     second_factor: str = "none"
     max_secret_attempts: int = 3
     lockout_s: float = 30.0
@@ -188,8 +189,8 @@ class AuthConfig:
             raise ValueError("ambiguity_margin must be >= 0")
         if not 1 <= self.votes_required <= self.vote_window:
             raise ValueError(f"votes_required {self.votes_required} must be in 1..vote_window ({self.vote_window})")
-        if self.absence_timeout_s <= 0.0:
-            raise ValueError("absence_timeout_s must be > 0")
+        if self.absence_timeout_s <= 0.0 or self.vote_max_age_s <= 0.0:
+            raise ValueError("absence_timeout_s and vote_max_age_s must be > 0")
         if self.second_factor not in SECOND_FACTORS:
             raise ValueError(f"second_factor '{self.second_factor}' is not one of {', '.join(SECOND_FACTORS)}")
         if self.max_secret_attempts < 1 or self.lockout_s < 0.0:
@@ -251,8 +252,8 @@ class FaceAuthenticator:
     def set_operators(self, faces: Sequence[EnrolledFace]) -> None:
         """New or reloaded operators. A session whose operator is gone (deleted) ends now."""
         self.gallery = Gallery(faces, self.config.match_threshold, self.config.ambiguity_margin)
-        if self.database_error or self.last_reason == NO_OPERATORS:
-            self.last_reason = WAITING   # the old reason no longer holds
+        if self.database_error:
+            self.last_reason = WAITING   # the error no longer holds
         self.database_error = None
         if self.session:
             fresh = {f.operator_id: f for f in faces}.get(self.session.operator.operator_id)
@@ -298,14 +299,18 @@ class FaceAuthenticator:
 
     def _recent_votes(self, operator_id: str, now: float) -> list[_Vote]:
         return [v for v in self.votes
-                if v.operator_id == operator_id and now - v.time <= self.config.absence_timeout_s]
+                if v.operator_id == operator_id and now - v.time <= self.config.vote_max_age_s]
 
     def _vote_count(self, operator_id: str, now: float) -> int:
         return len(self._recent_votes(operator_id, now))
 
     def _vote_confidence(self, operator_id: str, now: float) -> float:
-        """Share of the vote window won, weighted by how close the winning matches were."""
-        return sum(v.confidence for v in self._recent_votes(operator_id, now)) / self.config.vote_window
+        """How close the operator's recent matches were (mean match confidence), scaled down while they hold
+        fewer than the votes required."""
+        votes = self._recent_votes(operator_id, now)
+        if not votes:
+            return 0.0
+        return sum(v.confidence for v in votes) / len(votes) * min(1.0, len(votes) / self.config.votes_required)
 
     def tick(self, now: float) -> AuthStatus:
         if self.session and now - self.session.last_seen > self.config.absence_timeout_s:
@@ -316,6 +321,8 @@ class FaceAuthenticator:
     def status(self, now: float) -> AuthStatus:
         if self.database_error:
             return AuthStatus(False, reason=f"{DATABASE_ERROR}: {self.database_error}")
+        if self.gallery is not None and not len(self.gallery):
+            return AuthStatus(False, reason=NO_OPERATORS)
         s = self.session
         if s is None:
             return AuthStatus(False, reason=self.last_reason)

@@ -174,8 +174,8 @@ class OperatorStore:
             if not create:
                 raise DatabaseMissing(f"no operator database at {self.path}: enroll an operator first "
                                       "(mmchat operators enroll, or the enroll_operator service)")
-            self._create()
-        elif not self.path.is_file():
+            return   # created by the first enrollment, so a refused one leaves no empty file behind
+        if not self.path.is_file():
             raise DatabaseCorrupt(f"{self.path} is not a file")
         self._tighten_permissions()
         self._validate()
@@ -262,10 +262,14 @@ class OperatorStore:
         return result
 
     def operators(self) -> list[Operator]:
+        if not self.path.exists():
+            return []
         with self._connect() as db:
             return self._operators(db)
 
     def get(self, name_or_id: str) -> Operator | None:
+        if not self.path.exists():
+            return None
         with self._connect() as db:
             found = self._operators(db, "WHERE id = ? OR name = ?", (name_or_id, name_or_id))
         return found[0] if found else None
@@ -281,6 +285,8 @@ class OperatorStore:
         mean = np.mean(samples, axis=0)
         secret_hash = hash_secret(secret, self.scrypt) if secret else None   # slow: outside the transaction
         now = time.time()
+        if not self.path.exists():
+            self._create()
         with self._connect() as db:
             row = db.execute("SELECT id FROM operators WHERE name = ?", (name,)).fetchone()
             if row:
@@ -299,6 +305,8 @@ class OperatorStore:
             return self._operators(db, "WHERE id = ?", (op_id,))[0]
 
     def delete(self, name_or_id: str) -> bool:
+        if not self.path.exists():
+            return False
         with self._connect() as db:
             return db.execute("DELETE FROM operators WHERE id = ? OR name = ?",
                               (name_or_id, name_or_id)).rowcount > 0

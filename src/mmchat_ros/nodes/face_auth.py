@@ -6,14 +6,15 @@ images or from live camera frames. With second_factor 'pin', the operator's PIN 
 (std_msgs/String); with 'passphrase', the operator's spoken words on speech/transcript (mmchat_ros/msg/Transcript).
 
 Face detection and embedding (100-200 ms a frame on a small CPU) run in a worker thread of their own: frames that
-arrive while it is busy, or faster than max_rate_hz, are dropped. Enrollment and secret checks (scrypt) run there
-too, so no callback ever blocks the executor. The operator database is re-read whenever its file changes (the CLI
-may enroll or delete while the node runs); when it is missing or unreadable the node says why and keeps running,
-authorising nobody.
+arrive while it is busy, or faster than max_rate_hz, are dropped. Enrollments run there too, and secret checks
+(scrypt, slow on purpose) in another thread, so no callback ever blocks the executor. The operator database is
+re-read whenever its file changes (the CLI may enroll or delete while the node runs); when it is missing or
+unreadable the node says why and keeps running, authorising nobody.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, P
 from mmchat_ros.nodes.common import seconds_to_stamp
 
 from builtin_interfaces.msg import Time  # noqa: E402
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -51,14 +53,16 @@ PARAMS = {
     "max_faces": Param(4, "faces embedded per frame at most, largest first"),
     "max_rate_hz": Param(5.0, "frames analysed per second at most; frames arriving while the worker is busy are "
                               "dropped"),
+    "worker_niceness": Param(10, "niceness of the face worker thread (0..19, Linux): face inference yields the CPU "
+                                 "to control loops on a small computer"),
     "match_threshold": Param(0.5, "a face matches an operator within this Euclidean embedding distance "
                                   "(face_recognition's default is 0.6; lower is stricter)"),
     "ambiguity_margin": Param(0.05, "a face within the threshold of two operators whose distances differ by less "
                                     "than this is ambiguous and authorises nobody"),
     "vote_window": Param(5, "frames over which votes are counted"),
     "votes_required": Param(3, "frames of the window that must match the same operator to authorise"),
-    "absence_timeout_s": Param(2.0, "authorisation lapses when the operator has not been seen for this long; votes "
-                                    "older than this do not count, s"),
+    "absence_timeout_s": Param(2.0, "authorisation lapses when the operator has not been seen for this long, s"),
+    "vote_max_age_s": Param(4.0, "votes older than this do not count towards authorisation, s"),
     "second_factor": Param("none", "second factor after the face: " + ", ".join(SECOND_FACTORS) +
                                    " (pin: PIN/password on auth/secret; passphrase: spoken on speech/transcript)"),
     "max_secret_attempts": Param(3, "wrong secrets in a row that lock the operator's second factor"),
@@ -80,7 +84,8 @@ class FaceAuthNode(Node):
         self.config = AuthConfig(
             match_threshold=self.p.match_threshold, ambiguity_margin=self.p.ambiguity_margin,
             vote_window=self.p.vote_window, votes_required=self.p.votes_required,
-            absence_timeout_s=self.p.absence_timeout_s, second_factor=self.p.second_factor,
+            absence_timeout_s=self.p.absence_timeout_s, vote_max_age_s=self.p.vote_max_age_s,
+            second_factor=self.p.second_factor,
             max_secret_attempts=self.p.max_secret_attempts, lockout_s=self.p.lockout_s)
         self.database_path = self.p.database_path or str(default_database_path())
         self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
@@ -92,7 +97,7 @@ class FaceAuthNode(Node):
         self.last_published: AuthStatus | None = None
         self.last_publish_time = 0.0
 
-        # The worker: at most one frame waiting (the newest), and a queue of jobs (enrollments, secrets).
+        # The worker: at most one frame waiting (the newest), and a queue of jobs (enrollments).
         self.work = threading.Condition()
         self.pending_frame: Image | None = None
         self.jobs: deque = deque()
@@ -103,10 +108,14 @@ class FaceAuthNode(Node):
         self.analyse_times: deque[float] = deque(maxlen=50)
         self.capture: list | None = None   # frames being collected for a camera enrollment
         self.last_capture = float("-inf")
+        self.secret_checker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="secret")
 
         self.state_pub = self.create_publisher(AuthState, "auth/state", STATE_QOS)
         self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
-        self.create_service(EnrollOperator, "enroll_operator", self.on_enroll)
+        # The enrollment callback awaits its worker job: a group of its own keeps the default group (frames, timers,
+        # sleep_async's timer) running meanwhile.
+        self.create_service(EnrollOperator, "enroll_operator", self.on_enroll,
+                            callback_group=MutuallyExclusiveCallbackGroup())
         if self.config.second_factor == "pin":
             self.create_subscription(String, "auth/secret", lambda msg: self.submit_secret(msg.data), COMMAND_QOS)
         elif self.config.second_factor == "passphrase":
@@ -181,6 +190,11 @@ class FaceAuthNode(Node):
 
     # ------------------------------------------------------------------------------------------- the worker
     def work_loop(self) -> None:
+        if self.p.worker_niceness > 0:
+            try:   # a thread's id is a schedulable task on Linux: only this thread is niced
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, int(self.p.worker_niceness)))
+            except (OSError, AttributeError) as exc:
+                self.get_logger().warning(f"cannot lower the face worker's priority: {exc}")
         while True:
             with self.work:
                 while self.running and not self.jobs and self.pending_frame is None:
@@ -217,19 +231,21 @@ class FaceAuthNode(Node):
         return future
 
     def analyse_frame(self, msg: Image) -> None:
+        start = time.perf_counter()
         try:
-            rgb = self.rgb_of(msg)
+            analysis = self.analyzer.analyse(self.rgb_of(msg))
         except (ImageConversionError, FaceImageError) as exc:
             self.counts["bad"] += 1
             self.get_logger().error(f"ignored camera frame: {exc}", throttle_duration_sec=2.0)
             return
-        start = time.perf_counter()
-        analysis = self.analyzer.analyse(rgb)
         self.analyse_times.append(time.perf_counter() - start)
         self.counts["analysed"] += 1
         with self.lock:
-            status = self.auth.observe([f.embedding for f in analysis.faces], self.now())
+            now = self.now()
+            before = self.auth.tick(now)   # a lapse due by now is published as such, before this frame's verdict
+            status = self.auth.observe([f.embedding for f in analysis.faces], now)
             verdict = self.auth.last_verdict
+        self.publish(before)
         if verdict is not None:
             self.get_logger().debug(f"{len(analysis.faces)} face(s): {verdict.reason}"
                                     f"{' ' + verdict.operator.name if verdict.operator else ''}, nearest distance "
@@ -238,20 +254,27 @@ class FaceAuthNode(Node):
 
     # ---------------------------------------------------------------------------------------- second factor
     def submit_secret(self, secret: str) -> None:
-        """Secrets are checked in the worker (scrypt is slow on purpose) and never logged."""
+        """Secrets are checked in a thread of their own (scrypt is slow on purpose: the face worker must keep
+        seeing the operator meanwhile) and never logged."""
         def check():
             with self.lock:
                 target, refusal = self.auth.secret_target(self.now())
             if target is None:
-                self.get_logger().warn(f"secret ignored: {refusal}")
+                self.get_logger().warning(f"secret ignored: {refusal}")
                 return
             correct = verify_secret(secret, target.secret_hash)
             with self.lock:
                 outcome = self.auth.secret_result(target.operator_id, correct, self.now())
                 status = self.auth.status(self.now())
-            (self.get_logger().info if correct else self.get_logger().warn)(outcome)
+            (self.get_logger().info if correct else self.get_logger().warning)(outcome)
             self.publish(status)
-        self.submit_job(check)
+
+        def guarded():
+            try:
+                check()
+            except Exception as exc:
+                self.get_logger().error(f"secret check failed: {type(exc).__name__}: {exc}")
+        self.secret_checker.submit(guarded)
 
     # ------------------------------------------------------------------------------------------- enrollment
     async def on_enroll(self, request, response):
@@ -370,10 +393,13 @@ class FaceAuthNode(Node):
             self.running = False
             self.work.notify_all()
         self.worker.join(timeout=5.0)
+        self.secret_checker.shutdown(wait=False, cancel_futures=True)
         self.analyzer.close()
         done = self.counts
+        times = sorted(self.analyse_times)
+        typical = f", {1000 * times[len(times) // 2]:.0f} ms each (median of the last {len(times)})" if times else ""
         self.get_logger().info(f"frames received {done['received']}, analysed {done['analysed']}, dropped "
-                               f"{done['dropped']}, unusable {done['bad']}")
+                               f"{done['dropped']}, unusable {done['bad']}{typical}")
 
 
 def main(args=None):

@@ -123,6 +123,9 @@ class FlightControllerNode(Node):
                                         goal_callback=self.on_plan_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
                                         callback_group=cb)
         self.create_timer(1.0 / self.p.state_rate_hz, self.publish_state, callback_group=cb)
+        self.auth_expires: float | None = None
+        self.last_auth = None
+        self.create_timer(0.1, self.check_auth_expiry, callback_group=cb)
 
         # The control thread must get the GIL back promptly after its sleep: Python's default 5 ms switch
         # interval would show up as 5 ms of loop jitter whenever a callback is running.
@@ -180,10 +183,25 @@ class FlightControllerNode(Node):
             self.reject_log("battery state", self.core.update_battery(float(msg.percentage), self.now()))
 
     def on_auth(self, msg: AuthState) -> None:
+        # Authorisation also lapses at its published expiry: if face_auth dies, its last transient-local
+        # "authorised" must not hold forever.
+        expires = msg.expires.sec + msg.expires.nanosec * 1e-9
+        self.auth_expires = expires if msg.authorised and expires > 0 else None
         with self.lock:
             self.core.set_authorised(bool(msg.authorised), self.now())
-        self.get_logger().info(f"operator {'authorised: ' + msg.operator_name if msg.authorised else 'not authorised'}"
-                               f" ({msg.reason})")
+        summary = (bool(msg.authorised), msg.operator_name)
+        if summary != self.last_auth:
+            self.last_auth = summary
+            self.get_logger().info(f"operator {'authorised: ' + msg.operator_name if msg.authorised else 'not authorised'}"
+                                   f" ({msg.reason})")
+
+    def check_auth_expiry(self) -> None:
+        if self.auth_expires is not None and self.now() > self.auth_expires:
+            self.auth_expires = None
+            self.last_auth = (False, "")
+            with self.lock:
+                self.core.set_authorised(False, self.now())
+            self.get_logger().warn("operator authorisation expired with no renewal from face_auth: motion refused")
 
     def on_velocity(self, source: str, msg: TwistStamped) -> None:
         lin, ang = msg.twist.linear, msg.twist.angular

