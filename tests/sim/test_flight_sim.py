@@ -96,7 +96,7 @@ def test_nan_setpoints_are_rejected_and_the_drone_keeps_hovering(stack):
         time.sleep(0.05)
     state = ros.wait_for(lambda: flight.state().rejection_count >= rejections_before + 2 and flight.state(), 5,
                          "rejections counted")
-    assert "non-finite" in state.last_rejection or "nan" in state.last_rejection.lower(), state.last_rejection
+    assert "not a finite number" in state.last_rejection, state.last_rejection
     time.sleep(1.0)
     window = flight.odom_since(t0)
     assert all(math.isfinite(m.pose.pose.position.z) for m in window)
