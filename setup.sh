@@ -70,7 +70,7 @@ else
   # Fix 2: the wheels' CMake exports name the wheel build machine's Python and numpy include paths.
   py_include=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
   np_include=$("$PY" -c "import numpy; print(numpy.get_include())")
-  grep -rl --include='*.cmake' -e '/opt/python/cp3' "$VENV/share" 2>/dev/null | while read -r f; do
+  { grep -rl --include='*.cmake' -e '/opt/python/cp3' "$VENV/share" 2>/dev/null || true; } | while read -r f; do
     sed -i -E "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$np_include#g; s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$py_include#g" "$f"
   done
   mkdir -p build
