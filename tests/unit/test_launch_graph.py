@@ -79,3 +79,11 @@ def test_the_shipped_graph_is_valid():
     graph = load_graph()
     assert {"sim", "gazebo", "hardware"} <= set(graph.modes)
     assert "flight_controller" in [s.name for s in graph.resolve("sim")]
+
+
+def test_parameter_files_named_by_a_launch_argument(tmp_path):
+    text = textwrap.dedent(GRAPH).replace("parameters: [fc.yaml]", 'parameters: [fc.yaml, "hw_$(arg vehicle).yaml"]')
+    graph = load_graph(write(tmp_path, text, {**PARAMS, "hw_tello.yaml": "fc:\n  ros__parameters: {a: 1}\n"}))
+    assert [p.name for p in graph.resolve("sim")[0].parameter_files] == ["fc.yaml", "hw_tello.yaml"]
+    with pytest.raises(GraphError, match="node 'fc'.*hw_mavlink.yaml: cannot read"):
+        graph.resolve("sim", {"vehicle": "mavlink"})

@@ -5,6 +5,7 @@ One description drives both `ros2 launch mmchat_ros <mode>.launch.py` on a full 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,18 @@ class Graph:
     nodes: dict[str, dict]
     launch_arguments: dict[str, dict]
 
+    def _parameter_files(self, node: str, entries: list, args: dict[str, str]) -> list[Path]:
+        files = []
+        for entry in entries:
+            path = self.path.parent / _substitute_in_text(str(entry), args, f"node '{node}' parameters")
+            if "$(arg" in str(entry):   # only known now: check it as load_graph checks the fixed ones
+                try:
+                    validate_parameter_file(path)
+                except GraphError as exc:
+                    raise GraphError(f"node '{node}': {exc}") from exc
+            files.append(path)
+        return files
+
     def resolve(self, mode: str, arguments: dict[str, str] | None = None) -> list[NodeSpec]:
         """The nodes to start in ``mode``, with launch arguments substituted ("$(arg name)")."""
         if mode not in self.modes:
@@ -146,7 +159,7 @@ class Graph:
             specs.append(NodeSpec(
                 name=name,
                 executable=merged["executable"],
-                parameter_files=[config_dir / p for p in merged.get("parameters") or []],
+                parameter_files=self._parameter_files(name, merged.get("parameters") or [], args),
                 parameters={k: _substitute(v, args) for k, v in (merged.get("inline_parameters") or {}).items()},
                 remappings=dict(merged.get("remappings") or {}),
                 respawn=bool(merged.get("respawn", False)),
@@ -155,6 +168,18 @@ class Graph:
                 description=str(merged.get("description", "")),
             ))
         return specs
+
+
+_ARG_PATTERN = re.compile(r"\$\(arg ([A-Za-z0-9_]+)\)")
+
+
+def _substitute_in_text(text: str, args: dict[str, str], where: str) -> str:
+    """"hardware_$(arg vehicle).yaml" → "hardware_tello.yaml"."""
+    def replace(match):
+        if match.group(1) not in args:
+            raise GraphError(f"{where}: '{match.group(0)}' names an unknown launch argument")
+        return args[match.group(1)]
+    return _ARG_PATTERN.sub(replace, text)
 
 
 def _substitute(value: Any, args: dict[str, str]) -> Any:
@@ -212,6 +237,7 @@ def load_graph(path: str | Path | None = None) -> Graph:
             raise GraphError(f"{path}{_line(spec, 'parameters')}: node '{name}': 'parameters' must be a list of "
                              "parameter files in config/")
         for param_file in param_files:
-            validate_parameter_file(path.parent / param_file)
+            if "$(arg" not in str(param_file):    # files named by a launch argument are checked in resolve()
+                validate_parameter_file(path.parent / param_file)
     return Graph(path=path, modes={k: str(v) for k, v in modes.items()}, nodes=dict(nodes),
                  launch_arguments=dict(launch_arguments))

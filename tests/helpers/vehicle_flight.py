@@ -1,0 +1,92 @@
+"""Test-side flying of a real-vehicle driver stack (driver + flight controller with vehicle_interface 'velocity'):
+the flight controller's services and operator commands, and its /flight/state and the driver's /odom as seen
+over DDS."""
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry
+from std_srvs.srv import Trigger
+
+from mmchat_ros.core.paths import config_file
+from mmchat_ros.msg import FlightState
+from mmchat_ros.nodes.common import STATE_QOS
+from tests.helpers.flight import ros_args
+from tests.helpers.processes import python_cmd
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def flight_controller_cmd(vehicle: str, **params) -> list[str]:
+    """The flight controller as the hardware mode runs it for ``vehicle`` (its config/hardware_<vehicle>.yaml
+    overrides), without authorisation."""
+    args = ros_args({"require_authorisation": False, **params})
+    return python_cmd("mmchat_ros.nodes.flight_controller", args[0], "--params-file",
+                      str(config_file(f"hardware_{vehicle}.yaml")), *args[1:])
+
+
+def yaw_of(odom: Odometry) -> float:
+    q = odom.pose.pose.orientation
+    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+
+
+class VehicleStack:
+    """What the test sees of a flight controller flying a real-vehicle driver."""
+
+    def __init__(self, ros):
+        self.ros = ros
+        self.odom = ros.collect(Odometry, "/odom", "sensor")
+        self.states = ros.collect(FlightState, "/flight/state", STATE_QOS)
+        self.operator = ros.node.create_publisher(TwistStamped, "/cmd_vel/operator", 10)
+
+    def position(self):
+        p = self.odom[-1][1].pose.pose.position
+        return p.x, p.y, p.z
+
+    def yaw(self) -> float:
+        return yaw_of(self.odom[-1][1])
+
+    def mode(self) -> str:
+        return self.states[-1][1].mode if self.states else "?"
+
+    def wait_mode(self, mode: str, timeout: float):
+        return self.ros.wait_for(lambda: self.mode() == mode, timeout, f"flight mode {mode} (now {self.mode()})")
+
+    def take_off(self, timeout: float = 60.0) -> None:
+        self.ros.wait_for(lambda: self.odom and self.states, 30, "odometry from the driver and flight state")
+        deadline = time.monotonic() + 20.0
+        while True:     # the controller needs fresh odometry, at rest, before it arms
+            response = self.ros.call(Trigger, "/takeoff", Trigger.Request(), timeout=15)
+            if response.success or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert response.success, f"take-off refused: {response.message}"
+        self.wait_mode("HOVER", timeout)
+
+    def land(self, timeout: float = 60.0) -> None:
+        assert self.ros.call(Trigger, "/land", Trigger.Request(), timeout=15).success
+        self.wait_mode("LANDED", timeout)
+
+    def fly(self, frame: str, duration: float, vx=0.0, vy=0.0, vz=0.0, yaw_rate=0.0) -> None:
+        """Operator velocity commands at 20 Hz for ``duration`` seconds, then silence (the controller hovers)."""
+        self.ros.wait_for_subscribers(self.operator)
+        command = TwistStamped()
+        command.header.frame_id = frame
+        command.twist.linear.x, command.twist.linear.y, command.twist.linear.z = vx, vy, vz
+        command.twist.angular.z = yaw_rate
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            command.header.stamp = self.ros.node.get_clock().now().to_msg()
+            self.operator.publish(command)
+            time.sleep(0.05)
+
+    def odometry_count_since(self, t0: float) -> int:
+        return sum(1 for t, _ in list(self.odom) if t >= t0)
