@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SelfSpeechConfig, SelfSpeechGate,
-                                           SpeechEnded, SpeechStarted, VadSegmenter, rms_dbfs)
+                                           SpeechEnded, SpeechPaused, SpeechStarted, VadSegmenter, rms_dbfs)
 
 RATE = 16000
 WINDOW = 512
@@ -51,7 +51,7 @@ def test_two_utterances_in_silence_become_two_segments_with_pre_roll():
     audio = np.concatenate([quiet(1.0), noise(0.8, -20), quiet(1.0), noise(1.2, -20, seed=1), quiet(1.0)])
     events = run(VadSegmenter(level_classifier, config), audio)
     kinds = [type(e).__name__ for _, e in events]
-    assert kinds == ["SpeechStarted", "SpeechEnded", "SpeechStarted", "SpeechEnded"]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechEnded"] * 2
     first, second = segments(events)
     # the speech starts at 1.0 s and 2.8 s; segments open a pre-roll earlier (to the window)
     assert first.start == pytest.approx(T0 + 1.0 - 0.25, abs=WINDOW_S)
@@ -75,8 +75,7 @@ def test_pre_roll_keeps_the_quiet_onset_of_the_first_syllable():
     (segment,) = segments(run(VadSegmenter(level_classifier, SegmenterConfig(pre_roll_s=0.2)), audio))
     start_index = int(round((segment.start - T0) * RATE))
     assert start_index <= RATE * 1.0          # the quiet onset at 1.0..1.1 s is inside the segment
-    assert np.array_equal(segment.samples[:audio.size - start_index][: segment.samples.size],
-                          audio[start_index:start_index + segment.samples.size])
+    assert np.array_equal(segment.samples, audio[start_index:start_index + segment.samples.size])
 
 
 def test_clicks_and_short_blips_are_not_speech():
@@ -93,6 +92,23 @@ def test_a_pause_shorter_than_the_end_delay_does_not_split_an_utterance():
     audio = np.concatenate([quiet(0.5), noise(0.6, -20), quiet(0.2), noise(0.6, -20, seed=1), quiet(1.0)])
     (segment,) = segments(run(VadSegmenter(level_classifier, SegmenterConfig(speech_end_s=0.3)), audio))
     assert segment.speech_end - T0 == pytest.approx(1.9, abs=WINDOW_S)
+
+
+def test_a_pause_offers_the_segment_early_exactly_as_it_will_end():
+    config = SegmenterConfig(speech_end_s=0.3, post_roll_s=0.1)
+    audio = np.concatenate([quiet(0.5), noise(0.8, -20), quiet(1.0)])
+    events = run(VadSegmenter(level_classifier, config), audio)
+    (paused_at, paused), (ended_at, ended) = [(at, e) for at, e in events if isinstance(e, (SpeechPaused, SpeechEnded))]
+    assert isinstance(paused, SpeechPaused) and isinstance(ended, SpeechEnded)
+    assert ended_at - paused_at == pytest.approx(0.3 - 0.1, abs=2 * WINDOW_S)   # the head start recognition gets
+    assert np.array_equal(paused.segment.samples, ended.segment.samples)
+    assert (paused.segment.start, paused.segment.end) == (ended.segment.start, ended.segment.end)
+    # speech resuming after the pause: the early segment is not what ends, a later pause offers the real one
+    audio = np.concatenate([quiet(0.5), noise(0.8, -20), quiet(0.2), noise(0.5, -20, seed=1), quiet(1.0)])
+    events = run(VadSegmenter(level_classifier, config), audio)
+    paused = [e.segment for _, e in events if isinstance(e, SpeechPaused)]
+    (ended,) = segments(events)
+    assert len(paused) == 2 and paused[0].end < ended.end and np.array_equal(paused[1].samples, ended.samples)
 
 
 def test_long_speech_is_cut_at_max_segment_length_and_announced_once():
@@ -123,6 +139,11 @@ def test_flush_closes_speech_that_runs_to_the_end_of_the_stream():
     events = run(VadSegmenter(level_classifier), np.concatenate([quiet(0.5), noise(0.7, -20)]), flush=True)
     (segment,) = segments(events)
     assert segment.speech_end == pytest.approx(T0 + 1.2, abs=WINDOW_S)
+    # speech cut at max_segment_s right at the end of the stream still ends (so /speech/active goes false)
+    segmenter = VadSegmenter(level_classifier, SegmenterConfig(max_segment_s=1.024, pre_roll_s=0.0))
+    events = run(segmenter, noise(1.024, -20), flush=True)
+    assert [type(e).__name__ for _, e in events] == ["SpeechStarted", "SegmentTruncated", "SpeechEnded"]
+    assert events[-1][1].announced and not segmenter.speaking
 
 
 def test_a_gap_in_capture_times_restarts_windowing():
@@ -130,6 +151,18 @@ def test_a_gap_in_capture_times_restarts_windowing():
     segmenter.push(quiet(0.01), T0)                       # 160 samples wait for a whole window
     segmenter.push(quiet(0.1), T0 + 5.0)                  # 5 s later: the partial window is discarded
     assert segmenter.windows_processed == 3               # 1600 samples = 3 whole windows, not 3.4
+
+
+def test_a_gap_closes_open_speech_and_forgets_the_old_pre_roll():
+    segmenter = VadSegmenter(level_classifier)
+    events = run(segmenter, np.concatenate([quiet(1.0), noise(0.6, -20)]))
+    assert [type(e).__name__ for _, e in events] == ["SpeechStarted"]
+    # the stream resumes 10 s later (a restarted microphone): the speech before the gap ends where the audio did
+    later = run(segmenter, np.concatenate([quiet(0.1), noise(0.6, -20, seed=4), quiet(1.0)]), t0=T0 + 11.6)
+    ended = [e for _, e in later if isinstance(e, SpeechEnded)]
+    assert ended[0].time == pytest.approx(T0 + 1.6, abs=1e-6) and ended[0].segment.end < T0 + 1.6
+    second = ended[1].segment
+    assert second.start >= T0 + 11.6 and second.samples.size == round((second.end - second.start) * RATE) + 1
 
 
 def test_bad_input_is_refused_clearly():
@@ -194,7 +227,7 @@ def test_speech_that_goes_on_after_the_robot_stops_is_confirmed_without_barge_in
 def test_speech_that_began_before_the_robot_talked_stays_the_users():
     audio = np.concatenate([quiet(0.5), noise(2.0, -42), quiet(1.0)])
     events = run(gated(1.0, 3.0), audio)          # the robot starts while the user is already talking
-    assert [type(e).__name__ for _, e in events] == ["SpeechStarted", "SpeechEnded"]
+    assert [type(e).__name__ for _, e in events] == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]
     assert segments(events)[0].start == pytest.approx(T0 + 0.25, abs=WINDOW_S)
 
 

@@ -11,9 +11,12 @@ Models, offline first (nothing is downloaded unless allow_download is set):
 Decoding: one encoder pass and one greedy/beam decode per utterance, using faster-whisper's feature extractor,
 tokenizer and CTranslate2 model directly. Whisper's encoder always looks at 30 s of audio, mostly padding for a 2 s
 command; window_s < 30 encodes only max(window_s, utterance + 1 s) instead (the encoder cost drops about linearly),
-and when that result looks broken — repetitive (compression ratio), more tokens than anyone speaks in that time, or
-unsure (low log-probability) — the utterance is decoded again with the standard 30 s window. An initial prompt and
-hot words (the command vocabulary) bias the decoder towards the words the robot understands.
+and when that result looks broken — a phrase repeated, repetitive text (compression ratio), more tokens than anyone
+speaks in that time, or unsure (low log-probability) — the utterance is decoded again with the standard 30 s window.
+Measured here, tiny.en loops on most short commands with a 10 s window ("take off, take off, ..."), so the retries
+cost more than the shorter window saves: 30 s is the default. A greedy decode that loops even at 30 s (base does,
+now and then: "one hundred A-B-B-B-...") is decoded again with beam search (fallback_beam_size). An initial prompt
+and hot words (the command vocabulary) bias the decoder towards the words the robot understands.
 """
 from __future__ import annotations
 
@@ -30,8 +33,11 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 STANDARD_WINDOW_S = 30.0
-MAX_TOKENS_PER_S = 8.0          # fast speech is ~4 words/s, ~1.3 tokens a word: more means a decoding loop
-DEFAULT_CACHE_DIR = str(Path.home() / ".cache" / "mmchat_ros" / "whisper")
+MAX_TOKENS_PER_S = 6.0          # fast speech is ~3 words/s, ~1.5 tokens a word with punctuation: more is a loop
+DEFAULT_CACHE_DIR = "~/.cache/mmchat_ros/whisper"
+# Context for the decoder: words the robot understands, spelled as the planner expects them.
+COMMAND_VOCABULARY = ("Drone voice commands: take off, land now, hover, stop, fly forward two meters, fly back, "
+                      "go left, go right, up, down, turn left ninety degrees, turn right, follow me, come back.")
 
 
 def _package_dir(package: str) -> Path | None:
@@ -115,6 +121,13 @@ def compression_ratio(text: str) -> float:
     return len(data) / max(1, len(zlib.compress(data)))
 
 
+def ends_in_a_loop(text: str) -> bool:
+    """The decoder repeating itself: the text ends with the same phrase twice in a row ("go left, go left,")."""
+    words = [w.strip(".,!?;:").lower() for w in text.split()]
+    words = [w for w in words if w]
+    return any(words[-2 * k:-k] == words[-k:] for k in range(1, len(words) // 2 + 1))
+
+
 @dataclass(frozen=True)
 class Recognition:
     text: str
@@ -125,7 +138,7 @@ class Recognition:
     audio_s: float
     compute_s: float
     window_s: float             # encoder window used for the accepted result
-    retried: bool = False       # the short window's result was rejected and decoded again at 30 s
+    retried: bool = False       # the first result was rejected and the segment decoded again
 
     @property
     def real_time_factor(self) -> float:
@@ -135,9 +148,9 @@ class Recognition:
 class WhisperRecognizer:
     def __init__(self, model: str = "tiny.en", *, cache_dir: str = DEFAULT_CACHE_DIR, allow_download: bool = False,
                  compute_type: str = "int8", cpu_threads: int = 2, language: str = "en", beam_size: int = 1,
-                 window_s: float = STANDARD_WINDOW_S, initial_prompt: str = "", hotwords: str = "",
-                 no_speech_threshold: float = 0.6, logprob_threshold: float = -1.0,
-                 compression_ratio_threshold: float = 2.4):
+                 window_s: float = STANDARD_WINDOW_S, initial_prompt: str = COMMAND_VOCABULARY, hotwords: str = "",
+                 no_speech_threshold: float = 0.8, logprob_threshold: float = -1.0,
+                 compression_ratio_threshold: float = 2.4, fallback_beam_size: int = 5):
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -157,6 +170,7 @@ class WhisperRecognizer:
         self.no_speech_threshold = no_speech_threshold
         self.logprob_threshold = logprob_threshold
         self.compression_ratio_threshold = compression_ratio_threshold
+        self.fallback_beam_size = fallback_beam_size
         self._tokenizers: dict[str, object] = {}
         tokenizer = self._tokenizer(self.language or "en")
         self.suppress_tokens = list(get_suppressed_tokens(tokenizer, [-1]))
@@ -185,16 +199,21 @@ class WhisperRecognizer:
             from mmchat_ros.backends.audio_io import resample
             audio = resample(audio, sample_rate, SAMPLE_RATE)
         audio_s = audio.size / SAMPLE_RATE
-        features = self.model.feature_extractor(audio)
         window = self._window_for(audio_s)
-        result = self._decode(features, window, audio_s)
+        result = self._decode(audio, window, self.beam_size)
         retried = False
         if window < STANDARD_WINDOW_S and self._looks_wrong(result, audio_s):
-            result = self._decode(features, STANDARD_WINDOW_S, audio_s)
+            result = self._decode(audio, STANDARD_WINDOW_S, self.beam_size)
             window, retried = STANDARD_WINDOW_S, True
+        if self._loops(result[0], audio_s) and self.fallback_beam_size > self.beam_size:
+            # greedy decoding stuck in a loop ("one hundred A-B-B-B-..."): beam search usually ends it
+            result = self._decode(audio, window, self.fallback_beam_size)
+            retried = True
         text, language, avg_logprob, no_speech_prob = result
-        if no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold:
-            text = ""    # Whisper's own rule: the model thinks there is no speech and is unsure of its words
+        if no_speech_prob > self.no_speech_threshold:
+            # Whisper's own rule also asks for a low log-probability, but with the command prompt the decoder is
+            # sure of its "you" on silence; real commands score a no-speech probability below 0.2 here
+            text = ""
         return Recognition(text=text, language=language, confidence=float(math.exp(min(0.0, avg_logprob))),
                            avg_logprob=avg_logprob, no_speech_prob=no_speech_prob, audio_s=audio_s,
                            compute_s=time.perf_counter() - started, window_s=window, retried=retried)
@@ -204,19 +223,26 @@ class WhisperRecognizer:
             return STANDARD_WINDOW_S
         return min(STANDARD_WINDOW_S, max(self.window_s, math.ceil(audio_s + 1.0)))
 
-    def _looks_wrong(self, result, audio_s: float) -> bool:
-        text, _, avg_logprob, _ = result
+    def _loops(self, text: str, audio_s: float) -> bool:
         tokens = len(self._tokenizer("en").encode(text)) if text else 0
         return (compression_ratio(text) > self.compression_ratio_threshold
-                or tokens > MAX_TOKENS_PER_S * audio_s + 4
-                or avg_logprob < self.logprob_threshold)
+                or tokens > MAX_TOKENS_PER_S * audio_s + 3
+                or ends_in_a_loop(text))
 
-    def _decode(self, features: np.ndarray, window_s: float, audio_s: float) -> tuple[str, str, float, float]:
+    def _looks_wrong(self, result, audio_s: float) -> bool:
+        text, _, avg_logprob, _ = result
+        return self._loops(text, audio_s) or avg_logprob < self.logprob_threshold
+
+    def _decode(self, audio: np.ndarray, window_s: float, beam_size: int) -> tuple[str, str, float, float]:
+        # Padded with silence in the audio, as Whisper's training data was (the log-mel floor of silence, not zero
+        # features); audio beyond 30 s is cut (the vad node's max_segment_s keeps segments shorter).
+        window_samples = int(round(window_s * SAMPLE_RATE))
+        padded_audio = np.zeros(window_samples, dtype=np.float32)
+        padded_audio[:min(audio.size, window_samples)] = audio[:window_samples]
         frames = int(round(window_s * self.frames_per_s))
-        padded = np.zeros((features.shape[0], frames), dtype=np.float32)
-        used = min(frames, features.shape[1])
-        padded[:, :used] = features[:, :used]
-        encoded = self.model.encode(padded)
+        features = self.model.feature_extractor(padded_audio, padding=160)[:, :frames]   # 160: one more frame
+        encoded = self.model.encode(np.ascontiguousarray(features, dtype=np.float32))
+        audio_s = audio.size / SAMPLE_RATE
         language = self.language
         if not language:
             detected = self.model.model.detect_language(encoded)[0]
@@ -226,7 +252,7 @@ class WhisperRecognizer:
             [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         max_new = min(self.model.max_length - len(prompt), int(MAX_TOKENS_PER_S * audio_s * 2) + 16)
         result = self.model.model.generate(
-            encoded, [prompt], beam_size=self.beam_size, max_length=len(prompt) + max_new, return_scores=True,
+            encoded, [prompt], beam_size=beam_size, max_length=len(prompt) + max_new, return_scores=True,
             return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self.suppress_tokens)[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         length = len(result.sequences_ids[0])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import array
 import io
+import queue
 import threading
 import time
 import wave
@@ -116,18 +117,23 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 class Chunker:
     """Regroups audio arriving in any block sizes into fixed-size chunks with the capture time of each chunk's first
-    sample (the time of the first sample of a block is given with it)."""
+    sample. The timeline is anchored at the first block's time and then advanced by the sample count (the sound
+    card's clock), so scheduling jitter in when blocks arrive does not leak into the stamps; it is re-anchored when a
+    block's time is more than resync_s off (audio was lost, or the clocks drifted apart)."""
 
-    def __init__(self, chunk_samples: int, sample_rate: int):
+    def __init__(self, chunk_samples: int, sample_rate: int, resync_s: float = 0.5):
         if chunk_samples <= 0:
             raise ValueError("chunk_samples must be positive")
         self.chunk_samples = chunk_samples
         self.sample_rate = sample_rate
+        self.resync_s = resync_s
         self._buffer = np.zeros(0, dtype=np.int16)
-        self._buffer_time = 0.0
+        self._buffer_time: float | None = None
 
     def push(self, samples: np.ndarray, time_first: float) -> list[tuple[np.ndarray, float]]:
-        if self._buffer.size == 0:
+        expected = None if self._buffer_time is None else self._buffer_time + self._buffer.size / self.sample_rate
+        if expected is None or abs(time_first - expected) > self.resync_s:
+            self._buffer = np.zeros(0, dtype=np.int16)
             self._buffer_time = time_first
         self._buffer = np.concatenate([self._buffer, samples.astype(np.int16, copy=False)])
         chunks = []
@@ -144,7 +150,8 @@ class Chunker:
         chunk = np.zeros(self.chunk_samples, dtype=np.int16)
         chunk[:self._buffer.size] = self._buffer
         self._buffer = np.zeros(0, dtype=np.int16)
-        return [(chunk, self._buffer_time)]
+        time_first, self._buffer_time = self._buffer_time, None
+        return [(chunk, time_first)]
 
 
 # ----------------------------------------------------------------------------------------------------- sources
@@ -243,6 +250,16 @@ def _device_arg(device: str):
     return int(device) if device.lstrip("-").isdigit() else device
 
 
+def device_summary() -> str:
+    """One line on the sound cards PortAudio sees; raises AudioDeviceError when PortAudio is missing."""
+    devices = _sounddevice().query_devices()
+    inputs = [d["name"] for d in devices if d.get("max_input_channels", 0) > 0]
+    outputs = [d["name"] for d in devices if d.get("max_output_channels", 0) > 0]
+    if not inputs and not outputs:
+        return "PortAudio present, no sound card: use audio_input source:=file and tts output:=file"
+    return f"{len(inputs)} input device(s) ({', '.join(inputs[:3])}), {len(outputs)} output device(s)"
+
+
 def list_devices() -> str:
     try:
         return str(_sounddevice().query_devices())
@@ -261,12 +278,12 @@ class DeviceAudioSource:
         self.device_sample_rate = device_sample_rate or sample_rate
         self.channels = channels
         self.block_s = block_s
+        self.overflows = 0     # times audio was lost (PortAudio overflow, or this reader fell behind)
 
     def run(self, on_chunk: ChunkCallback, stop: threading.Event, clock: Callable[[], float] = time.time) -> int:
         """Capture until ``stop``; raises AudioDeviceError when the device cannot be opened or fails."""
         sd = _sounddevice()
         chunker = Chunker(self.chunk_samples, self.sample_rate)
-        import queue
         blocks: queue.Queue = queue.Queue(maxsize=200)
         status_flags: list[str] = []
 
@@ -274,7 +291,10 @@ class DeviceAudioSource:
             if status:
                 status_flags.append(str(status))
             # time of the block's first sample: now minus the block's duration (input latency is small and unknown)
-            blocks.put_nowait((indata.copy(), clock() - frames / self.device_sample_rate))
+            try:
+                blocks.put_nowait((indata.copy(), clock() - frames / self.device_sample_rate))
+            except queue.Full:   # the consumer stalled: drop audio rather than raise in PortAudio's thread
+                status_flags.append("block dropped")
 
         try:
             stream = sd.InputStream(device=_device_arg(self.device), samplerate=self.device_sample_rate,
@@ -292,12 +312,14 @@ class DeviceAudioSource:
                     if not stream.active:
                         raise AudioDeviceError(f"audio input device '{self.device or 'default'}' stopped")
                     continue
+                if status_flags:   # overflow or dropped blocks: restart the timeline at this block's capture time
+                    self.overflows += 1
+                    status_flags.clear()
+                    chunker = Chunker(self.chunk_samples, self.sample_rate)
                 samples = resample(to_mono(block).astype(np.int16), self.device_sample_rate, self.sample_rate)
                 for chunk, stamp in chunker.push(samples, capture):
                     on_chunk(chunk, stamp)
                     sent += 1
-                if status_flags:
-                    status_flags.clear()   # overflows: the chunker's times stay consistent, a gap is audible only
         return sent
 
 

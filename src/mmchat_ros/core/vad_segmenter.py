@@ -11,6 +11,9 @@ State machine (thresholds with hysteresis, like Silero's own VADIterator):
                                                                         trailing silence)
   speech   --segment reaches max_segment_s-->  a truncated segment is emitted, the next one starts at once
 Segments whose speech (pre-roll excluded) is shorter than min_speech_s are dropped as clicks and breaths.
+Once the silence reaches post_roll_s, SpeechPaused carries the segment as it will be if the silence lasts to
+speech_end_s (the same samples): recognition can start then and hide the end delay; if speech resumes, the segment
+that eventually ends is longer and the early result is not used.
 
 Our own voice (SelfSpeechGate): with a loudspeaker near the microphone the VAD hears the robot talk. While the robot
 speaks (plus echo_tail_s for the output latency and room reverberation), speech that starts is *unconfirmed*: it is
@@ -26,7 +29,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,6 +102,12 @@ class SegmentTruncated:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    segment: Segment                      # what the segment will be if the silence goes on to speech_end_s: exactly
+                                          # the samples of the SpeechEnded segment then (recognition can start now)
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     time: float                           # capture time where the speech ended
     segment: Segment | None               # None when dropped
@@ -144,8 +153,11 @@ class SelfSpeechGate:
         return probability >= self.config.barge_in_threshold and dbfs >= self.config.barge_in_min_dbfs
 
 
+MAX_STAMP_JITTER_S = 0.25   # capture times further off than this from the running sample count mean a gap
+
+
 class VadSegmenter:
-    """Feed audio with push(); get SpeechStarted / SegmentTruncated / SpeechEnded events back."""
+    """Feed audio with push(); get SpeechStarted / SpeechPaused / SegmentTruncated / SpeechEnded events back."""
 
     def __init__(self, classify: Callable[[np.ndarray], float], config: SegmenterConfig = SegmenterConfig(),
                  gate: SelfSpeechGate | None = None):
@@ -154,7 +166,8 @@ class VadSegmenter:
         self.gate = gate
         self._pending = np.zeros(0, dtype=np.int16)   # samples not yet making a whole window
         self._pending_time = 0.0
-        self._pre_roll: deque[_Window] = deque(maxlen=max(1, config.windows(config.pre_roll_s)))
+        self._next_time: float | None = None           # capture time the next sample should have
+        self._pre_roll: deque[_Window] = deque(maxlen=config.windows(config.pre_roll_s))
         self._candidate: list[_Window] = []           # speech windows before speech_start_s is reached
         self._segment: list[_Window] = []
         self._continues = False                        # the last segment was truncated: the next window goes on
@@ -172,6 +185,7 @@ class VadSegmenter:
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.int16)
+        self._next_time = None
         self._pre_roll.clear()
         self._candidate.clear()
         self._segment = []
@@ -184,19 +198,23 @@ class VadSegmenter:
         if samples.dtype != np.int16 or samples.ndim != 1:
             raise ValueError(f"expected a 1-D int16 array, got {samples.dtype} with shape {samples.shape}")
         rate, size = self.config.sample_rate, self.config.window_samples
+        events = []
+        expected = self._pending_time + self._pending.size / rate if self._pending.size else self._next_time
+        if expected is not None and abs(time - expected) > MAX_STAMP_JITTER_S:
+            # a gap (or a jump back) in the stream: what came before is not this audio's pre-roll or partial window
+            events += self.flush(expected)
+            self._pre_roll.clear()
+            self._pending = np.zeros(0, dtype=np.int16)
         if self._pending.size == 0:
             self._pending_time = time
-        elif abs(self._pending_time + self._pending.size / rate - time) > 0.5:
-            # a gap (or a jump back) in the stream: the partial window would straddle it
-            self._pending, self._pending_time = np.zeros(0, dtype=np.int16), time
         buffer = np.concatenate([self._pending, samples]) if self._pending.size else samples
-        events = []
         whole = buffer.size // size * size
         for offset in range(0, whole, size):
             window = buffer[offset:offset + size]
             events += self._process_window(window.copy(), self._pending_time + offset / rate)
         self._pending = buffer[whole:].copy()
         self._pending_time += whole / rate
+        self._next_time = self._pending_time + self._pending.size / rate
         return events
 
     def flush(self, time: float | None = None) -> list:
@@ -205,6 +223,10 @@ class VadSegmenter:
         if self._segment:
             end = time if time is not None else self._segment[-1].time + self.config.window_s
             events += self._close(speech_end=end, truncated=False)
+        elif self._continues:   # cut at max_segment_s just before the end: the speech still has to end
+            end = time if time is not None else self._next_time
+            events.append(SpeechEnded(end, None, "the audio stream ended", announced=self._confirmed))
+            self._reset_segment_state()
         self._continues = False
         self._candidate.clear()
         return events
@@ -234,6 +256,11 @@ class VadSegmenter:
         else:
             self._speech_windows += 1
         events = [] if self._confirmed else self._check_confirmation(len(self._segment) - 1)
+        if self._confirmed and self._silence_run == cfg.windows(cfg.post_roll_s) and \
+                cfg.windows(cfg.post_roll_s) < cfg.windows(cfg.speech_end_s):
+            candidate = self._build_segment(self._segment, self._segment[-self._silence_run].time, False)
+            if candidate is not None:
+                events.append(SpeechPaused(candidate))
         if self._silence_run >= cfg.windows(cfg.speech_end_s):
             speech_end = self._segment[-self._silence_run].time
             return events + self._close(speech_end=speech_end, truncated=False)
@@ -312,14 +339,19 @@ class VadSegmenter:
         if not confirmed:
             dropped = SpeechEnded(speech_end, None, "overlaps the robot's own speech (no barge-in)", announced=False)
             return [] if truncated else [dropped]
-        segment = None
-        reason = ""
-        if speech_windows * cfg.window_s < cfg.min_speech_s:
-            reason = f"speech shorter than {cfg.min_speech_s} s"
-        else:
-            segment = Segment(samples=np.concatenate([w.samples for w in windows]), start=windows[0].time,
-                              end=windows[-1].time + (cfg.window_samples - 1) / cfg.sample_rate,
-                              speech_end=speech_end, truncated=truncated, barge_in=barge_in)
+        segment = self._build_segment(windows, speech_end, truncated, speech_windows, barge_in)
+        reason = "" if segment is not None else f"speech shorter than {cfg.min_speech_s} s"
         if truncated:
             return [SegmentTruncated(segment)] if segment is not None else []
         return [SpeechEnded(speech_end, segment, reason)]
+
+    def _build_segment(self, windows: list[_Window], speech_end: float, truncated: bool,
+                       speech_windows: int | None = None, barge_in: bool | None = None) -> Segment | None:
+        """The segment of these windows; None when it holds too little speech."""
+        cfg = self.config
+        speech_windows = self._speech_windows if speech_windows is None else speech_windows
+        if speech_windows * cfg.window_s < cfg.min_speech_s:
+            return None
+        return Segment(samples=np.concatenate([w.samples for w in windows]), start=windows[0].time,
+                       end=windows[-1].time + (cfg.window_samples - 1) / cfg.sample_rate, speech_end=speech_end,
+                       truncated=truncated, barge_in=self._barge_in if barge_in is None else barge_in)

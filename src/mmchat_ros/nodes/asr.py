@@ -1,6 +1,9 @@
 """asr node: faster-whisper on each /speech/segment → mmchat_ros/Transcript on /speech/transcript.
 
 Thin wrapper around backends.asr.WhisperRecognizer. Recognition runs in a worker thread (never in a callback);
+it starts early on /speech/segment_early (the vad's guess when the speech pauses, identical to the segment that
+will end if the silence lasts): when /speech/segment then arrives unchanged, that result is published at once, so
+the vad's speech-end delay and the recognition overlap;
 segments wait in a short queue (the oldest is dropped, with a warning, when speech comes faster than it is
 recognised). Each transcript carries the language, a confidence (exp of the average token log-probability) and the
 capture times of the speech; empty results (Whisper's no-speech rule) are logged, not published.
@@ -16,12 +19,9 @@ from mmchat_ros.nodes.common import COMMAND_QOS, Param, Params, run_node, stamp_
 
 from rclpy.node import Node  # noqa: E402
 
-from mmchat_ros.backends.asr import DEFAULT_CACHE_DIR, WhisperRecognizer  # noqa: E402
+from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, WhisperRecognizer  # noqa: E402
 from mmchat_ros.backends.audio_io import int16_numpy  # noqa: E402
 from mmchat_ros.msg import SpeechSegment, Transcript  # noqa: E402
-
-COMMAND_VOCABULARY = ("Drone voice commands: take off, land now, hover, stop, fly forward two meters, fly back, "
-                      "go left, go right, up, down, turn left ninety degrees, turn right, follow me, come back.")
 
 PARAMS = {
     "model": Param("tiny.en", "Whisper model: a CTranslate2 model directory, 'tiny.en' or 'base' (shipped by "
@@ -33,15 +33,21 @@ PARAMS = {
     "cpu_threads": Param(2, "CPU threads for recognition"),
     "language": Param("en", "ISO 639-1 language code; empty = detect per segment (multilingual models only)"),
     "beam_size": Param(1, "beam width; 1 = greedy (fastest, enough for short commands)"),
-    "window_s": Param(10.0, "encoder window, s: 30 = Whisper's standard window; shorter windows (still at least "
-                            "the segment + 1 s) are faster and fall back to 30 s when the result looks wrong"),
+    "fallback_beam_size": Param(5, "beam width of a second decode when the first loops (a phrase repeated, "
+                                   "repetitive text); <= beam_size: no second decode"),
+    "window_s": Param(30.0, "encoder window, s: 30 = Whisper's standard window (best accuracy); shorter windows "
+                            "(at least the segment + 1 s) encode faster but make tiny.en loop, and such results are "
+                            "decoded again at 30 s"),
     "initial_prompt": Param(COMMAND_VOCABULARY, "text the decoder sees as preceding context: the command "
                                                 "vocabulary biases recognition towards it; empty = none"),
     "hotwords": Param("", "extra words to favour (placed before the initial prompt); empty = none"),
-    "no_speech_threshold": Param(0.6, "with a no-speech probability above this and a low log-probability the "
-                                      "result is treated as silence"),
-    "logprob_threshold": Param(-1.0, "average log-probability below which a result counts as unsure"),
+    "no_speech_threshold": Param(0.8, "a result whose no-speech probability (0..1) is above this is treated as "
+                                      "silence and not published"),
+    "logprob_threshold": Param(-1.0, "average log-probability below which a short-window result is decoded again "
+                                     "with the 30 s window"),
     "min_confidence": Param(0.0, "transcripts below this confidence (0..1) are logged and not published"),
+    "early_recognition": Param(True, "start recognising when the speech pauses (/speech/segment_early) and publish "
+                                     "that result when the segment ends unchanged: hides the vad's end delay"),
     "max_queue": Param(4, "segments waiting for recognition at most; the oldest is dropped beyond"),
     "warm_up": Param(True, "decode a second of silence at start-up so the first command is not slower"),
 }
@@ -57,22 +63,28 @@ class AsrNode(Node):
         self.running = True
         self.recognizer: WhisperRecognizer | None = None
         self.transcript_pub = self.create_publisher(Transcript, "speech/transcript", COMMAND_QOS)
+        self.early_result = (None, None)   # (segment key, recognition) of the last /speech/segment_early
         self.create_subscription(SpeechSegment, "speech/segment", self.on_segment, COMMAND_QOS)
+        if self.p.early_recognition:
+            self.create_subscription(SpeechSegment, "speech/segment_early", self.on_early_segment, COMMAND_QOS)
         self.worker = threading.Thread(target=self.work, name="asr", daemon=True)
         self.worker.start()
 
-    def on_segment(self, msg: SpeechSegment) -> None:
+    def on_early_segment(self, msg: SpeechSegment) -> None:
+        self.on_segment(msg, early=True)
+
+    def on_segment(self, msg: SpeechSegment, early: bool = False) -> None:
         if len(msg.samples) == 0 or msg.sample_rate == 0:
             self.get_logger().error("ignored empty speech segment (no samples or sample rate 0)")
             return
         while self.segments.qsize() >= self.p.max_queue:
             try:
-                dropped = self.segments.get_nowait()
-                self.get_logger().warn(f"recognition is behind: dropped a {len(dropped.samples) / dropped.sample_rate:.1f}"
-                                       f" s segment")
+                dropped, _ = self.segments.get_nowait()
+                seconds = len(dropped.samples) / dropped.sample_rate
+                self.get_logger().warn(f"recognition is behind: dropped a {seconds:.1f} s segment")
             except queue.Empty:
                 break
-        self.segments.put(msg)
+        self.segments.put((msg, early))
 
     def work(self) -> None:
         log = self.get_logger()
@@ -83,7 +95,7 @@ class AsrNode(Node):
                 compute_type=self.p.compute_type, cpu_threads=self.p.cpu_threads, language=self.p.language,
                 beam_size=self.p.beam_size, window_s=self.p.window_s, initial_prompt=self.p.initial_prompt,
                 hotwords=self.p.hotwords, no_speech_threshold=self.p.no_speech_threshold,
-                logprob_threshold=self.p.logprob_threshold)
+                logprob_threshold=self.p.logprob_threshold, fallback_beam_size=self.p.fallback_beam_size)
             if self.p.warm_up:
                 self.recognizer.warm_up()
         except Exception as exc:  # noqa: BLE001 - no model: say why, stay up (segments are dropped)
@@ -95,21 +107,32 @@ class AsrNode(Node):
                      f"window {self.p.window_s:.0f} s) in {time.monotonic() - started:.1f} s")
         while self.running:
             try:
-                msg = self.segments.get(timeout=0.2)
+                msg, early = self.segments.get(timeout=0.2)
             except queue.Empty:
                 continue
             if self.recognizer is None:
                 log.error("dropped a speech segment: no ASR model loaded", throttle_duration_sec=10.0)
                 continue
             try:
-                self.recognize(msg)
+                self.recognize(msg, early)
             except Exception as exc:  # noqa: BLE001 - one bad segment must not stop recognition
                 log.error(f"recognition failed: {type(exc).__name__}: {exc}")
 
-    def recognize(self, msg: SpeechSegment) -> None:
-        result = self.recognizer.transcribe(int16_numpy(msg.samples), msg.sample_rate)
+    def recognize(self, msg: SpeechSegment, early: bool) -> None:
+        key = (msg.start.sec, msg.start.nanosec, msg.end.sec, msg.end.nanosec, len(msg.samples))
+        if early:
+            if not self.segments.empty():
+                return   # something newer is waiting (this segment's end, or more speech): no head start to win
+            self.early_result = (key, self.recognizer.transcribe(int16_numpy(msg.samples), msg.sample_rate))
+            return
+        early_key, result = self.early_result
+        self.early_result = (None, None)
+        reused = early_key == key   # the segment ended exactly as it was when the speech paused
+        if not reused:
+            result = self.recognizer.transcribe(int16_numpy(msg.samples), msg.sample_rate)
         latency = time.time() - stamp_to_seconds(msg.end)
-        summary = (f"({result.audio_s:.2f} s audio, {result.compute_s * 1000:.0f} ms, window {result.window_s:.0f} s"
+        summary = (f"({result.audio_s:.2f} s audio, {result.compute_s * 1000:.0f} ms"
+                   f"{' from the pause' if reused else ''}, window {result.window_s:.0f} s"
                    f"{', retried' if result.retried else ''}, confidence {result.confidence:.2f}, "
                    f"{latency * 1000:.0f} ms after the segment's end)")
         if not result.text:

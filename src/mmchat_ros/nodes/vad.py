@@ -1,5 +1,8 @@
 """vad node: Silero VAD on /audio/chunks → speech segments on /speech/segment and speaking events on /speech/active.
 
+When the speech pauses for post_roll_s, the segment it will be if the silence lasts goes out early on
+/speech/segment_early (the asr node starts on it, hiding the speech-end delay).
+
 Thin wrapper around core.vad_segmenter.VadSegmenter (start/end delays, pre-roll, maximum length) with
 backends.vad.SileroVad as its classifier (~0.2 ms a 32 ms window, so it runs in the subscription callback).
 It listens to /tts/speaking: speech that starts while the robot talks is its own voice coming back through the
@@ -20,7 +23,7 @@ from std_msgs.msg import Bool  # noqa: E402
 from mmchat_ros.backends.audio_io import int16_array, int16_numpy  # noqa: E402
 from mmchat_ros.backends.vad import SAMPLE_RATE, WINDOW_SAMPLES, SileroVad  # noqa: E402
 from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SelfSpeechConfig,  # noqa: E402
-                                           SelfSpeechGate, SpeechEnded, SpeechStarted, VadSegmenter)
+                                           SelfSpeechGate, SpeechEnded, SpeechPaused, SpeechStarted, VadSegmenter)
 from mmchat_ros.msg import AudioChunk, SpeechSegment  # noqa: E402
 
 PARAMS = {
@@ -33,6 +36,9 @@ PARAMS = {
     "post_roll_s": Param(0.1, "trailing silence kept at the end of a segment, s"),
     "min_speech_s": Param(0.2, "segments with less speech than this are dropped (clicks, breaths), s"),
     "max_segment_s": Param(15.0, "longer speech is cut into segments of at most this length, s"),
+    "early_segments": Param(True, "when the speech pauses for post_roll_s, publish the segment it will be if the "
+                                  "silence lasts on /speech/segment_early, so recognition can start before the end "
+                                  "delay has passed"),
     "self_speech_filter": Param(True, "drop speech that starts while the robot talks (/tts/speaking), unless "
                                       "barge-in is detected"),
     "echo_tail_s": Param(0.5, "the robot's voice may still reach the microphone this long after it stops "
@@ -61,6 +67,8 @@ class VadNode(Node):
         self.segmenter = VadSegmenter(self.vad, config, self.gate)
         self.segment_pub = self.create_publisher(SpeechSegment, "speech/segment", COMMAND_QOS)
         self.active_pub = self.create_publisher(Bool, "speech/active", STATE_QOS)
+        self.early_pub = self.create_publisher(SpeechSegment, "speech/segment_early", COMMAND_QOS) \
+            if self.p.early_segments else None
         self.create_subscription(AudioChunk, "audio/chunks", self.on_chunk, SENSOR_QOS)
         self.create_subscription(Bool, "tts/speaking", self.on_robot_speaking, STATE_QOS)
         self.active_pub.publish(Bool(data=False))
@@ -88,13 +96,16 @@ class VadNode(Node):
             return
         self.vad_seconds += time.perf_counter() - started
         for event in events:
-            self.handle(event)
+            self.on_event(event)
 
-    def handle(self, event) -> None:
+    def on_event(self, event) -> None:
         log = self.get_logger()
         if isinstance(event, SpeechStarted):
             self.active_pub.publish(Bool(data=True))
             log.info("speech started" + (" (barge-in over the robot's voice)" if event.barge_in else ""))
+        elif isinstance(event, SpeechPaused):
+            if self.early_pub is not None:
+                self.early_pub.publish(self.segment_msg(event.segment))
         elif isinstance(event, SegmentTruncated):
             self.publish_segment(event.segment)
         elif isinstance(event, SpeechEnded):
@@ -105,7 +116,7 @@ class VadNode(Node):
             else:
                 log.info(f"speech dropped: {event.reason}")
 
-    def publish_segment(self, segment) -> None:
+    def segment_msg(self, segment) -> SpeechSegment:
         msg = SpeechSegment()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.start = seconds_to_stamp(segment.start)
@@ -113,7 +124,10 @@ class VadNode(Node):
         msg.sample_rate = SAMPLE_RATE
         msg.samples = int16_array(segment.samples)
         msg.truncated = segment.truncated
-        self.segment_pub.publish(msg)
+        return msg
+
+    def publish_segment(self, segment) -> None:
+        self.segment_pub.publish(self.segment_msg(segment))
         self.segments += 1
         self.get_logger().info(f"segment {self.segments}: {segment.duration_s:.2f} s"
                                f"{' (truncated)' if segment.truncated else ''}"
@@ -123,8 +137,9 @@ class VadNode(Node):
     def shutdown(self) -> None:
         if self.segmenter.windows_processed:
             per_window_us = self.vad_seconds / self.segmenter.windows_processed * 1e6
-            self.get_logger().info(f"{self.segmenter.windows_processed} windows, {per_window_us:.0f} us a window "
-                                   f"(VAD + segmenter)")
+            # printed: the context (and so /rosout) is already shut down here
+            print(f"[vad] {self.segmenter.windows_processed} windows, {per_window_us:.0f} us a window "
+                  "(VAD + segmenter)", flush=True)
 
 
 def main(args=None):
