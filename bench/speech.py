@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     parser.add_argument("--phrases", type=int, default=len(COMMANDS), help="commands of the set to use")
     parser.add_argument("--voices", nargs="+", default=list(VOICES))
     parser.add_argument("--latency-utterances", type=int, default=12)
-    parser.add_argument("--window", type=float, default=30.0, help="ASR encoder window, s")
+    parser.add_argument("--window", type=float, default=20.0, help="ASR encoder window, s (the asr node's default)")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     utterances = [(voice, text, speak(text, voice)) for voice in args.voices for text in COMMANDS[:args.phrases]]

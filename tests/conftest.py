@@ -11,6 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# torch (with its bundled triton) segfaulted when first imported late in a session, after PyAV, Piper and the ROS
+# type supports had loaded their native libraries; importing it first gives it the load order it expects.
+import torch  # noqa: E402,F401
+
 from mmchat_ros.core.rosenv import ros_environment  # noqa: E402
 
 # Before anything in the test process initialises DDS.

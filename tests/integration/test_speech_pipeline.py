@@ -41,8 +41,8 @@ def test_two_commands_from_a_wav_file_become_two_transcripts(spawn, ros, tmp_pat
     vad.wait_for_line("vad ready", timeout=60)
     asr.wait_for_line("asr ready", timeout=ASR_READY_S)
     audio_input = spawn(python_cmd("mmchat_ros.nodes.audio_input", *ros_params(
-        source="file", file_path=str(wav), start="on_subscriber", start_delay_s=1.0, trail_silence_s=1.0,
-        at_end="exit")), name="audio_input")
+        source="file", file_path=str(wav), start="on_subscriber", min_subscribers=2, start_delay_s=1.0,
+        trail_silence_s=1.0, at_end="exit")), name="audio_input")     # 2: the vad and this test
 
     ros.wait_for(lambda: len(transcripts) >= 2, 90, "two transcripts")
     assert audio_input.proc.wait(30) == 0                       # at_end=exit: a clean exit after the file

