@@ -31,7 +31,7 @@ stamp_set() { local name=$1; shift; mkdir -p "$STAMPS"; stamp_hash "$@" > "$STAM
 # 0. System packages: test media and tools that only Debian ships (opencv-doc videos/images, espeak-ng, sox).
 # ignition-tools + libsdformat-dev + sdformat-sdf: `ign sdf -k` validates the Gazebo world (tests/unit/test_gazebo_files.py)
 # chromium + chromium-driver: the operator panel's browser test (Playwright drives Debian's chromium, no download)
-APT_PACKAGES="cmake g++ opencv-doc espeak-ng sox libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ignition-tools libsdformat-dev sdformat-sdf chromium chromium-driver libportaudio2"
+APT_PACKAGES="cmake g++ opencv-doc espeak-ng sox libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ignition-tools libsdformat-dev sdformat-sdf chromium chromium-driver"
 missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   step "Debian packages: $(echo $missing)"
