@@ -103,7 +103,7 @@ class MediaPipeTaskHands:
                                         f"or set allow_download to fetch {model_url}")
             path = path or Path.home() / ".cache" / "mmchat_ros" / "hand_landmarker.task"
             path.parent.mkdir(parents=True, exist_ok=True)
-            urllib.request.urlretrieve(model_url, path)    # only with allow_download (robots with internet)
+            urllib.request.urlretrieve(model_url, path)    # hub-ok: only with allow_download (robots with internet)
         from mediapipe.tasks.python import BaseOptions, vision
         options = vision.HandLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path)), running_mode=vision.RunningMode.VIDEO,
