@@ -11,9 +11,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# torch (with its bundled triton) segfaulted when first imported late in a session, after PyAV, Piper and the ROS
-# type supports had loaded their native libraries; importing it first gives it the load order it expects.
+# Native load order. torch segfaulted when first imported late in a session, after PyAV, Piper and the ROS type
+# supports had loaded their native libraries. triton (torch imports it lazily, e.g. via torchvision's models) bundles
+# its own LLVM and segfaults on load once Mesa's LLVM is in the process, which the in-process vehicle emulators bring
+# in by rendering the simulator's camera with EGL (reproduced: render with MuJoCo/EGL, then `import triton`).
+# Loading both first gives them the order they expect.
 import torch  # noqa: E402,F401
+
+try:
+    import triton  # noqa: E402,F401
+except ImportError:     # CPU-only torch builds come without it
+    pass
 
 from mmchat_ros.core.rosenv import ros_environment  # noqa: E402
 
