@@ -50,6 +50,13 @@ def stamp_to_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def first_frame_line(msg) -> str:
+    """The log line a perception node writes for the first camera frame it processes: tells the operator that
+    images flow, in what format, and (exact stamp) lets a replay start from the same frame."""
+    return (f"first camera frame: {msg.width}x{msg.height} {msg.encoding}, stamped "
+            f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}")
+
+
 def seconds_to_stamp(seconds: float):
     from builtin_interfaces.msg import Time
     sec = int(seconds // 1)

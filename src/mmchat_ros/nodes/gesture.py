@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, Param, Params, first_frame_line, run_node,
+                                     stamp_to_seconds)
 
 from geometry_msgs.msg import Point  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -84,6 +85,7 @@ class GestureNode(Node):
         self.pending: Image | None = None
         self.dropped = 0
         self.processed = 0
+        self.first_frame_logged = False
         self.bad_frames = 0
         self.infer_ms: list[float] = []
         self.last_t = 0.0
@@ -134,6 +136,9 @@ class GestureNode(Node):
         return t
 
     def process(self, msg: Image) -> None:
+        if not self.first_frame_logged:
+            self.first_frame_logged = True
+            self.get_logger().info(first_frame_line(msg))
         rgb = to_rgb(msg)
         t = self.frame_time(msg)
         start = time.perf_counter()

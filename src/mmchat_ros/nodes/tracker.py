@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, first_frame_line, run_node
 
 import numpy as np  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -123,6 +123,7 @@ class TrackerNode(Node):
         self.running = True
         self.frames_done = 0
         self.frames_dropped = 0
+        self.first_frame_logged = False
         self.busy_s = 0.0
         self.worker = threading.Thread(target=self.work, name="detect", daemon=True)
         self.worker.start()
@@ -160,6 +161,9 @@ class TrackerNode(Node):
             self.busy_s += time.monotonic() - last_start
 
     def process(self, msg: Image) -> None:
+        if not self.first_frame_logged:
+            self.first_frame_logged = True
+            self.get_logger().info(first_frame_line(msg))
         rgb = rgb_from_image(msg)
         detections = self.detector.detect(rgb)
         if self.classes is not None:
