@@ -50,7 +50,7 @@ def grammar_decision_ms() -> list[float]:
         for text in GRAMMAR_SET:
             vehicle = PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED) if "take off" in text else HOVERING
             t0 = time.perf_counter()
-            decision = planner.decide(text, Context(True, vehicle))
+            decision = planner.decide(text, Context(True, vehicle, home=np.zeros(3)))
             times.append(1000 * (time.perf_counter() - t0))
             assert decision.kind == "execute", (text, decision)
     return times

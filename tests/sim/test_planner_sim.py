@@ -27,7 +27,7 @@ def planner_stack(spawn, ros, ros_env, tmp_path):
             proc.stop()
 
 
-def test_typed_command_takes_off_flies_forward_two_meters_and_lands(planner_stack, ros):
+def test_typed_commands_take_off_fly_forward_then_a_new_command_brings_it_home_and_lands(planner_stack, ros):
     flight, planner = planner_stack
     replies = ros.collect(String, "/tts/say")
     plans = ros.collect(ActionPlan, "/planner/plan")
@@ -35,18 +35,31 @@ def test_typed_command_takes_off_flies_forward_two_meters_and_lands(planner_stac
     start = flight.position()
     t0 = time.monotonic()
     response = ros.call(SubmitCommand, "/submit_command",
-                        SubmitCommand.Request(text="take off, fly forward two meters, then land"), timeout=20)
+                        SubmitCommand.Request(text="take off, then fly forward two meters"), timeout=20)
     assert response.accepted, response.reply
-    assert response.reply == "Taking off, then flying forward 2 meters, then landing."
+    assert response.reply == "Taking off, then flying forward 2 meters."
     ros.wait_for_message(replies, lambda m: m.data == response.reply, what="the spoken reply")
     plan = ros.wait_for_message(plans, lambda p: p.id == response.plan_id, what="the published plan")
-    assert [a.type for a in plan.actions] == [0, 3, 1] and plan.source == "grammar"
+    assert [a.type for a in plan.actions] == [0, 3] and plan.source == "grammar"
     flight.wait_mode("TAKING_OFF", timeout=10)
+    ros.wait_for(lambda: flight.position()[0] - start[0] > 1.0, 60, "1 m on the way forward")
+
+    # While it flies, a new command supersedes the plan. The planner knows home only from the flight
+    # controller's /flight/state; the old plan's late cancel must not stop the new one.
+    response = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text="come back home and land"),
+                        timeout=20)
+    assert response.accepted, response.reply
+    plan = ros.wait_for_message(plans, lambda p: p.id == response.plan_id, what="the second plan")
+    assert [a.type for a in plan.actions] == [7, 1]
+    planner.wait_for_line("a new command supersedes the running plan", timeout=5)
     flight.wait_mode("LANDED", timeout=90)
     track = flight.odom_since(t0)
     assert max(m.pose.pose.position.z for m in track) > 1.3          # it flew
+    assert max(m.pose.pose.position.x for m in track) - start[0] > 1.0
     end = flight.position()
-    assert abs(end[0] - start[0] - 2.0) < 0.15 and abs(end[1] - start[1]) < 0.15 and end[2] < 0.15
+    assert abs(end[0] - start[0]) < 0.15 and abs(end[1] - start[1]) < 0.15 and end[2] < 0.15
+    planner.wait_for_line(f"plan {response.plan_id} done", timeout=10)
+    assert not [m.data for _, m in list(replies) if m.data.startswith("I stopped")], "superseding is not a failure"
 
 
 def test_injection_and_unknown_commands_do_not_move_the_drone(planner_stack, ros):

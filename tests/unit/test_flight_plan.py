@@ -259,6 +259,22 @@ def test_flight_core_rejects_invalid_or_unauthorised_plans_whole():
     assert status.plan.state is PlanState.RUNNING and status.plan.action == "HOVER"
 
 
+def test_a_late_cancel_for_a_replaced_plan_leaves_its_successor_running():
+    harness = FlightHarness(authorised=True)
+    core = harness.core
+    assert core.start_plan([step(T.TAKEOFF), step(T.HOVER, duration_s=20.0)], harness.now)
+    first = core.plan_serial
+    harness.run(10.0, until=lambda s: s.plan.action == "HOVER")
+    assert core.start_plan([step(T.MOVE_BY, x=1.0), step(T.HOVER, duration_s=5.0)], harness.now)
+    second = core.plan_serial
+    assert second == first + 1
+    assert not core.cancel_plan("cancelled by the client", first)       # the planner cancelling the old goal
+    status = harness.run(0.2)
+    assert status.plan.state is PlanState.RUNNING and status.plan.action == "MOVE_BY"
+    assert core.cancel_plan("cancelled by the client", second)
+    assert harness.run(0.2).plan.state is not PlanState.RUNNING
+
+
 def test_operator_override_cancels_the_plan():
     harness = FlightHarness()
     harness.take_off()

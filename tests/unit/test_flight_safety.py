@@ -382,7 +382,11 @@ def test_takeoff_refusals_and_defaults():
     assert not refused and "take-off target" in refused.reason
     refused = harness.core.takeoff(harness.now, height=NAN)
     assert not refused
+    assert harness.core.status(harness.now).home is None     # no take-off yet: come back home is unknown
+    start = harness.sim.position.copy()
     harness.take_off()                                       # default height, 1.5 m
     assert harness.sim.position[2] == pytest.approx(1.5, abs=0.1)
+    home = harness.core.status(harness.now).home             # published in /flight/state for the planner
+    assert home is not None and np.allclose(home, start, atol=0.05)
     refused = harness.core.takeoff(harness.now)
     assert not refused and "already flying" in refused.reason

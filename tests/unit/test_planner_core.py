@@ -125,3 +125,16 @@ def test_follow_resolves_the_target_from_what_the_tracker_sees():
     assert missing.kind == "clarify" and "5" in missing.reply
     nobody = planner.decide("follow me", Context(True, HOVERING, []))
     assert nobody.kind == "clarify"
+
+
+def test_come_back_home_needs_the_flight_controllers_home_and_is_checked_against_it():
+    planner = Planner(envelope=EnvelopeConfig(geofence_min=(-5, -5, -1), geofence_max=(5, 5, 5)),
+                      require_authorisation=False)
+    away = PlanVehicle(np.array([3.0, 1.0, 1.5]), np.zeros(3), 0.0, FlightMode.HOVER)
+    unknown = planner.decide("come back home", Context(True, away))
+    assert unknown.kind == "refuse" and "no home position is known" in unknown.reply
+    decision = planner.decide("come back home", Context(True, away, home=np.array([0.5, -0.5, 0.0])))
+    assert decision.kind == "execute" and [s.type_name for s in decision.steps] == ["RETURN_HOME"]
+    # A home outside the geofence (a take-off point the envelope no longer accepts) is refused, not flown to.
+    far = planner.decide("come back home", Context(True, away, home=np.array([8.0, 0.0, 0.0])))
+    assert far.kind == "refuse" and "geofence" in far.reply

@@ -44,6 +44,7 @@ class Context:
     vehicle: PlanVehicle | None
     seen: list[SeenObject] = field(default_factory=list)
     image_width: float = 0.0
+    home: np.ndarray | None = None    # the flight controller's take-off point (come back home), None = unknown
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Planner:
         except PlanSchemaError as exc:
             return Decision("refuse", f"I can't do that: {exc}.", source=source)
         vehicle = context.vehicle or PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED)
-        reason = PlanExecutor(SafetyEnvelope(self.envelope), PlanConfig()).validate(steps, vehicle)
+        reason = PlanExecutor(SafetyEnvelope(self.envelope), PlanConfig()).validate(steps, vehicle, context.home)
         if reason:
             return Decision("refuse", f"I can't do that: {reason}.", source=source)
         return Decision("execute", reply, steps=steps, source=source)

@@ -29,7 +29,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from mmchat_ros.action import ExecutePlan  # noqa: E402
 from mmchat_ros.core.flight.control import VehicleState, quat_from_yaw, yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
-from mmchat_ros.core.flight.plan import PlanState, PlanStep  # noqa: E402
+from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep  # noqa: E402
 from mmchat_ros.msg import AuthState, FlightState, MotorCommand  # noqa: E402
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, rotation_matrix_wxyz,  # noqa: E402
                                               vector_from_msg, vector_to_msg)
@@ -253,6 +253,7 @@ class FlightControllerNode(Node):
         steps = [PlanStep.from_msg(a) for a in plan.actions]
         with self.lock:
             decision = self.core.start_plan(steps, self.now())
+            serial = self.core.plan_serial
         result = ExecutePlan.Result()
         if not decision:
             self.get_logger().warn(f"plan {plan.id} rejected: {decision.reason}")
@@ -265,14 +266,20 @@ class FlightControllerNode(Node):
         while True:
             if goal_handle.is_cancel_requested:
                 with self.lock:
-                    self.core.cancel_plan("cancelled by the client")
+                    self.core.cancel_plan("cancelled by the client", serial)
                 goal_handle.canceled()
                 fb = self.core.status(self.now()).plan
-                result.success, result.actions_completed, result.message = False, fb.actions_completed, "cancelled"
+                result.success, result.actions_completed, result.message = False, fb.actions_completed, PLAN_CANCELLED
                 return result
             with self.lock:
+                replaced = self.core.plan_serial != serial
                 status = self.core.status(self.now())
                 state = self.core.state
+            if replaced:           # the core runs a newer plan: this goal ends, the feedback is not ours
+                goal_handle.abort()
+                self.get_logger().info(f"plan {plan.id} replaced by a newer plan")
+                result.success, result.message = False, PLAN_REPLACED
+                return result
             fb = status.plan
             feedback.action_index, feedback.action, feedback.progress = fb.action_index, fb.action, fb.progress
             if state is not None:
@@ -387,6 +394,9 @@ class FlightControllerNode(Node):
             vector_to_msg(state.velocity, msg.velocity.linear)
             vector_to_msg(state.angular_velocity_body, msg.velocity.angular)
         msg.battery_percentage = float(status.battery_percentage)
+        msg.home_known = status.home is not None
+        if status.home is not None:
+            vector_to_msg(status.home, msg.home)
         msg.active_source = status.active_source
         msg.operator_authorised = bool(status.operator_authorised)
         msg.last_rejection = status.last_rejection

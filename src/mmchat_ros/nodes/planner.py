@@ -24,7 +24,7 @@ from std_msgs.msg import String  # noqa: E402
 from mmchat_ros.action import ExecutePlan  # noqa: E402
 from mmchat_ros.core.flight.control import yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.envelope import EnvelopeConfig  # noqa: E402
-from mmchat_ros.core.flight.plan import PlanVehicle  # noqa: E402
+from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle  # noqa: E402
 from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
 from mmchat_ros.core.plan_schema import PlanLimits  # noqa: E402
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject  # noqa: E402
@@ -63,6 +63,7 @@ class PlannerNode(Node):
         self.authorised = False
         self.operator = ""
         self.vehicle: PlanVehicle | None = None
+        self.home: np.ndarray | None = None          # the flight controller's take-off point
         self.seen: list[SeenObject] = []
         self.image_width = 0.0
         self.active_goal = None
@@ -137,6 +138,7 @@ class PlannerNode(Node):
         with self.state_lock:
             self.vehicle = PlanVehicle(vector_from_msg(msg.pose.position), vector_from_msg(msg.velocity.linear),
                                        yaw, mode)
+            self.home = vector_from_msg(msg.home) if msg.home_known else None
 
     def on_detections(self, msg: DetectionArray) -> None:
         seen = [SeenObject(d.track_id, d.class_name, d.center_x, d.width * d.height)
@@ -146,7 +148,7 @@ class PlannerNode(Node):
 
     def planning_context(self) -> Context:
         with self.state_lock:
-            return Context(self.authorised, self.vehicle, list(self.seen), self.image_width)
+            return Context(self.authorised, self.vehicle, list(self.seen), self.image_width, self.home)
 
     # --------------------------------------------------------------------------------------------- commands
     def on_transcript(self, msg: Transcript) -> None:
@@ -216,7 +218,7 @@ class PlannerNode(Node):
         if result.success:
             self.get_logger().info(f"plan {plan.id} done ({result.actions_completed} actions)")
             return
-        if result.message != "cancelled":
+        if result.message not in (PLAN_CANCELLED, PLAN_REPLACED):     # superseded by the operator's newer command
             self.say(f"I stopped: {result.message}.")
         self.get_logger().warn(f"plan {plan.id} ended after {result.actions_completed} actions: {result.message}")
 

@@ -31,7 +31,7 @@ from mmchat_ros.core.flight.control import (DEFAULT_CONTROL_RATE_HZ, POSITION_MO
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope, first_non_finite
 from mmchat_ros.core.flight.mux import (ACCEPTED, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
-from mmchat_ros.core.flight.plan import (FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,
+from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,
                                          PlanStep, PlanVehicle)
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
@@ -131,6 +131,7 @@ class FlightStatus:
     land_reason: str                       # why the current / latest landing started
     follow_request: FollowRequest | None   # set when a plan delegated a FOLLOW step
     saturated: bool                        # the mixer could not deliver everything last step
+    home: np.ndarray | None = None         # take-off point (world), None before the first take-off
 
 
 class FlightCore:
@@ -156,6 +157,7 @@ class FlightCore:
         self._battery = math.nan
         self._battery_low = False
         self._ground_z: float | None = None
+        self._plan_serial = 0                       # counts accepted plans: which plan a client is waiting on
         self._home: np.ndarray | None = None
         self._hover_target: tuple[np.ndarray, float] | None = None
         self._hover_since: float | None = None
@@ -354,15 +356,25 @@ class FlightCore:
         reason = self.plan.validate(steps, self._plan_vehicle())   # before touching a running plan
         if reason is None:
             if self.plan.running:
-                self._stop_plan("replaced by a new plan")
+                self._stop_plan(PLAN_REPLACED)
             reason = self.plan.start(steps, self._plan_vehicle(), now)
         if reason:
             return self._refuse("plan", f"plan rejected: {reason}")
         self._follow_request = None
+        self._plan_serial += 1
         return ACCEPTED
 
-    def cancel_plan(self, reason: str = "cancelled") -> bool:
-        """Stop the running plan and hover. Returns whether one was running."""
+    @property
+    def plan_serial(self) -> int:
+        """Number of the latest accepted plan (1, 2, ...): a client that started plan n and now sees a larger
+        number knows its plan was replaced."""
+        return self._plan_serial
+
+    def cancel_plan(self, reason: str = "cancelled", serial: int | None = None) -> bool:
+        """Stop the running plan and hover. Returns whether one was stopped. With ``serial``, only that plan: a
+        cancel that arrives for a plan already replaced must not stop its successor."""
+        if serial is not None and serial != self._plan_serial:
+            return False
         return self._stop_plan(reason)
 
     # ================================================================================================= step
@@ -410,6 +422,7 @@ class FlightCore:
             land_reason=self._land_reason,
             follow_request=self._follow_request,
             saturated=self._output.saturated,
+            home=None if self._home is None else self._home.copy(),
         )
 
     @property

@@ -103,6 +103,11 @@ class PlanState(str, Enum):
     CANCELLED = "cancelled"
 
 
+# ExecutePlan result messages of a plan its client stopped or a newer plan replaced (not failures to report).
+PLAN_CANCELLED = "cancelled"
+PLAN_REPLACED = "replaced by a new plan"
+
+
 @dataclass(frozen=True)
 class PlanVehicle:
     """What the executor sees of the vehicle each tick."""
@@ -255,9 +260,11 @@ class PlanExecutor:
         return None if self._home is None else self._home.copy()
 
     # -- validation ----------------------------------------------------------------------------------------
-    def validate(self, steps: Sequence[PlanStep], vehicle: PlanVehicle) -> str | None:
+    def validate(self, steps: Sequence[PlanStep], vehicle: PlanVehicle,
+                 home: np.ndarray | None = None) -> str | None:
         """Why the plan cannot run from this vehicle state, or None. Walks the plan's nominal poses and checks
-        every target against the envelope, so a MOVE_BY that would leave the geofence rejects the plan."""
+        every target against the envelope, so a MOVE_BY that would leave the geofence rejects the plan. ``home``:
+        the take-off point when this executor was not told it (a planner validating for the flight controller)."""
         cfg = self.config
         if not steps:
             return "empty plan"
@@ -268,7 +275,9 @@ class PlanExecutor:
         position = np.asarray(vehicle.position, float).copy()
         yaw = float(vehicle.yaw_rad)
         airborne = vehicle.flying
-        home = self._home.copy() if self._home is not None else (None if airborne else position.copy())
+        if home is None:
+            home = self._home
+        home = np.asarray(home, float).copy() if home is not None else (None if airborne else position.copy())
         for index, step in enumerate(steps):
             where = f"step {index} ({step.type_name})"
             try:
