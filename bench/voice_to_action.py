@@ -105,7 +105,8 @@ def voice_latencies() -> tuple[list[float], list[float]]:
             "/speech/transcript") and ros.node.count_subscribers("/audio/chunks"), 120, "the speech nodes")
         time.sleep(3.0)    # the ASR warms up its model at start
         player = Launcher([NodeSpec("audio_input", "audio_input", parameters={
-            "source": "file", "file_path": str(wav), "start": "immediate", "at_end": "exit"})],
+            "source": "file", "file_path": str(wav), "start": "on_subscriber", "start_delay_s": 1.0,
+            "at_end": "exit"})],
             log_dir=work, env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
         player.start()
         deadline = time.monotonic() + len(audio) / 16000 + 30

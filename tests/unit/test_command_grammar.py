@@ -47,6 +47,10 @@ def steps(text):
       (A.LAND, 0, 0, 0, 0)]),
     ("please fly forward twenty meters", [(A.MOVE_BY, 20.0, 0, 0, 0)]),
     ("hover for five seconds then land", [(A.HOVER, 0, 0, 0, 0), (A.LAND, 0, 0, 0, 0)]),
+    # Whisper writes pauses as commas: one before an argument belongs to the command, one before a verb chains.
+    ("turn right, ninety degrees,", [(A.ROTATE, 0, 0, 0, -90.0)]),
+    ("Fly forward, two meters.", [(A.MOVE_BY, 2.0, 0, 0, 0)]),
+    ("turn left, fly forward two meters", [(A.ROTATE, 0, 0, 0, 90.0), (A.MOVE_BY, 2.0, 0, 0, 0)]),
 ])
 def test_command_set(text, expected):
     assert steps(text) == expected

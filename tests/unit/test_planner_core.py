@@ -53,9 +53,15 @@ def test_valid_llm_plan_parses_and_is_described():
                                         "reply": "Climbing."}))
     assert [s.type for s in plan.steps] == [A.MOVE_BY, A.ROTATE]
     assert describe(plan.steps) == "Flying up 2 meters, then turning right 90 degrees"
-    schema = json_schema()
-    assert schema["properties"]["actions"]["items"]["properties"]["action"]["enum"] == sorted(
+    variants = json_schema()["properties"]["actions"]["items"]["anyOf"]
+    by_action = {v["properties"]["action"]["const"]: v for v in variants}
+    assert sorted(by_action) == sorted(
         ["takeoff", "land", "hover", "move_by", "goto", "rotate", "follow", "return_home", "stop"])
+    # Each action's variant holds exactly the arguments the parser accepts for it, nothing else.
+    assert set(by_action["rotate"]["properties"]) == {"action", "yaw_deg"}
+    assert by_action["rotate"]["required"] == ["action", "yaw_deg"]
+    assert set(by_action["land"]["properties"]) == {"action"}
+    assert all(v["additionalProperties"] is False for v in variants)
 
 
 def test_grammar_commands_never_reach_the_llm():

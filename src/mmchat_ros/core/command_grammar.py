@@ -128,7 +128,14 @@ class _Parser:
 
     # ------------------------------------------------------------------------------------------------ numbers
     def number(self) -> float | None:
-        """Digits ("2", "2.5", "-1") or number words; consumes nothing when there is no number."""
+        """Digits ("2", "2.5", "-1") or number words; consumes nothing when there is no number. A comma right
+        before the number is skipped: speech recognition writes a pause as one ("turn right, ninety degrees")."""
+        if self.peek() == "," and self.peek(1) != ",":
+            self.pos += 1
+            value = self.number()
+            if value is None:
+                self.pos -= 1
+            return value
         start = self.pos
         token = self.peek()
         if token == "minus" or token == "negative":

@@ -42,25 +42,28 @@ class PlanSchemaError(ValueError):
     """The plan does not follow the schema or its limits; the message says exactly where."""
 
 
+MAX_REPLY_CHARS = 160
+REQUIRED_ARGUMENTS = {"rotate": ["yaw_deg"], "goto": ["x", "y", "z"], "follow": ["target_class"]}
+
+
 def json_schema(limits: PlanLimits = PlanLimits()) -> dict:
-    """JSON schema for constrained decoding (llama.cpp grammar, Ollama `format`)."""
-    number = {"type": "number"}
-    action = {
+    """JSON schema for constrained decoding (llama.cpp grammar, Ollama `format`): one object variant per action
+    with exactly the arguments that action takes, so a decoder held to it cannot give `rotate` an `x`."""
+    types = {name: {"type": "number"} for name in NUMERIC}
+    types.update(target_class={"type": "string", "maxLength": 40}, target_track_id={"type": "integer"})
+    variants = [{
         "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": sorted(ACTION_NAMES)},
-            "x": number, "y": number, "z": number, "yaw_deg": number, "duration_s": number, "speed": number,
-            "target_class": {"type": "string"}, "target_track_id": {"type": "integer"},
-        },
-        "required": ["action"],
+        "properties": {"action": {"const": name}, **{arg: types[arg] for arg in sorted(ARGUMENTS[name])}},
+        "required": ["action", *REQUIRED_ARGUMENTS.get(name, [])],
         "additionalProperties": False,
-    }
+    } for name in sorted(ACTION_NAMES)]
     return {
         "type": "object",
         "properties": {
-            "actions": {"type": "array", "items": action, "maxItems": limits.max_actions},
-            "reply": {"type": "string"},
-            "question": {"type": "string"},
+            "actions": {"type": "array", "items": {"anyOf": variants}, "maxItems": limits.max_actions},
+            # Bounded so a small model cannot talk until max_tokens cuts the JSON off (spoken, so short anyway).
+            "reply": {"type": "string", "maxLength": MAX_REPLY_CHARS},
+            "question": {"type": "string", "maxLength": MAX_REPLY_CHARS},
         },
         "required": ["actions", "reply"],
         "additionalProperties": False,
