@@ -65,7 +65,7 @@ def llm_plan_seconds(runs: int) -> tuple[list[float], int]:
         t0 = time.perf_counter()
         decision = planner.decide(text, Context(True, HOVERING))
         times.append(time.perf_counter() - t0)
-        executable += decision.kind == "execute"
+        executable += decision.kind == "confirm"          # valid, read back, waiting for the operator's yes
         print(f"  llm: '{text}' → {decision.kind} in {times[-1]:.2f} s: {decision.reply}", flush=True)
     return times, executable
 
@@ -146,7 +146,7 @@ def main() -> None:
     figures["llm_plan_s_p95"] = percentile(llm, 95)
     figures["llm_plans_executable"] = executable
     print(f"LLM planner (llama.cpp, SmolLM2-135M): p50 {figures['llm_plan_s_p50']:.2f} s, p95 "
-          f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation", flush=True)
+          f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back for a yes)", flush=True)
     if not args.skip_voice:
         motion, recognised = voice_latencies()
         figures["voice_to_motion_p50_ms"] = percentile(motion, 50)

@@ -9,6 +9,7 @@ from std_msgs.msg import String
 from mmchat_ros.msg import ActionPlan
 from mmchat_ros.srv import SubmitCommand
 from tests.helpers.flight import FlightClient, ros_args, start_stack
+from tests.helpers.ollama_server import FakeOllama
 from tests.helpers.processes import python_cmd
 
 pytestmark = [pytest.mark.slow, pytest.mark.sim]
@@ -73,3 +74,31 @@ def test_injection_and_unknown_commands_do_not_move_the_drone(planner_stack, ros
         ros.wait_for_message(replies, lambda m, e=expected: e in m.data, what=f"reply to '{text}'")
     time.sleep(1.0)
     assert flight.mode() == "LANDED" and flight.position()[2] < 0.1
+
+
+def test_an_llm_plan_is_read_back_and_flies_only_after_yes(spawn, ros, ros_env, tmp_path):
+    """The planner node with its Ollama backend (the real client) against a local server speaking Ollama's API."""
+    with FakeOllama("llama3.2:3b") as server:
+        server.answer = {"actions": [{"action": "takeoff", "z": 1.5}], "reply": "Up we go."}
+        processes = start_stack(ros_env, tmp_path)
+        try:
+            planner = spawn(python_cmd("mmchat_ros.nodes.planner", *ros_args(
+                {"llm_backend": "ollama", "ollama_host": server.url, "require_authorisation": False})),
+                name="planner")
+            planner.wait_for_line("planner ready", timeout=30)
+            flight = FlightClient(ros)
+            asked = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text="get airborne"), timeout=20)
+            assert not asked.accepted and asked.reply == "I would do this: taking off to 1.5 meters. Shall I? Say yes or no."
+            assert server.requests and "get airborne" in server.requests[-1]["messages"][1]["content"]
+            time.sleep(1.0)
+            assert flight.mode() == "LANDED", "a read-back plan does not move the drone"
+            done = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text="Yes."), timeout=20)
+            assert done.accepted and done.reply == "Okay, taking off to 1.5 meters.", done.reply
+            flight.wait_mode("HOVER", timeout=30)
+            assert flight.position()[2] > 1.3
+            landing = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text="land"), timeout=20)
+            assert landing.accepted
+            flight.wait_mode("LANDED", timeout=60)
+        finally:
+            for proc in processes:
+                proc.stop()

@@ -9,7 +9,7 @@ from mmchat_ros.core.flight.plan import ActionType as A
 from mmchat_ros.core.flight.plan import PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.plan_schema import PlanSchemaError, describe, json_schema, parse_llm_output
-from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject
+from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject, confirmation_answer
 
 HOVERING = PlanVehicle(np.array([0.0, 0.0, 1.5]), np.zeros(3), 0.0, FlightMode.HOVER)
 LANDED = PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED)
@@ -74,7 +74,8 @@ def test_grammar_commands_never_reach_the_llm():
 def test_llm_plan_for_what_the_grammar_cannot_read():
     square = {"actions": [{"action": "move_by", "x": 1}, {"action": "rotate", "yaw_deg": 90}] * 2, "reply": "ok"}
     llm = canned(square)
-    decision = Planner(llm).decide("fly half a square", Context(True, HOVERING, [SeenObject(4, "person", 10, 50)]))
+    decision = Planner(llm, confirm_llm_plans=False).decide(
+        "fly half a square", Context(True, HOVERING, [SeenObject(4, "person", 10, 50)]))
     assert decision.kind == "execute" and decision.source == "llm" and len(decision.steps) == 4
     system, user, schema = llm.calls[0]
     assert "fly half a square" in user and "z=1.5" in user and "person (track 4)" in user   # state in the prompt
@@ -144,3 +145,38 @@ def test_come_back_home_needs_the_flight_controllers_home_and_is_checked_against
     # A home outside the geofence (a take-off point the envelope no longer accepts) is refused, not flown to.
     far = planner.decide("come back home", Context(True, away, home=np.array([8.0, 0.0, 0.0])))
     assert far.kind == "refuse" and "geofence" in far.reply
+
+
+def test_a_valid_llm_plan_is_read_back_and_runs_only_after_yes_checked_again():
+    llm = canned({"actions": [{"action": "move_by", "x": 1}, {"action": "rotate", "yaw_deg": 90}], "reply": "ok"})
+    planner = Planner(llm, confirm_timeout_s=20.0)
+    asked = planner.decide("fly a bit forward then face left", Context(True, HOVERING), now=100.0)
+    assert asked.kind == "confirm" and asked.steps == [] and asked.source == "llm"
+    assert asked.reply == "I would do this: flying forward 1 meter, then turning left 90 degrees. Shall I? Say yes or no."
+    done = planner.decide("Yes, please.", Context(True, HOVERING), now=105.0)
+    assert done.kind == "execute" and [s.type for s in done.steps] == [A.MOVE_BY, A.ROTATE]
+    assert planner.decide("yes", Context(True, HOVERING), now=106.0).kind == "clarify"    # used up
+
+    planner.decide("fly a bit forward then face left", Context(True, HOVERING), now=200.0)
+    assert planner.decide("no", Context(True, HOVERING), now=201.0).kind == "refuse"
+    assert planner.decide("yes", Context(True, HOVERING), now=202.0).kind == "clarify"
+
+    planner.decide("fly a bit forward then face left", Context(True, HOVERING), now=300.0)
+    late = planner.decide("yes", Context(True, HOVERING), now=321.0)                   # after confirm_timeout_s
+    assert late.kind == "clarify" and "nothing waiting" in late.reply
+
+    planner.decide("fly a bit forward then face left", Context(True, HOVERING), now=400.0)
+    assert planner.decide("land", Context(True, HOVERING), now=401.0).kind == "execute"   # another command wins
+    assert planner.decide("yes", Context(True, HOVERING), now=402.0).kind == "clarify"
+
+    planner.decide("fly a bit forward then face left", Context(True, HOVERING), now=500.0)
+    landed = planner.decide("go ahead", Context(True, LANDED), now=505.0)                  # landed meanwhile
+    assert landed.kind == "refuse" and "on the ground" in landed.reply
+
+
+@pytest.mark.parametrize("text,answer", [("yes", "yes"), ("Yes.", "yes"), ("okay, go ahead", "yes"),
+                                         ("confirm", "yes"), ("No!", "no"), ("cancel that", "no"),
+                                         ("never mind", "no"), ("yes fly forward", ""), ("okay take off", ""),
+                                         ("stop", ""), ("", "")])
+def test_confirmation_answers_are_whole_utterances(text, answer):
+    assert confirmation_answer(text) == answer

@@ -159,17 +159,22 @@ def check_limits(step: PlanStep, limits: PlanLimits, where: str = "action") -> N
                 raise PlanSchemaError(f"{where} (goto).{axis}={value:g} m is not a plausible coordinate")
 
 
+def _quantity(value: float, unit: str) -> str:
+    """"1 meter", "2 meters", "1.5 meters" for speaking."""
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")
+
+
 def describe(steps: list[PlanStep]) -> str:
     """A short spoken description of a plan: "taking off, then flying forward 2 meters, then landing"."""
     parts = []
     for step in steps:
         kind = ActionType(step.type)
         if kind == ActionType.TAKEOFF:
-            parts.append(f"taking off to {step.z:g} meters" if step.z else "taking off")
+            parts.append(f"taking off to {_quantity(step.z, 'meter')}" if step.z else "taking off")
         elif kind == ActionType.LAND:
             parts.append("landing")
         elif kind == ActionType.HOVER:
-            parts.append(f"hovering for {step.duration_s:g} seconds" if step.duration_s else "hovering")
+            parts.append(f"hovering for {_quantity(step.duration_s, 'second')}" if step.duration_s else "hovering")
         elif kind == ActionType.STOP:
             parts.append("stopping")
         elif kind == ActionType.MOVE_BY:
@@ -177,10 +182,10 @@ def describe(steps: list[PlanStep]) -> str:
             for value, positive, negative in ((step.x, "forward", "back"), (step.y, "left", "right"),
                                               (step.z, "up", "down")):
                 if value:
-                    moves.append(f"{positive if value > 0 else negative} {abs(value):g} meters")
+                    moves.append(f"{positive if value > 0 else negative} {_quantity(abs(value), 'meter')}")
             parts.append("flying " + " and ".join(moves))
         elif kind == ActionType.ROTATE:
-            parts.append(f"turning {'left' if step.yaw_deg > 0 else 'right'} {abs(step.yaw_deg):g} degrees")
+            parts.append(f"turning {'left' if step.yaw_deg > 0 else 'right'} {_quantity(abs(step.yaw_deg), 'degree')}")
         elif kind == ActionType.GOTO:
             height = f", {step.z:g}" if math.isfinite(step.z) else ""
             parts.append(f"flying to {step.x:g}, {step.y:g}{height}")

@@ -5,11 +5,13 @@ test-double models alike.
 Stages: (1) refuse anything that asks to change safety limits or authorisation; (2) the deterministic grammar;
 (3) the LLM, constrained to the plan schema, for what the grammar cannot read; then every plan, whichever stage
 made it, passes the same limits and the flight core's own plan validation (geofence, ceiling, minimum height,
-vehicle mode) before it is sent.
+vehicle mode) before it is sent. A valid LLM plan is, by default, read back and waits for the operator's "yes"
+(a small model's plan can be valid and still not what was meant); "yes" checks it again against the state then.
 """
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,26 @@ from mmchat_ros.core.plan_schema import (SYSTEM_PROMPT, PlanLimits, PlanSchemaEr
                                          json_schema, parse_llm_output, user_prompt)
 
 LlmCall = Callable[[str, str, dict], str]    # (system prompt, user prompt, JSON schema) -> JSON text
+
+# Whole utterances that answer "shall I?" (Whisper adds punctuation and capitals).
+_YES = re.compile(r"(yes|yeah|yep|sure|confirm(ed)?|affirmative|go ahead|do it|ok(ay)?( do it| go ahead)?)"
+                  r"( please)?")
+_NO = re.compile(r"(no|nope|cancel( that| it)?|never ?mind|don'?t( do (it|that))?|negative)( please)?")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def confirmation_answer(text: str) -> str:
+    """'yes' or 'no' when the whole utterance answers a yes/no question, else ''."""
+    words = re.sub(r"[^a-z' ]+", " ", text.lower()).split()
+    phrase = " ".join(words)
+    if _YES.fullmatch(phrase):
+        return "yes"
+    if _NO.fullmatch(phrase):
+        return "no"
+    return ""
 
 
 class LlmUnavailable(RuntimeError):
@@ -49,7 +71,7 @@ class Context:
 
 @dataclass
 class Decision:
-    kind: str                         # "execute" | "clarify" | "refuse"
+    kind: str                         # "execute" | "confirm" (asks yes/no, nothing moves) | "clarify" | "refuse"
     reply: str
     steps: list[PlanStep] = field(default_factory=list)
     source: str = ""                  # "grammar" | "llm"
@@ -86,23 +108,38 @@ def resolve_follow(target: FollowTarget, seen: list[SeenObject]) -> int | str:
     return max(candidates, key=lambda o: o.area).track_id
 
 
+@dataclass(frozen=True)
+class _PendingPlan:
+    steps: list[PlanStep]
+    description: str
+    asked_at: float
+
+
 class Planner:
     def __init__(self, llm: LlmCall | None = None, limits: PlanLimits = PlanLimits(),
                  envelope: EnvelopeConfig | None = None, require_authorisation: bool = True,
-                 llm_name: str = "LLM"):
+                 llm_name: str = "LLM", confirm_llm_plans: bool = True, confirm_timeout_s: float = 20.0):
         self.llm = llm
         self.llm_name = llm_name
         self.limits = limits
         self.envelope = envelope or EnvelopeConfig()
         self.require_authorisation = require_authorisation
+        self.confirm_llm_plans = confirm_llm_plans
+        self.confirm_timeout_s = confirm_timeout_s
         self.schema = json_schema(limits)
+        self._pending: _PendingPlan | None = None
 
-    def decide(self, text: str, context: Context) -> Decision:
+    def decide(self, text: str, context: Context, now: float | None = None) -> Decision:
+        now = time.monotonic() if now is None else now
         text = text.strip()
         if not text:
             return Decision("clarify", "I didn't catch that. Please say it again.")
         if self.require_authorisation and not context.authorised:
             return Decision("refuse", "I only take commands from an authorised operator.")
+        pending, self._pending = self._pending, None          # whatever comes next answers or replaces it
+        answer = confirmation_answer(text)
+        if answer:
+            return self._answer(answer, pending, context, now)
         parsed = parse_command(text)
         if parsed.refusal:
             return Decision("refuse", parsed.refusal)
@@ -119,9 +156,9 @@ class Planner:
                     return Decision("clarify", track, source="grammar")
                 steps[index] = PlanStep(ActionType.FOLLOW, target_track_id=track, target_class=target.target_class)
             return self._checked(steps, context, "grammar", describe(steps) + ".")
-        return self._ask_llm(text, context)
+        return self._ask_llm(text, context, now)
 
-    def _ask_llm(self, text: str, context: Context) -> Decision:
+    def _ask_llm(self, text: str, context: Context, now: float) -> Decision:
         if self.llm is None:
             return Decision("clarify", "I only understand simple flight commands right now, and the language model "
                                        "is not available. Try: take off, fly forward two meters, turn left, land.")
@@ -146,9 +183,22 @@ class Planner:
                 track = resolve_follow(FollowTarget(target_class=step.target_class), context.seen)
                 if isinstance(track, str):
                     return Decision("clarify", track, source="llm", llm_seconds=elapsed)
-        decision = self._checked(plan.steps, context, "llm", describe(plan.steps) + ".")
+        description = describe(plan.steps)
+        decision = self._checked(plan.steps, context, "llm", description + ".")
         decision.llm_seconds = elapsed
+        if decision.kind == "execute" and self.confirm_llm_plans:
+            self._pending = _PendingPlan(list(plan.steps), description, now)
+            return Decision("confirm", f"I would do this: {_lower_first(description)}. Shall I? Say yes or no.",
+                            source="llm", llm_seconds=elapsed)
         return decision
+
+    def _answer(self, answer: str, pending: _PendingPlan | None, context: Context, now: float) -> Decision:
+        if pending is None or now - pending.asked_at > self.confirm_timeout_s:
+            return Decision("clarify", "There is nothing waiting for a yes or no. What should I do?")
+        if answer == "no":
+            return Decision("refuse", "Okay, I won't do that.", source="llm")
+        # Checked again: the vehicle may have moved or landed since the plan was read back.
+        return self._checked(pending.steps, context, "llm", f"Okay, {_lower_first(pending.description)}.")
 
     def _checked(self, steps: list[PlanStep], context: Context, source: str, reply: str) -> Decision:
         try:

@@ -45,6 +45,9 @@ PARAMS = {
     "llm_timeout_s": Param(30.0, "give up on an LLM answer after this long, s"),
     "llm_threads": Param(2, "CPU threads for the embedded llama.cpp model"),
     "require_authorisation": Param(True, "execute commands only while /auth/state says an operator is authorised"),
+    "confirm_llm_plans": Param(True, "read an LLM's plan back and execute it only after the operator says yes "
+                                     "(grammar commands run at once)"),
+    "confirm_timeout_s": Param(20.0, "a read-back plan waits this long for yes/no, s"),
     "min_transcript_confidence": Param(0.3, "transcripts below this confidence get 'say again' instead of motion"),
     "max_step_m": Param(20.0, "largest single move a command may ask for, m"),
     "flight_controller_node": Param("flight_controller", "node whose envelope parameters (geofence, ceiling, "
@@ -80,7 +83,9 @@ class PlannerNode(Node):
             self.llm_status = f"unavailable: {exc}"
             self.get_logger().error(f"LLM backend '{self.p.llm_backend}' unavailable, grammar only: {exc}")
         self.planner = Planner(llm, PlanLimits(max_step_m=self.p.max_step_m), EnvelopeConfig(),
-                               self.p.require_authorisation, llm_name=self.p.llm_backend)
+                               self.p.require_authorisation, llm_name=self.p.llm_backend,
+                               confirm_llm_plans=self.p.confirm_llm_plans,
+                               confirm_timeout_s=self.p.confirm_timeout_s)
 
         self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
         self.plan_pub = self.create_publisher(ActionPlan, "planner/plan", COMMAND_QOS)
