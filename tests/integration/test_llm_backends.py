@@ -18,7 +18,8 @@ def test_ollama_client_sends_schema_and_returns_a_validated_plan():
         server.answer = {"actions": [{"action": "move_by", "y": 1.5}, {"action": "rotate", "yaw_deg": 45}],
                          "reply": "Sliding left."}
         backend = OllamaBackend(server.url, "llama3.2:3b", timeout_s=5)
-        decision = Planner(backend).decide("drift to the left a bit and face the window", Context(True, HOVERING))
+        decision = Planner(backend, confirm_llm_plans=False).decide("drift to the left a bit and face the window",
+                                                                    Context(True, HOVERING))
         assert decision.kind == "execute" and decision.source == "llm"
         assert [(s.type, s.y, s.yaw_deg) for s in decision.steps] == [(A.MOVE_BY, 1.5, 0.0), (A.ROTATE, 0.0, 45.0)]
         request = server.requests[-1]

@@ -121,6 +121,39 @@ def by_stamp(messages) -> dict[int, object]:
     return {stamp_ns(m.header): m for m in messages}
 
 
+LANDMARK_TOLERANCE = 1e-3    # normalised image coordinates: 0.3 px at 320 px
+
+
+def same_output(live, replayed) -> bool:
+    """Detections must match exactly (HOG and the tracker are deterministic). Gestures must match in name,
+    stability, hands and handedness; MediaPipe's floats (landmarks, scores) once differed in a full-suite run
+    while the machine was loaded, so those compare within LANDMARK_TOLERANCE."""
+    if not isinstance(live, Gesture):
+        return live == replayed
+    exact = ("header", "name", "is_dynamic", "stable", "handedness", "num_hands")
+    if any(getattr(live, f) != getattr(replayed, f) for f in exact) or len(live.landmarks) != len(replayed.landmarks):
+        return False
+    if abs(live.confidence - replayed.confidence) > LANDMARK_TOLERANCE:
+        return False
+    return all(max(abs(p.x - q.x), abs(p.y - q.y), abs(p.z - q.z)) <= LANDMARK_TOLERANCE
+               for p, q in zip(live.landmarks, replayed.landmarks))
+
+
+def field_differences(live, replayed) -> str:
+    """The fields in which two messages differ, live vs replayed (sequences by their largest difference)."""
+    out = []
+    for field in live.get_fields_and_field_types():
+        a, b = getattr(live, field), getattr(replayed, field)
+        if a == b:
+            continue
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a and hasattr(a[0], "x"):
+            worst = max(max(abs(p.x - q.x), abs(p.y - q.y), abs(p.z - q.z)) for p, q in zip(a, b))
+            out.append(f"{field}: {len(a)} points, largest difference {worst:.3g}")
+        else:
+            out.append(f"{field}: {a!r} vs {b!r}")
+    return "; ".join(out)
+
+
 def common_prefix(frames: list[int], *processed: dict) -> list[int]:
     """The frames, in order, up to the first one some run did not process: a node that dropped a frame (busy) or
     saw one the other run did not fed its stateful parts (tracker, gesture filter) differently from there on."""
@@ -190,7 +223,9 @@ def test_a_recorded_flight_replays_into_fresh_nodes_with_identical_gestures_and_
             f"only {len(compared[name])} of {len(frames)} frames were processed by both {name} runs before one "
             f"dropped a frame")
         for stamp in compared[name]:
-            assert replayed[stamp] == live[stamp], f"{name} output differs for the frame stamped {stamp}"
+            assert same_output(live[stamp], replayed[stamp]), (
+                f"{name} output differs for the frame stamped {stamp} (frame {frames.index(stamp)} of the replay): "
+                f"{field_differences(live[stamp], replayed[stamp])}")
     # What was compared is not empty air: the hand and the pedestrian were seen and tracked.
     seen = [live_gestures[s] for s in compared["gesture"]]
     assert any(g.num_hands > 0 and g.name == "open_palm" and g.stable for g in seen), [g.name for g in seen]
