@@ -146,7 +146,8 @@ def main() -> None:
     figures["llm_plan_s_p95"] = percentile(llm, 95)
     figures["llm_plans_executable"] = executable
     print(f"LLM planner (llama.cpp, SmolLM2-135M): p50 {figures['llm_plan_s_p50']:.2f} s, p95 "
-          f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back for a yes)", flush=True)
+          f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back for a "
+          "yes)", flush=True)
     if not args.skip_voice:
         motion, recognised = voice_latencies()
         figures["voice_to_motion_p50_ms"] = percentile(motion, 50)

@@ -56,12 +56,15 @@ targets:
     return world
 
 
-NODES = {"gesture": ("mmchat_ros.nodes.gesture", GESTURE_PARAMS, "gesture recogniser ready"),
-         "tracker": ("mmchat_ros.nodes.tracker", TRACKER_PARAMS, "tracker ready")}
+# name: (module, parameters, ready line, output topic, output type, output QoS)
+NODES = {"gesture": ("mmchat_ros.nodes.gesture", GESTURE_PARAMS, "gesture recogniser ready", "/gesture", Gesture,
+                     COMMAND_QOS),
+         "tracker": ("mmchat_ros.nodes.tracker", TRACKER_PARAMS, "tracker ready", "/detections", DetectionArray,
+                     "sensor")}
 
 
 def start_node(spawn, name: str):
-    module, params, ready = NODES[name]
+    module, params, ready, *_ = NODES[name]
     node = spawn(python_cmd(module, *ros_args(params)), name=name)
     node.wait_for_line(ready, timeout=120)
     return node
@@ -74,19 +77,18 @@ def first_frame_stamp(node) -> int:
     return int(match.group(1)) * 1_000_000_000 + int(match.group(2))
 
 
-def replay_into_fresh_node(spawn, ros, bag: Path, images: list[tuple[int, int]], name: str, first_stamp: int,
-                           msg_type, qos) -> tuple[list[int], dict]:
+def replay_into_fresh_node(spawn, ros, bag: Path, bag_start_ns: int, images: list[tuple[int, int]], name: str,
+                           first_stamp: int) -> tuple[list[int], dict]:
     """Plays the bag's images, from the one stamped ``first_stamp``, into a fresh ``name`` node; returns the stamps
     of the frames played and the fresh node's outputs by stamp."""
     first = next((i for i, (_, stamp) in enumerate(images) if stamp == first_stamp), None)
     assert first is not None, f"the {name} node's first frame ({first_stamp}) is not in the bag"
     # `mmchat play --start` counts from the bag's first message (of any topic); start halfway between the log
     # times of the frame before and this one, so exactly this frame is the first played.
-    bag_start_ns = min(t for topic in read_bag(bag).values() for t, *_ in topic)
     previous_ns = images[first - 1][0] if first > 0 else bag_start_ns
     start_offset_s = max(0.0, ((previous_ns + images[first][0]) / 2 - bag_start_ns) * 1e-9)
     frames = [stamp for _, stamp in images[first:]]
-    topic = "/gesture" if name == "gesture" else "/detections"
+    *_, topic, msg_type, qos = NODES[name]
     outputs = ros.collect(msg_type, topic, qos)
     node = start_node(spawn, name)
     ros.wait_for(lambda: ros.node.count_subscribers("/camera/image_raw") >= 1, 30, f"{name} on the camera topic")
@@ -194,12 +196,11 @@ def test_a_recorded_flight_replays_into_fresh_nodes_with_identical_gestures_and_
     # recorder: each is replayed into a fresh node from the first frame its live twin processed (its log says which).
     # Its first outputs may be missing from the bag (sent before the recorder's subscription matched the new
     # publisher); the comparison starts at its first recorded output.
+    bag_start_ns = min(t for messages in recorded.values() for t, *_ in messages)
     compared = {}
-    for name, live_node, live, msg_type, qos in (
-            ("gesture", live_gesture, live_gestures, Gesture, COMMAND_QOS),
-            ("tracker", live_tracker, live_detections, DetectionArray, "sensor")):
-        frames, replayed = replay_into_fresh_node(spawn, ros, bag, images, name, first_frame_stamp(live_node),
-                                                  msg_type, qos)
+    for name, live_node, live in (("gesture", live_gesture, live_gestures), ("tracker", live_tracker, live_detections)):
+        frames, replayed = replay_into_fresh_node(spawn, ros, bag, bag_start_ns, images, name,
+                                                  first_frame_stamp(live_node))
         unrecorded = next(i for i, stamp in enumerate(frames) if stamp in live)
         assert unrecorded <= 3, f"the first {unrecorded} {name} outputs are missing from the bag"
         frames = frames[unrecorded:]

@@ -88,7 +88,8 @@ def test_an_llm_plan_is_read_back_and_flies_only_after_yes(spawn, ros, ros_env, 
             planner.wait_for_line("planner ready", timeout=30)
             flight = FlightClient(ros)
             asked = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text="get airborne"), timeout=20)
-            assert not asked.accepted and asked.reply == "I would do this: taking off to 1.5 meters. Shall I? Say yes or no."
+            assert not asked.accepted
+            assert asked.reply == "I would do this: taking off to 1.5 meters. Shall I? Say yes or no."
             assert server.requests and "get airborne" in server.requests[-1]["messages"][1]["content"]
             time.sleep(1.0)
             assert flight.mode() == "LANDED", "a read-back plan does not move the drone"

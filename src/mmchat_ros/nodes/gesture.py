@@ -85,7 +85,6 @@ class GestureNode(Node):
         self.pending: Image | None = None
         self.dropped = 0
         self.processed = 0
-        self.first_frame_logged = False
         self.bad_frames = 0
         self.infer_ms: list[float] = []
         self.last_t = 0.0
@@ -136,9 +135,7 @@ class GestureNode(Node):
         return t
 
     def process(self, msg: Image) -> None:
-        if not self.first_frame_logged:
-            self.first_frame_logged = True
-            self.get_logger().info(first_frame_line(msg))
+        self.get_logger().info(first_frame_line(msg), once=True)
         rgb = to_rgb(msg)
         t = self.frame_time(msg)
         start = time.perf_counter()

@@ -123,7 +123,6 @@ class TrackerNode(Node):
         self.running = True
         self.frames_done = 0
         self.frames_dropped = 0
-        self.first_frame_logged = False
         self.busy_s = 0.0
         self.worker = threading.Thread(target=self.work, name="detect", daemon=True)
         self.worker.start()
@@ -161,9 +160,7 @@ class TrackerNode(Node):
             self.busy_s += time.monotonic() - last_start
 
     def process(self, msg: Image) -> None:
-        if not self.first_frame_logged:
-            self.first_frame_logged = True
-            self.get_logger().info(first_frame_line(msg))
+        self.get_logger().info(first_frame_line(msg), once=True)
         rgb = rgb_from_image(msg)
         detections = self.detector.detect(rgb)
         if self.classes is not None:
