@@ -67,6 +67,7 @@ class Context:
     seen: list[SeenObject] = field(default_factory=list)
     image_width: float = 0.0
     home: np.ndarray | None = None    # the flight controller's take-off point (come back home), None = unknown
+    status: "Status | None" = None     # answers.Status: what questions are answered from (the planner node fills it)
 
 
 @dataclass
