@@ -1,10 +1,14 @@
 """A local HTTP server that speaks the part of Ollama's API the planner uses (POST /api/chat, GET /api/tags),
 as a test double beside the real `ollama` client. It answers with whatever plan the test sets and records the
-requests it got, so a test can check what the client sent (model, messages, the JSON-schema `format`)."""
+requests it got, so a test can check what the client sent (model, messages, the JSON-schema `format`).
+A chat whose messages carry `images` (base64, as the client sends them to a vision model) is answered with
+`vision_answer` after `vision_delay_s`, and the decoded images are kept in `images`."""
 from __future__ import annotations
 
+import base64
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -13,6 +17,9 @@ class FakeOllama:
         self.model = model
         self.answer = {"actions": [], "reply": ""}
         self.requests: list[dict] = []
+        self.vision_answer = "I see a person."
+        self.vision_delay_s = 0.0
+        self.images: list[bytes] = []          # every image received, decoded from base64, in arrival order
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,7 +47,13 @@ class FakeOllama:
                     return self._send(404, {"error": f"unsupported path {self.path}"})
                 if body.get("model") != outer.model:
                     return self._send(404, {"error": f"model '{body.get('model')}' not found, try pulling it first"})
-                content = outer.answer if isinstance(outer.answer, str) else json.dumps(outer.answer)
+                images = [image for message in body.get("messages", []) for image in message.get("images") or []]
+                if images:
+                    outer.images.extend(base64.b64decode(image, validate=True) for image in images)
+                    time.sleep(outer.vision_delay_s)      # a slow vision model (the server thread only)
+                    content = outer.vision_answer
+                else:
+                    content = outer.answer if isinstance(outer.answer, str) else json.dumps(outer.answer)
                 self._send(200, {"model": outer.model, "created_at": "2026-11-24T00:00:00Z",
                                  "message": {"role": "assistant", "content": content},
                                  "done": True, "done_reason": "stop", "total_duration": 1000,

@@ -167,3 +167,16 @@ def test_question_topics(topic, text):
 ])
 def test_commands_and_chat_are_not_questions(text):
     assert question_topic(text) is None
+
+
+def test_vision_replies_are_trimmed_for_speaking_and_fall_back_to_the_tracker():
+    from mmchat_ros.core.answers import spoken_vision_reply, vision_fallback
+    assert spoken_vision_reply("  A **person** walks\non grass.  ") == "A person walks on grass."
+    long = "One. Two two. Three three three. Four."
+    assert spoken_vision_reply(long) == "One. Two two. Three three three."
+    assert spoken_vision_reply("word " * 200).endswith("...") and len(spoken_vision_reply("word " * 200)) < 330
+    assert spoken_vision_reply("a tree") == "a tree."
+    assert spoken_vision_reply("   ") == ""
+    assert vision_fallback("timed out after 5 s", flying()) == (
+        "I couldn't get a description from the vision model (timed out after 5 s). I see two people: one on the "
+        "left, far away, and one in the centre, close; and a car on the right, far away.")

@@ -102,3 +102,51 @@ def make_backend(kind: str, *, ollama_host: str = "", ollama_model: str = "", gg
     if kind == "llama_cpp":
         return LlamaCppBackend(gguf_path or None, threads=threads)
     raise ValueError(f"unknown llm_backend '{kind}' (llama_cpp, ollama, none)")
+
+
+VISION_PROMPT = ("You are the camera of a small drone. Describe what you see in one or two short sentences, to be "
+                 "spoken aloud: people, vehicles, obstacles and where they are. No preamble.")
+
+
+class OllamaVision:
+    """A vision model behind Ollama (llava, moondream, qwen2.5-vl, ...): an RGB frame → a short spoken description.
+    The frame goes as a base64 JPEG in the chat message's `images`. Raises LlmUnavailable when the server or
+    model cannot answer; the caller bounds the total time (the client's timeout bounds each network step)."""
+    name = "ollama"
+
+    def __init__(self, host: str = "http://127.0.0.1:11434", model: str = "moondream", timeout_s: float = 10.0,
+                 prompt: str = VISION_PROMPT, jpeg_quality: int = 85, max_side: int = 672):
+        import httpx
+        import ollama
+        self.host, self.model, self.prompt = host, model, prompt
+        self.jpeg_quality, self.max_side = jpeg_quality, max_side
+        self._client = ollama.Client(host=host, timeout=timeout_s)
+        self._errors = (ConnectionError, ollama.ResponseError, OSError, httpx.HTTPError)
+
+    def jpeg_base64(self, rgb) -> str:
+        """The frame (HxWx3 RGB, or HxW grey, uint8) as base64 JPEG, its longer side at most max_side pixels."""
+        import base64
+
+        import cv2
+        import numpy as np
+        image = np.ascontiguousarray(rgb)
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2BGR)
+        scale = self.max_side / max(image.shape[:2])
+        if scale < 1.0:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            raise ValueError(f"cannot JPEG-encode a frame of shape {image.shape}")
+        return base64.b64encode(encoded.tobytes()).decode("ascii")
+
+    def describe(self, rgb, question: str = "") -> str:
+        """The model's description of the frame (``question`` is added to the prompt when given)."""
+        prompt = self.prompt + (f" The operator asked: {question}" if question else "")
+        try:
+            response = self._client.chat(
+                model=self.model, stream=False, options={"temperature": 0.0},
+                messages=[{"role": "user", "content": prompt, "images": [self.jpeg_base64(rgb)]}])
+        except self._errors as exc:
+            raise LlmUnavailable(f"Ollama at {self.host} ({self.model}): {type(exc).__name__}: {exc}") from exc
+        return (response.message.content or "").strip()

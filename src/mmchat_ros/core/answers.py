@@ -310,6 +310,31 @@ def answer(topic: str, status: Status) -> str:
     raise ValueError(f"unknown question topic '{topic}' (one of {', '.join(TOPICS)})")
 
 
+def spoken_vision_reply(text: str, max_sentences: int = 3, max_chars: int = 320) -> str:
+    """A vision model's description made fit to speak: whitespace and markdown tidied, at most ``max_sentences``
+    sentences and about ``max_chars`` characters (cut at a sentence or word boundary). "" when nothing is left."""
+    text = re.sub(r"[*_#`]+", "", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    sentences = re.findall(r"[^.!?]+[.!?]*", text)
+    kept = ""
+    for sentence in sentences[:max_sentences]:
+        candidate = (kept + " " + sentence.strip()).strip()
+        if len(candidate) > max_chars and kept:
+            break
+        kept = candidate
+    if len(kept) > max_chars:
+        kept = kept[:max_chars].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+    if kept and kept[-1] not in ".!?":
+        kept += "."
+    return kept
+
+
+def vision_fallback(reason: str, status: Status) -> str:
+    """What is said when the vision model gives no description: why, then what the tracker sees."""
+    return (f"I couldn't get a description from the vision model ({reason}). "
+            + describe_detections(status.detections, status.image_width, status.image_height))
+
+
 # --------------------------------------------------------------------------------------- question detection
 _QUESTION_START = re.compile(
     r"^(what|how|where|who|which|when|why|is|are|am|do|does|did|can|could|would|will|have|has|tell|give|report|"
