@@ -1,4 +1,10 @@
-"""Audio in and out: WAV files and streams, the sound card (sounddevice / PortAudio), fixed-size chunking, resampling.
+"""Audio in and out: audio files and WAV streams, the sound card (sounddevice / PortAudio), fixed-size chunking,
+resampling.
+
+Files are read through soundfile (libsndfile): WAV of every PCM and float kind (WAVE_FORMAT_EXTENSIBLE headers, as sox
+writes them, included), FLAC, OGG Vorbis/Opus, AIFF, ... at any rate and channel count, downmixed to mono and
+resampled to what the caller asks; what libsndfile cannot decode raises AudioFileError naming the file and why. A
+WAV stream on stdin is decoded as it arrives (WavStreamReader), so a live pipe plays without waiting for its end.
 
 Sources deliver int16 mono chunks of a fixed size at the pipeline's rate, stamped with the capture time of their
 first sample; sinks play int16 mono audio and can be interrupted mid-utterance (barge-in).
@@ -67,34 +73,144 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return to_int16(out / 32768.0) if samples.dtype == np.int16 else out.astype(samples.dtype)
 
 
-def read_wav(source: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
-    """A PCM WAV file (8/16/32-bit, any channels) as int16 mono samples and their rate."""
+class AudioFileError(ValueError):
+    """An audio file that cannot be read: the message names the file and says why."""
+
+
+def _source_name(source) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", None) or f"<{type(source).__name__}>"
+
+
+def _float_to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1) (libsndfile's scale: int16 x reads as x / 32768) -> int16, exact for 16-bit sources."""
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def read_audio(source: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
+    """Any audio file libsndfile reads — WAV (PCM 8/16/24/32-bit, float, WAVE_FORMAT_EXTENSIBLE headers as sox
+    writes them), FLAC, OGG Vorbis/Opus, AIFF, ... at any rate and channel count — as float32 mono in [-1, 1) (the
+    channels averaged) and its rate. Raises FileNotFoundError for a missing file and AudioFileError (naming the
+    file and the reason) for anything libsndfile cannot decode."""
+    import soundfile
+    name = _source_name(source)
+    if isinstance(source, (str, Path)):
+        source = Path(source).expanduser()
+        if not source.is_file():
+            raise FileNotFoundError(f"audio file not found: {name}")
+        source = str(source)
     try:
-        with wave.open(source if not isinstance(source, Path) else str(source), "rb") as wav:
-            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
-            raw = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"{source}: not a PCM WAV file ({exc})") from exc
-    return _pcm_to_int16_mono(raw, width, channels), rate
+        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError) as exc:
+        raise AudioFileError(f"{name}: not a readable audio file ({exc})") from exc
+    if rate <= 0:
+        raise AudioFileError(f"{name}: not a readable audio file (sample rate {rate})")
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 
-def _pcm_to_int16_mono(raw: bytes, width: int, channels: int) -> np.ndarray:
-    if width == 2:
-        samples = np.frombuffer(raw, dtype="<i2")
+def read_wav(source: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
+    """An audio file (any format read_audio reads, despite the name) as int16 mono samples and their rate."""
+    samples, rate = read_audio(source)
+    return _float_to_int16(samples), rate
+
+
+def read_wav_as(path: str | Path | BinaryIO, sample_rate: int) -> np.ndarray:
+    """An audio file (WAV, FLAC, OGG, ... any rate and channels) as int16 mono at ``sample_rate``."""
+    samples, rate = read_audio(path)
+    return _float_to_int16(resample(samples, rate, sample_rate))
+
+
+# ------------------------------------------------------------------------------------ WAV streams (stdin, pipes)
+_PCM, _IEEE_FLOAT, _EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
+
+
+class WavStreamReader:
+    """Reads a WAV stream incrementally from a pipe (no seeking), frames as the writer produces them: PCM
+    8/16/24/32-bit and IEEE float 32/64-bit, plain or WAVE_FORMAT_EXTENSIBLE headers, any channels. A streamed
+    header's data size is often 0 or 0xFFFFFFFF (the writer could not know it): then the stream is read to its
+    end, otherwise to the end of the data chunk."""
+
+    def __init__(self, stream: BinaryIO, name: str = "<stream>"):
+        self.stream = stream
+        self.name = name
+        header = self._read_exact(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            raise AudioFileError(f"{name}: not a WAV stream (starts with {header[:12]!r})")
+        fmt = None
+        while True:
+            chunk = self._read_exact(8)
+            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if chunk_id == b"data":
+                # a writer that streams cannot know the size: 0 or 0xFFFFFFFF (or -1) means "to the end"
+                self._remaining = size if 0 < size < 0xFFFFFFFF else None
+                break
+            body = self._read_exact(size + (size & 1))
+            if chunk_id == b"fmt ":
+                fmt = body[:size]
+        if fmt is None or len(fmt) < 16:
+            raise AudioFileError(f"{name}: WAV stream without a format chunk before its data")
+        tag = int.from_bytes(fmt[0:2], "little")
+        self.channels = int.from_bytes(fmt[2:4], "little")
+        self.sample_rate = int.from_bytes(fmt[4:8], "little")
+        bits = int.from_bytes(fmt[14:16], "little")
+        if tag == _EXTENSIBLE:
+            if len(fmt) < 40:
+                raise AudioFileError(f"{name}: WAVE_FORMAT_EXTENSIBLE header too short ({len(fmt)} bytes)")
+            tag = int.from_bytes(fmt[24:26], "little")    # the sub-format GUID starts with the format code
+        self.width = (bits + 7) // 8
+        supported = (tag == _PCM and self.width in (1, 2, 3, 4)) or (tag == _IEEE_FLOAT and self.width in (4, 8))
+        if not supported or self.channels <= 0 or self.sample_rate <= 0:
+            raise AudioFileError(f"{name}: unsupported WAV stream (format {tag:#06x}, {bits} bits, "
+                                 f"{self.channels} channels, {self.sample_rate} Hz)")
+        self.float_samples = tag == _IEEE_FLOAT
+        self._pending = b""
+
+    def _read_exact(self, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            part = self.stream.read(count - len(data))
+            if not part:
+                raise AudioFileError(f"{self.name}: WAV stream ends inside its header")
+            data += part
+        return data
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames as float32 mono (fewer at the end; empty when the stream is over)."""
+        frame_bytes = self.width * self.channels
+        want = frames * frame_bytes - len(self._pending)
+        if self._remaining is not None:
+            want = min(want, self._remaining)
+        raw = self._pending
+        while want > 0:                      # a raw pipe may return less than asked: read until the block is whole
+            part = self.stream.read(want)
+            if not part:
+                break
+            raw += part
+            want -= len(part)
+            if self._remaining is not None:
+                self._remaining -= len(part)
+        usable = len(raw) // frame_bytes * frame_bytes
+        raw, self._pending = raw[:usable], raw[usable:]
+        return _decode_frames(raw, self.width, self.channels, self.float_samples)
+
+
+def _decode_frames(raw: bytes, width: int, channels: int, float_samples: bool) -> np.ndarray:
+    if float_samples:
+        samples = np.frombuffer(raw, dtype="<f4" if width == 4 else "<f8").astype(np.float32)
     elif width == 1:
-        samples = ((np.frombuffer(raw, dtype=np.uint8).astype(np.int16) - 128) << 8).astype(np.int16)
-    elif width == 4:
-        samples = (np.frombuffer(raw, dtype="<i4") >> 16).astype(np.int16)
+        samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        bytes3 = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        value = bytes3[:, 0] | (bytes3[:, 1] << 8) | (bytes3[:, 2] << 16)
+        samples = (np.where(value >= 1 << 23, value - (1 << 24), value) / float(1 << 23)).astype(np.float32)
     else:
-        raise ValueError(f"unsupported WAV sample width {width * 8} bits")
-    usable = samples.size // channels * channels
-    return to_mono(samples[:usable].reshape(-1, channels)).astype(np.int16)
-
-
-def read_wav_as(path: str | Path, sample_rate: int) -> np.ndarray:
-    """A WAV file as int16 mono at ``sample_rate``."""
-    samples, rate = read_wav(path)
-    return resample(samples, rate, sample_rate)
+        samples = (np.frombuffer(raw, dtype="<i4") / 2147483648.0).astype(np.float32)
+    samples = samples.reshape(-1, channels)
+    return samples[:, 0] if channels == 1 else samples.mean(axis=1, dtype=np.float32)
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
@@ -154,9 +270,25 @@ class Chunker:
         return [(chunk, time_first)]
 
 
+class _Prefixed:
+    """A stream with some bytes already read from it put back in front."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO):
+        self._prefix, self._stream = prefix, stream
+
+    def read(self, count: int = -1) -> bytes:
+        if not self._prefix:
+            return self._stream.read(count)
+        if count < 0:
+            data, self._prefix = self._prefix + self._stream.read(), b""
+            return data
+        data, self._prefix = self._prefix[:count], self._prefix[count:]
+        return data if len(data) == count else data + self._stream.read(count - len(data))
+
+
 # ----------------------------------------------------------------------------------------------------- sources
 class FileAudioSource:
-    """Replays a WAV file (or a WAV stream such as stdin, path "-") as fixed chunks, paced in real time (or as fast
+    """Replays an audio file (or a WAV stream such as stdin, path "-") as fixed chunks, paced in real time (or as fast
     as the consumer takes them with realtime=False).
 
     Capture times are ``start time + sample offset / rate``, as a microphone's would be. Silence can be added before
@@ -178,20 +310,24 @@ class FileAudioSource:
             raise FileNotFoundError(f"audio file not found: {path}")
 
     def _blocks(self):
-        """int16 mono blocks at the pipeline rate: the whole file, or a stream as it arrives."""
+        """int16 mono blocks at the pipeline rate: the whole file, or a stream as it arrives (a WAV stream is
+        decoded as it comes; any other format on stdin is read to its end, then decoded)."""
         if self.path != "-":
             yield read_wav_as(self.path, self.sample_rate)
             return
         import sys
         stream = self._stdin or sys.stdin.buffer
-        with wave.open(stream, "rb") as wav:   # reads the header, then frames as the writer produces them
-            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
-            frames_per_block = max(1, rate // 20)
-            while True:
-                raw = wav.readframes(frames_per_block)
-                if not raw:
-                    return
-                yield resample(_pcm_to_int16_mono(raw, width, channels), rate, self.sample_rate)
+        head = stream.read(4)
+        if head != b"RIFF":
+            yield read_wav_as(io.BytesIO(head + stream.read()), self.sample_rate)
+            return
+        reader = WavStreamReader(_Prefixed(head, stream), name="stdin")
+        frames_per_block = max(1, reader.sample_rate // 20)
+        while True:
+            block = reader.read(frames_per_block)
+            if block.size == 0:
+                return
+            yield _float_to_int16(resample(block, reader.sample_rate, self.sample_rate))
 
     def run(self, on_chunk: ChunkCallback, stop: threading.Event, clock: Callable[[], float] = time.time) -> int:
         """Publish every chunk through ``on_chunk`` until the end (or ``stop``); returns the chunks sent."""

@@ -1,4 +1,4 @@
-"""audio_input node: microphone (sounddevice) or a WAV file/stream replayed in real time → /audio/chunks.
+"""audio_input node: microphone (sounddevice) or an audio file/stream replayed in real time → /audio/chunks.
 
 Publishes mmchat_ros/AudioChunk (16 kHz mono int16, chunk_samples each, stamped with the capture time of the first
 sample) with sensor-data QoS. Capture runs in its own thread. A missing or failing sound card is logged with the
@@ -21,13 +21,15 @@ from mmchat_ros.backends.audio_io import (AudioDeviceError, DeviceAudioSource, F
 from mmchat_ros.msg import AudioChunk  # noqa: E402
 
 PARAMS = {
-    "source": Param("device", "'device' (microphone through sounddevice) or 'file' (a WAV file or stream)"),
+    "source": Param("device", "'device' (microphone through sounddevice) or 'file' (an audio file or stream)"),
     "device": Param("", "input device: '' = system default, a number = device index, text = part of its name"),
     "device_sample_rate": Param(0, "rate to open the device at, Hz; 0 = sample_rate (the audio is resampled to "
                                    "sample_rate when they differ)"),
     "device_channels": Param(1, "channels to capture from the device (downmixed to mono)"),
     "retry_s": Param(5.0, "after a device error, try to open the device again this often, s"),
-    "file_path": Param("", "WAV file to replay with source 'file'; '-' reads a WAV stream from standard input"),
+    "file_path": Param("", "audio file to replay with source 'file' (WAV of any PCM/float kind, FLAC, OGG, "
+                           "...: any rate and channels, downmixed and resampled); '-' reads a WAV stream (or any "
+                           "such file) from standard input"),
     "realtime": Param(True, "replay the file at its real speed (false: as fast as subscribers take it)"),
     "start": Param("on_subscriber", "when file playback starts: 'immediate', 'on_subscriber' (once /audio/chunks "
                                     "has a subscriber) or 'delay' (start_delay_s after start-up)"),
