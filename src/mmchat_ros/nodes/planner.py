@@ -22,15 +22,16 @@ from rclpy.node import Node  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from mmchat_ros.action import ExecutePlan  # noqa: E402
+from mmchat_ros.core.answers import (Seen, Status, describe_activity, spoken_vision_reply,  # noqa: E402
+                                     vision_fallback)
 from mmchat_ros.core.flight.control import yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.envelope import EnvelopeConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle  # noqa: E402
 from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
-from mmchat_ros.core.plan_schema import PlanLimits  # noqa: E402
+from mmchat_ros.core.plan_schema import PlanLimits, describe  # noqa: E402
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject  # noqa: E402
-from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,  # noqa: E402
+from mmchat_ros.msg import (ActionPlan, AuthState, Detection, DetectionArray, FlightState, PlanAction,  # noqa: E402
                             Transcript)
-from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
 from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg  # noqa: E402
 from mmchat_ros.srv import SubmitCommand  # noqa: E402
 
@@ -45,9 +46,7 @@ PARAMS = {
                            "package"),
     "llm_timeout_s": Param(30.0, "give up on an LLM answer after this long, s"),
     "llm_threads": Param(2, "CPU threads for the embedded llama.cpp model"),
-    "require_authorisation": Param(True, "execute commands only while a signed, fresh /auth/state says an operator "
-                                         "is authorised"),
-    **AUTH_PARAMS,
+    "require_authorisation": Param(True, "execute commands only while /auth/state says an operator is authorised"),
     "confirm_llm_plans": Param(True, "read an LLM's plan back and execute it only after the operator says yes "
                                      "(grammar commands run at once)"),
     "confirm_timeout_s": Param(20.0, "a read-back plan waits this long for yes/no, s"),
@@ -56,6 +55,14 @@ PARAMS = {
     "flight_controller_node": Param("flight_controller", "node whose envelope parameters (geofence, ceiling, "
                                                          "speeds) the planner checks plans against"),
     "plan_action": Param("execute_plan", "the flight controller's plan action"),
+    "scene_max_age_s": Param(2.0, "answers about what the camera sees use detections and frames no older than "
+                                  "this, s (older = nothing seen)"),
+    "vision_backend": Param("none", "vision model for 'describe the scene': none (the tracker's detections are "
+                                    "described) or ollama (the newest camera frame goes to vision_model)"),
+    "vision_model": Param("moondream", "Ollama vision model (vision_backend ollama): moondream, llava, "
+                                       "qwen2.5vl, ..."),
+    "vision_timeout_s": Param(15.0, "give up on the vision model after this long and describe the detections "
+                                    "instead, s"),
 }
 
 
@@ -73,6 +80,16 @@ class PlannerNode(Node):
         self.seen: list[SeenObject] = []
         self.image_width = 0.0
         self.active_goal = None
+        # What questions are answered from (core/answers.py): the rest of the flight state, what the tracker
+        # sees with box sizes, the running plan's step, and (vision configured) the newest camera frame.
+        self.flight_msg: FlightState | None = None
+        self.scene: list[Seen] = []
+        self.image_height = 0.0
+        self.scene_received = -1e9                  # time.monotonic() of the last /detections
+        self.activity = ""
+        self.active_plan: tuple[str, list] | None = None     # (plan id, steps) of the plan sent last
+        self.frame = None                            # (time.monotonic(), Image) newest camera frame
+        self.vision = None
 
         llm = None
         self.llm_status = "none configured"
@@ -95,17 +112,16 @@ class PlannerNode(Node):
         self.follow_pub = self.create_publisher(Detection, "follow/target", COMMAND_QOS)
         self.create_subscription(Transcript, "speech/transcript", self.on_transcript, COMMAND_QOS,
                                  callback_group=self.callbacks)
-        # Signed, fresh, in-order /auth/state only (core/auth_signing.py); refusals counted on /diagnostics.
-        self.auth_guard = AuthGuard(self, self.p, self.on_auth, required=self.p.require_authorisation,
-                                    diagnostics_name="planner", callback_group=self.callbacks)
+        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS, callback_group=self.callbacks)
         self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS,
                                  callback_group=self.callbacks)
         self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS,
                                  callback_group=self.callbacks)
+        self.setup_vision()
         self.create_service(SubmitCommand, "submit_command", self.on_submit, callback_group=self.callbacks)
         self.plan_client = ActionClient(self, ExecutePlan, self.p.plan_action, callback_group=self.callbacks)
         self.envelope_timer = self.create_timer(1.0, self.fetch_envelope, callback_group=self.callbacks)
-        self.get_logger().info(f"planner ready: LLM {self.llm_status}; authorisation "
+        self.get_logger().info(f"planner ready: LLM {self.llm_status}; vision {self.vision_status}; authorisation "
                                f"{'required' if self.p.require_authorisation else 'NOT required'}")
 
     # ---------------------------------------------------------------------------------------------- context
@@ -133,11 +149,13 @@ class PlannerNode(Node):
             self.destroy_client(client)
         future.add_done_callback(done)
 
-    def on_auth(self, authorised: bool, operator: str, _reason: str) -> None:
+    def on_auth(self, msg: AuthState) -> None:
         with self.state_lock:
-            self.authorised, self.operator = authorised, operator
+            self.authorised, self.operator = bool(msg.authorised), msg.operator_name
 
     def on_flight_state(self, msg: FlightState) -> None:
+        with self.state_lock:
+            self.flight_msg = msg
         try:
             mode = FlightMode(msg.mode)
         except ValueError:
@@ -153,12 +171,85 @@ class PlannerNode(Node):
     def on_detections(self, msg: DetectionArray) -> None:
         seen = [SeenObject(d.track_id, d.class_name, d.center_x, d.width * d.height)
                 for d in msg.detections if d.track_id >= 0]
+        scene = [Seen(d.track_id, d.class_name, d.center_x, d.center_y, d.width, d.height) for d in msg.detections]
         with self.state_lock:
             self.seen, self.image_width = seen, float(msg.image_width)
+            self.scene, self.image_height = scene, float(msg.image_height)
+            self.scene_received = time.monotonic()
 
     def planning_context(self) -> Context:
         with self.state_lock:
-            return Context(self.authorised, self.vehicle, list(self.seen), self.image_width, self.home)
+            return Context(self.authorised, self.vehicle, list(self.seen), self.image_width, self.home,
+                           status=self.status())
+
+    def status(self) -> Status:
+        """What questions are answered from (call with state_lock held)."""
+        fresh = time.monotonic() - self.scene_received <= self.p.scene_max_age_s
+        status = Status(operator=self.operator, authorised=self.authorised, activity=self.activity,
+                        detections=list(self.scene) if fresh else [],
+                        image_width=self.image_width if fresh else 0.0,
+                        image_height=self.image_height if fresh else 0.0)
+        msg = self.flight_msg
+        if msg is not None:
+            battery = float(msg.battery_percentage)
+            status.battery_fraction = battery if np.isfinite(battery) else None
+            status.position = vector_from_msg(msg.pose.position)
+            status.velocity = vector_from_msg(msg.velocity.linear)
+            status.mode, status.armed = msg.mode, bool(msg.armed)
+            status.home = vector_from_msg(msg.home) if msg.home_known else None
+        return status
+
+    # ----------------------------------------------------------------------------------------------- vision
+    def setup_vision(self) -> None:
+        """With a vision model configured, keep the newest camera frame (sensor QoS) for 'describe the scene'."""
+        self.vision_status = "none (the scene is described from the tracker's detections)"
+        if self.p.vision_backend == "none":
+            return
+        if self.p.vision_backend != "ollama":
+            raise ValueError(f"unknown vision_backend '{self.p.vision_backend}' (none, ollama)")
+        from sensor_msgs.msg import Image
+
+        from mmchat_ros.backends.llm import OllamaVision
+        self.vision = OllamaVision(self.p.ollama_host, self.p.vision_model, self.p.vision_timeout_s)
+        self.vision_status = f"ollama {self.p.vision_model} at {self.p.ollama_host}"
+        self.create_subscription(Image, "camera/image_raw", self.on_frame, SENSOR_QOS, callback_group=self.callbacks)
+
+    def on_frame(self, msg) -> None:
+        self.frame = (time.monotonic(), msg)          # only the newest; converted when a description is asked for
+
+    def describe_with_vision(self, question: str, status: Status) -> None:
+        """Worker thread: the newest frame to the vision model, bounded by vision_timeout_s; its answer, or why
+        not and what the tracker sees, on /tts/say."""
+        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
+        started = time.monotonic()
+        frame = self.frame
+        if frame is None or started - frame[0] > self.p.scene_max_age_s:
+            self.say(vision_fallback("no recent camera frame", status))
+            return
+        try:
+            pixels = image_to_numpy(frame[1])
+            if frame[1].encoding in ("bgr8", "bgra8"):
+                pixels = pixels[:, :, 2::-1]
+        except ImageConversionError as exc:
+            self.say(vision_fallback(f"unreadable camera frame: {exc}", status))
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
+        future = pool.submit(self.vision.describe, pixels, question)
+        pool.shutdown(wait=False)                     # a call past the timeout ends with the client's own timeout
+        try:
+            reply = spoken_vision_reply(future.result(timeout=self.p.vision_timeout_s))
+            reason = "it said nothing" if not reply else ""
+        except FutureTimeout:
+            reply, reason = "", f"no answer within {self.p.vision_timeout_s:g} seconds"
+        except (LlmUnavailable, ValueError) as exc:
+            reply, reason = "", "it is unavailable"
+            self.get_logger().warn(f"vision model failed: {exc}")
+        self.get_logger().info(f"vision answered in {1000 * (time.monotonic() - started):.0f} ms: "
+                               f"{reply or reason}")
+        self.say(reply or vision_fallback(reason, status))
 
     # --------------------------------------------------------------------------------------------- commands
     def on_transcript(self, msg: Transcript) -> None:
@@ -176,11 +267,18 @@ class PlannerNode(Node):
     def handle_command(self, text: str, source: str) -> tuple[bool, str, str]:
         received = time.monotonic()
         with self.decide_lock:
-            decision = self.planner.decide(text, self.planning_context())
+            context = self.planning_context()
+            decision = self.planner.decide(text, context)
             decided = time.monotonic()
             self.get_logger().info(
                 f"{source} command '{text}' → {decision.kind} via {decision.source or 'checks'} in "
                 f"{1000 * (decided - received):.0f} ms: {decision.reply}")
+            if decision.kind == "answer" and getattr(decision, "topic", "") == "describe" and self.vision:
+                reply = "Let me have a look."
+                self.say(reply)
+                threading.Thread(target=self.describe_with_vision, args=(text, context.status),
+                                 name="describe", daemon=True).start()
+                return False, "", reply
             if decision.kind != "execute":
                 self.say(decision.reply)
                 return False, "", decision.reply
@@ -200,7 +298,10 @@ class PlannerNode(Node):
                                                       track_id=action.target_track_id))
             self.supersede_active_goal()
             self.say(decision.reply)
-            send = self.plan_client.send_goal_async(ExecutePlan.Goal(plan=plan))
+            self.track_activity(plan.id, list(decision.steps), 0, 0.0)
+            send = self.plan_client.send_goal_async(
+                ExecutePlan.Goal(plan=plan),
+                feedback_callback=lambda fb, plan_id=plan.id: self.on_feedback(fb.feedback, plan_id))
             send.add_done_callback(lambda fut, p=plan: self.on_goal_response(fut, p))
             self.get_logger().info(f"plan {plan.id} sent {1000 * (time.monotonic() - received):.0f} ms after the "
                                    f"command arrived")
@@ -216,13 +317,31 @@ class PlannerNode(Node):
     def on_goal_response(self, future, plan: ActionPlan) -> None:
         handle = future.result()
         if not handle.accepted:
+            self.track_activity(plan.id, None, None, 0.0)
             self.say("The flight controller refused the plan.")
             return
         self.active_goal = handle
         handle.get_result_async().add_done_callback(lambda fut: self.on_result(fut, plan, handle))
 
+    def track_activity(self, plan_id: str, steps: list | None, index: int | None, progress: float) -> None:
+        """Status.activity: the running plan's current step and progress ("" when no plan runs)."""
+        with self.state_lock:
+            if steps is not None:
+                self.active_plan = (plan_id, steps)
+            if self.active_plan is None or self.active_plan[0] != plan_id:
+                return                                  # feedback or result of a superseded plan
+            steps = self.active_plan[1]
+            if index is None or not 0 <= index < len(steps):
+                self.activity, self.active_plan = "", None
+                return
+            self.activity = describe_activity(describe([steps[index]]), progress, index, len(steps))
+
+    def on_feedback(self, feedback, plan_id: str) -> None:
+        self.track_activity(plan_id, None, int(feedback.action_index), float(feedback.progress))
+
     def on_result(self, future, plan: ActionPlan, handle) -> None:
         result = future.result().result
+        self.track_activity(plan.id, None, None, 0.0)
         if self.active_goal is handle:
             self.active_goal = None
         if result.success:
