@@ -13,6 +13,7 @@ import cv2
 import pytest
 from std_msgs.msg import String
 
+from mmchat_ros.core.secret_challenge import answer_challenge
 from mmchat_ros.msg import AuthState
 from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
 from mmchat_ros.nodes.image_conversion import numpy_to_image
@@ -35,7 +36,8 @@ def domain_id():
 
 def start_face_auth(spawn, database, **params):
     node = spawn(python_cmd("mmchat_ros.nodes.face_auth", *ros_args(
-        {"database_path": str(database), "absence_timeout_s": ABSENCE_S, **params})), name="face_auth")
+        {"database_path": str(database), "absence_timeout_s": ABSENCE_S, "auth_key_dir": str(database.parent),
+         **params})), name="face_auth")
     node.wait_for_line("face auth ready", timeout=90)
     return node
 
@@ -58,6 +60,10 @@ def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
         assert not first.authorised and first.reason.startswith("database error") and \
             "no operator database" in first.reason, first.reason
 
+        exposed = enroll(ros, "eileen", faces.views("astronaut", range(4)), secret="1234")
+        assert not exposed.success and "never travels over DDS" in exposed.message and "set-pin" in exposed.message
+        assert not database.exists() and "1234" not in node.output
+
         refused = enroll(ros, "eileen", [faces.no_face_frame()] * 3)
         assert not refused.success and "no face" in refused.message, refused.message
         assert not database.exists()
@@ -65,6 +71,8 @@ def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
         enrolled = enroll(ros, "eileen", faces.views("astronaut", range(4)))
         assert enrolled.success and enrolled.samples_used == 4 and enrolled.operator_id, enrolled.message
         assert stat.S_IMODE(database.stat().st_mode) == 0o600
+        for key_file in ("auth_signing.key", "auth_signing.pub"):   # the first enrollment made the key pair
+            assert stat.S_IMODE((tmp_path / key_file).stat().st_mode) == 0o600
         ros.wait_for_message(states, lambda m: not m.reason.startswith("database error"), 10, "the database loaded")
 
         # A stranger is seen, and never authorised.
@@ -116,6 +124,11 @@ def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
     assert analysed >= 7 and dropped > analysed and unusable >= 2, counts.group(0)
 
 
+def enrolled_id(database) -> str:
+    from mmchat_ros.core.operator_store import OperatorStore
+    return OperatorStore(database).operators()[0].operator_id
+
+
 def cli(env, *args, stdin=""):
     return subprocess.run(python_cmd("mmchat_ros.tools.operators_cli", *args), input=stdin, env=env, text=True,
                           capture_output=True, timeout=180)
@@ -129,7 +142,8 @@ def test_cli_enrolled_operator_needs_the_pin_and_deletion_revokes(spawn, ros, ro
         cv2.imwrite(photos[-1], cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     bad = cli(ros_env, "enroll", "eileen", str(tmp_path / "missing.png"), "--no-pin", "--database", str(database))
     assert bad.returncode == 2 and "missing.png: not a readable image" in bad.stderr, bad.stderr
-    done = cli(ros_env, "enroll", "eileen", *photos, "--pin-stdin", "--database", str(database), stdin="2468\n")
+    done = cli(ros_env, "enroll", "eileen", *photos, "--pin-stdin", "--database", str(database),
+               "--key-dir", str(tmp_path), stdin="2468\n")
     assert done.returncode == 0 and "enrolled 'eileen'" in done.stdout and "secret: yes" in done.stdout, done.stderr
     listed = json.loads(cli(ros_env, "list", "--json", "--database", str(database)).stdout)
     assert [(o["name"], o["samples"], o["secret"]) for o in listed] == [("eileen", 4, True)]
@@ -137,6 +151,7 @@ def test_cli_enrolled_operator_needs_the_pin_and_deletion_revokes(spawn, ros, ro
 
     node = start_face_auth(spawn, database, second_factor="pin")
     states = ros.collect(AuthState, "/auth/state", STATE_QOS)
+    challenges = ros.collect(String, "/auth/challenge", STATE_QOS)
     secrets = ros.node.create_publisher(String, "/auth/secret", COMMAND_QOS)
     camera = faces.CameraStream(ros)
     try:
@@ -144,10 +159,24 @@ def test_cli_enrolled_operator_needs_the_pin_and_deletion_revokes(spawn, ros, ro
         waiting = ros.wait_for_message(states, lambda m: m.operator_name == "eileen", 40, "the operator recognised")
         assert not waiting.authorised and waiting.reason == "awaiting second factor (pin)"
         ros.wait_for_subscribers(secrets)
-        secrets.publish(String(data="1357"))
+        # The PIN in clear is refused unchecked: it never counts, right or wrong.
+        secrets.publish(String(data="2468"))
+        node.wait_for_line("refused a secret sent in clear", 20)
+        first = json.loads(ros.wait_for_message(challenges, lambda m: bool(m.data), 20, "a PIN challenge").data)
+        assert first["operator_id"] == enrolled_id(database) and "2468" not in json.dumps(first)
+        secrets.publish(String(data=answer_challenge(first, "1357")))
         node.wait_for_line(r"wrong secret \(1 of 3\)", 20)
         assert not any(m.authorised for _, m in list(states))
-        secrets.publish(String(data="2468"))
+        # Each nonce answers once: the right PIN for the used challenge is refused, for the new one accepted.
+        second = json.loads(ros.wait_for_message(
+            challenges, lambda m: bool(m.data) and json.loads(m.data)["nonce"] != first["nonce"], 20,
+            "a fresh challenge").data)
+        secrets.publish(String(data=answer_challenge(first, "2468")))
+        node.wait_for_line(r"wrong secret \(2 of 3\)", 20)
+        third = json.loads(ros.wait_for_message(
+            challenges, lambda m: bool(m.data) and json.loads(m.data)["nonce"] not in (first["nonce"], second["nonce"]),
+            20, "the challenge after the stale answer").data)
+        secrets.publish(String(data=answer_challenge(third, "2468")))
         authorised = ros.wait_for_message(states, lambda m: m.authorised, 20, "authorisation with the PIN")
         assert authorised.reason == "face match + pin" and authorised.operator_name == "eileen"
         assert "2468" not in node.output and "1357" not in node.output   # secrets are never logged

@@ -46,13 +46,13 @@ def speed_xy(flight) -> float:
 
 def test_only_a_present_enrolled_operator_can_fly(spawn, ros, ros_env, tmp_path):
     face_auth = spawn(python_cmd("mmchat_ros.nodes.face_auth", *ros_args({
-        "database_path": str(tmp_path / "operators.db"), "absence_timeout_s": ABSENCE_S,
+        "database_path": str(tmp_path / "operators.db"), "absence_timeout_s": ABSENCE_S, "auth_key_dir": str(tmp_path),
         "max_rate_hz": 2.0})), name="face_auth")   # leaves the CPU to the 250 Hz control loop on 2 cores
     # An empty world: the default one has a person walking 4 m ahead, and this drone flies forward for metres.
     world = tmp_path / "empty.yaml"
     world.write_text("name: empty\nground_size: [40.0, 40.0]\n")
     stack = start_stack(ros_env, tmp_path, sim_params={"world_file": str(world)},
-                        fc_params={"require_authorisation": True})
+                        fc_params={"require_authorisation": True, "auth_key_dir": str(tmp_path)})
     camera = None
     try:
         face_auth.wait_for_line("face auth ready", timeout=90)

@@ -133,6 +133,7 @@ def test_a_damaged_database_is_a_clear_error(tmp_path, damage):
         path.unlink()
         with sqlite3.connect(path) as db:
             db.execute("CREATE TABLE photos (id INTEGER)")
+        os.chmod(path, 0o600)   # damaged, not exposed: that is its own error
     elif damage == "bad embedding":
         with sqlite3.connect(path) as db:
             db.execute("UPDATE operators SET embedding = x'00ff'")
@@ -144,12 +145,17 @@ def test_a_damaged_database_is_a_clear_error(tmp_path, damage):
     assert len(str(error.value)) < 400   # one readable line, not a dump
 
 
-def test_a_database_readable_by_others_is_made_private(tmp_path):
+@pytest.mark.parametrize("mode, word", [(0o644, "read"), (0o640, "read"), (0o606, "write")])
+def test_a_database_others_can_access_is_refused(tmp_path, mode, word):
+    from mmchat_ros.core.operator_store import DatabaseExposed
     path = tmp_path / "operators.db"
     OperatorStore(path, create=True, scrypt=FAST_SCRYPT).enroll("alice", embeddings(1))
-    os.chmod(path, 0o644)
-    OperatorStore(path)
-    assert mode_of(path) == 0o600
+    os.chmod(path, mode)
+    with pytest.raises(DatabaseExposed, match=f"mode {mode:04o}: other users can {word} it.*chmod 600"):
+        OperatorStore(path)
+    assert mode_of(path) == mode   # never silently "fixed": whoever could read it may have copied it
+    os.chmod(path, 0o600)
+    assert [o.name for o in OperatorStore(path).operators()] == ["alice"]
 
 
 def test_deleted_operators_leave_no_embedding_behind(tmp_path):

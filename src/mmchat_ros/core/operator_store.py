@@ -1,7 +1,8 @@
 """Enrolled operators in a local SQLite database: face embeddings (mean and per sample) and a salted scrypt hash of
 each operator's secret (PIN or password). Never the secret itself, nor anything it could be recovered from.
 
-The database file is created with mode 0600 (SQLite gives its journal the same mode), deleted rows are overwritten
+The database file is created with mode 0600 (SQLite gives its journal the same mode) and refused when group or
+others may read or write it (``DatabaseExposed``: a clear error, never a silent chmod), deleted rows are overwritten
 (``secure_delete``: embeddings are biometric data), and every failure to read it (missing file, not a database,
 damaged pages, wrong schema, malformed rows) raises ``OperatorStoreError`` with a message that says what to do.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import os
 import re
 import secrets
@@ -30,7 +30,6 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 EMBEDDING_DTYPE = np.dtype("<f8")
-log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,6 +61,10 @@ class DatabaseMissing(OperatorStoreError):
 
 class DatabaseCorrupt(OperatorStoreError):
     pass
+
+
+class DatabaseExposed(OperatorStoreError):
+    """The database file is readable or writable by group or others: refused until its owner fixes it."""
 
 
 # ------------------------------------------------------------------------------------------------------ secrets
@@ -196,10 +199,14 @@ class OperatorStore:
             raise
 
     def _tighten_permissions(self) -> None:
+        """Refuse a database that group or others can read or write: its embeddings are biometric data and its
+        rows say who may fly, so anyone who could have read or replaced it must be ruled out by its owner."""
         mode = stat.S_IMODE(self.path.stat().st_mode)
         if mode & 0o077:
-            log.warning("operator database %s had mode %o: setting 0600", self.path, mode)
-            os.chmod(self.path, 0o600)
+            raise DatabaseExposed(
+                f"operator database {self.path} has mode {mode:04o}: other users can "
+                f"{'write' if mode & 0o022 else 'read'} it, so it is refused. If nobody else could have read or "
+                f"changed it: `chmod 600 {self.path}`; otherwise delete it and enroll again")
 
     @contextmanager
     def _connect(self):
@@ -310,6 +317,15 @@ class OperatorStore:
         with self._connect() as db:
             return db.execute("DELETE FROM operators WHERE id = ? OR name = ?",
                               (name_or_id, name_or_id)).rowcount > 0
+
+    def set_secret(self, name_or_id: str, secret: str) -> bool:
+        """Set (replace) an operator's secret; False when there is no such operator."""
+        secret_hash = hash_secret(secret, self.scrypt)
+        if not self.path.exists():
+            return False
+        with self._connect() as db:
+            return db.execute("UPDATE operators SET secret_hash = ?, updated = ? WHERE id = ? OR name = ?",
+                              (secret_hash, time.time(), name_or_id, name_or_id)).rowcount > 0
 
     def check_secret(self, name_or_id: str, secret: str) -> bool:
         operator = self.get(name_or_id)

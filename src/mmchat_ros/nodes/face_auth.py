@@ -13,7 +13,9 @@ unreadable the node says why and keeps running, authorising nobody.
 """
 from __future__ import annotations
 
+import array
 import concurrent.futures
+import json
 import os
 import sys
 import threading
@@ -21,7 +23,6 @@ import time
 from collections import deque
 
 from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
-from mmchat_ros.nodes.common import seconds_to_stamp
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
@@ -31,8 +32,11 @@ from std_msgs.msg import String  # noqa: E402
 
 from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,  # noqa: E402
                                        as_rgb, make_face_analyzer)
+from mmchat_ros.core.auth_signing import (AuthClaim, AuthKeyError, AuthSigner, ensure_keys,  # noqa: E402
+                                          key_dir_or_default, load_private_key)
 from mmchat_ros.core.face_auth import (AuthConfig, AuthStatus, FaceAuthenticator, SECOND_FACTORS,  # noqa: E402
                                        enroll_operator, faces_from_operators)
+from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge  # noqa: E402
 from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, default_database_path,  # noqa: E402
                                             file_signature, verify_secret)
 from mmchat_ros.msg import AuthState, Transcript  # noqa: E402
@@ -70,7 +74,13 @@ PARAMS = {
     "min_enroll_samples": Param(3, "face samples an enrollment needs (after dropping inconsistent ones)"),
     "enroll_frames": Param(5, "camera frames captured for an enrollment request that gives none and num_frames 0"),
     "enroll_capture_timeout_s": Param(15.0, "longest wait for the camera frames of an enrollment, s"),
-    "state_period_s": Param(1.0, "/auth/state is republished at least this often (its expiry moves), s"),
+    "state_period_s": Param(0.5, "/auth/state is republished at least this often (its expiry moves), s"),
+    "auth_key_dir": Param("", "directory of the authorisation key pair (auth_signing.key signs every /auth/state; "
+                              "made 0600 by the first enrollment or `mmchat operators rotate-key`); empty = "
+                              "$XDG_DATA_HOME/mmchat_ros (~/.local/share/mmchat_ros)"),
+    "signature_validity_s": Param(2.0, "each signed /auth/state expires this long after it was signed at the latest "
+                                       "(a few state_period_s; receivers refuse more than their "
+                                       "auth_max_validity_s), s"),
     "database_check_period_s": Param(1.0, "how often the database file is checked for changes, s"),
 }
 
@@ -91,11 +101,19 @@ class FaceAuthNode(Node):
         self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
                                            self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces)
         self.lock = threading.Lock()   # guards the authenticator and the published state
+        self.publish_lock = threading.Lock()   # signing + sending, so counters go out in order
         self.auth = FaceAuthenticator(self.config)
         self.database_signature = "unread"
         self.reload_lock = threading.Lock()   # the timer and the worker (after an enrollment) both reload
         self.last_published: AuthStatus | None = None
         self.last_publish_time = 0.0
+        if not 0.0 < self.p.state_period_s < self.p.signature_validity_s:
+            raise ValueError(f"state_period_s={self.p.state_period_s} must be > 0 and below signature_validity_s="
+                             f"{self.p.signature_validity_s}: every state must be renewed before it expires")
+        self.key_dir = key_dir_or_default(self.p.auth_key_dir or None)
+        self.signer: AuthSigner | None = None
+        self.signer_signature = "unread"
+        self.load_signer()
 
         # The worker: at most one frame waiting (the newest), and a queue of jobs (enrollments).
         self.work = threading.Condition()
@@ -116,7 +134,11 @@ class FaceAuthNode(Node):
         # sleep_async's timer) running meanwhile.
         self.create_service(EnrollOperator, "enroll_operator", self.on_enroll,
                             callback_group=MutuallyExclusiveCallbackGroup())
+        self.challenge: dict | None = None   # the PIN challenge now open (second_factor pin)
         if self.config.second_factor == "pin":
+            # The PIN never travels: auth/challenge offers a nonce, auth/secret takes the HMAC answer
+            # (core/secret_challenge.py; `mmchat operators answer-pin` answers it).
+            self.challenge_pub = self.create_publisher(String, "auth/challenge", STATE_QOS)
             self.create_subscription(String, "auth/secret", lambda msg: self.submit_secret(msg.data), COMMAND_QOS)
         elif self.config.second_factor == "passphrase":
             self.create_subscription(Transcript, "speech/transcript", lambda msg: self.submit_secret(msg.text),
@@ -125,6 +147,7 @@ class FaceAuthNode(Node):
         self.publish(self.auth.status(self.now()), force=True)
         self.create_timer(0.2, self.on_timer)
         self.create_timer(self.p.database_check_period_s, self.reload_operators)
+        self.create_timer(self.p.database_check_period_s, self.load_signer)
         self.worker = threading.Thread(target=self.work_loop, name="face_worker", daemon=True)
         self.worker.start()
         self.get_logger().info(
@@ -135,6 +158,31 @@ class FaceAuthNode(Node):
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---------------------------------------------------------------------------------------- the signing key
+    def load_signer(self) -> None:
+        """(Re)load the private key when its file changed (a rotation, or the first enrollment made it)."""
+        path = self.key_dir / "auth_signing.key"
+        try:
+            st = path.stat()
+            signature = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+        except OSError:
+            signature = None
+        if signature == self.signer_signature:
+            return
+        self.signer_signature = signature
+        try:
+            signer = AuthSigner(load_private_key(self.key_dir), self.p.signature_validity_s)
+        except AuthKeyError as exc:
+            self.get_logger().error(f"cannot sign /auth/state, so nobody can be authorised: {exc}")
+            with self.publish_lock:
+                self.signer = None
+            return
+        with self.publish_lock:
+            if self.signer is not None:
+                signer.counter = self.signer.counter   # strictly increasing across a rotation too
+            self.signer = signer
+        self.get_logger().info(f"signing /auth/state with key {signer.key_id} ({path})")
 
     # ------------------------------------------------------------------------------------------ the database
     def open_store(self, create: bool = False) -> OperatorStore:
@@ -253,16 +301,48 @@ class FaceAuthNode(Node):
         self.publish(status)
 
     # ---------------------------------------------------------------------------------------- second factor
+    def update_challenge(self, renew: bool = False) -> None:
+        """Open a PIN challenge for the operator awaiting the second factor (a new nonce when ``renew``: each
+        answers once); withdraw it when nobody awaits."""
+        if self.config.second_factor != "pin":
+            return
+        with self.lock:
+            target, _ = self.auth.secret_target(self.now())
+            current = self.challenge
+            if target is None:
+                self.challenge = None
+            elif renew or current is None or current["operator_id"] != target.operator_id:
+                try:
+                    self.challenge = make_challenge(target.operator_id, target.secret_hash)
+                except ChallengeError:
+                    self.challenge = None
+            changed = self.challenge is not current
+            challenge = self.challenge
+        if changed and self.context.ok():
+            self.challenge_pub.publish(String(data=json.dumps(challenge) if challenge else ""))
+
     def submit_secret(self, secret: str) -> None:
         """Secrets are checked in a thread of their own (scrypt is slow on purpose: the face worker must keep
-        seeing the operator meanwhile) and never logged."""
+        seeing the operator meanwhile) and never logged. A PIN arrives only as the answer to the open challenge."""
+        if self.config.second_factor == "pin" and not is_answer(secret):
+            self.get_logger().warning("refused a secret sent in clear on auth/secret (every participant can read "
+                                      "it): answer the challenge on auth/challenge with `mmchat operators "
+                                      "answer-pin`; consider the PIN exposed and change it (mmchat operators set-pin)")
+            return
+
         def check():
             with self.lock:
                 target, refusal = self.auth.secret_target(self.now())
+                challenge = self.challenge
             if target is None:
                 self.get_logger().warning(f"secret ignored: {refusal}")
                 return
-            correct = verify_secret(secret, target.secret_hash)
+            if self.config.second_factor == "pin":
+                correct = challenge is not None and challenge["operator_id"] == target.operator_id and \
+                    check_answer(challenge, secret, target.secret_hash)
+                self.update_challenge(renew=True)   # each nonce answers once, right or wrong
+            else:
+                correct = verify_secret(secret, target.secret_hash)
             with self.lock:
                 outcome = self.auth.secret_result(target.operator_id, correct, self.now())
                 status = self.auth.status(self.now())
@@ -281,6 +361,10 @@ class FaceAuthNode(Node):
         response.success = False
         problems: list[str] = []
         try:
+            if request.secret:
+                raise ValueError("a PIN or password never travels over DDS (every participant could read it): "
+                                 "enroll here without one, then set it on this machine with `mmchat operators "
+                                 "set-pin NAME` (or enroll with `mmchat operators enroll`); consider this one exposed")
             if not " ".join(request.name.split()):
                 raise ValueError("an operator needs a name")
             if request.images:
@@ -294,7 +378,7 @@ class FaceAuthNode(Node):
             else:
                 images = await self.capture_frames(int(request.num_frames) or self.p.enroll_frames)
                 indices = list(range(len(images)))
-            future = self.submit_job(lambda: self.enroll(request.name, images, indices, request.secret or None))
+            future = self.submit_job(lambda: self.enroll(request.name, images, indices, None))
             while not future.done():
                 await sleep_async(self, 0.05)
             enrollment, face_problems = future.result()
@@ -341,6 +425,10 @@ class FaceAuthNode(Node):
         ``indices`` are the images' positions in the request, for the messages."""
         embeddings, skipped = self.analyzer.enrollment_embeddings(images)
         problems = [f"image {indices[i]}: {why}" for i, why in skipped]
+        key_id, made = ensure_keys(self.key_dir)   # the first enrollment makes the authorisation key pair
+        if made:
+            self.get_logger().info(f"made the authorisation key pair {key_id} in {self.key_dir}")
+            self.load_signer()
         try:
             enrollment = enroll_operator(self.open_store(create=True), name, embeddings, secret,
                                          self.config.match_threshold, self.p.min_enroll_samples,
@@ -355,6 +443,7 @@ class FaceAuthNode(Node):
         with self.lock:
             status = self.auth.tick(self.now())
         self.publish(status)
+        self.update_challenge()
 
     def publish(self, status: AuthStatus, force: bool = False) -> None:
         """On every change of (authorised, operator, reason), and every state_period_s regardless."""
@@ -366,13 +455,30 @@ class FaceAuthNode(Node):
             previous, self.last_published, self.last_publish_time = self.last_published, status, now
         if changed:
             self.log_change(previous, status)
+        now_ns = self.get_clock().now().nanoseconds
+        claim = AuthClaim(authorised=status.authorised, operator_id=status.operator_id,
+                          operator_name=status.operator_name, confidence=float(status.confidence), reason=status.reason,
+                          expires_ns=int(status.expires * 1e9) if status.expires is not None else 0)
+        with self.publish_lock:   # signed and sent in counter order: never a newer counter before an older one
+            signer = self.signer
+            if signer is None:   # unsigned: receivers refuse it; it says nobody is authorised anyway
+                claim = AuthClaim(False, reason=f"{status.reason}; unsigned: no signing key in {self.key_dir}",
+                                  stamp_ns=now_ns,
+                                  expires_ns=now_ns + int(self.p.signature_validity_s * 1e9))
+                signature = b""
+            else:
+                claim, signature = signer.sign(claim, now_ns)
+            self.send(claim, signature)
+
+    def send(self, claim: AuthClaim, signature: bytes) -> None:
         msg = AuthState()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.authorised = status.authorised
-        msg.operator_id, msg.operator_name = status.operator_id, status.operator_name
-        msg.confidence = float(status.confidence)
-        msg.expires = seconds_to_stamp(status.expires) if status.expires is not None else Time()
-        msg.reason = status.reason
+        msg.header.stamp = Time(sec=claim.stamp_ns // 1_000_000_000, nanosec=claim.stamp_ns % 1_000_000_000)
+        msg.authorised = claim.authorised
+        msg.operator_id, msg.operator_name = claim.operator_id, claim.operator_name
+        msg.confidence = float(claim.confidence)
+        msg.expires = Time(sec=claim.expires_ns // 1_000_000_000, nanosec=claim.expires_ns % 1_000_000_000)
+        msg.reason = claim.reason
+        msg.counter, msg.key_id, msg.signature = claim.counter, claim.key_id, array.array("B", signature)
         if self.context.ok():
             self.state_pub.publish(msg)
 

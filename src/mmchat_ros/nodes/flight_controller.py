@@ -30,7 +30,8 @@ from mmchat_ros.action import ExecutePlan  # noqa: E402
 from mmchat_ros.core.flight.control import VehicleState, quat_from_yaw, yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep  # noqa: E402
-from mmchat_ros.msg import AuthState, FlightState, MotorCommand  # noqa: E402
+from mmchat_ros.msg import FlightState, MotorCommand  # noqa: E402
+from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, rotation_matrix_wxyz,  # noqa: E402
                                               vector_from_msg, vector_to_msg)
 
@@ -44,7 +45,9 @@ PARAMS = {
     "takeoff_height_m": Param(1.5, "take-off height above the take-off point, m"),
     "command_timeout_s": Param(0.5, "a motion command older than this no longer counts (watchdog → hover), s"),
     "odom_timeout_s": Param(0.5, "no odometry for this long in the air → land, s"),
-    "require_authorisation": Param(True, "accept motion only while /auth/state says an operator is authorised"),
+    "require_authorisation": Param(True, "accept motion only while a signed, fresh /auth/state says an operator is "
+                                         "authorised"),
+    **AUTH_PARAMS,
     "max_speed_xy": Param(2.0, "horizontal speed limit, m/s"),
     "max_speed_z": Param(1.0, "vertical speed limit, m/s"),
     "max_yaw_rate_deg_s": Param(60.0, "yaw rate limit, deg/s"),
@@ -109,7 +112,6 @@ class FlightControllerNode(Node):
         self.create_subscription(Odometry, "odom", self.on_odom, SENSOR_QOS, callback_group=cb)
         self.create_subscription(Imu, "imu", self.on_imu, SENSOR_QOS, callback_group=cb)
         self.create_subscription(BatteryState, "battery", self.on_battery, SENSOR_QOS, callback_group=cb)
-        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS, callback_group=cb)
         for source in sources:
             self.create_subscription(TwistStamped, f"cmd_vel/{source}",
                                      lambda msg, s=source: self.on_velocity(s, msg), COMMAND_QOS, callback_group=cb)
@@ -123,9 +125,8 @@ class FlightControllerNode(Node):
                                         goal_callback=self.on_plan_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
                                         callback_group=cb)
         self.create_timer(1.0 / self.p.state_rate_hz, self.publish_state, callback_group=cb)
-        self.auth_expires: float | None = None
-        self.last_auth = None
-        self.create_timer(0.1, self.check_auth_expiry, callback_group=cb)
+        # /auth/state counts only signed, fresh and in order (core/auth_signing.py); it lapses at its expiry.
+        self.auth = AuthGuard(self, self.p, self.on_auth, required=self.p.require_authorisation, callback_group=cb)
 
         # The control thread must get the GIL back promptly after its sleep: Python's default 5 ms switch
         # interval would show up as 5 ms of loop jitter whenever a callback is running.
@@ -182,26 +183,10 @@ class FlightControllerNode(Node):
         with self.lock:
             self.reject_log("battery state", self.core.update_battery(float(msg.percentage), self.now()))
 
-    def on_auth(self, msg: AuthState) -> None:
-        # Authorisation also lapses at its published expiry: if face_auth dies, its last transient-local
-        # "authorised" must not hold forever.
-        expires = msg.expires.sec + msg.expires.nanosec * 1e-9
-        self.auth_expires = expires if msg.authorised and expires > 0 else None
+    def on_auth(self, authorised: bool, operator: str, reason: str) -> None:
         with self.lock:
-            self.core.set_authorised(bool(msg.authorised), self.now())
-        summary = (bool(msg.authorised), msg.operator_name)
-        if summary != self.last_auth:
-            self.last_auth = summary
-            self.get_logger().info(f"operator {'authorised: ' + msg.operator_name if msg.authorised else 'not authorised'}"
-                                   f" ({msg.reason})")
-
-    def check_auth_expiry(self) -> None:
-        if self.auth_expires is not None and self.now() > self.auth_expires:
-            self.auth_expires = None
-            self.last_auth = (False, "")
-            with self.lock:
-                self.core.set_authorised(False, self.now())
-            self.get_logger().warn("operator authorisation expired with no renewal from face_auth: motion refused")
+            self.core.set_authorised(authorised, self.now())
+        self.get_logger().info(f"operator {'authorised: ' + operator if authorised else 'not authorised'} ({reason})")
 
     def on_velocity(self, source: str, msg: TwistStamped) -> None:
         lin, ang = msg.twist.linear, msg.twist.angular
@@ -410,7 +395,7 @@ class FlightControllerNode(Node):
         loop_stats = [KeyValue(key=k, value=f"{v:.3f}") for k, v in self.loop_statistics().items()]
         entry.values = loop_stats + [KeyValue(key="rejections_total", value=str(status.rejection_count))] + [
             KeyValue(key=f"rejections/{reason}", value=str(count))
-            for reason, count in sorted(status.rejections_by_reason.items())]
+            for reason, count in sorted(status.rejections_by_reason.items())] + self.auth.diagnostic_values()
         diag.status = [entry]
         self.diag_pub.publish(diag)
 
