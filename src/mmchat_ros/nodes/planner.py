@@ -30,8 +30,9 @@ from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehic
 from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
 from mmchat_ros.core.plan_schema import PlanLimits, describe  # noqa: E402
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject  # noqa: E402
-from mmchat_ros.msg import (ActionPlan, AuthState, Detection, DetectionArray, FlightState, PlanAction,  # noqa: E402
+from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,  # noqa: E402
                             Transcript)
+from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
 from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg  # noqa: E402
 from mmchat_ros.srv import SubmitCommand  # noqa: E402
 
@@ -46,7 +47,9 @@ PARAMS = {
                            "package"),
     "llm_timeout_s": Param(30.0, "give up on an LLM answer after this long, s"),
     "llm_threads": Param(2, "CPU threads for the embedded llama.cpp model"),
-    "require_authorisation": Param(True, "execute commands only while /auth/state says an operator is authorised"),
+    "require_authorisation": Param(True, "execute commands only while a signed, fresh /auth/state says an operator "
+                                         "is authorised"),
+    **AUTH_PARAMS,
     "confirm_llm_plans": Param(True, "read an LLM's plan back and execute it only after the operator says yes "
                                      "(grammar commands run at once)"),
     "confirm_timeout_s": Param(20.0, "a read-back plan waits this long for yes/no, s"),
@@ -112,7 +115,9 @@ class PlannerNode(Node):
         self.follow_pub = self.create_publisher(Detection, "follow/target", COMMAND_QOS)
         self.create_subscription(Transcript, "speech/transcript", self.on_transcript, COMMAND_QOS,
                                  callback_group=self.callbacks)
-        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS, callback_group=self.callbacks)
+        # Signed, fresh, in-order /auth/state only (core/auth_signing.py); refusals counted on /diagnostics.
+        self.auth_guard = AuthGuard(self, self.p, self.on_auth, required=self.p.require_authorisation,
+                                    diagnostics_name="planner", callback_group=self.callbacks)
         self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS,
                                  callback_group=self.callbacks)
         self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS,
@@ -149,9 +154,9 @@ class PlannerNode(Node):
             self.destroy_client(client)
         future.add_done_callback(done)
 
-    def on_auth(self, msg: AuthState) -> None:
+    def on_auth(self, authorised: bool, operator: str, _reason: str) -> None:
         with self.state_lock:
-            self.authorised, self.operator = bool(msg.authorised), msg.operator_name
+            self.authorised, self.operator = authorised, operator
 
     def on_flight_state(self, msg: FlightState) -> None:
         with self.state_lock:
