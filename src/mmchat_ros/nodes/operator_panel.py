@@ -11,18 +11,23 @@ of the frame's; /auth/state, /flight/state, /speech/transcript, /planner/plan an
 buttons call /land and /emergency_stop (std_srvs/Trigger) and its text box /submit_command
 (mmchat_ros/srv/SubmitCommand) through POST /api/land, /api/emergency_stop, /api/command {"text": ...};
 GET /api/state is the current state as JSON. POSTs must be JSON from the panel's own origin (no cross-site posts).
+
+Bound to anything but 127.0.0.1 / ::1 / localhost, every request and the event stream need the panel's token
+(core/panel_security.py; `mmchat panel --show-token`); refused ones get a 401 with a page that says what to do.
+With tls:=true it serves HTTPS with a self-signed certificate made once in the data directory.
 """
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import sys
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
 
@@ -32,6 +37,9 @@ from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from mmchat_ros.core.overlays import LatestByStamp, build_overlay  # noqa: E402
+from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_signed_cert,  # noqa: E402
+                                            load_or_create_token, presented_token, refusal_page, session_cookie,
+                                            token_matches, token_required)
 from mmchat_ros.core.panel import (EventFanout, PanelState, auth_summary, flight_summary, plan_text,  # noqa: E402
                                    sse_event, validate_command)
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript  # noqa: E402
@@ -56,6 +64,10 @@ PARAMS = {
     "log_length": Param(50, "log entries (transcripts, plans, replies, button results) kept for a newly opened "
                             "page"),
     "service_timeout_s": Param(5.0, "give up on a land, emergency stop or command call after this long, s"),
+    "token_file": Param("", "the access token needed on any address but 127.0.0.1/::1/localhost (made once, 0600; "
+                            "`mmchat panel --show-token`); empty = $XDG_DATA_HOME/mmchat_ros/panel_token"),
+    "tls": Param(False, "serve HTTPS with a self-signed certificate (made once, key 0600, in tls_dir)"),
+    "tls_dir": Param("", "directory of panel_cert.pem / panel_key.pem for tls; empty = $XDG_DATA_HOME/mmchat_ros"),
 }
 
 
@@ -108,15 +120,33 @@ class OperatorPanelNode(Node):
         self.create_subscription(ActionPlan, "planner/plan", self.on_plan, COMMAND_QOS)
         self.create_subscription(String, "tts/say", self.on_say, COMMAND_QOS)
 
+        self.token = None
+        self.refused = 0
+        if token_required(self.p.host):
+            try:
+                self.token, made = load_or_create_token(self.p.token_file or None)
+            except (PanelSecurityError, OSError) as exc:
+                raise RuntimeError(f"the panel listens on {self.p.host}, beyond this machine's loopback, and needs "
+                                   f"its access token: {exc}") from exc
+            self.get_logger().info(f"listening on {self.p.host}: every request needs the panel's access token "
+                                   f"({'made now; ' if made else ''}`mmchat panel --show-token` shows it)")
         self.server = ThreadingHTTPServer((self.p.host, self.p.port), PanelRequestHandler)
         self.server.daemon_threads = True
+        self.tls = bool(self.p.tls)
+        if self.tls:
+            cert, key, made = ensure_self_signed_cert(self.p.tls_dir or None, (self.p.host, "localhost"))
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(cert, key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.get_logger().info(f"TLS with {'a new ' if made else ''}self-signed certificate {cert}")
         self.server.panel = self
         self.running = True
         self.server_thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                               name="http", daemon=True)
         self.server_thread.start()
         host, port = self.server.server_address[:2]
-        self.url = f"http://{host}:{port}/"
+        self.url = f"{'https' if self.tls else 'http'}://{host}:{port}/"
         self.get_logger().info(f"operator panel at {self.url} (web files {WEB_DIR})")
 
     # ------------------------------------------------------------------------------------------------ inputs
@@ -228,8 +258,48 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):   # noqa: A002  (the stdlib's name) - requests go to the ROS log
         self.panel.get_logger().debug(f"{self.address_string()} {format % args}")
 
+    def allowed(self) -> bool:
+        """Token check (only when the panel listens beyond loopback): on failure the refusal is sent."""
+        self.cookie = None
+        token = self.panel.token
+        if token is None:
+            return True
+        url = urlsplit(self.path)
+        presented, where = presented_token(self.headers, url.query)
+        if token_matches(token, presented):
+            if where == "query":   # keep it in an HttpOnly cookie for the page's own requests and event stream
+                self.cookie = session_cookie(token, self.panel.tls)
+                if self.command == "GET" and url.path in STATIC_FILES:   # and off the address bar / history
+                    rest = {k: v for k, v in parse_qs(url.query).items() if k != "token"}
+                    self.send_response(HTTPStatus.SEE_OTHER)
+                    self.send_header("Location", url.path + ("?" + urlencode(rest, doseq=True) if rest else ""))
+                    self.send_header("Set-Cookie", self.cookie)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return False
+            return True
+        self.panel.refused += 1
+        self.panel.get_logger().warning(f"refused {self.command} {url.path} from {self.client_address[0]}: "
+                                        f"{'wrong' if presented else 'no'} access token",
+                                        throttle_duration_sec=5.0)
+        if url.path.startswith("/api/") or url.path == "/events" or self.command != "GET":
+            body, content_type = json.dumps({"error": "this panel needs its access token (mmchat panel "
+                                                      "--show-token)"}).encode(), "application/json"
+        else:
+            body, content_type = refusal_page(presented is not None), "text/html; charset=utf-8"
+        self.send_response(HTTPStatus.UNAUTHORIZED)
+        self.send_header("WWW-Authenticate", 'Bearer realm="mmchat panel"')
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+        return False
+
     def reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
+        if getattr(self, "cookie", None):
+            self.send_header("Set-Cookie", self.cookie)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -241,6 +311,8 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
         self.reply(status, json.dumps(data).encode(), "application/json")
 
     def do_GET(self):  # noqa: N802  (http.server's name)
+        if not self.allowed():
+            return
         path = urlsplit(self.path).path
         if path in STATIC_FILES:
             name, content_type = STATIC_FILES[path]
@@ -253,6 +325,8 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
             self.reply_json({"error": f"no such page: {path}"}, HTTPStatus.NOT_FOUND)
 
     def do_POST(self):  # noqa: N802
+        if not self.allowed():
+            return
         path = urlsplit(self.path).path
         origin = self.headers.get("Origin")
         if origin and urlsplit(origin).netloc != self.headers.get("Host"):
@@ -282,6 +356,8 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
 
     def stream_events(self) -> None:
         self.send_response(HTTPStatus.OK)
+        if getattr(self, "cookie", None):
+            self.send_header("Set-Cookie", self.cookie)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Connection", "close")

@@ -4,6 +4,7 @@
   mmchat play BAG [--rate R] [--loop]          replay a bag into the graph (tools/player.py)
   mmchat view [--host H] [--port P]            serve the graph to Foxglove (nodes/foxglove_bridge.py)
   mmchat panel [--host H] [--port P]           the operator's web panel (nodes/operator_panel.py)
+  mmchat panel --show-token                    its access token (needed on any address but 127.0.0.1)
 
 cli.py wires them in with ``observe_cli.add_subparsers(sub)``.
 """
@@ -40,6 +41,18 @@ def _view(args) -> int:
 
 
 def _panel(args) -> int:
+    if args.show_token:
+        import sys
+        from mmchat_ros.core.panel_security import PanelSecurityError, load_or_create_token
+        try:
+            token, made = load_or_create_token(args.token_file or None)
+        except (PanelSecurityError, OSError) as exc:
+            print(f"mmchat panel: {exc}", file=sys.stderr)
+            return 2
+        print(token)
+        print(f"{'made now; ' if made else ''}open the panel as http(s)://HOST:PORT/?token={token} (the page keeps it "
+              "for the session)", file=sys.stderr)
+        return 0
     from mmchat_ros.nodes import operator_panel      # logs the http:// address of the page
     return operator_panel.main(_node_args(args))
 
@@ -70,6 +83,9 @@ def add_subparsers(subparsers) -> None:
 
     panel = subparsers.add_parser("panel", help="the operator's web panel")
     _server_arguments(panel, 8080)
+    panel.add_argument("--show-token", action="store_true", help="print the panel's access token (made once, 0600; "
+                                                                 "needed when it listens beyond 127.0.0.1) and exit")
+    panel.add_argument("--token-file", default="", help="token file (default: the data directory's panel_token)")
     panel.set_defaults(func=_panel, command="panel")
 
 
