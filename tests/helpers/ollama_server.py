@@ -28,11 +28,14 @@ class FakeOllama:
 
             def _send(self, code: int, body: dict):
                 data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass            # the client gave up first (its timeout, a slow vision answer): expected
 
             def do_GET(self):
                 if self.path == "/api/tags":
