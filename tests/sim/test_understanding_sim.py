@@ -12,6 +12,7 @@ controller → sim, with the tracker (OpenCV HOG + ByteTrack on the rendered onb
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from std_msgs.msg import String
 from mmchat_ros.core.paths import share_dir
 from mmchat_ros.msg import ActionPlan, DetectionArray, Transcript
 from mmchat_ros.nodes.common import COMMAND_QOS
+from mmchat_ros.srv import SubmitCommand
 from tests.helpers import speech
 from tests.helpers.domains import unused_domain_id
 from tests.helpers.flight import FlightClient, ros_args, start_stack
@@ -69,6 +71,11 @@ def test_spoken_question_is_answered_from_the_tracker_and_spoken_paraphrases_fly
             spoken = [m.data for _, m in said]
             return f"heard {heard}\nsaid {spoken}\n--- planner ---\n{planner.output[-3000:]}"
 
+        def ask(text: str) -> str:
+            response = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text=text), timeout=20)
+            assert not response.accepted, f"a question sent a plan: {response}"
+            return response.reply
+
         def utter(text: str, name: str):
             """Speak ``text`` into the graph (a fresh audio_input replaying its WAV) and wait for its transcript."""
             wav = speech.write(tmp_path / f"{name}.wav", speech.compose(0.3, speech.speak(text), 0.5)[0])
@@ -116,11 +123,20 @@ def test_spoken_question_is_answered_from_the_tracker_and_spoken_paraphrases_fly
         plan = ros.wait_for_message(plans, lambda p: p.utterance == heard.text, timeout=20,
                                     what=f"a plan for '{heard.text}'\n{log()}")
         assert [(a.type, round(a.z, 2)) for a in plan.actions] == [(3, 1.0)], plan     # MOVE_BY z +1
+        # Typed questions answered from the live state: the running step (the plan action's feedback) ...
+        doing = ask("what are you doing?")
+        assert doing.startswith("I'm flying up 1 meter"), doing
         ros.wait_for(lambda: flight.position()[2] - before[2] > 0.9, 60, f"the climb\n{log()}")
         planner.wait_for_line(f"plan {plan.id} done", timeout=60)
         flight.wait_altitude(before[2] + 1.0, 0.15, timeout=30)      # settles within 15 cm of one metre up
         after = flight.position()
         assert math.hypot(after[0] - start[0], after[1] - start[1]) < 0.3
+        # ... and the height, battery and activity now (/flight/state).
+        height = re.fullmatch(r"I'm ([0-9.]+) meters up\.", ask("how high are you?"))
+        assert height and abs(float(height.group(1)) - after[2]) < 0.15, height
+        battery = re.fullmatch(r"My battery is at (\d+) percent\.", ask("how much battery is left?"))
+        assert battery and 50 <= int(battery.group(1)) <= 100, battery
+        assert ask("what are you doing?") == "I'm flying and waiting for a command."
     finally:
         for proc in processes:
             proc.stop()
