@@ -34,11 +34,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmchat_ros.core import liveness as lv  # noqa: E402
 from tests.helpers import faces  # noqa: E402
+from tests.helpers.liveness import close_eyes, turn_head  # noqa: E402,F401 (the warps, shared with the tests)
 
 SIZE = (640, 480)
 FPS = 5.0
-LEFT_CONTOUR = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
-RIGHT_CONTOUR = [362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398]
 
 
 class Mesh:
@@ -59,45 +58,6 @@ class Mesh:
 
 def noisy(rgb, rng):
     return np.clip(rgb.astype(np.float32) + rng.normal(0, 3.0, rgb.shape), 0, 255).astype(np.uint8)
-
-
-def close_eyes(rgb, points, closure: float):
-    out = rgb.copy()
-    for contour in (LEFT_CONTOUR, RIGHT_CONTOUR):
-        poly = points[contour].astype(np.float32)
-        top, bottom = poly[:, 1].min(), poly[:, 1].max()
-        height = bottom - top
-        x0, x1 = int(poly[:, 0].min()), int(poly[:, 0].max()) + 1
-        below = rgb[int(bottom + 0.6 * height):int(bottom + 1.6 * height) + 1, x0:x1]
-        skin = below.reshape(-1, 3).mean(axis=0) if below.size else rgb[int(bottom), x0:x1].mean(axis=0)
-        mask = np.zeros(rgb.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 255)
-        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-        edge = top + closure * (height + 2)
-        mask[int(np.ceil(edge)):, :] = 0
-        lid = np.zeros_like(rgb)
-        lid[:] = skin
-        soft = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None] / 255.0
-        out = (out * (1 - soft) + lid * soft).astype(np.uint8)
-        xs = poly[:, 0]
-        cv2.line(out, (int(xs.min()), int(edge)), (int(xs.max()), int(edge)), (40, 30, 30), 2, cv2.LINE_AA)
-    return out
-
-
-def turn_head(rgb, points, degrees: float):
-    left, right = points[lv.CHEEK_IMAGE_LEFT], points[lv.CHEEK_IMAGE_RIGHT]
-    cx = 0.5 * (left[0] + right[0])
-    radius = 0.6 * np.linalg.norm(right - left)
-    top, bottom = points[:, 1].min() - 0.3 * radius, points[:, 1].max() + 0.3 * radius
-    h, w = rgb.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    u = np.clip((xs - cx) / radius, -1.0, 1.0)
-    src = cx + radius * np.sin(np.arcsin(u) - np.radians(degrees))
-    inside = (np.abs(xs - cx) < radius) & (ys > top) & (ys < bottom)
-    # Blend the warp out towards the region's border, so no seam.
-    weight = np.clip(1.0 - np.abs(xs - cx) / radius, 0, 1) ** 0.5 * inside
-    map_x = (xs * (1 - weight) + src * weight).astype(np.float32)
-    return cv2.remap(rgb, map_x, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def moved_photo(rgb, step: int, rng):

@@ -1,6 +1,8 @@
 """The face_auth node as a real process over DDS, fed real photographs on /camera/image_raw from the test:
 enrollment through its service and through the CLI, strangers rejected, the operator picked out of two faces,
-the lapse, bad frames, a database that is missing at start and damaged while running, and the PIN factor."""
+the lapse, bad frames, a database that is missing at start and damaged while running, and the PIN factor (those
+with liveness off: they are about matching); then with liveness on, a still photo of the operator is never
+authorised, a live sequence made from it that does what the prompt asks is, and every new session asks again."""
 from __future__ import annotations
 
 import json
@@ -19,6 +21,7 @@ from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
 from mmchat_ros.nodes.image_conversion import numpy_to_image
 from mmchat_ros.srv import EnrollOperator
 from tests.helpers import faces
+from tests.helpers.liveness import LiveOperator, PromptResponder
 from tests.helpers.domains import unused_domain_id
 from tests.helpers.flight import ros_args
 from tests.helpers.processes import python_cmd
@@ -51,7 +54,7 @@ def enroll(ros, name, frames=(), secret="", num_frames=0):
 
 def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
     database = tmp_path / "operators.db"
-    node = start_face_auth(spawn, database)
+    node = start_face_auth(spawn, database, liveness=False)
     states = ros.collect(AuthState, "/auth/state", STATE_QOS)
     camera = faces.CameraStream(ros)
     try:
@@ -149,7 +152,7 @@ def test_cli_enrolled_operator_needs_the_pin_and_deletion_revokes(spawn, ros, ro
     assert [(o["name"], o["samples"], o["secret"]) for o in listed] == [("eileen", 4, True)]
     assert b"2468" not in database.read_bytes()
 
-    node = start_face_auth(spawn, database, second_factor="pin")
+    node = start_face_auth(spawn, database, second_factor="pin", liveness=False)
     states = ros.collect(AuthState, "/auth/state", STATE_QOS)
     challenges = ros.collect(String, "/auth/challenge", STATE_QOS)
     secrets = ros.node.create_publisher(String, "/auth/secret", COMMAND_QOS)
@@ -188,3 +191,60 @@ def test_cli_enrolled_operator_needs_the_pin_and_deletion_revokes(spawn, ros, ro
         assert cli(ros_env, "list", "--database", str(database)).stdout.strip() == "no operators enrolled"
     finally:
         camera.stop()
+
+
+def test_liveness_a_still_photo_is_not_authorised_a_live_operator_is_and_each_new_session_asks_again(
+        spawn, ros, tmp_path):
+    from mmchat_ros.core import liveness as lv
+    database = tmp_path / "operators.db"
+    node = start_face_auth(spawn, database)
+    node.wait_for_line("Face Mesh loaded for the liveness challenge", 60)
+    states = ros.collect(AuthState, "/auth/state", STATE_QOS)
+    said = ros.collect(String, "/tts/say", COMMAND_QOS)
+    camera = faces.CameraStream(ros)
+    try:
+        assert enroll(ros, "eileen", faces.views("astronaut", range(4))).success
+        operator = LiveOperator("astronaut", 100)
+        # A printed photo held in front of the camera: recognised, asked, never authorised; the challenge runs out
+        # and a new one is asked.
+        camera.show(operator.still_frames())
+        asked = ros.wait_for_message(states, lambda m: m.reason.startswith("awaiting liveness check: Please"), 40,
+                                     "the liveness prompt")
+        assert asked.operator_name == "eileen" and not asked.authorised
+        prompt = asked.reason.split(": ", 1)[1]
+        assert prompt in lv.PROMPTS.values()
+        ros.wait_for_message(said, lambda m: m.data == prompt, 10, "the prompt spoken on /tts/say")
+        failed = ros.wait_for_message(states, lambda m: m.reason.startswith("liveness check failed: did not"), 20,
+                                      "the photo's challenge to fail")
+        assert not failed.authorised
+        ros.wait_for_message(states, lambda m: m.reason.startswith("awaiting liveness check: Please")
+                             and seconds(m.header.stamp) > seconds(failed.header.stamp), 20, "a new challenge")
+        assert not any(m.authorised for _, m in list(states)), "a still photo was authorised"
+
+        # The operator, live, does what the prompt on /auth/prompt asks.
+        states.clear()
+        responder = PromptResponder(ros, camera, operator)
+        authorised = ros.wait_for_message(states, lambda m: m.authorised, 40, "authorisation of the live operator")
+        assert authorised.operator_name == "eileen" and authorised.reason == "face match"
+        asked_prompts = [p for p in responder.prompts if p]
+        assert asked_prompts and asked_prompts[-1] in lv.PROMPTS.values(), responder.prompts
+        ros.wait_for(lambda: responder.prompts and responder.prompts[-1] == "", 10, "the prompt cleared")
+
+        # The operator leaves; on return the new session asks again before authorising.
+        camera.show([])
+        ros.wait_for_message(states, lambda m: not m.authorised and m.reason == "expired", ABSENCE_S + 10,
+                             "the lapse")
+        states.clear()
+        asked_before = len(asked_prompts)
+        camera.show(operator.still_frames())
+        ros.wait_for_message(states, lambda m: m.reason.startswith("awaiting liveness check: Please"), 40,
+                             "a new prompt for the new session")
+        ros.wait_for_message(states, lambda m: m.authorised, 40, "re-authorisation after the new challenge")
+        assert len([p for p in responder.prompts if p]) > asked_before
+    finally:
+        camera.stop()
+    assert node.stop() == 0
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9

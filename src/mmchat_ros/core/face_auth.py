@@ -13,6 +13,11 @@ Rules:
     ``absence_timeout_s`` after the last such frame the session lapses ("expired") and new votes are needed.
   * With a second factor ("pin" or "passphrase"), a session authorises only after the operator's secret was
     verified during it; ``max_secret_attempts`` wrong secrets lock the operator's second factor for ``lockout_s``.
+  * With ``liveness`` on, a session authorises only after its operator passed a liveness challenge
+    (core/liveness.py: blink or turn the head, chosen at random) during it; every new session (so every
+    re-authorisation after a lapse) needs a new one. A failed challenge is reported and a new one begins. The
+    caller feeds the challenge the Face Mesh landmarks of the operator's face (``observe_liveness``) only while
+    ``liveness_wanted``.
   * A database error, or no operator enrolled, means nobody is authorised.
 
 Times are seconds on any clock the caller keeps consistent (the node uses ROS time, so ``expires`` is a stamp).
@@ -21,9 +26,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from mmchat_ros.core.liveness import FAILED, PASSED, LivenessChallenge, LivenessConfig
 
 FACE_MATCH = "face match"
 NO_FACE = "no face"
@@ -35,6 +42,8 @@ WAITING = "waiting for a face"
 AWAITING_SECOND_FACTOR = "awaiting second factor"
 SECOND_FACTOR_LOCKED = "second factor locked out"
 DATABASE_ERROR = "database error"
+AWAITING_LIVENESS = "awaiting liveness check"
+LIVENESS_FAILED = "liveness check failed"
 SECOND_FACTORS = ("none", "pin", "passphrase")
 
 
@@ -103,6 +112,7 @@ class FrameVerdict:
     distance: float = float("inf")
     confidence: float = 0.0
     faces: int = 0
+    index: int = -1                     # which of the frame's faces voted (FACE_MATCH only)
 
 
 def judge_frame(embeddings: Sequence[np.ndarray], gallery: Gallery, current_operator_id: str | None = None
@@ -112,15 +122,17 @@ def judge_frame(embeddings: Sequence[np.ndarray], gallery: Gallery, current_oper
         return FrameVerdict(NO_FACE)
     matches = [gallery.match(e) for e in embeddings]
     recognised: dict[str, FaceMatch] = {}
-    for m in matches:
+    index_of: dict[str, int] = {}
+    for i, m in enumerate(matches):
         if m.operator and (m.operator.operator_id not in recognised
                            or m.distance < recognised[m.operator.operator_id].distance):
             recognised[m.operator.operator_id] = m
+            index_of[m.operator.operator_id] = i
     ambiguous = any(m.ambiguous for m in matches)
 
     def vote(m: FaceMatch) -> FrameVerdict:
         return FrameVerdict(FACE_MATCH, m.operator, m.distance, match_confidence(m.distance, gallery.threshold),
-                            len(matches))
+                            len(matches), index_of[m.operator.operator_id])
     if current_operator_id in recognised:
         return vote(recognised[current_operator_id])
     if ambiguous or len(recognised) > 1:
@@ -181,6 +193,8 @@ class AuthConfig:
     second_factor: str = "none"
     max_secret_attempts: int = 3
     lockout_s: float = 30.0
+    liveness: bool = False
+    liveness_config: LivenessConfig = field(default_factory=LivenessConfig)
 
     def __post_init__(self):
         if not 0.0 < self.match_threshold < 2.0:
@@ -218,6 +232,9 @@ class _Session:
     last_seen: float
     confidence: float
     second_factor_ok: bool = False
+    liveness_ok: bool = False
+    challenge: LivenessChallenge | None = None
+    liveness_failure: str = ""       # why the last challenge failed, until the next one is issued
 
 
 @dataclass
@@ -238,8 +255,9 @@ class FaceAuthenticator:
     periodically for the lapse, and route second-factor secrets through ``secret_target`` / ``secret_result``
     (the hash check itself is slow, so the caller runs it outside whatever lock guards this object)."""
 
-    def __init__(self, config: AuthConfig):
+    def __init__(self, config: AuthConfig, rng=None):
         self.config = config
+        self.rng = rng   # picks the liveness challenges (None: the system's random source)
         self.gallery: Gallery | None = None
         self.database_error: str | None = None
         self.session: _Session | None = None
@@ -295,7 +313,50 @@ class FaceAuthenticator:
             self.session.confidence = self._vote_confidence(voted_for, now)
         elif self.session is None and self._vote_count(voted_for, now) >= self.config.votes_required:
             self.session = _Session(verdict.operator, now, now, self._vote_confidence(voted_for, now))
+            if self.config.liveness:
+                self.session.challenge = self._new_challenge()
         return self.status(now)
+
+    # ------------------------------------------------------------------------------------------------ liveness
+    def _new_challenge(self) -> LivenessChallenge:
+        if self.rng is None:
+            return LivenessChallenge(self.config.liveness_config)
+        return LivenessChallenge(self.config.liveness_config, rng=self.rng)
+
+    def liveness_wanted(self, now: float) -> bool:
+        """Whether a session waits for its liveness challenge: only then are Face Mesh landmarks needed."""
+        self.tick(now)
+        return bool(self.config.liveness and self.session and not self.session.liveness_ok)
+
+    @property
+    def liveness_prompt(self) -> str:
+        """What to ask the operator now ("Please blink."), empty when nothing is asked."""
+        s = self.session
+        if not (self.config.liveness and s and not s.liveness_ok and s.challenge):
+            return ""
+        return s.challenge.prompt
+
+    def observe_liveness(self, points, now: float) -> AuthStatus:
+        """One frame's Face Mesh landmarks of the session operator's face (None: not seen in that frame)."""
+        self.tick(now)
+        s = self.session
+        if not (self.config.liveness and s and not s.liveness_ok):
+            return self.status(now)
+        self._advance_challenge(points, now)
+        return self.status(now)
+
+    def _advance_challenge(self, points, now: float) -> None:
+        s = self.session
+        if s.challenge is None:
+            s.challenge = self._new_challenge()
+        state = s.challenge.observe(points, now)
+        if state == PASSED:
+            s.liveness_ok, s.liveness_failure = True, ""
+        elif state == FAILED:
+            s.liveness_failure = s.challenge.reason
+            s.challenge = self._new_challenge()   # a new challenge, chosen afresh, from a new baseline
+        elif s.challenge.prompt:
+            s.liveness_failure = ""
 
     def _recent_votes(self, operator_id: str, now: float) -> list[_Vote]:
         return [v for v in self.votes
@@ -315,6 +376,10 @@ class FaceAuthenticator:
     def tick(self, now: float) -> AuthStatus:
         if self.session and now - self.session.last_seen > self.config.absence_timeout_s:
             self._end_session(EXPIRED)
+        s = self.session
+        if s and self.config.liveness and not s.liveness_ok and s.challenge is not None and s.challenge.prompt \
+                and now - s.challenge.issued_at > s.challenge.config.timeout_s:
+            self._advance_challenge(None, now)   # the time to answer ran out without a frame to say so
         return self.status(now)
 
     # -------------------------------------------------------------------------------------------- the status
@@ -328,6 +393,11 @@ class FaceAuthenticator:
             return AuthStatus(False, reason=self.last_reason)
         expires = s.last_seen + self.config.absence_timeout_s
         op = s.operator
+        if self.config.liveness and not s.liveness_ok:
+            prompt = s.challenge.prompt if s.challenge else ""
+            reason = (f"{LIVENESS_FAILED}: {s.liveness_failure}" if s.liveness_failure
+                      else f"{AWAITING_LIVENESS}: {prompt}" if prompt else AWAITING_LIVENESS)
+            return AuthStatus(False, op.operator_id, op.name, s.confidence, expires, reason)
         if self.config.second_factor != "none" and not s.second_factor_ok:
             attempts = self.attempts.get(op.operator_id)
             reason = (SECOND_FACTOR_LOCKED if attempts and now < attempts.locked_until

@@ -10,6 +10,13 @@ arrive while it is busy, or faster than max_rate_hz, are dropped. Enrollments ru
 (scrypt, slow on purpose) in another thread, so no callback ever blocks the executor. The operator database is
 re-read whenever its file changes (the CLI may enroll or delete while the node runs); when it is missing or
 unreadable the node says why and keeps running, authorising nobody.
+
+Liveness (``liveness``, on by default): a new session (the first authorisation, and every one after a lapse) is
+authorised only after the operator did what a random challenge asked (blink, or turn the head left or right;
+core/liveness.py) within ``liveness_timeout_s``. The prompt is spoken (tts/say) and published on auth/prompt
+(std_msgs/String, transient local, empty when nothing is asked) and in /auth/state's reason, which the panel shows.
+MediaPipe Face Mesh runs only while a challenge is open, on up to ``liveness_rate_hz`` frames a second, and only
+the face inside the recognised operator's face box counts.
 """
 from __future__ import annotations
 
@@ -30,12 +37,14 @@ from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
+from mmchat_ros.backends.face_mesh import FaceMeshError, MediaPipeFaceMesh, landmarks_in_box  # noqa: E402
 from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,  # noqa: E402
                                        as_rgb, make_face_analyzer)
 from mmchat_ros.core.auth_signing import (AuthClaim, AuthKeyError, AuthSigner, ensure_keys,  # noqa: E402
                                           key_dir_or_default, load_private_key)
-from mmchat_ros.core.face_auth import (AuthConfig, AuthStatus, FaceAuthenticator, SECOND_FACTORS,  # noqa: E402
-                                       enroll_operator, faces_from_operators)
+from mmchat_ros.core.liveness import LivenessConfig  # noqa: E402
+from mmchat_ros.core.face_auth import (LIVENESS_FAILED, SECOND_FACTORS, AuthConfig, AuthStatus,  # noqa: E402
+                                       FaceAuthenticator, enroll_operator, faces_from_operators)
 from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge  # noqa: E402
 from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, default_database_path,  # noqa: E402
                                             file_signature, verify_secret)
@@ -82,6 +91,16 @@ PARAMS = {
                                        "(a few state_period_s; receivers refuse more than their "
                                        "auth_max_validity_s), s"),
     "database_check_period_s": Param(1.0, "how often the database file is checked for changes, s"),
+    "liveness": Param(True, "a new session (and every re-authorisation after a lapse) is authorised only after the "
+                            "operator blinked or turned the head as asked (random challenge, spoken on tts/say and "
+                            "shown on auth/prompt): a photo does not authorise"),
+    "liveness_timeout_s": Param(6.0, "time to do what the liveness challenge asks, from the prompt, s (a failed "
+                                     "challenge is followed by a new one)"),
+    "liveness_rate_hz": Param(10.0, "frames per second given to Face Mesh while a liveness challenge is open (a blink "
+                                    "lasts 0.1-0.4 s); face embeddings meanwhile only every third of "
+                                    "absence_timeout_s (or at max_rate_hz, if slower)"),
+    "liveness_max_faces": Param(2, "faces Face Mesh looks for during a challenge; only the one inside the "
+                                   "recognised operator's face box counts"),
 }
 
 
@@ -96,7 +115,10 @@ class FaceAuthNode(Node):
             vote_window=self.p.vote_window, votes_required=self.p.votes_required,
             absence_timeout_s=self.p.absence_timeout_s, vote_max_age_s=self.p.vote_max_age_s,
             second_factor=self.p.second_factor,
-            max_secret_attempts=self.p.max_secret_attempts, lockout_s=self.p.lockout_s)
+            max_secret_attempts=self.p.max_secret_attempts, lockout_s=self.p.lockout_s,
+            liveness=self.p.liveness, liveness_config=LivenessConfig(timeout_s=self.p.liveness_timeout_s))
+        if self.p.liveness and self.p.liveness_rate_hz <= 0.0:
+            raise ValueError(f"liveness_rate_hz={self.p.liveness_rate_hz} must be > 0")
         self.database_path = self.p.database_path or str(default_database_path())
         self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
                                            self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces)
@@ -122,6 +144,11 @@ class FaceAuthNode(Node):
         self.busy = False
         self.running = True
         self.last_frame_accepted = float("-inf")
+        self.last_embedded = float("-inf")
+        self.liveness_active = False    # a challenge is open: frames at liveness_rate_hz, Face Mesh on each
+        self.face_mesh: MediaPipeFaceMesh | None = None   # made at the first challenge
+        self.operator_box = None        # the session operator's face box in the last frame that recognised them
+        self.last_prompt = ""
         self.counts = {"received": 0, "analysed": 0, "dropped": 0, "bad": 0}
         self.analyse_times: deque[float] = deque(maxlen=50)
         self.capture: list | None = None   # frames being collected for a camera enrollment
@@ -129,6 +156,9 @@ class FaceAuthNode(Node):
         self.secret_checker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="secret")
 
         self.state_pub = self.create_publisher(AuthState, "auth/state", STATE_QOS)
+        self.prompt_pub = self.create_publisher(String, "auth/prompt", STATE_QOS)
+        self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
+        self.prompt_pub.publish(String(data=""))
         self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
         # The enrollment callback awaits its worker job: a group of its own keeps the default group (frames, timers,
         # sleep_async's timer) running meanwhile.
@@ -153,7 +183,8 @@ class FaceAuthNode(Node):
         self.get_logger().info(
             f"face auth ready: detector {self.analyzer.name}, threshold {self.config.match_threshold}, "
             f"{self.config.votes_required}/{self.config.vote_window} votes, lapse after "
-            f"{self.config.absence_timeout_s} s, second factor {self.config.second_factor}, database "
+            f"{self.config.absence_timeout_s} s, second factor {self.config.second_factor}, liveness "
+            f"{'on' if self.config.liveness else 'OFF (a photo of an operator authorises)'}, database "
             f"{self.database_path}")
 
     def now(self) -> float:
@@ -224,9 +255,9 @@ class FaceAuthNode(Node):
         if self.capture is not None and now - self.last_capture >= 1.0 / self.p.max_rate_hz:
             self.capture.append(msg)
             self.last_capture = now
+        rate = self.p.liveness_rate_hz if self.liveness_active else self.p.max_rate_hz
         with self.work:
-            if self.busy or self.pending_frame is not None or \
-                    now - self.last_frame_accepted < 1.0 / self.p.max_rate_hz:
+            if self.busy or self.pending_frame is not None or now - self.last_frame_accepted < 1.0 / rate:
                 self.counts["dropped"] += 1
                 return
             self.last_frame_accepted = now
@@ -243,6 +274,12 @@ class FaceAuthNode(Node):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, int(self.p.worker_niceness)))
             except (OSError, AttributeError) as exc:
                 self.get_logger().warning(f"cannot lower the face worker's priority: {exc}")
+        if self.config.liveness:   # loaded now (seconds): loading at the first challenge would stall the worker
+            try:
+                self.face_mesh = MediaPipeFaceMesh(max_num_faces=max(1, self.p.liveness_max_faces))
+                self.get_logger().info("Face Mesh loaded for the liveness challenge")
+            except FaceMeshError as exc:
+                self.get_logger().error(f"liveness check impossible, nobody will be authorised: {exc}")
         while True:
             with self.work:
                 while self.running and not self.jobs and self.pending_frame is None:
@@ -281,24 +318,80 @@ class FaceAuthNode(Node):
     def analyse_frame(self, msg: Image) -> None:
         start = time.perf_counter()
         try:
-            analysis = self.analyzer.analyse(self.rgb_of(msg))
+            rgb = self.rgb_of(msg)
         except (ImageConversionError, FaceImageError) as exc:
             self.counts["bad"] += 1
             self.get_logger().error(f"ignored camera frame: {exc}", throttle_duration_sec=2.0)
             return
-        self.analyse_times.append(time.perf_counter() - start)
-        self.counts["analysed"] += 1
+        # During a challenge Face Mesh wants every frame it can get (a blink is short) and an embedding (hundreds of
+        # ms on a small CPU) only often enough to keep the session alive: every third of absence_timeout_s.
+        embed_period = max(1.0 / self.p.max_rate_hz, self.config.absence_timeout_s / 3.0) if self.liveness_active \
+            else 0.0
+        if time.monotonic() - self.last_embedded >= embed_period:
+            self.last_embedded = time.monotonic()
+            try:
+                analysis = self.analyzer.analyse(rgb)
+            except FaceImageError as exc:
+                self.counts["bad"] += 1
+                self.get_logger().error(f"ignored camera frame: {exc}", throttle_duration_sec=2.0)
+                return
+            self.analyse_times.append(time.perf_counter() - start)
+            self.counts["analysed"] += 1
+            with self.lock:
+                now = self.now()
+                before = self.auth.tick(now)   # a lapse due by now is published as such, before this frame's verdict
+                status = self.auth.observe([f.embedding for f in analysis.faces], now)
+                verdict = self.auth.last_verdict
+                session = self.auth.session
+                if session is None:
+                    self.operator_box = None
+                elif verdict is not None and verdict.operator is not None and \
+                        verdict.operator.operator_id == session.operator.operator_id:
+                    self.operator_box = analysis.faces[verdict.index].box
+            self.publish(before)
+            if verdict is not None:
+                self.get_logger().debug(f"{len(analysis.faces)} face(s): {verdict.reason}"
+                                        f"{' ' + verdict.operator.name if verdict.operator else ''}, nearest "
+                                        f"distance {verdict.distance:.3f}")
+            self.publish(status)
+        self.check_liveness(rgb)
+
+    def check_liveness(self, rgb) -> None:
+        """Face Mesh on this frame while the session waits for its challenge (and only then)."""
         with self.lock:
-            now = self.now()
-            before = self.auth.tick(now)   # a lapse due by now is published as such, before this frame's verdict
-            status = self.auth.observe([f.embedding for f in analysis.faces], now)
-            verdict = self.auth.last_verdict
-        self.publish(before)
-        if verdict is not None:
-            self.get_logger().debug(f"{len(analysis.faces)} face(s): {verdict.reason}"
-                                    f"{' ' + verdict.operator.name if verdict.operator else ''}, nearest distance "
-                                    f"{verdict.distance:.3f}")
+            wanted = self.auth.liveness_wanted(self.now())
+            box = self.operator_box
+        self.liveness_active = wanted
+        if not wanted:
+            self.update_prompt()
+            return
+        if self.face_mesh is None:
+            return   # could not be loaded (said at start): nobody passes
+        try:
+            points = landmarks_in_box(self.face_mesh.landmarks(rgb), box)
+        except FaceMeshError as exc:
+            self.get_logger().error(f"liveness check impossible, nobody is authorised: {exc}",
+                                    throttle_duration_sec=5.0)
+            return
+        with self.lock:
+            status = self.auth.observe_liveness(points, self.now())
+            self.liveness_active = self.auth.liveness_wanted(self.now())
         self.publish(status)
+        self.update_prompt()
+
+    def update_prompt(self) -> None:
+        """Speak a new challenge prompt and show it on auth/prompt; clear it when nothing is asked any more."""
+        with self.lock:
+            prompt = self.auth.liveness_prompt
+            if prompt == self.last_prompt:
+                return
+            self.last_prompt = prompt
+        if not self.context.ok():
+            return
+        self.prompt_pub.publish(String(data=prompt))
+        if prompt:
+            self.get_logger().info(f"liveness challenge: {prompt}")
+            self.say_pub.publish(String(data=prompt))
 
     # ---------------------------------------------------------------------------------------- second factor
     def update_challenge(self, renew: bool = False) -> None:
@@ -442,8 +535,10 @@ class FaceAuthNode(Node):
     def on_timer(self) -> None:
         with self.lock:
             status = self.auth.tick(self.now())
+            self.liveness_active = self.auth.liveness_wanted(self.now())
         self.publish(status)
         self.update_challenge()
+        self.update_prompt()
 
     def publish(self, status: AuthStatus, force: bool = False) -> None:
         """On every change of (authorised, operator, reason), and every state_period_s regardless."""
@@ -489,6 +584,8 @@ class FaceAuthNode(Node):
                                    f"{status.confidence:.2f})")
         elif was_authorised and not status.authorised:
             self.get_logger().info(f"authorisation of '{previous.operator_name}' ended: {status.reason}")
+        elif status.reason.startswith(LIVENESS_FAILED):
+            self.get_logger().info(f"operator '{status.operator_name}': {status.reason}")
         elif status.operator_id and (previous is None or previous.operator_id != status.operator_id):
             self.get_logger().info(f"operator '{status.operator_name}' recognised: {status.reason}")
         else:
@@ -501,6 +598,8 @@ class FaceAuthNode(Node):
         self.worker.join(timeout=5.0)
         self.secret_checker.shutdown(wait=False, cancel_futures=True)
         self.analyzer.close()
+        if self.face_mesh is not None:
+            self.face_mesh.close()
         done = self.counts
         times = sorted(self.analyse_times)
         typical = f", {1000 * times[len(times) // 2]:.0f} ms each (median of the last {len(times)})" if times else ""
