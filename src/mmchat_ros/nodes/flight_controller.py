@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
+from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async,
+                                     stamp_to_seconds)
 
 import numpy as np  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
@@ -27,6 +28,7 @@ from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from mmchat_ros.action import ExecutePlan  # noqa: E402
+from mmchat_ros.core.command_freshness import STALE, command_stamp_problem  # noqa: E402
 from mmchat_ros.core.flight.control import VehicleState, quat_from_yaw, yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep  # noqa: E402
@@ -44,6 +46,9 @@ PARAMS = {
     "state_rate_hz": Param(10.0, "rate of /flight/state and /diagnostics publication, Hz"),
     "takeoff_height_m": Param(1.5, "take-off height above the take-off point, m"),
     "command_timeout_s": Param(0.5, "a motion command older than this no longer counts (watchdog → hover), s"),
+    "command_max_age_s": Param(1.0, "a motion command stamped more than this before or after now is refused (a "
+                                    "stalled publisher's backlog, a jumped clock); unstamped ones count from "
+                                    "arrival, s"),
     "odom_timeout_s": Param(0.5, "no odometry for this long in the air → land, s"),
     "require_authorisation": Param(True, "accept motion only while a signed, fresh /auth/state says an operator is "
                                          "authorised"),
@@ -188,7 +193,19 @@ class FlightControllerNode(Node):
             self.core.set_authorised(authorised, self.now())
         self.get_logger().info(f"operator {'authorised: ' + operator if authorised else 'not authorised'} ({reason})")
 
+    def stale(self, what: str, stamp) -> bool:
+        """Refuse (counted, logged) a command whose stamp is too far from now (core/command_freshness.py)."""
+        problem = command_stamp_problem(stamp_to_seconds(stamp), self.now(), self.p.command_max_age_s)
+        if not problem:
+            return False
+        with self.lock:
+            self.core._count(STALE, f"{what} rejected: {problem}")   # counted with every other refusal
+        self.get_logger().warn(f"rejected {what}: {problem}", throttle_duration_sec=1.0)
+        return True
+
     def on_velocity(self, source: str, msg: TwistStamped) -> None:
+        if self.stale(f"velocity command from '{source}'", msg.header.stamp):
+            return
         lin, ang = msg.twist.linear, msg.twist.angular
         with self.lock:
             now = self.now()
@@ -199,6 +216,8 @@ class FlightControllerNode(Node):
         self.reject_log(f"velocity command from '{source}'", decision)
 
     def on_pose(self, source: str, msg: PoseStamped) -> None:
+        if self.stale(f"position command from '{source}'", msg.header.stamp):
+            return
         p = msg.pose.position
         yaw = yaw_from_quat(quat_wxyz_from_msg(msg.pose.orientation))
         with self.lock:
