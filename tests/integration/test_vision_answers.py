@@ -115,7 +115,7 @@ def test_describe_the_scene_sends_the_newest_frame_to_the_vision_model_and_speak
         assert "vision ollama moondream" in planner.output
         said = ros.collect(String, "/tts/say", COMMAND_QOS)
         assert ask(ros, "what do you see?").reply == \
-            "I don't have any camera detections yet, so I can't tell what's around me."
+            "I have no recent camera detections, so I can't tell what's around me."
         assert ask(ros, "describe the scene").reply == "Let me have a look."
         ros.wait_for_message(said, lambda m: m.data.startswith("I couldn't get a description from the vision model "
                                                                "(no recent camera frame)"), what="no frame yet")

@@ -60,7 +60,8 @@ def test_spoken_question_is_answered_from_the_tracker_and_spoken_paraphrases_fly
             {"detector": "hog", "hog_upscale": 1.25, "hog_scale": 1.1, "frame_rate": 4.0, "max_rate_hz": 4.0,
              "publish_debug_image": False})), name="tracker")
         planner = spawn(python_cmd("mmchat_ros.nodes.planner", *ros_args(
-            {"llm_backend": "none", "require_authorisation": False})), name="planner")
+            {"llm_backend": "none", "require_authorisation": False,
+             "scene_window_s": 2.0})), name="planner")      # 1 s of sim time at half real time
         asr = spawn(python_cmd("mmchat_ros.nodes.asr", *ros_args({"model": "tiny.en"})), name="asr")
         vad = spawn(python_cmd("mmchat_ros.nodes.vad"), name="vad")
         planner.wait_for_line("planner ready", timeout=60)

@@ -60,9 +60,19 @@ def test_many_objects_of_a_class_are_counted_not_all_listed():
     assert text.count("one ") == 4
 
 
+def test_a_short_window_of_detections_keeps_the_newest_box_of_every_track():
+    from mmchat_ros.core.answers import merge_recent
+    a_old, a_new = Seen(1, "person", 100, 200, 40, 100), Seen(1, "person", 120, 200, 40, 110)
+    car, ghost_old, ghost_new = Seen(5, "car", 500, 300, 90, 60), Seen(-1, "dog", 10, 10, 5, 5), Seen(-1, "cat", 9, 9, 5, 5)
+    frames = [[a_old, car, ghost_old], [], [a_new, ghost_new]]       # the detector missed the middle frame
+    assert merge_recent(frames) == [a_new, car, ghost_new]
+    assert merge_recent([[a_old], []]) == [a_old]
+    assert merge_recent([]) == []
+
+
 def test_nothing_seen_and_no_camera_yet_are_told_apart():
     assert describe_detections([], W, H) == "I don't see anything I recognise right now."
-    assert "don't have any camera detections yet" in describe_detections([], 0, 0)
+    assert describe_detections([], 0, 0) == "I have no recent camera detections, so I can't tell what's around me."
     # No image size: counts only, no made-up positions.
     assert describe_detections([Seen(1, "person", 10, 10, 5, 5)] * 2, 0, 0) == "I see two people."
 
@@ -96,7 +106,7 @@ def test_unknown_values_are_said_honestly():
     assert answer("mode", unknown) == "I don't know my flight state yet."
     assert answer("operator", unknown) == "Nobody is authorised to command me right now."
     assert "waiting for a command" in answer("activity", unknown)
-    assert "don't have any camera detections yet" in answer("scene", unknown)
+    assert "no recent camera detections" in answer("scene", unknown)
     # Position known, home not: no distance to it.
     assert answer("position", flying(home=None)) == "I'm at x 1.3, y minus 0.7, 2 meters up."
     with pytest.raises(ValueError, match="unknown question topic"):

@@ -148,6 +148,19 @@ def _join(items: list[str], separator: str) -> str:
     return separator.join(items[:-1]) + separator + "and " + items[-1]
 
 
+def merge_recent(frames: list[list[Seen]]) -> list[Seen]:
+    """What is in view over a short window of /detections messages (oldest first): the newest box of every track,
+    so one frame the detector missed does not empty the scene; untracked detections (track_id < 0) only from the
+    newest message. Tracks in order of first appearance."""
+    merged: dict[int, Seen] = {}
+    for frame in frames:
+        for seen in frame:
+            if seen.track_id >= 0:
+                merged[seen.track_id] = seen
+    untracked = [seen for seen in frames[-1] if seen.track_id < 0] if frames else []
+    return list(merged.values()) + untracked
+
+
 MAX_LISTED = 4          # objects of one class described one by one; more are counted
 
 
@@ -156,7 +169,7 @@ def describe_detections(detections: list[Seen], image_width: float, image_height
     right, far away." Classes with the most objects first; within a class, left to right."""
     if not detections:
         if image_width <= 0:
-            return "I don't have any camera detections yet, so I can't tell what's around me."
+            return "I have no recent camera detections, so I can't tell what's around me."
         return "I don't see anything I recognise right now."
     groups: dict[str, list[Seen]] = {}
     for seen in detections:

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 
 from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
 
@@ -22,8 +23,8 @@ from rclpy.node import Node  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from mmchat_ros.action import ExecutePlan  # noqa: E402
-from mmchat_ros.core.answers import (Seen, Status, describe_activity, spoken_vision_reply,  # noqa: E402
-                                     vision_fallback)
+from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,  # noqa: E402
+                                     spoken_vision_reply, vision_fallback)
 from mmchat_ros.core.flight.control import yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.envelope import EnvelopeConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle  # noqa: E402
@@ -66,6 +67,8 @@ PARAMS = {
     "plan_action": Param("execute_plan", "the flight controller's plan action"),
     "scene_max_age_s": Param(2.0, "answers about what the camera sees use detections and frames no older than "
                                   "this, s (older = nothing seen)"),
+    "scene_window_s": Param(1.0, "'what do you see' names every track in /detections of this last window (the "
+                                 "newest box of each), so a frame the detector missed does not empty the scene, s"),
     "vision_backend": Param("none", "vision model for 'describe the scene': none (the tracker's detections are "
                                     "described) or ollama (the newest camera frame goes to vision_model)"),
     "vision_model": Param("moondream", "Ollama vision model (vision_backend ollama): moondream, llava, "
@@ -92,9 +95,8 @@ class PlannerNode(Node):
         # What questions are answered from (core/answers.py): the rest of the flight state, what the tracker
         # sees with box sizes, the running plan's step, and (vision configured) the newest camera frame.
         self.flight_msg: FlightState | None = None
-        self.scene: list[Seen] = []
+        self.scene: deque[tuple[float, list[Seen]]] = deque()     # (time.monotonic(), boxes) of recent /detections
         self.image_height = 0.0
-        self.scene_received = -1e9                  # time.monotonic() of the last /detections
         self.activity = ""
         self.active_plan: tuple[str, list] | None = None     # (plan id, steps) of the plan sent last
         self.frame = None                            # (time.monotonic(), Image) newest camera frame
@@ -202,8 +204,11 @@ class PlannerNode(Node):
         scene = [Seen(d.track_id, d.class_name, d.center_x, d.center_y, d.width, d.height) for d in msg.detections]
         with self.state_lock:
             self.seen, self.image_width = seen, float(msg.image_width)
-            self.scene, self.image_height = scene, float(msg.image_height)
-            self.scene_received = time.monotonic()
+            now = time.monotonic()
+            self.scene.append((now, scene))
+            while now - self.scene[0][0] > max(self.p.scene_window_s, self.p.scene_max_age_s):
+                self.scene.popleft()
+            self.image_height = float(msg.image_height)
 
     def planning_context(self) -> Context:
         with self.state_lock:
@@ -212,9 +217,13 @@ class PlannerNode(Node):
 
     def status(self) -> Status:
         """What questions are answered from (call with state_lock held)."""
-        fresh = time.monotonic() - self.scene_received <= self.p.scene_max_age_s
+        now = time.monotonic()
+        fresh = bool(self.scene) and now - self.scene[-1][0] <= self.p.scene_max_age_s
+        window = []
+        if fresh:      # the last window's messages; at least the newest one
+            window = [boxes for t, boxes in self.scene if now - t <= self.p.scene_window_s] or [self.scene[-1][1]]
         status = Status(operator=self.operator, authorised=self.authorised, activity=self.activity,
-                        detections=list(self.scene) if fresh else [],
+                        detections=merge_recent(window),
                         image_width=self.image_width if fresh else 0.0,
                         image_height=self.image_height if fresh else 0.0)
         msg = self.flight_msg
