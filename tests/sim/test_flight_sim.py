@@ -143,12 +143,16 @@ def test_killing_the_command_sender_makes_the_drone_hover_then_land(tmp_path):
 
 
 def fly_sender_then_kill_it(flight, ros, env, log_dir):
-    flight.take_off_and_settle()
-    sender = NodeProcess(python_cmd("tests.helpers.velocity_sender", "--ros-args", "-p", "vx:=0.4"), env,
-                         log_dir / "sender.log", name="sender")
+    # The hover-then-land clock starts when the climb completes. A sender started only then spent seconds of
+    # those 4 s starting Python and being discovered over DDS (2-4 s on a loaded 2-core machine), and the vehicle
+    # sometimes began landing, refusing its commands, before the first one arrived. So the sender starts on the
+    # ground, speaks only once the vehicle flies, and the take-off waits until it is matched with the controller.
+    sender = NodeProcess(python_cmd("tests.helpers.velocity_sender", "--ros-args", "-p", "vx:=0.4",
+                                    "-p", "require_flying:=true"), env, log_dir / "sender.log", name="sender")
     try:
-        sender.wait_for_line("velocity sender running", timeout=30)
-        flight.wait_mode("VELOCITY", timeout=10)
+        sender.wait_for_line("velocity sender ready", timeout=30)
+        flight.take_off()
+        flight.wait_mode("VELOCITY", timeout=40)
         ros.wait_for(lambda: flight.odom[-1][1].twist.twist.linear.x > 0.3, 10, "forward flight at 0.4 m/s")
         os.killpg(sender.proc.pid, signal.SIGKILL)
         killed_at = time.monotonic()

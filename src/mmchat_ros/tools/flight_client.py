@@ -40,20 +40,28 @@ class FlightClient:
         return [msg for t, msg in list(self.odom) if t >= t0]
 
     def wait_mode(self, mode: str, timeout: float = 30.0) -> FlightState:
-        return self.ros.wait_for(lambda: self.states and self.mode() == mode and self.state(), timeout,
-                                 f"flight mode {mode} (now {self.mode() if self.states else '?'})")
+        try:
+            return self.ros.wait_for(lambda: self.states and self.mode() == mode and self.state(), timeout,
+                                     f"flight mode {mode}")
+        except TimeoutError as exc:   # say what the mode was when the wait gave up, not when it began
+            if not self.states:
+                raise
+            state = self.state()
+            raise TimeoutError(f"{exc} (at the timeout: mode {state.mode}, source '{state.active_source}'; "
+                               f"last rejection: {state.last_rejection or 'none'})") from None
 
     def wait_altitude(self, z: float, tol: float = 0.1, timeout: float = 30.0):
-        return self.ros.wait_for(lambda: abs(self.position()[2] - z) < tol, timeout, f"altitude {z}±{tol} m "
-                                 f"(now {self.position()[2]:.2f})")
+        try:
+            return self.ros.wait_for(lambda: abs(self.position()[2] - z) < tol, timeout, f"altitude {z}±{tol} m")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc} (at the timeout: {self.position()[2]:.2f} m)") from None
 
     # ------------------------------------------------------------------------------------------------ calls
     def trigger(self, name: str) -> Trigger.Response:
         return self.ros.call(Trigger, name, Trigger.Request(), timeout=15)
 
-    def take_off_and_settle(self, height: float = 1.5) -> None:
-        if self.mode() in ("HOVER", "VELOCITY", "POSITION"):
-            return
+    def take_off(self) -> None:
+        """Ask for a take-off (to the controller's default height); returns once it is accepted."""
         # Right after start-up the controller may not have fresh odometry yet: ask again for a while.
         deadline = time.monotonic() + 15.0
         response = self.trigger("/takeoff")
@@ -62,6 +70,11 @@ class FlightClient:
             response = self.trigger("/takeoff")
         if not response.success:
             raise RuntimeError(f"take-off refused: {response.message}")
+
+    def take_off_and_settle(self, height: float = 1.5) -> None:
+        if self.mode() in ("HOVER", "VELOCITY", "POSITION"):
+            return
+        self.take_off()
         self.wait_mode("HOVER", timeout=40)
         self.wait_altitude(height, 0.1, timeout=20)
 
