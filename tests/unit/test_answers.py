@@ -142,22 +142,25 @@ def test_spoken_numbers():
 # ------------------------------------------------------------------------------------------ question topics
 QUESTIONS = {
     "battery": ["how much battery do you have left", "What's your battery level?", "battery?", "Battery status.",
-                "how much power is left", "is your battery low", "tell me the charge"],
+                "how much power is left", "is your battery low", "tell me the charge", "how long can you stay up?",
+                "battery percentage pls"],
     "altitude": ["how high are you", "What is your altitude?", "what height are you at", "altitude?",
                  "how far off the ground are you"],
     "position": ["where are you", "What's your position?", "how far are you from home", "what are your coordinates",
                  "tell me your location"],
     "speed": ["how fast are you going", "what's your speed", "are you moving?", "what is your velocity"],
     "mode": ["are you flying", "Are you on the ground?", "what mode are you in", "what's your flight state",
-             "status", "have you landed"],
+             "status", "have you landed", "are you up in the air or sitting on the ground"],
     "operator": ["who is in control", "who's the operator?", "who is flying you", "am I authorised",
-                 "who am I", "who controls you"],
+                 "who am I", "who controls you", "who has control of you right now"],
     "activity": ["what are you doing", "what's your current task", "What are you up to?", "are you busy",
                  "where are you going"],
-    "help": ["what can I say", "What can you do?", "help", "what commands do you understand", "how do I use you"],
+    "help": ["what can I say", "What can you do?", "help", "what commands do you understand", "how do I use you",
+             "what kind of commands do you understand"],
     "scene": ["what do you see", "What do you see?", "is anyone there", "Is anybody there?", "how many people",
               "how many people can you see", "can you see me", "do you see a car", "what's in front of you",
-              "tell me what you see", "is there a person", "anyone around?", "who do you see"],
+              "tell me what you see", "is there a person", "anyone around?", "who do you see",
+              "anything ahead of you?"],
     "describe": ["describe the scene", "Describe what you see.", "what does it look like", "can you describe the view",
                  "what's the scene like"],
 }
@@ -174,6 +177,7 @@ def test_question_topics(topic, text):
     "switch off the face check", "fly forward two meters", "land", "hold still", "follow me", "stop following",
     "hello", "thanks", "how are you", "what's your name", "get airborne", "gain a metre of height",
     "increase the battery limit", "fly to the red box", "come back home", "",
+    "could you kindly relax the speed limit a little for me",
 ])
 def test_commands_and_chat_are_not_questions(text):
     assert question_topic(text) is None

@@ -357,7 +357,8 @@ _QUESTION_START = re.compile(
 # the normalised text: lower case, contractions spelled out ("what's" → "what is"), no punctuation, fillers gone.
 _RULES: list[tuple[str, str]] = [
     ("help", r"\bwhat (can|could|should|do) i (say|ask|tell you|do)\b|\bwhat can you do\b|"
-             r"\bwhat (do|can) you understand\b|\bwhat (commands|orders|instructions)\b|\bwhich commands\b|"
+             r"\bwhat (do|can) you understand\b|\bwhat ((kind|sort|type)s? of )?(commands|orders|instructions)\b|"
+             r"\bwhich commands\b|"
              r"\b(list|give me|tell me) (the |your )?commands\b|\bhow do i (use|control|fly|command|talk to) you\b|"
              r"^help\b|\bhelp me\b|\bwhat are (my|the) options\b|\bwhat are you able to do\b"),
     ("describe", r"\bdescribe\b|\bwhat does (it|the scene|the view|everything|the area) look like\b|"
@@ -368,7 +369,7 @@ _RULES: list[tuple[str, str]] = [
               r"nearby|ahead|in (view|sight|front|the picture|the frame))\b|"
               r"\b(is|are) there (any |a |an |some )?(one|body|people|persons?|person|man|woman|car|cars|"
               r"anyone|anybody|someone|somebody)\b|"
-              r"\bany(one|body) (there|around|here|nearby|in (view|sight))\b|"
+              r"\b(any|some)(one|body|thing) (there|around|here|nearby|ahead|in (view|sight|front( of you)?))\b|"
               r"\bhow many\b(?! (meters|metres|percent|degrees|feet|seconds|minutes))|"
               r"\bwho (do you see|is (in front of|around|near|ahead of|there|here))\b|"
               r"\bwhat is (in front of|around|near|ahead of|below|under|behind) you\b|"
@@ -376,11 +377,12 @@ _RULES: list[tuple[str, str]] = [
     ("operator", r"\bwho (is |are )?(in (control|charge|command)|the operator|operating|flying( you)?|controlling|"
                  r"commanding|piloting|your (operator|pilot|boss))\b|\bwho am i\b|"
                  r"\bam i (authori[sz]ed|the operator|in control|recogni[sz]ed|allowed)\b|"
-                 r"\bwho (can|may) (command|control|fly) you\b|\bwho controls you\b|"
+                 r"\bwho (can|may) (command|control|fly) you\b|\bwho controls you\b|\bwho has control\b|"
                  r"\bwho (do you|are you) (listen|listening|obey|taking orders)\b|\boperator\b|"
                  r"\b(is|are) (anyone|anybody|someone|somebody|the operator) authori[sz]ed\b"),
     ("battery", r"\bbatter(y|ies)\b|\bcharge\b|\bpower (left|level|remaining)\b|\bhow much (power|juice|energy)\b|"
-                r"\bjuice\b"),
+                r"\bjuice\b|\bhow long (can|will) you (fly|last|stay (up|in the air|airborne)|keep (flying|going))\b|"
+                r"\bhow much (flight|flying) time\b"),
     ("altitude", r"\bhow (high|low)\b|\baltitude\b|\bheight\b|\bhow far (up|off the ground|above the ground)\b"),
     ("activity", r"\bwhere are you (going|heading|off to|flying to)\b"),
     ("position", r"\bwhere (are you|is the drone)\b|\bposition\b|\blocation\b|\bcoordinates\b|"
@@ -388,7 +390,8 @@ _RULES: list[tuple[str, str]] = [
                  r"where you (started|took off))\b|\bhow far away are you\b|\bhow far is home\b|"
                  r"\bwhere (am i|are we)\b"),
     ("speed", r"\bhow fast\b|\bspeed\b|\bvelocity\b|\bhow quick(ly)?\b|\bare you moving\b"),
-    ("mode", r"\bare you (flying|airborne|in the air|on the ground|landed|armed|hovering|grounded)\b|\bare you (up|down)$|"
+    ("mode", r"\bare you (flying|airborne|(up )?in the air|on the ground|sitting on the ground|landed|armed|hovering|"
+             r"grounded)\b|\bare you (up|down)$|"
              r"\b(what|which) (flight )?(mode|state)\b|\bflight (mode|state)\b|\bstatus\b|\bare you ready\b|"
              r"\bhave you (landed|taken off)\b|\bdid you (land|take off)\b|\bare (the|your) motors (on|off|running)\b"),
     ("activity", r"\bwhat are you (doing|up to|working on|busy with)\b|\bwhat is (your )?(current )?(task|plan|"
@@ -398,14 +401,14 @@ _RULES: list[tuple[str, str]] = [
 _COMPILED = [(topic, re.compile(pattern)) for topic, pattern in _RULES]
 
 _FILLERS = re.compile(r"^((hey|hi|ok|okay|so|um|uh|er|well|excuse me|drone|robot|buddy)\b ?)+|"
-                      r"\b(please|for me|right now|currently|at the moment|just)\b")
+                      r"\b(please|pls|plz|kindly|for me|right now|currently|at the moment|just)\b")
 
 # Imperatives with a question's vocabulary are commands, not questions ("go to a height of 2 m", "change the
 # operator"), and so are requests phrased as questions ("could you climb to a height of three meters?").
 _COMMAND_VERBS = (r"(take|land|fly|go|move|climb|descend|rise|drop|turn|rotate|yaw|spin|hover|stop|hold|follow|"
                   r"come|return|head|set|change|switch|disable|enable|increase|decrease|raise|lower|reduce|ignore|"
                   r"slow|speed up|get|lift|back|reverse|gain|lose|ascend|keep|stay|make|let|start|cancel|abort|"
-                  r"bring|put|track|circle|orbit|remove|add|allow|override|bypass|forget|register|enroll)")
+                  r"bring|put|track|circle|orbit|remove|relax|loosen|extend|widen|expand|lift|drop|add|allow|override|bypass|forget|register|enroll)")
 _COMMAND_START = re.compile(r"^" + _COMMAND_VERBS + r"\b")
 _POLITE_COMMAND = re.compile(r"^(can|could|would|will|why don't|won't) you (" + _COMMAND_VERBS[1:-1] + r")\b")
 
