@@ -325,13 +325,15 @@ def test_mixer_saturation_keeps_the_attitude_under_control(name):
     # 95 % collective, a 25°/10° upset and a 90° yaw demand at once: the motors saturate, and roll/pitch come
     # back as fast as with no yaw demand at all; yaw follows with what is left.
     tilts, yaws, outputs, airframe = _recover(name, quat_from_euler(0.0, 0.0, math.radians(90.0)), 0.95)
-    reference_tilts, _, _, _ = _recover(name, np.array([1.0, 0.0, 0.0, 0.0]), 0.95, seconds=0.5)
+    reference_tilts, _, _, _ = _recover(name, np.array([1.0, 0.0, 0.0, 0.0]), 0.95, seconds=1.5)
     recovered_at = np.argmax(tilts < 5.0) * DT
     assert any(o.saturated for o in outputs)
     assert all(np.all((o.motor_thrusts_n >= 0) & (o.motor_thrusts_n <= airframe.motor_max_thrust_n))
                for o in outputs)
-    assert 0.0 < recovered_at <= np.argmax(reference_tilts < 5.0) * DT + 0.05 < 0.3
-    assert tilts[int(0.3 * RATE_HZ):].max() < 4.0
+    # Within about 3 attitude time constants (the gains come from the rule, so the bound does too).
+    settle_s = 3.0 / load_gains(name).attitude_roll_pitch
+    assert 0.0 < recovered_at <= np.argmax(reference_tilts < 5.0) * DT + 0.05 < settle_s
+    assert tilts[int(settle_s * RATE_HZ):].max() < 4.0
     assert yaws[-1] > 45.0                                   # yaw gets there, after roll/pitch
 
 
@@ -342,7 +344,7 @@ def test_full_power_climb_with_a_yaw_turn_stays_upright(name):
     limits = ControlLimits(**{**base.limits.__dict__, "max_accel_up": 50.0, "max_speed_z": 5.0})
     controller = CascadedController(airframe, type(base)(**{**base.__dict__, "limits": limits}), RATE_HZ)
     sim = QuadrotorSim(airframe).hover_at((0.0, 0.0, 2.0))
-    setpoint = Setpoint("position", (0.0, 0.0, 12.0), yaw_rad=math.pi - 0.01)
+    setpoint = Setpoint("position", (0.0, 0.0, 40.0), yaw_rad=math.pi - 0.01)   # far: still climbing at 2 s
     positions = fly(controller, sim, setpoint, 2.0)
     assert sim.velocity[2] > 3.0                             # climbing at the motors' limit...
     assert np.max(np.abs(positions[:, :2])) < 0.02           # ...straight up

@@ -357,3 +357,51 @@ def test_sim_backend_never_imports_rclpy():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.split(".")[0] == "rclpy" for n in names), f"{path.name} imports rclpy"
+
+
+# ------------------------------------------------------------------------------------------- model mismatch
+def _airborne(af, perturbation, seconds):
+    from mmchat_ros.backends.sim.quadrotor import Perturbation
+    s = QuadrotorSim(af, perturbation=Perturbation(**perturbation))
+    s.reset(position=(0.0, 0.0, 5.0), motor_thrusts_n=hover_each(af))
+    states = []
+    for _ in range(int(round(seconds / 0.004))):
+        s.set_motor_commands(hover_each(af), armed=True)       # the nominal hover thrust, open loop
+        s.step(0.004)
+        states.append(s.state())
+    s.close()
+    return states
+
+
+def test_perturbed_physics_departs_from_the_airframe_file(x500):
+    # The file's hover thrust holds the file's vehicle; a heavier one sinks, one with weaker motors too.
+    assert abs(_airborne(x500, {}, 0.5)[-1].position[2] - 5.0) < 1e-3
+    heavy = _airborne(x500, {"mass_scale": 1.25}, 0.5)[-1]
+    assert heavy.position[2] < 5.0 - 0.5 * 0.2 * GRAVITY * 0.5 ** 2 * 0.8
+    weak = _airborne(x500, {"max_thrust_scale": 0.3}, 0.5)[-1]          # 2.1 N < the 2.94 N asked per motor
+    assert weak.position[2] < 4.9
+    # Centre of mass off along +x: the thrust, at the body origin, pitches it nose down (positive pitch rate).
+    assert _airborne(x500, {"com_offset_m": (0.01, 0.0, 0.0)}, 0.2)[-1].angular_velocity_body[1] > 0.05
+    # Stronger yaw torque makes no yaw at balanced thrusts; wind pushes it downwind.
+    assert abs(_airborne(x500, {"yaw_torque_scale": 4.0}, 0.2)[-1].angular_velocity_body[2]) < 1e-6
+    windy = _airborne(x500, {"wind_m_s": (3.0, 0.0, 0.0)}, 1.0)[-1]
+    assert windy.linear_velocity_world[0] > 0.3 and abs(windy.linear_velocity_world[1]) < 1e-6
+
+
+def test_odometry_latency_and_imu_bias_are_in_what_the_vehicle_reports(x500):
+    biased = _airborne(x500, {"gyro_bias_rad_s": (0.02, -0.01, 0.03), "accel_bias_m_s2": (0.1, 0.0, 0.0)}, 0.1)[-1]
+    np.testing.assert_allclose(biased.angular_velocity_body, (0.02, -0.01, 0.03), atol=1e-6)
+    assert biased.specific_force_body[0] == pytest.approx(0.1, abs=1e-3)
+    # Falling (no thrust): the reported height is the true height 30 ms ago.
+    from mmchat_ros.backends.sim.quadrotor import Perturbation
+    s = QuadrotorSim(x500, perturbation=Perturbation(odom_latency_s=0.03))
+    s.reset(position=(0.0, 0.0, 5.0), motor_thrusts_n=np.zeros(4))
+    history = []
+    for _ in range(100):
+        s.step(0.004)
+        history.append((s.data.time, float(s.data.qpos[2])))
+    reported = s.state()
+    then = max((h for h in history if h[0] <= history[-1][0] - 0.03 + 1e-9), key=lambda h: h[0])[1]   # >= 30 ms old
+    assert reported.position[2] == pytest.approx(then, abs=1e-9)
+    assert reported.position[2] > float(s.data.qpos[2]) + 0.01
+    s.close()

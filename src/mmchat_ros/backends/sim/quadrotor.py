@@ -23,18 +23,22 @@ How the physics is built (all inside MuJoCo, so a substep costs no Python):
 - ground contact is MuJoCo's: four small spherical feet under the arms hold the body ``rest_height_m`` above the
   ground, so the vehicle rests on four point contacts and does not jitter;
 - the IMU is an accelerometer (specific force: reads +g on z at rest) and a gyro at the centre of mass;
+- ``Perturbation`` makes the simulated vehicle differ from its airframe file (mass, inertia, thrust, motor lag,
+  drag, yaw torque, centre of mass, IMU bias, odometry latency, wind with gusts): a controller built from the
+  file then flies a vehicle it does not know exactly, as on every real drone;
 - targets are mocap bodies (person-like billboards) moved along their paths as time advances.
 """
 from __future__ import annotations
 
 import atexit
+import collections
 import math
 import os
 import subprocess
 import sys
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -45,7 +49,7 @@ from mmchat_ros.backends.sim.battery import BatteryModel, BatteryState
 from mmchat_ros.backends.sim.world import WorldSpec, load_world
 from mmchat_ros.core.airframe import GRAVITY, Airframe
 
-__all__ = ["QuadrotorSim", "QuadrotorState", "CameraIntrinsics", "gl_backend", "GLUnavailableError"]
+__all__ = ["QuadrotorSim", "QuadrotorState", "CameraIntrinsics", "Perturbation", "gl_backend", "GLUnavailableError"]
 
 
 # ============================================================================================ headless OpenGL
@@ -227,6 +231,44 @@ class QuadrotorState:
     armed: bool
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """How the simulated vehicle departs from its airframe file. Scales multiply the file's constants."""
+    mass_scale: float = 1.0
+    inertia_scale: float = 1.0
+    max_thrust_scale: float = 1.0
+    motor_lag_scale: float = 1.0
+    drag_scale: float = 1.0
+    yaw_torque_scale: float = 1.0
+    com_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)     # centre of mass from the body origin
+    gyro_bias_rad_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    accel_bias_m_s2: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    odom_latency_s: float = 0.0        # position and velocity are this old (attitude and rates are the IMU's)
+    wind_m_s: tuple[float, float, float] = (0.0, 0.0, 0.0)         # mean wind, world frame
+    gust_m_s: float = 0.0              # gust amplitude (sum of three seeded sinusoids, random directions)
+    gust_period_s: float = 4.0         # typical gust period
+
+    def __post_init__(self) -> None:
+        for name in ("mass_scale", "inertia_scale", "max_thrust_scale", "motor_lag_scale", "yaw_torque_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f"perturbation {name} must be finite and > 0, got {value!r}")
+        for name in ("drag_scale", "odom_latency_s", "gust_m_s", "gust_period_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"perturbation {name} must be finite and >= 0, got {value!r}")
+
+    def apply(self, airframe: Airframe) -> Airframe:
+        """The airframe the physics actually has."""
+        return replace(
+            airframe, mass_kg=airframe.mass_kg * self.mass_scale,
+            inertia_kgm2=tuple(v * self.inertia_scale for v in airframe.inertia_kgm2),
+            motor_max_thrust_n=airframe.motor_max_thrust_n * self.max_thrust_scale,
+            motor_time_constant_s=airframe.motor_time_constant_s * self.motor_lag_scale,
+            drag_coeff_ns_per_m=tuple(v * self.drag_scale for v in airframe.drag_coeff_ns_per_m),
+            torque_coeff_m=airframe.torque_coeff_m * self.yaw_torque_scale)
+
+
 # ============================================================================================ MJCF
 
 _GROUND, _STATIC, _VEHICLE, _TARGET = "ground", "static", "vehicle", "target"
@@ -268,7 +310,8 @@ def _billboard_texture(texture: Path, max_side: int = 512) -> bytes:
 
 
 def build_mjcf(airframe: Airframe, world: WorldSpec, physics_hz: float,
-               camera_pitch_deg: float = 15.0) -> tuple[str, dict[str, bytes], dict]:
+               camera_pitch_deg: float = 15.0,
+               com_offset_m: Sequence[float] = (0.0, 0.0, 0.0)) -> tuple[str, dict[str, bytes], dict]:
     """MJCF text, its in-memory assets and geometry facts for the airframe in the world."""
     L = airframe.arm_length_m
     ixx, iyy, izz = airframe.inertia_kgm2
@@ -289,7 +332,7 @@ def build_mjcf(airframe: Airframe, world: WorldSpec, physics_hz: float,
     pos = airframe.motor_positions()
     vehicle: list[str] = [
         '<freejoint name="root"/>',
-        f'<inertial pos="0 0 0" mass="{airframe.mass_kg:.9g}" diaginertia="{_f(ixx, iyy, izz)}"/>',
+        f'<inertial pos="{_f(*com_offset_m)}" mass="{airframe.mass_kg:.9g}" diaginertia="{_f(ixx, iyy, izz)}"/>',
         f'<geom name="hull" type="box" size="{_f(0.3 * L, 0.2 * L, 0.08 * L)}" rgba="0.15 0.15 0.18 1" {col}/>',
         f'<geom name="nose" type="box" size="{_f(0.04 * L, 0.12 * L, 0.05 * L)}" pos="{_f(0.3 * L, 0, 0)}" '
         f'rgba="0.9 0.9 0.9 1" {vis}/>',
@@ -401,11 +444,12 @@ class QuadrotorSim:
     ``physics_hz``: physics rate (MuJoCo timestep = 1/physics_hz). ``camera``: open the GL context now (fails
     fast when no headless GL works); otherwise it opens on the first ``render_camera()``. ``imu_noise``:
     (accelerometer m/s^2, gyro rad/s) white-noise standard deviations, drawn from ``seed``; default off.
+    ``perturbation``: the physics departs from ``airframe`` this way (``airframe`` stays the nominal one).
     """
 
     def __init__(self, airframe: Airframe, world: WorldSpec | str | Path | None = None, physics_hz: float = 500,
                  camera: bool = False, seed: int = 0, imu_noise: tuple[float, float] = (0.0, 0.0),
-                 target_update_hz: float = 100.0):
+                 target_update_hz: float = 100.0, perturbation: Perturbation | None = None):
         if physics_hz <= 0 or not math.isfinite(physics_hz):
             raise ValueError(f"physics_hz must be positive, got {physics_hz}")
         if world is None:
@@ -417,7 +461,10 @@ class QuadrotorSim:
         self.physics_hz = float(physics_hz)
         self.seed = int(seed)
         self.imu_noise = (float(imu_noise[0]), float(imu_noise[1]))
-        xml, assets, facts = build_mjcf(airframe, world, physics_hz)
+        self.perturbation = perturbation or Perturbation()
+        self.physical = self.perturbation.apply(airframe)
+        xml, assets, facts = build_mjcf(self.physical, world, physics_hz,
+                                        com_offset_m=self.perturbation.com_offset_m)
         self.mjcf = xml
         self.model = mujoco.MjModel.from_xml_string(xml, assets)
         self.data = mujoco.MjData(self.model)
@@ -439,6 +486,17 @@ class QuadrotorSim:
         self._moving = any(t.path is not None for t, _ in self._targets)
         self._target_every = max(1, int(round(self.physics_hz / target_update_hz)))
         self.battery = BatteryModel(airframe.battery, airframe.hover_thrust_n)
+        pert = self.perturbation
+        self._wind = np.asarray(pert.wind_m_s, float)
+        gust_rng = np.random.default_rng(seed + 7919)
+        # Three gust components at incommensurate periods around gust_period_s, random directions and phases.
+        self._gusts = [(pert.gust_period_s * f, gust_rng.uniform(0, 2 * math.pi),
+                        gust_rng.normal(size=3) * np.array([1.0, 1.0, 0.3]))
+                       for f in (0.6, 1.0, 1.7)]
+        self._gusts = [(period, phase, d / np.linalg.norm(d) / math.sqrt(1.5)) for period, phase, d in self._gusts]
+        self._windy = bool(np.any(self._wind) or pert.gust_m_s > 0.0)
+        self._drag = np.asarray(self.physical.drag_coeff_ns_per_m, float)
+        self._history: collections.deque = collections.deque(maxlen=max(2, int(pert.odom_latency_s * physics_hz) + 4))
         self._renderer: _OffscreenRenderer | None = None
         self._cams = {name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, name) for name in ("onboard", "chase")}
         self.reset()
@@ -479,6 +537,8 @@ class QuadrotorSim:
             self.set_motor_commands(motor_thrusts_n, armed=True)
             d.act[: self._n] = d.ctrl[: self._n]
         mujoco.mj_forward(m, d)
+        self._history.clear()
+        self._record()
 
     def set_motor_commands(self, thrusts_n: Sequence[float], armed: bool) -> None:
         """Per-motor thrust set-points (N), clipped to [0, motor_max_thrust_n]; disarmed: all spin down."""
@@ -488,7 +548,7 @@ class QuadrotorSim:
         if not np.all(np.isfinite(cmd)):
             raise ValueError(f"motor thrusts must be finite, got {cmd.tolist()}")
         self._armed = bool(armed)
-        ctrl = np.clip(cmd, 0.0, self.airframe.motor_max_thrust_n) if self._armed else np.zeros(self._n)
+        ctrl = np.clip(cmd, 0.0, self.physical.motor_max_thrust_n) if self._armed else np.zeros(self._n)
         self.data.ctrl[: self._n] = ctrl
 
     def step(self, duration_s: float) -> float:
@@ -505,6 +565,8 @@ class QuadrotorSim:
         if self.battery.depleted:
             d.ctrl[: self._n] = 0.0          # the pack is flat: the ESCs cut out
         thrust_before = float(d.act.sum())   # act holds exactly the motor thrusts (the only stateful actuators)
+        if self._windy:
+            self._apply_wind(float(d.time))
         if self._moving:
             # Targets move kinematically, every _target_every substeps (target_update_hz).
             left = n
@@ -523,7 +585,28 @@ class QuadrotorSim:
         mujoco.mj_forward(m, d)
         thrust_after = float(d.act.sum())
         self.battery.drain(n * self.dt, 0.5 * (thrust_before + thrust_after))
+        self._record()
         return float(d.time)
+
+    def wind_at(self, t: float) -> np.ndarray:
+        """Wind velocity (world, m/s) at sim time t."""
+        wind = self._wind.copy()
+        gust = self.perturbation.gust_m_s
+        if gust > 0.0:
+            for period, phase, direction in self._gusts:
+                wind += gust * math.sin(2.0 * math.pi * t / period + phase) * direction
+        return wind
+
+    def _apply_wind(self, t: float) -> None:
+        # Linear drag acts on the velocity relative to the air; the drag actuators see the ground-relative
+        # velocity, so the wind adds R diag(c) Rᵀ w (held over one step() call).
+        rot = self.data.xmat[self._body].reshape(3, 3)
+        self.data.xfrc_applied[self._body, :3] = rot @ (self._drag * (rot.T @ self.wind_at(t)))
+
+    def _record(self) -> None:
+        if self.perturbation.odom_latency_s > 0.0:
+            d = self.data
+            self._history.append((float(d.time), d.qpos[0:3].copy(), d.qvel[0:3].copy()))
 
     # ------------------------------------------------------------------------------------------ readout
 
@@ -536,11 +619,24 @@ class QuadrotorSim:
             accel += self._rng.normal(0.0, sa, 3)
         if sg > 0:
             gyro += self._rng.normal(0.0, sg, 3)
+        pert = self.perturbation
+        accel += pert.accel_bias_m_s2
+        gyro += pert.gyro_bias_rad_s
+        position, velocity = d.qpos[0:3].copy(), d.qvel[0:3].copy()
+        if pert.odom_latency_s > 0.0 and self._history:
+            # The newest recorded state at least odom_latency_s old (the oldest while the history fills).
+            wanted = float(d.time) - pert.odom_latency_s
+            _, position, velocity = self._history[0]
+            for stamp, p, v in reversed(self._history):
+                if stamp <= wanted + 1e-9:
+                    position, velocity = p, v
+                    break
+            position, velocity = position.copy(), velocity.copy()
         return QuadrotorState(
             time_s=float(d.time),
-            position=d.qpos[0:3].copy(),
+            position=position,
             quaternion_wxyz=d.qpos[3:7].copy(),
-            linear_velocity_world=d.qvel[0:3].copy(),
+            linear_velocity_world=velocity,
             angular_velocity_body=gyro,
             specific_force_body=accel,
             motor_thrusts_n=d.act[: self._n].copy(),

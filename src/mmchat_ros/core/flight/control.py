@@ -15,6 +15,12 @@ Loop structure (per control step):
 4. quaternion attitude error, with roll/pitch given priority over yaw → body-rate setpoint;
 5. body-rate PID → angular acceleration → torque ``I α + ω × I ω``;
 6. mixer: inverse of the airframe's allocation matrix with desaturation (roll/pitch > collective thrust > yaw).
+
+Model mismatch: two disturbance observers compare what the airframe model says the commanded motors should do
+with what the state estimate shows, and subtract the difference: one on linear acceleration (wrong mass or
+thrust, drag, wind), one on angular acceleration (centre of mass off, wrong inertia or yaw torque). So the
+feed-forward terms (gravity, drag, reference acceleration, ``I α``) only need to be roughly right.
+Gains come from the airframe by the rule in ``gains.py`` unless flight_gains.yaml spells them out.
 """
 from __future__ import annotations
 
@@ -27,7 +33,9 @@ import numpy as np
 import yaml
 from simple_pid import PID
 
-from mmchat_ros.core.airframe import GRAVITY, Airframe
+from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
+from mmchat_ros.core.flight.gains import GainRule, derive_gains_spec, derived_limits
+from mmchat_ros.core.flight.trajectory import KinematicLimits
 
 DEFAULT_CONTROL_RATE_HZ = 250.0
 
@@ -231,6 +239,14 @@ class ControlLimits:
 
 
 @dataclass(frozen=True)
+class ObserverGains:
+    """Disturbance-observer bandwidths, rad/s (0 = off)."""
+    velocity_bw: float = 0.0               # horizontal linear acceleration
+    velocity_z_bw: float = 0.0             # vertical
+    rate_bw: float = 0.0                   # angular acceleration
+
+
+@dataclass(frozen=True)
 class FlightGains:
     position_xy: PidGains
     position_z: PidGains
@@ -241,6 +257,8 @@ class FlightGains:
     rate_roll_pitch: PidGains              # rad/s² of angular acceleration per rad/s of rate error
     rate_yaw: PidGains
     limits: ControlLimits = ControlLimits()
+    observer: ObserverGains = ObserverGains()
+    jerk_ratio: float = 0.5                # reference jerk limit = accel limit × attitude gain × this
 
 
 def default_gains_file() -> Path:
@@ -269,6 +287,13 @@ def gains_from_dict(spec: Mapping[str, Any], name: str = "gains") -> FlightGains
         if unknown:
             raise ValueError(f"{name}.limits: unknown keys {sorted(unknown)}")
         limits = ControlLimits(**{k: float(v) for k, v in limit_spec.items()})
+        observer_spec = dict(spec.get("observer", {}))
+        unknown = set(observer_spec) - set(ObserverGains.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{name}.observer: unknown keys {sorted(unknown)}")
+        observer = ObserverGains(**{k: float(v) for k, v in observer_spec.items()})
+        if not all(math.isfinite(v) and v >= 0.0 for v in observer.__dict__.values()):
+            raise ValueError(f"{name}.observer: bandwidths must be finite and >= 0, got {observer}")
         gains = FlightGains(
             position_xy=_pid_gains(position["xy"], f"{name}.position.xy"),
             position_z=_pid_gains(position["z"], f"{name}.position.z"),
@@ -279,6 +304,8 @@ def gains_from_dict(spec: Mapping[str, Any], name: str = "gains") -> FlightGains
             rate_roll_pitch=_pid_gains(rate["roll_pitch"], f"{name}.rate.roll_pitch"),
             rate_yaw=_pid_gains(rate["yaw"], f"{name}.rate.yaw"),
             limits=limits,
+            observer=observer,
+            jerk_ratio=float(spec.get("jerk_ratio", FlightGains.__dataclass_fields__["jerk_ratio"].default)),
         )
     except KeyError as exc:
         raise ValueError(f"{name}: missing key {exc}") from None
@@ -294,13 +321,29 @@ def gains_from_dict(spec: Mapping[str, Any], name: str = "gains") -> FlightGains
     return gains
 
 
-def load_gains(airframe_name: str, path: str | Path | None = None) -> FlightGains:
-    """Gains and limits of one airframe from flight_gains.yaml (default: the package's config/)."""
+def load_gains(airframe_name: str, path: str | Path | None = None, airframe: Airframe | None = None,
+               control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ) -> FlightGains:
+    """Gains and limits of one airframe: derived from its physical constants by the rule (gains.py, with the
+    design constants of flight_gains.yaml's ``rule:``) and the limits of its flight_gains.yaml entry (derived
+    from thrust-to-weight where it has none). An entry that spells out position/velocity/attitude/rate gains
+    overrides the rule. ``airframe``: the airframe itself (default: loaded by name from airframes.yaml)."""
     path = Path(path) if path else default_gains_file()
     data = yaml.safe_load(path.read_text()) or {}
-    if airframe_name not in data:
-        raise KeyError(f"no flight gains for airframe '{airframe_name}' in {path}; known: {sorted(data)}")
-    return gains_from_dict(data[airframe_name], airframe_name)
+    entry = data.get(airframe_name) or {}
+    if "position" in entry:
+        return gains_from_dict(entry, airframe_name)
+    if airframe is None:
+        try:
+            airframe = load_airframe(airframe_name)
+        except KeyError as exc:
+            raise KeyError(f"no flight gains for airframe '{airframe_name}' in {path}, and no such airframe to "
+                           f"derive them from ({exc.args[0]})") from None
+    spec = derive_gains_spec(airframe, control_rate_hz, GainRule.from_dict(data.get("rule")))
+    spec["limits"] = {**derived_limits(airframe), **dict(entry.get("limits") or {})}
+    unknown = set(entry) - {"limits"}
+    if unknown:
+        raise ValueError(f"{path}: {airframe_name}: unknown keys {sorted(unknown)}")
+    return gains_from_dict(spec, airframe_name)
 
 
 # --------------------------------------------------------------------------------------------------- PID loop
@@ -451,6 +494,7 @@ class CascadedController:
             raise ValueError(f"airframe '{airframe.name}': too little thrust above hover left for control")
         self.max_accel_down = lim.max_accel_down
         max_accel_xy = GRAVITY * math.tan(self.max_tilt)
+        self.max_tilt_accel = max_accel_xy
 
         self.position_loops = [PidLoop(gains.position_xy, -lim.max_speed_xy, lim.max_speed_xy),
                                PidLoop(gains.position_xy, -lim.max_speed_xy, lim.max_speed_xy),
@@ -472,16 +516,56 @@ class CascadedController:
         yaw_gain = gains.attitude_yaw / self.yaw_weight if self.yaw_weight > 1e-4 else 0.0
         self.attitude_gain = np.array([gains.attitude_roll_pitch, gains.attitude_roll_pitch, yaw_gain])
 
-        # Velocity commands go through a critically damped second-order reference model (its acceleration is fed
-        # forward, limited to half the authority): a raw step would wind the velocity integrators up during the
-        # acceleration and overshoot afterwards, and a bare slew demands attitude steps the vehicle lags behind.
-        self.velocity_model_bandwidth = np.array([gains.velocity_xy.kp, gains.velocity_xy.kp, gains.velocity_z.kp])
-        self.velocity_model_accel_xy = 0.5 * max_accel_xy
-        self.velocity_model_accel_z = 0.5 * min(self.max_accel_up, self.max_accel_down)
+        # Velocity commands (teleop, follow, braking) go through a critically damped second-order reference model
+        # whose acceleration is fed forward and kept inside the reference limits (acceleration and jerk): a raw
+        # step would wind the velocity integrators up and overshoot, and a bare slew demands attitude steps the
+        # vehicle lags behind. Its bandwidth is the attitude loop's (horizontal) and the vertical velocity loop's.
+        self.velocity_model_bandwidth = np.array([self.attitude_gain[0], self.attitude_gain[0], gains.velocity_z.kp])
+        reference = self.kinematic_limits()
+        self.velocity_model_accel_xy = reference.accel_xy
+        self.velocity_model_accel_z = min(reference.accel_up, reference.accel_down)
+        self._velocity_model_jerk = np.array([reference.jerk_xy, reference.jerk_xy, reference.jerk_z])
         self._velocity_reference = np.zeros(3)
         self._velocity_reference_accel = np.zeros(3)
         # Roughly how long the vehicle takes to follow a velocity change (reference model plus attitude lag).
         self.velocity_response_time_s = 2.0 / float(self.velocity_model_bandwidth.min()) + 2.0 / self.attitude_gain[0]
+
+        # Disturbance observers (Luenberger, both poles at the bandwidth): the estimated state follows the airframe
+        # model driven by the motors' thrusts as the mixer commanded them, run through the nominal motor lag; the
+        # disturbance state absorbs whatever makes the measurement differ. Gravity, drag and I·α stay as
+        # feed-forward; the observers only carry the model's error.
+        obs = gains.observer
+        self._obs_gain_v = np.array([obs.velocity_bw, obs.velocity_bw, obs.velocity_z_bw])
+        self._obs_gain_w = np.full(3, obs.rate_bw)
+        self._motor_lag = airframe.motor_time_constant_s
+        self._allocation = airframe.allocation_matrix()
+        # An estimate never grows past what the vehicle could plausibly be fighting: half of g, half the torque.
+        self._max_disturbance_v = 0.5 * GRAVITY
+        self._max_disturbance_w = 0.5 * self.max_angular_accel
+        self._motor_model = np.full(airframe.num_motors, airframe.hover_thrust_n / airframe.num_motors)
+        self._velocity_estimate: np.ndarray | None = None
+        self._rate_estimate: np.ndarray | None = None
+        self.velocity_disturbance = np.zeros(3)        # m/s², world frame: add to the model to get reality
+        self._disturbance_trend = np.zeros(3)          # its rate of change, m/s³
+        # A wrong mass or thrust constant scales every acceleration the thrust makes, in every direction: an
+        # additive estimate would follow it only with lag along a curve. So the part of the disturbance along the
+        # thrust axis is moved, slowly, into a thrust efficiency (real acceleration per modelled acceleration).
+        self.thrust_efficiency = 1.0
+        self._efficiency_rate = 0.5 * obs.velocity_z_bw
+        self.rate_disturbance = np.zeros(3)            # rad/s², body frame
+
+        # Acceleration feed-forward with lead: the thrust direction reaches a commanded acceleration only after
+        # the attitude loop's time constant (plus the motor lag), the collective after the motor lag; leading the
+        # reference's acceleration by its rate of change times that lag cancels it (the lag of a first-order
+        # loop). The reference's jerk is its acceleration differenced, bounded by what references may carry.
+        # The tilt follows its set-point with a low-frequency delay of 1/k_att (rate loop and motors included: for
+        # τs³ + s² + k_r s + k_r k_att that delay is k_r / (k_r k_att)); thrust follows after the motor lag.
+        delay = 1.5 * self.nominal_dt
+        lead_xy = 1.0 / self.attitude_gain[0] + delay
+        self._ff_lead = np.array([lead_xy, lead_xy, self._motor_lag + delay])
+        reference = self.kinematic_limits()
+        self._max_ff_jerk = 2.0 * np.array([reference.jerk_xy, reference.jerk_xy, reference.jerk_z])
+        self._last_accel_ff: np.ndarray | None = None
 
         self._mode: str | None = None
         self._yaw_target: float | None = None
@@ -504,20 +588,32 @@ class CascadedController:
         """Clear every integrator and derivative memory; hold the given state's position and heading."""
         for loop in (*self.position_loops, *self.velocity_loops, *self.rate_loops):
             loop.reset()
+        self.velocity_disturbance = np.zeros(3)
+        self._disturbance_trend = np.zeros(3)
+        self.thrust_efficiency = 1.0
+        self.rate_disturbance = np.zeros(3)
+        self._velocity_estimate = self._rate_estimate = None
+        self._motor_model[:] = self.airframe.hover_thrust_n / self.airframe.num_motors
+        self._last_accel_ff = None
         self._mode = None
         self._saturated_roll_pitch = self._saturated_yaw = self._saturated_thrust = False
         self._position_target = None if state is None else state.position.copy()
         self._yaw_target = None if state is None else state.yaw_rad
 
     # -- cascade -------------------------------------------------------------------------------------------
-    def update(self, state: VehicleState, setpoint: Setpoint, dt: float, integrate: bool = True) -> ControlOutput:
-        """One control step. ``integrate=False`` freezes every integrator (on the ground, before lift-off)."""
+    def update(self, state: VehicleState, setpoint: Setpoint, dt: float, integrate: bool = True,
+               integrate_rates: bool | None = None) -> ControlOutput:
+        """One control step. ``integrate=False`` freezes every integrator (on the ground, before lift-off);
+        ``integrate_rates`` (default: same) for the body-rate loop and its disturbance observer alone: a take-off
+        learns a torque bias (centre of mass off) while the vehicle gets light on its feet, before it tips."""
+        integrate_rates = integrate if integrate_rates is None else integrate_rates
         if not (math.isfinite(dt) and dt > 0.0):
             raise ValueError(f"dt must be a positive number of seconds, got {dt}")
         if not state.is_finite():
             raise ValueError("vehicle state has non-finite values")
         q = quat_normalize(state.quaternion_wxyz)
         yaw_now = yaw_from_quat(q)
+        self._observe(state, q, dt, integrate, integrate_rates=integrate_rates)
 
         if setpoint.mode != self._mode:
             self._on_mode_change(setpoint.mode, state, yaw_now)
@@ -535,7 +631,7 @@ class CascadedController:
 
         velocity_sp, accel_ff = self._velocity_setpoint(state, setpoint, dt, integrate)
         accel_sp = self._acceleration_setpoint(state, velocity_sp, accel_ff, dt, integrate)
-        output = self._attitude_and_below(state, q, accel_sp, self._yaw_target, yaw_rate_ff, dt, integrate)
+        output = self._attitude_and_below(state, q, accel_sp, self._yaw_target, yaw_rate_ff, dt, integrate_rates)
         yaw_rate_sp = self.gains.attitude_yaw * wrap_angle(self._yaw_target - yaw_now) + yaw_rate_ff
         return replace(output, velocity_setpoint=velocity_sp.copy(),
                        yaw_rate_setpoint=min(max(yaw_rate_sp, -self.max_yaw_rate), self.max_yaw_rate))
@@ -544,6 +640,7 @@ class CascadedController:
                         integrate: bool = True) -> ControlOutput:
         """Attitude + rate loops only: track a given attitude with a given collective (open-loop descents)."""
         q = quat_normalize(state.quaternion_wxyz)
+        self._observe(state, q, dt, integrate, linear=False)
         collective_n = float(np.clip(collective_n, 0.0, self.max_collective_n))
         rate_sp = self._rate_setpoint(q, quat_normalize(attitude_sp), 0.0)
         return self._rates_and_mixer(state, q, rate_sp, attitude_sp, collective_n, np.zeros(3), dt, integrate)
@@ -551,6 +648,8 @@ class CascadedController:
     def mix_collective_only(self, collective_n: float) -> ControlOutput:
         """Equal share of the collective on every motor: the last resort when no attitude is known."""
         result = self.mixer.mix(float(np.clip(collective_n, 0.0, self.max_collective_n)), np.zeros(3))
+        self._motor_model[:] = result.motor_thrusts_n     # no dynamics model needed here: observers restart
+        self._velocity_estimate = self._rate_estimate = None
         return ControlOutput(result.motor_thrusts_n, float(result.motor_thrusts_n.sum()), np.zeros(3),
                              np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3), np.zeros(3), result.saturated)
 
@@ -558,6 +657,64 @@ class CascadedController:
         """Motors off."""
         return ControlOutput(np.zeros(self.airframe.num_motors), 0.0, np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]),
                              np.zeros(3), np.zeros(3), False)
+
+    def kinematic_limits(self, max_speed_xy: float = math.inf, max_speed_z: float = math.inf,
+                         share: float = 0.8) -> KinematicLimits:
+        """What references may ask: the airframe's limits (within the given envelope speeds), ``share`` of the
+        speed and acceleration so the feedback loops keep room to correct, and a jerk the attitude loop (for
+        horizontal) or the vertical velocity loop can follow."""
+        lim = self.gains.limits
+        accel_xy = GRAVITY * math.tan(self.max_tilt) * share
+        accel_up, accel_down = self.max_accel_up * share, self.max_accel_down * share
+        return KinematicLimits(
+            speed_xy=min(lim.max_speed_xy, max_speed_xy) * (0.5 + 0.5 * share),
+            speed_z=min(lim.max_speed_z, max_speed_z) * (0.5 + 0.5 * share),
+            accel_xy=accel_xy, accel_up=accel_up, accel_down=accel_down,
+            jerk_xy=accel_xy * self.gains.attitude_roll_pitch * self.gains.jerk_ratio,
+            jerk_z=max(accel_up, accel_down) * self.gains.velocity_z.kp * self.gains.jerk_ratio)
+
+    def _observe(self, state: VehicleState, q: np.ndarray, dt: float, integrate: bool, linear: bool = True,
+                 integrate_rates: bool | None = None) -> None:
+        """Advance the disturbance observers over the last step (the motors' modelled thrust acted during it)."""
+        wrench = self._allocation @ self._motor_model
+        omega = state.angular_velocity_body
+        integrate_rates = integrate if integrate_rates is None else integrate_rates
+        if integrate_rates and self._rate_estimate is not None and self._obs_gain_w[0] > 0.0:
+            inertia = self.inertia
+            model = (wrench[1:] - cross3(omega, inertia * omega)) / inertia
+            innovation = omega - self._rate_estimate
+            w = self._obs_gain_w
+            self._rate_estimate = self._rate_estimate + dt * (model + self.rate_disturbance + 2.0 * w * innovation)
+            self.rate_disturbance = np.clip(self.rate_disturbance + dt * w * w * innovation,
+                                            -self._max_disturbance_w, self._max_disturbance_w)
+        else:
+            self._rate_estimate = omega.copy()
+        if not linear:
+            self._velocity_estimate = None
+            return
+        velocity = state.velocity
+        if integrate and self._velocity_estimate is not None and self._obs_gain_v.max() > 0.0:
+            rot = quat_to_rotation_matrix(q)
+            thrust_accel = wrench[0] / self.mass
+            if thrust_accel > 0.3 * GRAVITY:
+                along = float(self.velocity_disturbance @ rot[:, 2]) / thrust_accel
+                self.thrust_efficiency = min(max(self.thrust_efficiency * (1.0 + dt * self._efficiency_rate * along),
+                                                 0.5), 2.0)
+            model = rot[:, 2] * (self.thrust_efficiency * thrust_accel) - rot @ (self.drag_per_kg * (rot.T @ velocity))
+            model[2] -= GRAVITY
+            # Extended state: the disturbance and its rate (drag grows with speed along a curve, gusts ramp), so a
+            # ramping disturbance is followed without the lag a constant-disturbance model would have.
+            innovation = velocity - self._velocity_estimate
+            w = self._obs_gain_v
+            self._velocity_estimate = self._velocity_estimate + dt * (
+                model + self.velocity_disturbance + 3.0 * w * innovation)
+            self.velocity_disturbance = np.clip(
+                self.velocity_disturbance + dt * (self._disturbance_trend + 3.0 * w * w * innovation),
+                -self._max_disturbance_v, self._max_disturbance_v)
+            self._disturbance_trend = self._disturbance_trend + dt * w * w * w * innovation
+        else:
+            self._velocity_estimate = velocity.copy()
+            self._disturbance_trend = np.zeros(3)
 
     def _on_mode_change(self, mode: str, state: VehicleState, yaw_now: float) -> None:
         # Entering position mode from velocity mode: the position integrators restart from zero so that no stale
@@ -570,6 +727,7 @@ class CascadedController:
             self._yaw_target = yaw_now
         self._velocity_reference = state.velocity.copy()      # shape velocity commands from the current motion
         self._velocity_reference_accel = np.zeros(3)
+        self._last_accel_ff = None
         self._mode = mode
 
     def _velocity_setpoint(self, state: VehicleState, setpoint: Setpoint, dt: float,
@@ -581,7 +739,7 @@ class CascadedController:
             self._position_target = setpoint.position.copy()
             velocity = np.array([loop(target, measured, dt, integrate) for loop, target, measured
                                  in zip(self.position_loops, setpoint.position, state.position)])
-            velocity = velocity + setpoint.velocity
+            velocity = self._brakeable(velocity, setpoint.position - state.position) + setpoint.velocity
         else:
             # Position loop bypassed; it tracks the vehicle so that going back to position mode starts at rest.
             self._position_target = state.position.copy()
@@ -589,11 +747,26 @@ class CascadedController:
             accel_ff += model_accel
         return _clamp_speed(velocity, lim), accel_ff
 
+    def _brakeable(self, velocity: np.ndarray, error: np.ndarray) -> np.ndarray:
+        """Cap the position loop's correction at the speed from which half the acceleration limit stops the
+        vehicle at the target: a far target (a bare step) is approached without overshoot, while near it the
+        P gain rules as designed."""
+        error_xy = math.hypot(error[0], error[1])
+        cap = math.sqrt(self.max_tilt_accel * error_xy)             # sqrt(2 · a/2 · |e|)
+        speed = math.hypot(velocity[0], velocity[1])
+        if speed > cap:
+            velocity[:2] *= cap / speed
+        brake_z = self.max_accel_down if error[2] > 0.0 else self.max_accel_up
+        cap_z = math.sqrt(brake_z * abs(error[2]))
+        velocity[2] = min(max(velocity[2], -cap_z), cap_z)
+        return velocity
+
     def _shape_velocity(self, command: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance the velocity reference model one step towards `command`; returns (velocity, acceleration)."""
         w = self.velocity_model_bandwidth
-        accel = w * w * (command - self._velocity_reference) - 2.0 * w * self._velocity_reference_accel
-        accel = self._velocity_reference_accel + accel * dt
+        jerk = w * w * (command - self._velocity_reference) - 2.0 * w * self._velocity_reference_accel
+        jerk = np.clip(jerk, -self._velocity_model_jerk, self._velocity_model_jerk)
+        accel = self._velocity_reference_accel + jerk * dt
         norm_xy = math.hypot(accel[0], accel[1])
         if norm_xy > self.velocity_model_accel_xy:
             accel[:2] *= self.velocity_model_accel_xy / norm_xy
@@ -607,7 +780,14 @@ class CascadedController:
         # Feed-forward: the reference's own acceleration, plus the airframe's linear drag at the commanded
         # velocity (body-axis coefficients), so the integrators only carry what is not modelled.
         rot = quat_to_rotation_matrix(state.quaternion_wxyz)
-        accel = accel_ff + rot @ (self.drag_per_kg * (rot.T @ velocity_sp))
+        # Everything known in advance (reference, modelled drag, estimated disturbance) is led together.
+        accel_ff = accel_ff + rot @ (self.drag_per_kg * (rot.T @ velocity_sp)) - self.velocity_disturbance
+        if self._last_accel_ff is not None:
+            jerk = np.clip((accel_ff - self._last_accel_ff) / dt, -self._max_ff_jerk, self._max_ff_jerk)
+        else:
+            jerk = np.zeros(3)
+        self._last_accel_ff = accel_ff.copy()
+        accel = accel_ff + self._ff_lead * jerk
         # Vertical first: its integrator is frozen while collective thrust is saturated.
         accel[2] += self.velocity_loops[2](velocity_sp[2], state.velocity[2], dt,
                                            integrate and not self._saturated_thrust)
@@ -623,7 +803,8 @@ class CascadedController:
 
     def _attitude_and_below(self, state: VehicleState, q: np.ndarray, accel_sp: np.ndarray, yaw_sp: float,
                             yaw_rate_ff: float, dt: float, integrate: bool) -> ControlOutput:
-        thrust_vector = self.mass * (accel_sp + GRAVITY * _EZ)
+        # Thrust divided by the learnt thrust efficiency: a lighter vehicle (or stronger motors) gets less.
+        thrust_vector = self.mass / self.thrust_efficiency * (accel_sp + GRAVITY * _EZ)
         body_z_d = thrust_vector / np.linalg.norm(thrust_vector)
         heading = np.array([math.cos(yaw_sp), math.sin(yaw_sp), 0.0])
         body_y_d = cross3(body_z_d, heading)
@@ -664,8 +845,10 @@ class CascadedController:
         angular_accel = np.array([loop(sp, measured, dt, integrate and not frozen) for loop, sp, measured, frozen
                                   in zip(self.rate_loops, rate_sp, omega, freeze)])
         inertia_omega = self.inertia * omega
-        torque = self.inertia * angular_accel + cross3(omega, inertia_omega)
+        torque = self.inertia * (angular_accel - self.rate_disturbance) + cross3(omega, inertia_omega)
         mixed = self.mixer.mix(collective, torque)
+        # The nominal motor lag over the coming step: what the observers will compare the next state with.
+        self._motor_model += (mixed.motor_thrusts_n - self._motor_model) * (1.0 - math.exp(-dt / self._motor_lag))
         self._saturated_roll_pitch = mixed.roll_pitch_scale < 1.0
         self._saturated_yaw = mixed.yaw_scale < 1.0
         self._saturated_thrust = abs(mixed.thrust_shift_n) > 1e-6 or collective >= self.max_collective_n

@@ -35,6 +35,7 @@ from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanConfi
                                          PlanStep, PlanVehicle)
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
+from mmchat_ros.core.flight.trajectory import GoToShaper
 
 PLAN_SOURCE = "plan"
 TAKEOFF_BRAKE_DECEL_M_S2 = 1.0      # the take-off reference slows down at this rate before the height
@@ -105,6 +106,7 @@ class _TakeoffReference:
     target: np.ndarray            # world position to climb to
     z_ref: float                  # where the climbing reference is now
     yaw: float
+    speed: float = 0.0            # of the climbing reference now
 
 
 @dataclass
@@ -147,7 +149,13 @@ class FlightCore:
         mux_spec.setdefault("require_authorisation", cfg.require_authorisation)
         self.mux = CommandMux.from_config(mux_spec, default_timeout_s=cfg.command_timeout_s)
         # One minimum flight height for commands and plans alike: the core's.
-        self.plan = PlanExecutor(self.envelope, replace(cfg.plan, min_flight_height_m=cfg.min_flight_height_m))
+        # References (plans, go-to targets) stay inside what both the airframe and the envelope allow, so their
+        # feed-forward is never clipped downstream.
+        self.reference_limits = self.controller.kinematic_limits(cfg.envelope.max_speed_xy, cfg.envelope.max_speed_z)
+        self.plan = PlanExecutor(self.envelope, replace(cfg.plan, min_flight_height_m=cfg.min_flight_height_m),
+                                 limits=self.reference_limits)
+        self._goto = GoToShaper(self.reference_limits)
+        self._goto_active = False
         self.nominal_dt = 1.0 / cfg.control_rate_hz
 
         self._state: VehicleState | None = None
@@ -160,6 +168,7 @@ class FlightCore:
         self._plan_serial = 0                       # counts accepted plans: which plan a client is waiting on
         self._home: np.ndarray | None = None
         self._hover_target: tuple[np.ndarray, float] | None = None
+        self._hover_braking = False
         self._hover_since: float | None = None
         self._takeoff: _TakeoffReference | None = None
         self._landing: _LandingReference | None = None
@@ -178,7 +187,9 @@ class FlightCore:
     @classmethod
     def from_names(cls, airframe_name: str, config: FlightCoreConfig | None = None,
                    airframes_path: str | Path | None = None, gains_path: str | Path | None = None) -> "FlightCore":
-        return cls(load_airframe(airframe_name, airframes_path), load_gains(airframe_name, gains_path), config)
+        airframe = load_airframe(airframe_name, airframes_path)
+        rate = (config or FlightCoreConfig()).control_rate_hz
+        return cls(airframe, load_gains(airframe_name, gains_path, airframe, rate), config)
 
     # ================================================================================================ inputs
     def update_odometry(self, state: VehicleState, now: float) -> Decision:
@@ -518,11 +529,33 @@ class FlightCore:
             active = self.mux.active(now)
             command = active.command if active else None
             assert isinstance(command, PositionCommand)
-            setpoint = Setpoint(POSITION_MODE, (command.x, command.y, command.z), (command.vx, command.vy, command.vz),
-                                command.yaw, command.yaw_rate, (command.ax, command.ay, command.az))
+            setpoint = self._position_setpoint(command, dt)
         else:
-            setpoint = self._hover_setpoint()
-        return self.controller.update(state, setpoint, dt, integrate=integrate)
+            setpoint = self._hover_setpoint(dt)
+        if mode is not FlightMode.POSITION:
+            self._goto_active = False
+        # The rate loop learns its torque bias from the start of the climb (a centre of mass off would tip the
+        # vehicle over its feet before lift-off); the outer loops' integrators wait for the lift-off.
+        return self.controller.update(state, setpoint, dt, integrate=integrate, integrate_rates=True)
+
+    def _position_setpoint(self, command: PositionCommand, dt: float) -> Setpoint:
+        """A moving reference (with feed-forward: plans, trajectories) is followed as given; a bare target
+        (go-to) is reached along a reference shaped to the speed, acceleration and jerk limits."""
+        state = self._state
+        assert state is not None
+        feed_forward = (command.vx, command.vy, command.vz, command.ax, command.ay, command.az)
+        if any(feed_forward):
+            self._goto.reset((command.x, command.y, command.z), feed_forward[:3], feed_forward[3:])
+            self._goto_active = True
+            return Setpoint(POSITION_MODE, (command.x, command.y, command.z), feed_forward[:3], command.yaw,
+                            command.yaw_rate, feed_forward[3:])
+        if not self._goto_active:
+            # Start from where the vehicle is and how it moves (e.g. coming out of velocity mode).
+            self._goto.reset(state.position, state.velocity)
+            self._goto_active = True
+        self._goto.set_target((command.x, command.y, command.z))
+        position, velocity, acceleration = self._goto.update(dt)
+        return Setpoint(POSITION_MODE, position, velocity, command.yaw, command.yaw_rate, acceleration)
 
     def _takeoff_setpoint(self, now: float, dt: float) -> tuple[Setpoint, bool]:
         state = self._state
@@ -534,8 +567,11 @@ class FlightCore:
         # never leads the vehicle by more than 0.2 m (it waits for the lift-off).
         remaining = max(0.0, target[2] - takeoff.z_ref)
         braking = math.sqrt(2.0 * TAKEOFF_BRAKE_DECEL_M_S2 * remaining)
-        speed = min(cfg.takeoff_speed_m_s, braking)
-        accel = -TAKEOFF_BRAKE_DECEL_M_S2 if 0.0 < braking < cfg.takeoff_speed_m_s else 0.0
+        # The climb speeds up gently too: a thrust step at lift-off would tip a vehicle whose centre of mass is
+        # off before the rate loop has learnt the torque bias.
+        speed = min(cfg.takeoff_speed_m_s, braking, takeoff.speed + TAKEOFF_BRAKE_DECEL_M_S2 * dt)
+        accel = (speed - takeoff.speed) / dt
+        takeoff.speed = speed
         takeoff.z_ref = min(target[2], takeoff.z_ref + speed * dt, state.position[2] + 0.2)
         setpoint = Setpoint(POSITION_MODE, (target[0], target[1], takeoff.z_ref), (0.0, 0.0, speed), takeoff.yaw,
                             0.0, (0.0, 0.0, accel))
@@ -544,6 +580,7 @@ class FlightCore:
         if abs(state.position[2] - target[2]) <= cfg.takeoff_tolerance_m and abs(state.velocity[2]) < 0.2:
             self.machine.request(FlightEvent.TAKEOFF_COMPLETE, self._guard_context(now))
             self._hover_target = (target.copy(), takeoff.yaw)
+            self._hover_braking = False
             self._hover_since = now
             self._takeoff = None
         return setpoint, lifted
@@ -566,15 +603,20 @@ class FlightCore:
                                if room > 0.0 else 0.0)
         return Setpoint(VELOCITY_MODE, state.position, velocity, 0.0, yaw_rate)
 
-    def _hover_setpoint(self) -> Setpoint:
+    def _hover_setpoint(self, dt: float) -> Setpoint:
         state = self._state
         assert state is not None
         if self._hover_target is None:
-            if np.linalg.norm(state.velocity) > self.config.hover_latch_speed_m_s:
-                return Setpoint(VELOCITY_MODE, state.position, np.zeros(3), 0.0, 0.0)   # brake first
+            # Brake along a jerk-limited reference inside the limits, and hold where it comes to rest.
+            self._goto.reset(state.position, state.velocity)
             yaw = self.controller.yaw_target
-            self._hover_target = (state.position.copy(), state.yaw_rad if yaw is None else yaw)
+            self._hover_target = (self._goto.brake(), state.yaw_rad if yaw is None else yaw)
+            self._hover_braking = True
         position, yaw = self._hover_target
+        if self._hover_braking:
+            reference, velocity, acceleration = self._goto.update(dt)
+            self._hover_braking = not self._goto.done
+            return Setpoint(POSITION_MODE, reference, velocity, yaw, 0.0, acceleration)
         return Setpoint(POSITION_MODE, position, np.zeros(3), yaw, 0.0)
 
     def _armed_step(self, now: float) -> ControlOutput:

@@ -22,6 +22,7 @@ from mmchat_ros.core.flight.control import wrap_angle
 from mmchat_ros.core.flight.envelope import SafetyEnvelope, first_non_finite
 from mmchat_ros.core.flight.mux import PositionCommand
 from mmchat_ros.core.flight.state_machine import FLYING_MODES, FlightMode
+from mmchat_ros.core.flight.trajectory import KinematicLimits, SmoothProfile, TrapezoidProfile  # noqa: F401
 
 
 class ActionType(IntEnum):
@@ -160,39 +161,6 @@ class PlanFeedback:
         return min(1.0, (self.actions_completed + self.progress) / self.total_actions)
 
 
-# ------------------------------------------------------------------------------------------------ trajectory
-class TrapezoidProfile:
-    """Distance s(t) along a path of length `distance` with speed ≤ max_speed and acceleration ≤ acceleration."""
-
-    def __init__(self, distance: float, max_speed: float, acceleration: float):
-        self.distance = abs(float(distance))
-        accel_distance = max_speed * max_speed / acceleration
-        if self.distance >= accel_distance:         # reaches cruise speed
-            self.peak_speed = max_speed
-            self.accel_time = max_speed / acceleration
-            self.cruise_time = (self.distance - accel_distance) / max_speed
-        else:                                         # triangle: accelerate half-way, then brake
-            self.peak_speed = math.sqrt(self.distance * acceleration)
-            self.accel_time = self.peak_speed / acceleration
-            self.cruise_time = 0.0
-        self.acceleration = acceleration
-        self.duration = 2.0 * self.accel_time + self.cruise_time
-
-    def at(self, t: float) -> tuple[float, float, float]:
-        """(distance covered, speed, acceleration) at time t after the start."""
-        a, ta, tc = self.acceleration, self.accel_time, self.cruise_time
-        if t <= 0.0:
-            return 0.0, 0.0, 0.0
-        if t < ta:
-            return 0.5 * a * t * t, a * t, a
-        if t < ta + tc:
-            return 0.5 * a * ta * ta + self.peak_speed * (t - ta), self.peak_speed, 0.0
-        if t < self.duration:
-            remaining = self.duration - t
-            return self.distance - 0.5 * a * remaining * remaining, a * remaining, -a
-        return self.distance, 0.0, 0.0
-
-
 # ------------------------------------------------------------------------------------------------- executor
 @dataclass
 class _ActiveStep:
@@ -203,7 +171,7 @@ class _ActiveStep:
     start_yaw: float
     goal_position: np.ndarray | None = None
     goal_yaw: float = 0.0
-    path: TrapezoidProfile | None = None
+    path: SmoothProfile | TrapezoidProfile | None = None
     turn: TrapezoidProfile | None = None
     timeout_s: float = math.inf
     requested: bool = False
@@ -215,9 +183,13 @@ class PlanExecutor:
     """Runs one plan at a time: ``start`` (validates all steps first), then ``update`` every control step until
     ``running`` is False; ``feedback`` gives the step index, its progress 0..1 and the outcome message."""
 
-    def __init__(self, envelope: SafetyEnvelope | None = None, config: PlanConfig | None = None):
+    def __init__(self, envelope: SafetyEnvelope | None = None, config: PlanConfig | None = None,
+                 limits: KinematicLimits | None = None):
+        """``limits``: what the vehicle can follow (the flight core's airframe ∩ envelope); moves are time-scaled
+        to stay inside them (speed, acceleration and jerk), in addition to the envelope's speeds."""
         self.envelope = envelope or SafetyEnvelope()
         self.config = config or PlanConfig()
+        self.limits = limits
         self._steps: list[PlanStep] = []
         self._state = PlanState.IDLE
         self._active: _ActiveStep | None = None
@@ -408,8 +380,7 @@ class PlanExecutor:
             height = step.z if step.z > 0.0 else cfg.takeoff_height_m
             active.goal_position = np.array([position[0], position[1], home_z + height])
             if vehicle.flying:                   # already up: climb or descend to the height like a move
-                active.path = TrapezoidProfile(np.linalg.norm(active.goal_position - position),
-                                               min(speed, self.envelope.config.max_speed_z), cfg.acceleration_m_s2)
+                active.path = self._path_profile(active.goal_position - position, speed)
             active.timeout_s = cfg.timeout_factor * height / cfg.climb_speed_m_s + cfg.timeout_margin_s
         elif kind is ActionType.LAND:
             height = max(0.0, position[2] - self._home_z())
@@ -449,8 +420,7 @@ class PlanExecutor:
                 self.envelope.reject("geofence", reason)
                 return reason
             active.goal_position = goal
-            active.path = TrapezoidProfile(np.linalg.norm(goal - position), self._path_speed(speed, goal - position),
-                                           cfg.acceleration_m_s2)
+            active.path = self._path_profile(goal - position, speed)
             active.timeout_s = cfg.timeout_factor * active.path.duration + cfg.timeout_margin_s
         self._active = active
         self._last_index = index
@@ -588,6 +558,17 @@ class PlanExecutor:
 
     def _step_speed(self, step: PlanStep) -> float:
         return step.speed if step.speed > 0.0 else self.config.default_speed_m_s
+
+    def _path_profile(self, displacement: np.ndarray, speed: float) -> SmoothProfile:
+        """Straight-line move: speed within the envelope and the limits along this line, acceleration within
+        the plan's comfort value and the limits, jerk within the limits."""
+        length = float(np.linalg.norm(displacement))
+        speed = self._path_speed(speed, displacement)
+        accel, jerk = self.config.acceleration_m_s2, math.inf
+        if self.limits is not None:
+            line_speed, line_accel, jerk = self.limits.along(displacement)
+            speed, accel = min(speed, line_speed), min(accel, line_accel)
+        return SmoothProfile(length, speed, accel, jerk)
 
     def _path_speed(self, speed: float, displacement: np.ndarray) -> float:
         """Speed along the path so that neither its horizontal nor its vertical part exceeds the envelope."""
