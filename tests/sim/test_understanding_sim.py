@@ -70,7 +70,8 @@ def test_spoken_question_is_answered_from_the_tracker_and_spoken_paraphrases_fly
         tracker.wait_for_line("tracker ready", timeout=120)
         # The sentence-embedding intent classifier loads in a thread after "planner ready"; on a busy machine the
         # planner answered nothing for 20 s while it loaded, so speak once it is in.
-        planner.wait_for_line("intent classifier (ready|unavailable)", timeout=240)
+        planner.wait_for_line(r"intent classifier (ready|unavailable)|planner ready: .*intents (?!loading)",
+                              timeout=240)
 
         def log() -> str:
             heard = [m.text for _, m in transcripts]
