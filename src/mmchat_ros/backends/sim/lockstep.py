@@ -47,7 +47,8 @@ class Lockstep:
         self.now = s.time_s
         state = VehicleState(position=s.position - self.origin, velocity=s.linear_velocity_world,
                              quaternion_wxyz=s.quaternion_wxyz, angular_velocity_body=s.angular_velocity_body)
-        self.core.update_odometry(state, self.now)
+        # Stamped when measured, as an external estimator stamps its output (the core carries it forward).
+        self.core.update_odometry(state, min(self.now, s.odom_time_s))
         self.core.update_attitude(s.quaternion_wxyz, s.angular_velocity_body, self.now)
         thrusts, armed, status = self.core.step(self.now)
         if not s.on_ground:

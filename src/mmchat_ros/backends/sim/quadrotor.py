@@ -229,6 +229,7 @@ class QuadrotorState:
     battery: BatteryState
     on_ground: bool                    # touching the ground plane or a static box
     armed: bool
+    odom_time_s: float = math.nan      # when position and velocity were measured (time_s without latency)
 
 
 @dataclass(frozen=True)
@@ -623,13 +624,14 @@ class QuadrotorSim:
         accel += pert.accel_bias_m_s2
         gyro += pert.gyro_bias_rad_s
         position, velocity = d.qpos[0:3].copy(), d.qvel[0:3].copy()
+        odom_time = float(d.time)
         if pert.odom_latency_s > 0.0 and self._history:
             # The newest recorded state at least odom_latency_s old (the oldest while the history fills).
             wanted = float(d.time) - pert.odom_latency_s
-            _, position, velocity = self._history[0]
+            odom_time, position, velocity = self._history[0]
             for stamp, p, v in reversed(self._history):
                 if stamp <= wanted + 1e-9:
-                    position, velocity = p, v
+                    odom_time, position, velocity = stamp, p, v
                     break
             position, velocity = position.copy(), velocity.copy()
         return QuadrotorState(
@@ -643,6 +645,7 @@ class QuadrotorSim:
             battery=self.battery.state(),
             on_ground=self._on_ground(),
             armed=self._armed,
+            odom_time_s=odom_time,
         )
 
     def _on_ground(self) -> bool:

@@ -43,6 +43,7 @@ AT_REST_SPEED_M_S = 0.2
 AT_REST_RATE_RAD_S = 0.5
 EMERGENCY_REST_S = 1.0              # after an emergency stop, at rest this long before a reset (not mid-fall)
 BATTERY_HYSTERESIS = 0.05           # a low-battery latch clears on the ground this far above the threshold
+MAX_ODOM_PREDICTION_S = 0.1         # odometry older than `now` by up to this is propagated to `now`
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,9 @@ class FlightCore:
         self._goto_active = False
         self.nominal_dt = 1.0 / cfg.control_rate_hz
 
-        self._state: VehicleState | None = None
+        self._state: VehicleState | None = None        # the latest odometry, propagated to the control step's time
+        self._measured: VehicleState | None = None     # the latest odometry as measured (at _odom_stamp)
+        self._odom_accel = np.zeros(3)
         self._odom_stamp = -math.inf
         self._imu: tuple[np.ndarray, np.ndarray] | None = None
         self._imu_stamp = -math.inf
@@ -199,7 +202,15 @@ class FlightCore:
         q = state.quaternion_wxyz / np.linalg.norm(state.quaternion_wxyz)
         self._state = VehicleState(state.position.copy(), state.velocity.copy(), q,
                                    state.angular_velocity_body.copy())
+        previous, previous_stamp = self._measured, self._odom_stamp
+        self._measured = self._state
         self._odom_stamp = float(now)
+        interval = self._odom_stamp - previous_stamp
+        if previous is not None and 0.0 < interval <= MAX_ODOM_PREDICTION_S:
+            # The measured acceleration, smoothed over ~30 ms (never the commanded one: that would close a loop
+            # through the prediction).
+            raw = (self._measured.velocity - previous.velocity) / interval
+            self._odom_accel += interval / (interval + 0.03) * (raw - self._odom_accel)
         at_rest = float(np.linalg.norm(state.velocity)) < AT_REST_SPEED_M_S and \
             float(np.linalg.norm(state.angular_velocity_body)) < AT_REST_RATE_RAD_S
         if not at_rest:
@@ -396,6 +407,7 @@ class FlightCore:
         dt = self.nominal_dt if self._last_step is None else min(now - self._last_step, 5.0 * self.nominal_dt)
         self._last_step = float(now)
         odometry_ok = self._odometry_ok(now)
+        self._propagate_odometry(now)
 
         self._safety_checks(now, odometry_ok)
         if odometry_ok and self.plan.running:
@@ -416,6 +428,19 @@ class FlightCore:
             self._output = self._flying_step(now, dt)
             self._learn_hover_thrust()
         return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
+
+    def _propagate_odometry(self, now: float) -> None:
+        """Odometry stamped earlier than now (an external estimator's latency) is carried forward to now with the
+        measured acceleration: tracking the measured past position would leave the vehicle one latency behind
+        its reference."""
+        measured = self._measured
+        lag = now - self._odom_stamp
+        if measured is None or not 0.0 < lag <= MAX_ODOM_PREDICTION_S:
+            return
+        accel = self._odom_accel
+        self._state = VehicleState(measured.position + measured.velocity * lag + 0.5 * accel * lag * lag,
+                                   measured.velocity + accel * lag, measured.quaternion_wxyz,
+                                   measured.angular_velocity_body)
 
     def status(self, now: float) -> FlightStatus:
         active = self.mux.active(now)
