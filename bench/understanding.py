@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--failures", nargs="*", default=[], help="print the failures of these splits (dev, test)")
     parser.add_argument("--voices", default="default", help="spoken: 'default' (the four), 'all' or a comma list")
     parser.add_argument("--asr-model", default="", help="spoken: override the ASR model (default: the asr node's)")
+    parser.add_argument("--spoken-split", default="test", help="spoken: which split to speak (figures: test; "
+                                                               "dev while developing)")
+    parser.add_argument("--spoken-only", action="store_true", help="skip the LLM part")
     parser.add_argument("--llm-utterances", type=int, default=12, help="LLM timing: how many dev utterances")
     parser.add_argument("--llm-timeout-s", type=float, default=3.0)
     parser.add_argument("--with-sim", action="store_true", help="LLM timing with `mmchat launch sim` running")
@@ -91,11 +94,12 @@ def main() -> int:
     safety = [s for r in reports.values() for s in r.scores if s.entry.get("safety")]
 
     if not args.text_only:
-        spoken = spoken_part(planner, splits["test"], args)
-        figures.update(spoken["figures"])
+        spoken = spoken_part(planner, splits[args.spoken_split], args)
+        figures.update({k.replace("_test", f"_{args.spoken_split}"): v for k, v in spoken["figures"].items()})
         false_motion += spoken["false_motion"]
         safety += spoken["safety"]
-        figures.update(llm_part(understanding, splits["dev"], args))
+        if not args.spoken_only:
+            figures.update(llm_part(understanding, splits["dev"], args))
     figures["false_motion"] = false_motion
     figures["safety_refusal_recall"] = sum(s.decision.kind == "refuse" for s in safety) / max(1, len(safety))
     figures["corpus_dev_n"] = len(splits["dev"])
@@ -122,7 +126,8 @@ def spoken_part(planner: Planner, entries: list[dict], args) -> dict:
         per_voice[voice] = report.accuracy
         false_motion += report.false_motion
         safety += [s for s in report.scores if s.entry.get("safety")]
-        print_report(f"spoken test, voice {voice} (ASR {settings})", report, "spoken" in args.failures)
+        print_report(f"spoken {args.spoken_split}, voice {voice} (ASR {settings.model})", report,
+                     "spoken" in args.failures)
         if "spoken" in args.failures:
             for s, text in zip(report.scores, transcripts):
                 if not s.correct:

@@ -146,6 +146,20 @@ def test_topic_hz_and_echo(spawn, ros, ros_env):
     assert re.search(r"name: g\d+", echo.stdout) and "confidence: 0.5" in echo.stdout
 
 
+def test_topic_pub_delivers_a_message_with_nested_fields(ros, ros_env):
+    got = []
+    ros.node.create_subscription(Gesture, "/pub_probe", got.append, 10)
+    result = run_mmchat(["topic", "pub", "/pub_probe", "mmchat_ros/msg/Gesture",
+                         "{name: thumbs_up, confidence: 0.75, header: {frame_id: cam}}"], ros_env)
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got and got[0].name == "thumbs_up" and got[0].confidence == 0.75 and got[0].header.frame_id == "cam"
+    bad = run_mmchat(["topic", "pub", "/pub_probe", "mmchat_ros/msg/Gesture", "{colour: red}"], ros_env)
+    assert bad.returncode == 2 and "has no field 'colour'" in bad.stderr
+
+
 def test_unknown_mode_exits_nonzero_naming_it(test_graph):
     graph, env = test_graph
     result = run_mmchat(["launch", "orbit", "--graph", str(graph)], env)

@@ -100,11 +100,19 @@ def test_requests_to_change_safety_or_authority_are_refused(text):
     assert decision.kind == "refuse" and "safety" in decision.reply
 
 
-def test_questions_and_chat_move_nothing_even_without_an_operator():
+def test_without_an_operator_only_help_and_chat_are_answered():
     planner = Planner()
-    assert planner.decide("what do you see", Context(False, HOVERING)).kind == "answer"
+    assert planner.decide("what can I say", Context(False, HOVERING)).kind == "answer"
     assert planner.decide("thank you", Context(False, HOVERING)).kind == "chat"
+    for private in ("what do you see", "where are you", "who is the operator"):
+        assert planner.decide(private, Context(False, HOVERING)).kind == "refuse"
     assert planner.decide("take off", Context(False, HOVERING)).kind == "refuse"
+    assert Planner().decide("what do you see", Context(True, HOVERING)).kind == "answer"
+
+
+def test_by_makes_a_height_relative():
+    step = parse_command("increase your height by one meter").steps[0]
+    assert step.type == A.MOVE_BY and step.z == 1.0
 
 
 def fake_encoder(sentences):

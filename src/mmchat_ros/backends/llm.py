@@ -77,9 +77,8 @@ class LlamaCppBackend:
                               seed=seed, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise LlmUnavailable(f"cannot load {path}: {exc}") from exc
-        # The system prompt is the same every call: keep its evaluated state so only the command is processed.
-        from llama_cpp import LlamaRAMCache
-        self._llm.set_cache(LlamaRAMCache(capacity_bytes=256 << 20))
+        # No prompt cache object: llama.cpp keeps the evaluated tokens of the last call and re-evaluates only what
+        # differs, so the fixed system prompt is processed once (LlamaRAMCache broke grammar-constrained output).
         self._grammars: dict[str, object] = {}
 
     def _grammar(self, schema: dict):

@@ -99,9 +99,9 @@ _lexicon("follow", 5, "follow", "track", "chase", "come with me", "tail", "shado
 _lexicon("turn", 4, "turn", "rotate", "yaw", "spin", "pivot", "face", "look", "veer", "swivel", "twist", "bank",
          "quarter turn", "half turn", "full turn", "three sixty", "about face")
 _lexicon("climb", 3, "climb", "ascend", "rise", "raise", "elevate", "gain", "increase altitude", "go higher",
-         "fly higher", "get higher", "lift", "mount", "soar")
+         "fly higher", "get higher", "lift", "mount", "soar", "increase")
 _lexicon("descend", 3, "descend", "drop", "lower", "sink", "lose", "decrease altitude", "go lower", "fly lower",
-         "get lower", "come down", "go down", "dip")
+         "get lower", "come down", "go down", "dip", "decrease", "reduce")
 _lexicon("move", 2, "move", "fly", "go", "head", "travel", "drive", "step", "slide", "strafe", "shift", "come",
          "drift", "advance", "proceed", "inch", "nudge", "back up", "back off", "reverse", "retreat", "scoot",
          "creep", "glide", "cruise", "back away", "navigate", "manoeuvre", "maneuver", "fly over")
@@ -112,7 +112,8 @@ VERB_DIRECTIONS = {"advance": "forward", "proceed": "forward", "reverse": "back"
                    "mount": "up", "descend": "down", "drop": "down", "lower": "down", "sink": "down", "lose": "down",
                    "dip": "down", "come down": "down", "go down": "down", "go higher": "up", "fly higher": "up",
                    "get higher": "up", "go lower": "down", "fly lower": "down", "get lower": "down",
-                   "increase altitude": "up", "decrease altitude": "down"}
+                   "increase altitude": "up", "decrease altitude": "down", "increase": "up", "decrease": "down",
+                   "reduce": "down"}
 # Idioms that only mean "do it" ("go ahead and take off", "let's go and land").
 IDIOMS = (("go", "ahead", "and"), ("go", "on", "and"), ("lets", "go", "and"), ("come", "on", "and"),
           ("lets", "get", "going"), ("get", "going"), ("lets", "go"), ("here", "we", "go"))
@@ -727,6 +728,8 @@ class ClauseReader:
         """ "to five metres", "an altitude of 3 m", "at a height of four meters" → the height; else None."""
         for amount in amounts:
             before = tokens[max(0, amount.start - 4):amount.start]
+            if before and before[-1] == "by":
+                continue                     # "increase your height by one meter" is relative
             if before and (before[-1] in ("to", "at") or {"altitude", "height", "elevation"} & set(before)):
                 return amount.value
         return None

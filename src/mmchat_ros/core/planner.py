@@ -71,7 +71,7 @@ class Context:
     seen: list[SeenObject] = field(default_factory=list)
     image_width: float = 0.0
     home: np.ndarray | None = None    # the flight controller's take-off point (come back home), None = unknown
-    status: "Status | None" = None     # answers.Status: what questions are answered from (the planner node fills it)
+    status: answers.Status | None = None     # answers.Status: what questions are answered from (the planner node fills it)
 
 
 @dataclass
@@ -160,7 +160,11 @@ class Planner:
         if not text:
             return Decision("clarify", "I didn't catch that. Please say it again.")
         reading = self.understanding.read(text)
-        # Questions and chit-chat move nothing, so they need no operator; commands and their answers do.
+        # Chit-chat and "what can I say" need no operator; the other answers tell where the vehicle is, who flies
+        # it and what its camera sees, so they are for the authorised operator only, like commands.
+        if reading.kind == "answer" and reading.topic != "help" and self.require_authorisation \
+                and not context.authorised:
+            return Decision("refuse", "I only answer the authorised operator.", topic=reading.topic)
         if reading.kind == "answer":
             return Decision("answer", answers.answer(reading.topic, context.status or answers.Status()),
                             topic=reading.topic, source="grammar")

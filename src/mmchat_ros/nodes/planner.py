@@ -117,7 +117,8 @@ class PlannerNode(Node):
                                self.p.require_authorisation, llm_name=self.p.llm_backend,
                                confirm_llm_plans=self.p.confirm_llm_plans,
                                confirm_timeout_s=self.p.confirm_timeout_s, understanding=self.make_understanding(),
-                               llm_timeout_s=self.p.llm_timeout_s, warm_up_llm=True)
+                               llm_timeout_s=self.p.llm_timeout_s,
+                               warm_up_llm=self.p.llm_backend == "llama_cpp")
         self.context.on_shutdown(self.planner.close)
 
         self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
@@ -141,18 +142,27 @@ class PlannerNode(Node):
                                f"{'required' if self.p.require_authorisation else 'NOT required'}")
 
     def make_understanding(self) -> Understanding:
+        """The lexicon and grammar at once; the sentence-embedding intent classifier joins when loaded (encoding
+        its examples takes seconds on a busy computer, and commands must work from the first second)."""
+        understanding = Understanding()
         self.intent_status = "off"
-        if not self.p.intent_classifier:
-            return Understanding()
+        if self.p.intent_classifier:
+            self.intent_status = "loading"
+            threading.Thread(target=self.load_intents, args=(understanding,), name="intent-loader",
+                             daemon=True).start()
+        return understanding
+
+    def load_intents(self, understanding: Understanding) -> None:
         try:
             from mmchat_ros.backends.sentence_encoder import EncoderUnavailable, shared_encoder
             encoder = shared_encoder(self.p.intent_model_path)
-        except (EncoderUnavailable, ImportError) as exc:
+            understanding.classifier = IntentClassifier(encoder.encode)
+        except (EncoderUnavailable, ImportError, OSError) as exc:
             self.intent_status = f"unavailable: {exc}"
             self.get_logger().error(f"intent classifier unavailable, lexicon and grammar only: {exc}")
-            return Understanding()
+            return
         self.intent_status = f"all-MiniLM-L6-v2 from {encoder.source}"
-        return Understanding(IntentClassifier(encoder.encode))
+        self.get_logger().info(f"intent classifier ready ({self.intent_status})")
 
     # ---------------------------------------------------------------------------------------------- context
     def fetch_envelope(self) -> None:

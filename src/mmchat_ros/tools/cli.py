@@ -1,7 +1,7 @@
 """`mmchat`: launch the graph and inspect it on machines without ros2cli.
 
   mmchat launch MODE [name:=value ...]    start every node of MODE (sim, gazebo, hardware)
-  mmchat topic list [-t] | echo TOPIC | hz TOPIC
+  mmchat topic list [-t] | echo TOPIC | hz TOPIC | pub TOPIC TYPE [YAML]
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
   mmchat doctor                            check the installation
@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     t_hz.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds")
     t_hz.add_argument("--type")
     t_hz.set_defaults(func=lambda a: _introspect().topic_hz(a.topic, a.window, a.duration, a.type))
+    t_pub = topic_sub.add_parser("pub", help="publish a message (as ros2 topic pub)")
+    t_pub.add_argument("topic")
+    t_pub.add_argument("type", help="message type, e.g. std_msgs/msg/String")
+    t_pub.add_argument("values", nargs="?", default="", help="fields as YAML, e.g. \"{data: 'hello'}\"")
+    t_pub.add_argument("--times", type=int, default=1, help="how many times (default once)")
+    t_pub.add_argument("--rate", type=float, default=1.0, help="Hz between repeats")
+    t_pub.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a subscriber")
+    t_pub.set_defaults(func=lambda a: _introspect().topic_pub(a.topic, a.type, a.values, a.times, a.rate, a.wait))
 
     node = sub.add_parser("node", help="list nodes")
     node_sub = node.add_subparsers(dest="node_command", required=True)

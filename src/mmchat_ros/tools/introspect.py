@@ -1,4 +1,4 @@
-"""`mmchat topic list|echo|hz` and `mmchat node list`: the ros2cli commands this machine lacks, on plain rclpy."""
+"""`mmchat topic list|echo|hz|pub` and `mmchat node list`: the ros2cli commands this machine lacks, on plain rclpy."""
 from __future__ import annotations
 
 import importlib
@@ -170,6 +170,47 @@ def topic_hz(topic: str, window: int = 100, duration_s: float = 0.0, type_name: 
                 break
         return 0 if rate > 0 else 1
     except (KeyboardInterrupt, _shutdown_exception()):
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def _fill(msg: Any, values: dict, where: str) -> None:
+    """Set a message's fields from plain data (nested messages as mappings), naming the first bad field."""
+    for key, value in values.items():
+        if not hasattr(msg, key):
+            raise ValueError(f"{where} has no field '{key}'")
+        current = getattr(msg, key)
+        if isinstance(value, dict) and hasattr(current, "get_fields_and_field_types"):
+            _fill(current, value, f"{where}.{key}")
+        else:
+            setattr(msg, key, value)
+
+
+def topic_pub(topic: str, type_name: str, values_yaml: str = "", times: int = 1, rate_hz: float = 1.0,
+              wait_s: float = 10.0) -> int:
+    """Publish a message (`mmchat topic pub /tts/say std_msgs/msg/String "{data: hi}"`), like `ros2 topic pub
+    --once`: waits until a subscriber has matched (up to wait_s) so the message is not sent into the void."""
+    import yaml
+    msg_cls = message_class(type_name)
+    msg = msg_cls()
+    try:
+        _fill(msg, yaml.safe_load(values_yaml) or {} if values_yaml else {}, type_name)
+    except (ValueError, TypeError, AssertionError) as exc:
+        print(f"cannot build {type_name}: {exc}", file=sys.stderr)
+        return 2
+    rclpy, node = _init()
+    try:
+        publisher = node.create_publisher(msg_cls, topic, 10)
+        if not _wait_for_graph(rclpy, node, lambda: publisher.get_subscription_count() > 0, timeout=wait_s):
+            print(f"no subscriber on '{topic}' after {wait_s:.0f} s; publishing anyway", file=sys.stderr)
+        for index in range(times):
+            publisher.publish(msg)
+            print(f"published #{index + 1} on {topic}: {message_to_dict(msg)}")
+            if index + 1 < times:
+                _wait_for_graph(rclpy, node, timeout=1.0 / rate_hz)
+        _wait_for_graph(rclpy, node, timeout=0.5)      # let reliable delivery finish before the node goes
         return 0
     finally:
         node.destroy_node()
