@@ -25,22 +25,28 @@ from mmchat_ros.msg import SpeechSegment, Transcript  # noqa: E402
 
 PARAMS = {
     "model": Param("tiny.en", "Whisper model: a CTranslate2 model directory, 'tiny.en' or 'base' (shipped by "
-                              "installed packages), or a hub name such as 'small.en' (needs allow_download)"),
+                              "installed packages), or a hub name such as 'small.en' (needs allow_download); on the "
+                              "spoken dev commands tiny.en was both more accurate and twice as fast as base"),
     "cache_dir": Param(DEFAULT_CACHE_DIR, "where split packaged models are assembled and hub models are stored"),
     "allow_download": Param(False, "let faster-whisper fetch models by name from the model hub (robots with "
                                    "internet); off: only local and packaged models"),
     "compute_type": Param("int8", "CTranslate2 compute type: int8 (fastest on CPU), int8_float32, float32"),
     "cpu_threads": Param(2, "CPU threads for recognition"),
     "language": Param("en", "ISO 639-1 language code; empty = detect per segment (multilingual models only)"),
-    "beam_size": Param(1, "beam width; 1 = greedy (fastest, enough for short commands)"),
+    "beam_size": Param(1, "beam width; 1 = greedy (fastest). On the spoken dev commands beam 5 made 1.3 points "
+                          "fewer word errors and 1.6 points more commands understood, for ~15 % more recognition "
+                          "time (end of speech → transcript): greedy kept for latency"),
     "fallback_beam_size": Param(5, "beam width of a second decode when the first loops (a phrase repeated, "
                                    "repetitive text); <= beam_size: no second decode"),
     "window_s": Param(20.0, "encoder window, s (Whisper's own is 30): 20 is as accurate for commands at half the "
                             "cost; shorter windows (at least the segment + 1 s) make tiny.en loop, and results that "
                             "look wrong are decoded again at 30 s"),
     "initial_prompt": Param(COMMAND_VOCABULARY, "text the decoder sees as preceding context: the command "
-                                                "vocabulary biases recognition towards it; empty = none"),
-    "hotwords": Param("", "extra words to favour (placed before the initial prompt); empty = none"),
+                                                "vocabulary biases recognition towards it (measured: fewer word "
+                                                "errors and more commands understood than with none); empty = "
+                                                "none"),
+    "hotwords": Param("", "extra words to favour, e.g. names of places or operators (placed before the initial "
+                          "prompt in the same decoder context); empty = none"),
     "no_speech_threshold": Param(0.8, "a result whose no-speech probability (0..1) is above this is treated as "
                                       "silence and not published"),
     "logprob_threshold": Param(-1.0, "average log-probability below which a short-window result is decoded again "
