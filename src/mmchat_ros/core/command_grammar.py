@@ -284,13 +284,32 @@ def _is_number_word(token: str) -> bool:
     return token in SMALL_NUMBERS or token in TENS or bool(re.fullmatch(r"\d+(\.\d+)?", token))
 
 
+# The words safety requests are made of, for recognising them through recognition slips ("bipass", "geo fents").
+SAFETY_WORDS = ("bypass", "disable", "override", "deactivate", "authentication", "authorisation", "authorization",
+                "authorise", "authorize", "geofence", "fence", "ceiling", "operator", "pilot", "failsafe", "unlock",
+                "unrestricted", "unlimited", "restrictions", "safety", "limits", "identity", "verify", "permission")
+
+
 def refusal_for(text: str) -> str:
-    """A reason to refuse when the command asks to change safety limits or authorisation (or to drop rules)."""
-    lowered = " ".join(normalise(text))
+    """A reason to refuse when the command asks to change safety limits or authorisation (or to drop rules).
+    Checked on the words as heard and with unknown words read as the safety word they sound like."""
+    tokens = normalise(text)
+    heard = [" ".join(tokens), " ".join(_safety_sound_alikes(tokens))]
     for pattern in SAFETY_PATTERNS:
-        if re.search(pattern, lowered):
+        if any(re.search(pattern, words) for words in heard):
             return SAFETY_REFUSAL
     return ""
+
+
+def _safety_sound_alikes(tokens: list[str]) -> list[str]:
+    out = []
+    for token in tokens:
+        if token in VOCABULARY or _is_number_word(token) or len(token) < 4:
+            out.append(token)
+            continue
+        key = phonetic_key(token)
+        out.append(next((w for w in SAFETY_WORDS if phonetic_key(w) == key), token))
+    return out
 
 
 SAFETY_REFUSAL = ("I can't change safety limits, the geofence or who is authorised, and I don't ignore my rules; "
