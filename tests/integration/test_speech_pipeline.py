@@ -1,6 +1,8 @@
-"""The speech nodes as real processes over DDS, on real synthesized speech: a WAV of two commands through
-audio_input → vad → asr gives two transcripts; the robot's own voice coming back through the microphone is not
+"""The speech nodes as real processes over DDS, on real synthesized speech: a WAV of two commands (converted by sox
+to 24-bit stereo 44.1 kHz, an extensible header) through audio_input → vad → asr gives two transcripts; the robot's own voice coming back through the microphone is not
 transcribed; the user talking over a reply stops it (barge-in) and is transcribed."""
+import shutil
+import subprocess
 import threading
 import time
 
@@ -31,6 +33,11 @@ def test_two_commands_from_a_wav_file_become_two_transcripts(spawn, ros, tmp_pat
     commands = ["take off", "fly forward two meters"]
     audio, spans = compose(1.0, speak(commands[0], "piper-joe"), 2.0, speak(commands[1], "piper-joe"), 0.5)
     wav = write(tmp_path / "commands.wav", audio)
+    if shutil.which("sox"):   # as users make files: sox writes 24-bit stereo 44.1 kHz with an extensible header
+        subprocess.run(["sox", str(wav), "-r", "44100", "-c", "2", "-b", "24", str(tmp_path / "sox-commands.wav")],
+                       check=True, capture_output=True, timeout=30)
+        wav = tmp_path / "sox-commands.wav"
+        assert wav.read_bytes()[20:22] == b"\xfe\xff"            # WAVE_FORMAT_EXTENSIBLE
     chunks = ros.collect(AudioChunk, "audio/chunks", "sensor")
     segments = ros.collect(SpeechSegment, "speech/segment")
     active = ros.collect(Bool, "speech/active")

@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -146,3 +147,22 @@ def test_file_source_replays_flac_and_reports_a_broken_file(tmp_path):
         mp3_in_wav = b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + (0x55).to_bytes(2, "little") + \
             bytes(14) + b"data\x00\x00\x00\x00" + bytes(100)
         run_source(FileAudioSource("-", 16000, 512, realtime=False, stdin=io.BytesIO(mp3_in_wav)))
+
+
+def test_slow_decoding_does_not_make_a_burst_of_chunks(tmp_path, monkeypatch):
+    """The file is decoded before the real-time clock starts: a decode that takes a while (a big 44.1 kHz file, a
+    loaded machine) must not make the chunks already due go out at once (a subscriber's queue would drop them)."""
+    from mmchat_ros.backends import audio_io
+    path = sox(tmp_path / "cmd.wav", 44100, 2, "-b", "24", seconds=0.4)
+    real_read = audio_io.read_wav_as
+
+    def slow_read(*args):
+        time.sleep(0.5)
+        return real_read(*args)
+    monkeypatch.setattr(audio_io, "read_wav_as", slow_read)
+    arrivals = []
+    FileAudioSource(str(path), 16000, 512, realtime=True).run(lambda *_: arrivals.append(time.monotonic()),
+                                                              threading.Event())
+    gaps = np.diff(arrivals)
+    assert len(arrivals) == 13 and np.median(gaps) == pytest.approx(0.032, abs=0.01)
+    assert (gaps < 0.01).sum() <= 2                   # paced as captured, not a burst of the first 0.5 s

@@ -306,6 +306,7 @@ class FileAudioSource:
         self.trail_silence_s = trail_silence_s
         self.loop = loop
         self._stdin = stdin
+        self._audio: np.ndarray | None = None
         if path != "-" and not Path(path).is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
 
@@ -313,7 +314,7 @@ class FileAudioSource:
         """int16 mono blocks at the pipeline rate: the whole file, or a stream as it arrives (a WAV stream is
         decoded as it comes; any other format on stdin is read to its end, then decoded)."""
         if self.path != "-":
-            yield read_wav_as(self.path, self.sample_rate)
+            yield self._file_audio()
             return
         import sys
         stream = self._stdin or sys.stdin.buffer
@@ -329,9 +330,19 @@ class FileAudioSource:
                 return
             yield _float_to_int16(resample(block, reader.sample_rate, self.sample_rate))
 
+    def _file_audio(self) -> np.ndarray:
+        """The whole file at the pipeline rate, decoded once (a looped file is not read again)."""
+        if self._audio is None:
+            self._audio = read_wav_as(self.path, self.sample_rate)
+        return self._audio
+
     def run(self, on_chunk: ChunkCallback, stop: threading.Event, clock: Callable[[], float] = time.time) -> int:
         """Publish every chunk through ``on_chunk`` until the end (or ``stop``); returns the chunks sent."""
         chunker = Chunker(self.chunk_samples, self.sample_rate)
+        if self.path != "-":
+            # decoded and resampled before the clock starts: decoding takes time (a 44.1 kHz 24-bit file, a loaded
+            # machine), and chunks already due by then would go out in one burst that a subscriber's queue drops
+            self._file_audio()
         start = clock()
         sent = 0
         offset = 0          # samples delivered so far, for capture times and pacing
