@@ -62,7 +62,6 @@ def main() -> int:
     parser.add_argument("--spoken-split", default="test", help="spoken: which split to speak (figures: test; "
                                                                "dev while developing)")
     parser.add_argument("--spoken-only", action="store_true", help="skip the LLM part")
-    parser.add_argument("--llm-utterances", type=int, default=12, help="LLM timing: how many dev utterances")
     parser.add_argument("--llm-timeout-s", type=float, default=3.0)
     parser.add_argument("--with-sim", action="store_true", help="LLM timing with `mmchat launch sim` running")
     parser.add_argument("--voice-to-motion", action="store_true", help="also run bench/voice_to_action.py")
@@ -151,23 +150,20 @@ def llm_part(understanding: Understanding, entries: list[dict], args) -> dict:
         time.sleep(15)        # let the graph load its models so the LLM competes with a running graph
     try:
         llm = LlamaCppBackend(threads=2, deadline_s=args.llm_timeout_s)
-        planner = Planner(llm, understanding=understanding, llm_timeout_s=args.llm_timeout_s)
-        reaching = [e for e in entries if understanding.read(e["text"]).kind == "unknown"]
+        planner = Planner(llm, understanding=understanding, llm_timeout_s=args.llm_timeout_s, warm_up_llm=True)
+        planner._llm_worker.submit(lambda: None).result()          # wait for the warm-up
         timings = []
-        for entry in reaching[:args.llm_utterances]:
-            planner._pending = None
-            started = time.perf_counter()
-            planner.decide(entry["text"], corpus.context_for(entry))
-            timings.append(1000 * (time.perf_counter() - started))
         with_llm = corpus.Report()
         for entry in entries:
             planner._pending = None
-            decision = planner.decide(entry["text"], corpus.context_for(entry)) if entry in reaching[
-                :args.llm_utterances] or understanding.read(entry["text"]).kind != "unknown" else None
-            if decision is None:
-                decision = planner.decide(entry["text"], corpus.context_for(entry))
+            reaches_llm = understanding.read(entry["text"]).kind == "unknown"
+            started = time.perf_counter()
+            decision = planner.decide(entry["text"], corpus.context_for(entry))
+            if reaches_llm:
+                timings.append(1000 * (time.perf_counter() - started))
             with_llm.scores.append(corpus.score(entry, decision))
         print_report("text dev with the embedded LLM stage", with_llm, "llm" in args.failures)
+        planner.close()
         return {"llm_decide_ms_p50": percentile(timings, 50), "llm_decide_ms_p95": percentile(timings, 95),
                 "llm_utterances_timed": len(timings), "llm_timeout_s": args.llm_timeout_s,
                 "llm_with_sim_graph": bool(sim), "text_accuracy_dev_llm": with_llm.accuracy}

@@ -3,7 +3,8 @@ with a real pedestrian photo walking a loop in front of the vehicle). Every box 
 audio_input (a WAV of synthesized speech) → vad (Silero) → asr (faster-whisper tiny.en) → planner → flight
 controller → sim, with the tracker (OpenCV HOG + ByteTrack on the rendered onboard camera) feeding /detections.
 
-- "get airborne" (not the grammar's "take off") takes the drone off;
+- "get airborne" — a take-off paraphrase from the command corpus's held-out test split (tests/data/commands/test.yaml)
+  — takes the drone off;
 - "what do you see?" while the pedestrian walks in view is answered on /tts/say with what the tracker sees;
 - "go up one more metre" (Piper's voice) climbs about one metre. Bolder paraphrases lose their first word to
   tiny.en when the VAD's cut clips the onset, which varies from run to run: "gain a metre of height" came out as

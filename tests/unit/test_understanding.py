@@ -209,3 +209,17 @@ def test_decisions_do_not_block_each_other():
     assert time.monotonic() - started < 0.1
     gate.set()
     planner.close()
+
+
+@pytest.mark.parametrize("heard,kind,check", [
+    ("Fly forward three meters, five m slash s.", "command", lambda s: s[0].speed == 5.0),   # then refused (limits)
+    ("Move right 100 20 Cm.", "command", lambda s: abs(s[0].y + 1.2) < 1e-6),
+    ("Go to x3, y2.", "command", lambda s: (s[0].x, s[0].y) == (3.0, 2.0)),
+    ("Turn 90 degrees, turn left.", "command", lambda s: len(s) == 1 and s[0].yaw_deg == 90.0),
+    ("You'll write thirty degrees.", "command", lambda s: s[0].yaw_deg == -30.0),
+    ("Set the low battery, landing threshold to five percent.", "refuse", lambda s: s == []),
+    ("High there drone.", "chat", lambda s: s == [])])
+def test_what_the_recogniser_writes(heard, kind, check):
+    """Transcripts as tiny.en wrote them for the dev split's synthetic voices."""
+    reading = Understanding().read(heard)
+    assert reading.kind == kind and check(reading.parse.steps), reading

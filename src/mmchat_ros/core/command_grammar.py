@@ -232,6 +232,8 @@ def normalise(text: str) -> list[str]:
     """Lower-case tokens; punctuation becomes the separators "," "." ";"; numbers keep their sign and decimals."""
     text = text.lower().replace("°", " degrees ").replace("’", "'")
     text = re.sub(r"\b(m|km|ft|mi)\s*/\s*(s|h|hr|sec)\b", r"\1 per \2", text)  # "m/s" → "m per s"
+    text = re.sub(r"\bslash\b", " per ", text)                            # recognisers spell "m/s" out
+    text = re.sub(r"\b([xyz])(-?\d)", r"\1 \2", text)                     # "x3, y2" → "x 3, y 2"
     text = re.sub(r"\bmph\b", "miles per hour", text)
     text = re.sub(r"\b(kph|kmh)\b", "km per hour", text)
     text = re.sub(r"(\d)\s*(m|cm|ft|s|deg|km)\b", r"\1 \2", text)        # "2m" → "2 m"
@@ -293,7 +295,7 @@ SAFETY_WORDS = ("bypass", "disable", "override", "deactivate", "authentication",
 def refusal_for(text: str) -> str:
     """A reason to refuse when the command asks to change safety limits or authorisation (or to drop rules).
     Checked on the words as heard and with unknown words read as the safety word they sound like."""
-    tokens = normalise(text)
+    tokens = [t for t in normalise(text) if t not in (",", ".", ";")]
     heard = [" ".join(tokens), " ".join(_safety_sound_alikes(tokens))]
     for pattern in SAFETY_PATTERNS:
         if any(re.search(pattern, words) for words in heard):
@@ -368,6 +370,10 @@ class _Tokens:
         if re.fullmatch(r"\d+(\.\d+)?|\.\d+", token):
             self.pos += 1
             value = float(token)
+            # "100 20 degrees": a recogniser's digits for "a hundred and twenty"
+            if re.fullmatch(r"[1-9]00", token) and re.fullmatch(r"[1-9]\d?", self.peek()):
+                value += float(self.peek())
+                self.pos += 1
             if self.peek() == "and" and self.peek(1) in ("a", "one") and self.peek(2) == "half":
                 self.pos += 3
                 value += 0.5
@@ -606,6 +612,23 @@ def split_clauses(tokens: list[str]) -> list[list[str]]:
     return clauses
 
 
+def _merge_split_turns(clauses: list[list[str]]) -> list[list[str]]:
+    """ "turn 90 degrees, turn left": an angle without a side and a side without an angle are one turn."""
+    merged: list[list[str]] = []
+    for clause in clauses:
+        if merged and _find_intent(merged[-1])[0] == "turn" and _find_intent(clause)[0] == "turn":
+            prev_angle = any(q.kind == "angle" for q in _Tokens(merged[-1]).quantities())
+            prev_side = any(t in TURN_SIDES for t in merged[-1])
+            side = any(t in TURN_SIDES for t in clause)
+            angle = bool(_Tokens(clause).quantities())
+            if (prev_angle and not prev_side and side and not angle) or (prev_side and not prev_angle and angle
+                                                                           and not side):
+                merged[-1] = merged[-1] + clause
+                continue
+        merged.append(clause)
+    return merged
+
+
 def _joins_number(left: list[str], right: list[str]) -> bool:
     """ "a metre" + "a half" → keep the "and" so the number reader sees "a metre and a half"."""
     return right[:2] in (["a", "half"], ["one", "half"])
@@ -685,6 +708,8 @@ class ClauseReader:
                 return True
             if intent == "goto":
                 raise _Ambiguous("Go to which position? Say x, y and optionally the height.")
+        if not intent and angles and any(t in TURN_SIDES for t in tokens):
+            intent = "turn"                  # "right thirty degrees": an angle makes it a turn
         if intent == "turn":
             return self._turn(tokens, angles + [q for q in bare if not self._turn_fraction(tokens, q)], hedged)
         implied = [VERB_DIRECTIONS[p] for p in _phrases_in(tokens) if p in VERB_DIRECTIONS and " " not in p]
@@ -962,7 +987,8 @@ def parse_command(text: str, classify: IntentClassifier | None = None) -> ParseR
         result.refusal = refusal
         return result
     tokens = normalise(text)
-    clauses = [c for c in split_clauses(tokens) if [w for w in c if w not in FILLERS or w in DIRECTIONS]]
+    clauses = _merge_split_turns([c for c in split_clauses(tokens)
+                                  if [w for w in c if w not in FILLERS or w in DIRECTIONS]])
     try:
         for index, words in enumerate(clauses):
             intent = _find_intent(words)[0]

@@ -74,7 +74,7 @@ _CHAT_CUES = {
     "farewell": r"bye|goodbye|see you|see ya|good night|farewell|later",
     "praise": r"great|perfect|awesome|excellent|nice|good|well done|brilliant|amazing|lovely|cool|fantastic|"
               r"wonderful|impressive|beautiful|superb|neat|sweet|bravo|wow|love|smooth|keep it up|keep up the",
-    "greeting": r"hello|hi|hey|hiya|howdy|greetings|yo|morning|afternoon|evening|good day",
+    "greeting": r"hello|hi|hey|hiya|howdy|greetings|yo|morning|afternoon|evening|good day|high",
 }
 _CHAT_KIND_ORDER = ("wellbeing", "thanks", "farewell", "praise", "greeting")
 
@@ -112,7 +112,7 @@ _TOPIC_WORDS = (
               r"spot|detect\w*|objects?"),
     ("battery", r"battery|batteries|charge|charged|juice|power|percent\w*|how long can you (fly|last|stay)|"
                 r"flight time|endurance|remaining"),
-    ("altitude", r"altitude|how high|height|elevation|high up"),
+    ("altitude", r"altitude|how high|height|elevation|high up|high"),
     ("position", r"where|position|location|coordinates?|located"),
     ("speed", r"speed|fast|velocity|moving|how quick\w*"),
     ("operator", r"operator|pilot|in control|has control|who (is )?(flying|controlling)|controls? you|whos flying|"
