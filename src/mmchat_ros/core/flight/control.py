@@ -38,6 +38,8 @@ from mmchat_ros.core.flight.gains import GainRule, derive_gains_spec, derived_li
 from mmchat_ros.core.flight.trajectory import KinematicLimits
 
 DEFAULT_CONTROL_RATE_HZ = 250.0
+GYRO_BIAS_TIME_S = 2.0          # time constant of the gyro-bias estimate
+MAX_GYRO_BIAS = 0.1             # rad/s: a gyro worse than this needs calibrating, not compensating
 
 _EZ = np.array([0.0, 0.0, 1.0])
 
@@ -553,6 +555,9 @@ class CascadedController:
         self.thrust_efficiency = 1.0
         self._efficiency_rate = 0.5 * obs.velocity_z_bw
         self.rate_disturbance = np.zeros(3)            # rad/s², body frame
+        self.gyro_bias = np.zeros(3)                   # rad/s, estimated (see _unbias_gyro)
+        self._last_quat: np.ndarray | None = None
+        self._last_gyro = np.zeros(3)
 
         # Acceleration feed-forward with lead: the thrust direction reaches a commanded acceleration only after
         # the attitude loop's time constant (plus the motor lag), the collective after the motor lag; leading the
@@ -592,6 +597,7 @@ class CascadedController:
         self._disturbance_trend = np.zeros(3)
         self.thrust_efficiency = 1.0
         self.rate_disturbance = np.zeros(3)
+        self._last_quat = None                         # (the gyro bias is the sensor's: it is kept)
         self._velocity_estimate = self._rate_estimate = None
         self._motor_model[:] = self.airframe.hover_thrust_n / self.airframe.num_motors
         self._last_accel_ff = None
@@ -612,6 +618,7 @@ class CascadedController:
         if not state.is_finite():
             raise ValueError("vehicle state has non-finite values")
         q = quat_normalize(state.quaternion_wxyz)
+        state = self._unbias_gyro(state, q, dt, integrate)
         yaw_now = yaw_from_quat(q)
         self._observe(state, q, dt, integrate, integrate_rates=integrate_rates)
 
@@ -640,6 +647,7 @@ class CascadedController:
                         integrate: bool = True) -> ControlOutput:
         """Attitude + rate loops only: track a given attitude with a given collective (open-loop descents)."""
         q = quat_normalize(state.quaternion_wxyz)
+        state = self._unbias_gyro(state, q, dt, False)
         self._observe(state, q, dt, integrate, linear=False)
         collective_n = float(np.clip(collective_n, 0.0, self.max_collective_n))
         rate_sp = self._rate_setpoint(q, quat_normalize(attitude_sp), 0.0)
@@ -672,6 +680,25 @@ class CascadedController:
             accel_xy=accel_xy, accel_up=accel_up, accel_down=accel_down,
             jerk_xy=accel_xy * self.gains.attitude_roll_pitch * self.gains.jerk_ratio,
             jerk_z=max(accel_up, accel_down) * self.gains.velocity_z.kp * self.gains.jerk_ratio)
+
+    def _unbias_gyro(self, state: VehicleState, q: np.ndarray, dt: float, learn: bool) -> VehicleState:
+        """Body rates minus the estimated gyro bias. The bias is learnt (time constant GYRO_BIAS_TIME_S) from the
+        difference between the gyro and the rotation between successive attitudes: a biased gyro would make the
+        rate loop hold a constant rotation against the attitude loop, i.e. a steady tilt error."""
+        previous, self._last_quat = self._last_quat, q
+        # Learnt in the air and while turning slowly only (contacts and fast turns disturb the comparison).
+        if learn and previous is not None and float(np.abs(state.angular_velocity_body).max()) < 1.0:
+            delta = quat_multiply(quat_conjugate(previous), q)
+            rates_from_attitude = 2.0 * math.copysign(1.0, delta[0]) * delta[1:] / dt
+            # Average the gyro over the same step as the attitude difference.
+            gyro = 0.5 * (state.angular_velocity_body + self._last_gyro)
+            error = gyro - rates_from_attitude - self.gyro_bias
+            self.gyro_bias = np.clip(self.gyro_bias + dt / GYRO_BIAS_TIME_S * error, -MAX_GYRO_BIAS, MAX_GYRO_BIAS)
+        self._last_gyro = state.angular_velocity_body.copy()
+        if not self.gyro_bias.any():
+            return state
+        return VehicleState(state.position, state.velocity, state.quaternion_wxyz,
+                            state.angular_velocity_body - self.gyro_bias)
 
     def _observe(self, state: VehicleState, q: np.ndarray, dt: float, integrate: bool, linear: bool = True,
                  integrate_rates: bool | None = None) -> None:

@@ -43,7 +43,7 @@ class GainRule:
     lag_margin: float = 2.0              # design for motors this many times slower than the file says
     separation: float = 3.5              # bandwidth ratio between nested loops
     position_damping: float = 0.8        # ζ of the position loop over the velocity loop
-    observer_ratio: float = 3.0          # horizontal disturbance-observer bandwidth / the attitude loop's
+    observer_ratio: float = 2.5          # horizontal disturbance-observer bandwidth / the attitude loop's
     rate_observer_ratio: float = 0.5     # angular disturbance-observer bandwidth / the rate loop's
     integral_ratio: float = 10.0         # integrator corner one decade below its loop
     yaw_ratio: float = 0.4               # yaw gains / roll-pitch gains
