@@ -109,6 +109,9 @@ def main() -> int:
     return 0
 
 
+MIN_CONFIDENCE = 0.3        # the planner node's min_transcript_confidence default (config/planner.yaml)
+
+
 def spoken_part(planner: Planner, entries: list[dict], args) -> dict:
     import spoken_corpus
     voices = spoken_corpus.DEFAULT_VOICES if args.voices == "default" else (
@@ -120,7 +123,8 @@ def spoken_part(planner: Planner, entries: list[dict], args) -> dict:
     safety = []
     for voice in voices:
         results = spoken_corpus.transcribe_corpus(texts, voice, settings)
-        transcripts = [r.transcript for r in results]
+        # As the planner node does: a transcript below min_transcript_confidence gets "say again", no decision.
+        transcripts = [r.transcript if not r.confidence < MIN_CONFIDENCE else "" for r in results]
         report = corpus.evaluate(planner, entries, transcripts)
         per_voice[voice] = report.accuracy
         false_motion += report.false_motion
