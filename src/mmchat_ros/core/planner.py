@@ -155,7 +155,8 @@ class Planner:
         self._llm_worker.shutdown(wait=False, cancel_futures=True)
 
     def decide(self, text: str, context: Context, now: float | None = None) -> Decision:
-        now = time.monotonic() if now is None else now
+        started = time.monotonic()
+        now = started if now is None else now
         text = text.strip()
         if not text:
             return Decision("clarify", "I didn't catch that. Please say it again.")
@@ -184,7 +185,7 @@ class Planner:
             decision = self._grammar_plan(reading.parse, context)
             decision.notes = reading.notes
             return decision
-        return self._ask_llm(text, context, now, reading)
+        return self._ask_llm(text, context, now, reading, started)
 
     def _grammar_plan(self, parsed: ParseResult, context: Context) -> Decision:
         steps = list(parsed.steps)
@@ -206,18 +207,19 @@ class Planner:
             steps[index] = PlanStep(ActionType.FOLLOW, target_track_id=track, target_class=target.target_class)
         return self._checked(steps, context, "grammar", describe(steps) + ".")
 
-    def _ask_llm(self, text: str, context: Context, now: float, reading=None) -> Decision:
+    def _ask_llm(self, text: str, context: Context, now: float, reading=None,
+                 decide_started: float | None = None) -> Decision:
         not_understood = ("Sorry, I didn't understand that. Try: take off, fly forward two meters, turn left, "
                           "come back home, land — or ask 'what can I say?'")
         if self.llm is None:
             return Decision("clarify", not_understood)
-        started = time.monotonic()
+        started = time.monotonic() if decide_started is None else decide_started
         # Every backend is held to the timeout here (the embedded one also stops generating at it); a late
         # answer is dropped, never acted on.
         call = self._llm_worker.submit(self.llm, SYSTEM_PROMPT, user_prompt(
             text, summarise_vehicle(context.vehicle), summarise_scene(context.seen)), self.schema)
         try:
-            raw = call.result(timeout=self.llm_timeout_s)
+            raw = call.result(timeout=max(0.0, self.llm_timeout_s - (time.monotonic() - started)))
         except FutureTimeout:
             return Decision("clarify", f"Sorry, I couldn't work that out in time ({self.llm_timeout_s:g} s). "
                                        + not_understood.split(". ", 1)[1], source="llm",
