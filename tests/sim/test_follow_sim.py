@@ -54,7 +54,9 @@ def test_drone_follows_the_walking_pedestrian(spawn, ros, ros_env, tmp_path):
              "publish_debug_image": False})), name="tracker")
         follow = spawn(python_cmd("mmchat_ros.nodes.follow", *ros_args(
             {"target_height": 0.6, "forward_gain": 2.5, "max_forward_mps": 0.8, "vertical_gain": 0.5,
-             "max_vertical_mps": 0.3, "max_yaw_rate_deg_s": 30.0})), name="follow")
+             "max_vertical_mps": 0.3, "max_yaw_rate_deg_s": 30.0,
+             # the controller runs on sim time and refuses commands stamped on another clock (command_max_age_s)
+             "use_sim_time": True})), name="follow")
         tracker.wait_for_line("tracker ready", timeout=120)
         follow.wait_for_line("follow ready", timeout=30)
         flight = FlightClient(ros)

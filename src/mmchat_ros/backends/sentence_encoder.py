@@ -110,39 +110,48 @@ class SentenceEncoder:
     def _w(self, name: str) -> np.ndarray:
         return self.weights[name]
 
-    def _encode_one(self, ids: list[int]) -> np.ndarray:
+    def _encode_batch(self, batch: list[list[int]]) -> np.ndarray:
+        """All sentences at once, padded, with the padding masked out of attention and pooling (few, large numpy
+        calls: encoding the planner's ~70 intent examples one by one kept the GIL busy for tens of seconds on a
+        loaded computer and starved the node's callbacks)."""
         w = self._w
-        n = len(ids)
+        n = max(len(ids) for ids in batch)
+        ids = np.zeros((len(batch), n), np.int64)
+        mask = np.zeros((len(batch), n), np.float32)
+        for row, sentence in enumerate(batch):
+            ids[row, :len(sentence)] = sentence
+            mask[row, :len(sentence)] = 1.0
         x = (w("embeddings.word_embeddings.weight")[ids] + w("embeddings.position_embeddings.weight")[:n]
              + w("embeddings.token_type_embeddings.weight")[0])
         x = _layer_norm(x, w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"), self.eps)
-        hidden = x.shape[-1]
+        b, hidden = len(batch), x.shape[-1]
         head_dim = hidden // self.heads
+        key_bias = (1.0 - mask)[:, None, None, :] * -1e9          # padded keys get no attention
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
             q, k, v = (x @ w(p + f"attention.self.{m}.weight").T + w(p + f"attention.self.{m}.bias")
                        for m in ("query", "key", "value"))
-            q, k, v = (t.reshape(n, self.heads, head_dim).transpose(1, 0, 2) for t in (q, k, v))
-            scores = q @ k.transpose(0, 2, 1) / np.sqrt(head_dim)
+            q, k, v = (t.reshape(b, n, self.heads, head_dim).transpose(0, 2, 1, 3) for t in (q, k, v))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + key_bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             attention = (scores / scores.sum(-1, keepdims=True)) @ v
-            attention = attention.transpose(1, 0, 2).reshape(n, hidden)
+            attention = attention.transpose(0, 2, 1, 3).reshape(b, n, hidden)
             attention = attention @ w(p + "attention.output.dense.weight").T + w(p + "attention.output.dense.bias")
             x = _layer_norm(x + attention, w(p + "attention.output.LayerNorm.weight"),
                             w(p + "attention.output.LayerNorm.bias"), self.eps)
             inner = _gelu(x @ w(p + "intermediate.dense.weight").T + w(p + "intermediate.dense.bias"))
             out = inner @ w(p + "output.dense.weight").T + w(p + "output.dense.bias")
             x = _layer_norm(x + out, w(p + "output.LayerNorm.weight"), w(p + "output.LayerNorm.bias"), self.eps)
-        pooled = x.mean(0)                   # mean pooling (one sentence, no padding)
-        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)      # mean over real tokens
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def encode(self, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros((0, int(self.config["hidden_size"])), np.float32)
-        # One BLAS thread: these matrices are tiny, and on a busy 2-core robot computer more threads only wait
+        # One BLAS thread: these matrices are small, and on a busy 2-core robot computer more threads only wait
         # for each other (measured: p50 730 ms with the default threads vs 33 ms with one, load average 8).
         with threadpool_limits(limits=1, user_api="blas"):
-            return np.stack([self._encode_one(e.ids) for e in self.tokenizer.encode_batch(list(sentences))])
+            return self._encode_batch([e.ids for e in self.tokenizer.encode_batch(list(sentences))])
 
 
 @lru_cache(maxsize=2)
