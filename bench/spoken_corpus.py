@@ -62,11 +62,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))          # tests.helpers.speech: the speech tests' trimming, shared
 
 import numpy as np  # noqa: E402
 
 from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_WINDOW_S  # noqa: E402
 from mmchat_ros.backends.audio_io import read_wav_as, resample, write_wav  # noqa: E402
+from tests.helpers.speech import trim  # noqa: E402
 
 SAMPLE_RATE = 16000
 CHUNK_SAMPLES = 512                 # what audio_input sends and Silero takes: 32 ms
@@ -163,15 +166,6 @@ def _piper(length_scale: float, voice_path: str = ""):
             from mmchat_ros.backends.tts import PiperSynthesizer
             _piper_voices[key] = PiperSynthesizer(voice_path, length_scale=length_scale)
         return _piper_voices[key]
-
-
-def trim(samples: np.ndarray, threshold: float = 0.01) -> np.ndarray:
-    """Without leading/trailing near-silence (below ``threshold`` of full scale), 10 ms margins kept."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold * 32768)
-    if loud.size == 0:
-        return samples[:0]
-    margin = SAMPLE_RATE // 100
-    return samples[max(0, loud[0] - margin):loud[-1] + margin]
 
 
 def render(text: str, voice: str, cache_dir: str | Path | None = None) -> np.ndarray:

