@@ -451,8 +451,6 @@ class _Tokens:
                 break
             seen = True
             self.pos += 1
-        if seen and self.peek() in ("and", "a") and self._unit_then_half():
-            return total + current + 0.5
         return total + current if seen else None
 
     def _skip_of_a(self) -> None:
@@ -460,9 +458,6 @@ class _Tokens:
             self.pos += 1
         if self.peek() in ("a", "an"):
             self.pos += 1
-
-    def _unit_then_half(self) -> bool:
-        return False
 
     def quantities(self) -> list[Quantity]:
         """Every number in the tokens with the unit that follows it (a metre and a half = 1.5 m)."""
@@ -510,7 +505,6 @@ class Clause:
     intent: str = ""
     intent_at: int = -1
     intent_len: int = 0
-    how: str = "lexicon"
 
 
 def stem(token: str) -> str:
@@ -627,11 +621,6 @@ def _merge_split_turns(clauses: list[list[str]]) -> list[list[str]]:
                 continue
         merged.append(clause)
     return merged
-
-
-def _joins_number(left: list[str], right: list[str]) -> bool:
-    """ "a metre" + "a half" → keep the "and" so the number reader sees "a metre and a half"."""
-    return right[:2] in (["a", "half"], ["one", "half"])
 
 
 class ClauseReader:
@@ -1032,12 +1021,12 @@ def _candidates(words: list[str], classify: IntentClassifier | None):
         slots_only = all(t in DIRECTIONS or t in TURN_SIDES for t in targets)
         if slots_only and fixed_intent == intent or not intent and all(
                 t in DIRECTIONS or t in TURN_SIDES or t == verb for t in targets):
-            yield Clause(repaired, fixed_intent, fixed_at, fixed_length, how="phonetic"), repairs
+            yield Clause(repaired, fixed_intent, fixed_at, fixed_length), repairs
     if classify is not None and not intent:
         content = [w for w in words if w not in (",", ".", ";") and (w not in FILLERS or w in DIRECTIONS)]
         guess = classify(" ".join(content)) if content else None
         if guess is not None:
-            yield Clause(words, guess[0], -1, 0, how="similarity"), [
+            yield Clause(words, guess[0], -1, 0), [
                 f"intent '{guess[0]}' by similarity {guess[1]:.2f}"]
 
 
@@ -1063,7 +1052,3 @@ def _read_best(words: list[str], classify: IntentClassifier | None, result: Pars
     if question is not None:
         raise question
     return False
-
-
-def _has_unknown_words(words: list[str]) -> bool:
-    return any(w not in VOCABULARY and not _is_number_word(w) and w not in (",", ".", ";") for w in words)
