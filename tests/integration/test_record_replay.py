@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -265,3 +266,26 @@ def test_play_scales_time_restamps_on_request_and_replays_with_the_recorded_qos(
     assert abs(spacing - 1.0) < 1e-6, "stamps keep their recorded spacing"
     player.wait_for_line(r"played 21 messages", timeout=30)
     assert "(100 %)" in player.output and player.proc.wait(timeout=10) == 0
+
+
+def test_a_recorder_whose_disk_fills_says_so_and_exits_without_a_traceback(spawn, ros, tmp_path):
+    """The storage fails mid-recording (here a 64 KiB file-size limit, which fails writes as a full disk does, with
+    no root needed): the recorder names the bag and the reason, stops, and exits 1, not with a traceback."""
+    from sensor_msgs.msg import Image
+    from mmchat_ros.nodes.common import SENSOR_QOS
+    bag = tmp_path / "bag"
+    limited = ("import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536)); sys.argv = sys.argv[1:]; "
+               "runpy.run_module('mmchat_ros.tools.recorder', run_name='__main__')")
+    recorder = spawn([sys.executable, "-c", limited, "record", "/camera/image_raw",
+                      "-o", str(bag), "--duration", "60", "--progress", "0"], name="recorder")
+    image = ros.node.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
+    frame = Image(height=120, width=160, encoding="rgb8", step=480, data=bytes(range(256)) * 225)
+    deadline = time.monotonic() + 60
+    while recorder.alive() and time.monotonic() < deadline:
+        image.publish(frame)
+        time.sleep(0.05)
+    assert not recorder.alive(), "the recorder kept running on a full disk"
+    assert recorder.proc.wait(timeout=10) == 1
+    assert re.search(rf"mmchat record: could not write to {re.escape(str(bag))}: File too large", recorder.output)
+    assert "Traceback" not in recorder.output

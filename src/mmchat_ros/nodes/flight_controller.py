@@ -199,7 +199,7 @@ class FlightControllerNode(Node):
         if not problem:
             return False
         with self.lock:
-            self.core._count(STALE, f"{what} rejected: {problem}")   # counted with every other refusal
+            self.core.refuse_input(STALE, f"{what} rejected: {problem}")
         self.get_logger().warn(f"rejected {what}: {problem}", throttle_duration_sec=1.0)
         return True
 

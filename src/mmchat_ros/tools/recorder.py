@@ -104,6 +104,7 @@ class BagRecorder:
         self.dropped = 0
         self.started = time.monotonic()
         self.closed = False
+        self.failed = ""     # why the bag could not be written (a full disk, a lost device): recording stops
         self.writer_thread = threading.Thread(target=self.write_loop, name="bag-writer", daemon=True)
         self.writer_thread.start()
         for spec in specs:
@@ -193,10 +194,16 @@ class BagRecorder:
                     return
             else:
                 topic, t_ns, data = item
+                if self.failed:
+                    self.dropped += 1
+                    continue
                 try:
                     self.writer.write(self.connection(topic), t_ns, data)
                     self.counts[topic] += 1
                     self.bytes_written += len(data)
+                except OSError as exc:     # the storage itself failed (ENOSPC, EIO): no later write can succeed
+                    self.failed = f"could not write to {self.output}: {exc.strerror or exc}"
+                    self.log.error(f"{self.failed}; recording stops")
                 except Exception as exc:   # one bad write is reported; the bag stays usable
                     self.log.error(f"could not write a {topic} message: {type(exc).__name__}: {exc}",
                                    throttle_duration_sec=5.0)
@@ -219,7 +226,12 @@ class BagRecorder:
             self.discovery_timer.cancel()
         self.closed = True
         self.writer_thread.join()
-        self.writer.close()
+        try:
+            self.writer.close()
+        except OSError as exc:     # the last chunk and the index did not fit: what was written may not read back
+            self.failed = self.failed or f"could not write to {self.output}: {exc.strerror or exc}"
+            self.progress(f"bag not closed cleanly ({exc.strerror or exc}): {self.output} is incomplete")
+            return dict(self.counts)
         self.progress(f"bag closed: {sum(self.counts.values())} messages, {human_bytes(self.bytes_written)} in "
                       f"{time.monotonic() - self.started:.1f} s on {len(self.counts)} topic(s)"
                       + (f", {self.dropped} dropped" if self.dropped else "") + f" -> {self.output}")
@@ -276,18 +288,24 @@ def run(args: argparse.Namespace) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         deadline = time.monotonic() + args.duration if args.duration > 0 else None
-        while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
+        while rclpy.ok() and (deadline is None or time.monotonic() < deadline) and not recorder.failed:
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except FileExistsError as exc:
         print(f"mmchat record: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:     # the bag cannot even be created (read-only or full file system)
+        print(f"mmchat record: cannot create {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
         if recorder is not None:
             recorder.close()
         node.destroy_node()
         rclpy.try_shutdown()
+    if recorder is not None and recorder.failed:
+        print(f"mmchat record: {recorder.failed}", file=sys.stderr)
+        return 1
     return 0
 
 

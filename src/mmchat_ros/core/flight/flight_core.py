@@ -800,6 +800,11 @@ class FlightCore:
         self._count(code, reason)
         return Decision(False, reason)
 
+    def refuse_input(self, code: str, reason: str) -> Decision:
+        """Count an input the node refused before it reached the core (a stale stamp, a malformed message) with
+        every other refusal, so /flight/state and /diagnostics show it."""
+        return self._refuse(code, reason)
+
     def _refuse_transition(self, transition: Transition) -> Decision:
         if transition:
             return ACCEPTED
