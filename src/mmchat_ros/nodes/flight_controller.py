@@ -8,6 +8,7 @@ deadlines (rclpy timers jitter by milliseconds at 250 Hz).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -29,13 +30,14 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from mmchat_ros.action import ExecutePlan  # noqa: E402
 from mmchat_ros.core.command_freshness import STALE, command_stamp_problem  # noqa: E402
-from mmchat_ros.core.flight.control import VehicleState, quat_from_yaw, yaw_from_quat  # noqa: E402
+from mmchat_ros.core.flight.control import VehicleState  # noqa: E402
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep  # noqa: E402
+from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_heading, yaw_from_quat  # noqa: E402
 from mmchat_ros.msg import FlightState, MotorCommand  # noqa: E402
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
-from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, rotation_matrix_wxyz,  # noqa: E402
-                                              vector_from_msg, vector_to_msg)
+from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,  # noqa: E402
+                                              vector_to_msg)
 
 WORLD_FRAMES = ("odom", "world", "map")
 PARAMS = {
@@ -43,6 +45,10 @@ PARAMS = {
     "airframes_file": Param("", "airframes file; empty = the package's config/airframes.yaml"),
     "gains_file": Param("", "PID gains file; empty = the package's config/flight_gains.yaml"),
     "control_rate_hz": Param(250.0, "control loop rate, Hz (>= 200)"),
+    "realtime_priority": Param(20, "SCHED_FIFO priority (1..99) of the control thread, so other processes on the "
+                                   "companion computer cannot delay a tick; 0 = normal scheduling. Needs "
+                                   "CAP_SYS_NICE or an rtprio limit (limits.conf); without it the loop runs at normal "
+                                   "priority and says so"),
     "state_rate_hz": Param(10.0, "rate of /flight/state and /diagnostics publication, Hz"),
     "takeoff_height_m": Param(1.5, "take-off height above the take-off point, m"),
     "command_timeout_s": Param(0.5, "a motion command older than this no longer counts (watchdog → hover), s"),
@@ -147,6 +153,7 @@ class FlightControllerNode(Node):
         self.step_on_odometry = bool(self.get_parameter("use_sim_time").value)
         self.control_thread = threading.Thread(target=self.control_loop, name="control", daemon=True)
         if not self.step_on_odometry:
+            self.raise_priority(below=1)    # this (spinning) thread; the executor's workers inherit it
             self.control_thread.start()
         self.get_logger().info(
             f"flight controller ready: airframe {self.p.airframe}, "
@@ -168,7 +175,7 @@ class FlightControllerNode(Node):
         # Odometry twist is in the child (body) frame (REP 105); the core wants world-frame velocity.
         v_body = vector_from_msg(msg.twist.twist.linear)
         norm = float(np.linalg.norm(q))
-        v_world = rotation_matrix_wxyz(q) @ v_body if math.isfinite(norm) and norm > 0.5 else v_body
+        v_world = body_to_world(q, v_body) if math.isfinite(norm) and norm > 0.5 else v_body
         state = VehicleState(position=vector_from_msg(msg.pose.pose.position), velocity=v_world,
                              quaternion_wxyz=q, angular_velocity_body=vector_from_msg(msg.twist.twist.angular))
         # In sim time the odometry stamp is the simulator's own clock, finer than /clock: control runs on it.
@@ -318,11 +325,8 @@ class FlightControllerNode(Node):
         twist = Twist()
         if armed and state is not None:
             # The vehicle's velocity controller works in its heading frame: x forward, y left, z up.
-            yaw = yaw_from_quat(state.quaternion_wxyz)
-            vx, vy, vz = output.velocity_setpoint
-            twist.linear.x = math.cos(yaw) * vx + math.sin(yaw) * vy
-            twist.linear.y = -math.sin(yaw) * vx + math.cos(yaw) * vy
-            twist.linear.z = float(vz)
+            vector_to_msg(world_to_heading(output.velocity_setpoint, yaw_from_quat(state.quaternion_wxyz)),
+                          twist.linear)
             twist.angular.z = float(output.yaw_rate_setpoint)
         if armed != self.vehicle_enabled:
             self.vehicle_enabled = armed
@@ -354,6 +358,7 @@ class FlightControllerNode(Node):
 
     def control_loop(self) -> None:
         """Wall-clock paced control at control_rate_hz (absolute deadlines; no catch-up bursts after an overrun)."""
+        self.raise_priority()
         period = 1.0 / self.p.control_rate_hz
         next_tick = time.monotonic()
         last_tick = None
@@ -372,6 +377,23 @@ class FlightControllerNode(Node):
                 time.sleep(delay)
             else:
                 next_tick = time.monotonic()   # overran: don't try to catch up with a burst
+
+    def raise_priority(self, below: int = 0) -> None:
+        """SCHED_FIFO for the calling thread at realtime_priority - below. The executor thread gets one below the
+        control thread: the control thread waits for the GIL whenever a callback holds it, so a callback thread
+        left at normal priority behind busy processes would delay the tick all the same."""
+        priority = min(int(self.p.realtime_priority), 99) - below
+        if priority <= 0:
+            return
+        thread = "control" if below == 0 else "executor"
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as exc:   # EPERM without CAP_SYS_NICE / rtprio
+            self.get_logger().warn(f"{thread} thread at normal priority (SCHED_FIFO {priority} refused: {exc}); "
+                                   "expect more loop jitter on a busy CPU. Grant CAP_SYS_NICE or an rtprio limit, "
+                                   "or set realtime_priority 0 to silence this", once=True)
+        else:
+            self.get_logger().info(f"{thread} thread at SCHED_FIFO priority {priority}")
 
     def publish_state(self, status=None) -> None:
         if not self.context.ok():
