@@ -21,6 +21,7 @@ from mmchat_ros.backends.sim.quadrotor import QuadrotorSim
 from mmchat_ros.core.airframe import load_airframe
 from mmchat_ros.core.flight.control import VehicleState
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
+from mmchat_ros.core.geometry import euler_from_quat, yaw_from_quat
 
 INNER_SOURCE = "inner"     # the one command source of the inner loop's mux
 
@@ -42,16 +43,12 @@ class Truth:
 
     @property
     def yaw(self) -> float:
-        w, x, y, z = self.quaternion_wxyz
-        return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        return yaw_from_quat(self.quaternion_wxyz)
 
     @property
     def euler(self) -> tuple[float, float, float]:
         """Z-Y-X roll, pitch, yaw of the FLU body in ENU (rad)."""
-        w, x, y, z = self.quaternion_wxyz
-        roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-        pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-        return roll, pitch, self.yaw
+        return euler_from_quat(self.quaternion_wxyz)
 
 
 class EmulatedVehicle:

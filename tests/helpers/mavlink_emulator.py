@@ -35,6 +35,7 @@ import numpy as np
 os.environ.setdefault("MAVLINK20", "1")
 from pymavlink import mavutil  # noqa: E402
 
+from mmchat_ros.core.geometry import quat_from_euler  # noqa: E402
 from tests.helpers.emulated_vehicle import INNER_SOURCE, EmulatedVehicle  # noqa: E402
 
 mavlink = mavutil.mavlink
@@ -313,7 +314,7 @@ class MavlinkVehicleEmulator:
         p, q, r = truth.angular_velocity_body
         rates_frd = (p, -q, -r)
         if self._due("ATTITUDE_QUATERNION", now):
-            self._send("attitude_quaternion_send", boot_ms, *aerospace_quaternion(roll_ned, pitch_ned, yaw_ned),
+            self._send("attitude_quaternion_send", boot_ms, *quat_from_euler(roll_ned, pitch_ned, yaw_ned),
                        *rates_frd)
         if self._due("ATTITUDE", now):
             self._send("attitude_send", boot_ms, roll_ned, pitch_ned, math.remainder(yaw_ned, 2 * math.pi), *rates_frd)
@@ -333,12 +334,3 @@ class MavlinkVehicleEmulator:
                             }.get(inner, mavlink.MAV_LANDED_STATE_IN_AIR if inner in FLYING
                                   else mavlink.MAV_LANDED_STATE_ON_GROUND)
             self._send("extended_sys_state_send", mavlink.MAV_VTOL_STATE_MC, landed_state)
-
-
-def aerospace_quaternion(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
-    """Z-Y-X Euler angles → (w, x, y, z), the standard aerospace formula."""
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
-            cr * cp * sy - sr * sp * cy)

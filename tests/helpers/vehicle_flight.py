@@ -3,7 +3,6 @@ the flight controller's services and operator commands, and its /flight/state an
 over DDS."""
 from __future__ import annotations
 
-import math
 import socket
 import time
 
@@ -14,7 +13,7 @@ from std_srvs.srv import Trigger
 from mmchat_ros.core.paths import config_file
 from mmchat_ros.msg import FlightState
 from mmchat_ros.nodes.common import STATE_QOS
-from tests.helpers.flight import ros_args
+from tests.helpers.flight import ros_args, yaw_of
 from tests.helpers.processes import python_cmd
 
 
@@ -31,11 +30,6 @@ def flight_controller_cmd(vehicle: str, **params) -> list[str]:
     args = ros_args({"require_authorisation": False, **params})
     return python_cmd("mmchat_ros.nodes.flight_controller", args[0], "--params-file",
                       str(config_file(f"hardware_{vehicle}.yaml")), *args[1:])
-
-
-def yaw_of(odom: Odometry) -> float:
-    q = odom.pose.pose.orientation
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
 class VehicleStack:

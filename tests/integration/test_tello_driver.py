@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sensor_msgs.msg import BatteryState, CameraInfo, Image
 
+from mmchat_ros.core.geometry import wrap_angle
 from mmchat_ros.core.paths import config_file
 from tests.helpers.flight import ros_args
 from tests.helpers.processes import python_cmd
@@ -79,8 +80,8 @@ def test_takeoff_fly_turn_land_with_video(tello_stack, ros):
     yaw_truth, yaw_odom = emulator.truth().yaw, stack.yaw()
     stack.fly("base_link", 2.5, yaw_rate=0.4)
     time.sleep(1.0)
-    turned_truth = (emulator.truth().yaw - yaw_truth + math.pi) % (2 * math.pi) - math.pi
-    turned_odom = (stack.yaw() - yaw_odom + math.pi) % (2 * math.pi) - math.pi
+    turned_truth = wrap_angle(emulator.truth().yaw - yaw_truth)
+    turned_odom = wrap_angle(stack.yaw() - yaw_odom)
     assert 0.6 < turned_truth < 1.4, f"turned {turned_truth:.2f} rad"
     assert abs(turned_odom - turned_truth) < 0.1, (turned_odom, turned_truth)
 

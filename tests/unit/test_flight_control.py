@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from mmchat_ros.core.airframe import GRAVITY, load_airframe
-from mmchat_ros.core.flight.control import (CascadedController, ControlLimits, Mixer, Setpoint, VehicleState,
-                                            gains_from_dict, load_gains, quat_from_euler, quat_to_rotation_matrix,
-                                            rotation_matrix_to_quat, tilt_from_quat, yaw_from_quat)
+from mmchat_ros.core.flight.control import CascadedController, Setpoint, VehicleState
+from mmchat_ros.core.flight.gains import ControlLimits, gains_from_dict, load_gains
+from mmchat_ros.core.flight.mixer import Mixer
+from mmchat_ros.core.geometry import (quat_from_euler, quat_to_rotation_matrix, rotation_matrix_to_quat, tilt_from_quat,
+                                      yaw_from_quat)
 
 AIRFRAMES = ("x500", "crazyflie")
 RATE_HZ = 250.0

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from mmchat_ros.core.airframe import load_airframe
-from mmchat_ros.core.flight.control import CascadedController, default_gains_file, load_gains
+from mmchat_ros.core.flight.control import CascadedController
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
-from mmchat_ros.core.flight.gains import GainRule, derive_gains_spec
+from mmchat_ros.core.flight.gains import GainRule, default_gains_file, derive_gains_spec, load_gains
 from mmchat_ros.core.flight.plan import PlanExecutor, PlanStep, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.flight.trajectory import (FigureEight, GoToShaper, KinematicLimits, SmoothProfile,

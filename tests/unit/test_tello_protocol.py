@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from mmchat_ros.core.flight.control import quat_to_rotation_matrix, yaw_from_quat
+from mmchat_ros.core.geometry import quat_to_rotation_matrix, yaw_from_quat
 from mmchat_ros.core.tello_protocol import (TelloEstimator, TelloProtocolError, TelloState, format_command,
                                             format_rc, format_state, parse_command, parse_response, parse_state)
 from mmchat_ros.core.vehicle_frames import TelloRc

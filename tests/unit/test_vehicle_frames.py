@@ -4,13 +4,12 @@ import math
 import numpy as np
 import pytest
 
-from mmchat_ros.core.flight.control import quat_from_euler, quat_to_rotation_matrix, yaw_from_quat
+from mmchat_ros.core.geometry import heading_to_world, quat_from_euler, quat_to_rotation_matrix, yaw_from_quat
 from mmchat_ros.core.vehicle_frames import (TelloRc, TelloRcLimits, enu_to_ned, euler_ned_frd_to_world_flu,
-                                            flu_to_frd, frd_to_flu, heading_velocity_to_ned,
-                                            heading_velocity_to_world, ned_to_enu, ned_to_world,
-                                            quat_ned_frd_to_world_flu, quat_world_flu_to_ned_frd,
-                                            tello_rc_from_heading_velocity, world_to_ned, world_velocity_to_body,
-                                            yaw_ned_to_world, yaw_rate_world_to_ned)
+                                            flu_to_frd, frd_to_flu, heading_velocity_to_ned, ned_to_enu,
+                                            ned_to_world, quat_ned_frd_to_world_flu, quat_world_flu_to_ned_frd,
+                                            tello_rc_from_heading_velocity, world_to_ned, yaw_ned_to_world,
+                                            yaw_rate_world_to_ned)
 
 RNG = np.random.default_rng(7)
 DEG = math.pi / 180
@@ -103,14 +102,8 @@ def test_heading_velocity_paths_agree():
     for _, _, yaw_ned in random_angles():
         f, l, u = RNG.normal(size=3)
         via_ned = ned_to_enu(heading_velocity_to_ned(f, l, u, yaw_ned))
-        direct = heading_velocity_to_world(f, l, u, yaw_ned_to_world(yaw_ned, "enu"))
+        direct = heading_to_world((f, l, u), yaw_ned_to_world(yaw_ned, "enu"))
         np.testing.assert_allclose(via_ned, direct, atol=1e-9)
-
-
-def test_world_velocity_to_body_is_rep105_twist():
-    q = quat_from_euler(0.0, 0.0, math.pi / 2)     # ENU: nose along +y
-    np.testing.assert_allclose(world_velocity_to_body([0, 2, 0], q), [2, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(world_velocity_to_body([1, 0, 0], q), [0, -1, 0], atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------ Tello rc

@@ -24,7 +24,7 @@ import numpy as np
 os.environ.setdefault("MAVLINK20", "1")     # read by pymavlink at import: speak MAVLink 2, as PX4 and ArduPilot do
 from pymavlink import mavutil  # noqa: E402
 
-from mmchat_ros.core.flight.control import quat_from_euler  # noqa: E402  (Z-Y-X Euler → quaternion, any frame)
+from mmchat_ros.core.geometry import quat_from_euler, yaw_from_quat  # noqa: E402  (Z-Y-X Euler, any frame)
 
 mavlink = mavutil.mavlink
 
@@ -134,8 +134,7 @@ class Telemetry:
     def yaw_ned(self) -> float | None:
         if self.q_ned_frd is None:
             return None
-        w, x, y, z = self.q_ned_frd
-        return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        return yaw_from_quat(self.q_ned_frd)
 
 
 @dataclass

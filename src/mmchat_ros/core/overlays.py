@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from mmchat_ros.core.geometry import wrap_angle, yaw_from_quat
 from mmchat_ros.core.gestures import HAND_CONNECTIONS, NUM_LANDMARKS
 
 RGB = tuple[float, float, float]       # 0..1
@@ -144,7 +145,7 @@ class LatestByStamp:
 # ------------------------------------------------------------------------------------------------------ plots
 def yaw_deg_of(q) -> float:
     """Heading (rotation about z) of a quaternion with x, y, z, w fields, degrees."""
-    return math.degrees(math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z)))
+    return math.degrees(yaw_from_quat((q.w, q.x, q.y, q.z)))
 
 
 def pose_sample(pose) -> dict:
@@ -153,17 +154,13 @@ def pose_sample(pose) -> dict:
     return {"x": float(p.x), "y": float(p.y), "z": float(p.z), "yaw_deg": yaw_deg_of(pose.orientation)}
 
 
-def wrap_deg(angle: float) -> float:
-    return (angle + 180.0) % 360.0 - 180.0
-
-
 def setpoint_vs_state(state: dict, setpoint: dict | None, setpoint_age_s: float | None = None) -> dict:
     """One plot sample: the vehicle's pose (pose_sample + any velocity fields), the position setpoint in force
     (or None) and the error setpoint - state per axis (yaw wrapped to +-180 deg)."""
     sample = {"state": state, "setpoint": setpoint, "error": None, "setpoint_age_s": setpoint_age_s}
     if setpoint is not None:
         sample["error"] = {axis: setpoint[axis] - state[axis] for axis in ("x", "y", "z")}
-        sample["error"]["yaw_deg"] = wrap_deg(setpoint["yaw_deg"] - state["yaw_deg"])
+        sample["error"]["yaw_deg"] = wrap_angle(setpoint["yaw_deg"] - state["yaw_deg"], 360.0)
     return sample
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmchat_ros.core.flight.control import wrap_angle
+from mmchat_ros.core.geometry import heading_to_world, wrap_angle
 from mmchat_ros.core.vehicle_frames import (TelloRc, euler_ned_frd_to_world_flu, frd_to_flu, ned_to_world)
 
 TELLO_HOST = "192.168.10.1"
@@ -254,8 +254,7 @@ class TelloEstimator:
         yaw_ned = math.radians(state.yaw_deg)
         v_ned = np.array([state.vgx, state.vgy, state.vgz], float) * self.velocity_unit_m_s
         if self.velocity_frame == "heading":     # along the body's heading instead of the yaw-0 axes
-            c, s = math.cos(yaw_ned), math.sin(yaw_ned)
-            v_ned = np.array([c * v_ned[0] - s * v_ned[1], s * v_ned[0] + c * v_ned[1], v_ned[2]])
+            v_ned = heading_to_world(v_ned, yaw_ned)
         velocity = ned_to_world(v_ned, "nwu")
         if self._last is not None:
             dt = now - self._last[0]

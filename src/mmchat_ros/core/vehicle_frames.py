@@ -9,8 +9,8 @@ the vehicle's yaw (x forward, y left, z up) plus a yaw rate about z up.
 Vehicle side (MAVLink common, PX4, ArduPilot, DJI): world NED (x north, y east, z down), body FRD (x forward,
 y right, z down); yaw clockwise from north; Euler angles Z-Y-X.
 
-Every conversion here is a pure function of plain floats / numpy arrays (no rclpy) and is unit-tested on its own
-and against the others (tests/unit/test_vehicle_frames.py).
+Every conversion here is a pure function of plain floats / numpy arrays (no rclpy), built on core/geometry.py's
+rotations, and is unit-tested on its own and against the others (tests/unit/test_vehicle_frames.py).
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mmchat_ros.core.flight.control import (quat_from_euler, quat_to_rotation_matrix, rotation_matrix_to_quat,
-                                            wrap_angle)
+from mmchat_ros.core.geometry import (heading_to_world, quat_from_euler, quat_normalize, quat_to_rotation_matrix,
+                                      rotation_matrix_to_quat, wrap_angle)
 
 # Rotations between the axis conventions (each is its own inverse: a reflection-free swap or two sign flips).
 # ENU <- NED: x_enu = y_ned (east), y_enu = x_ned (north), z_enu = -z_ned.
@@ -76,13 +76,13 @@ def quat_ned_frd_to_world_flu(q_ned_frd, world: str = "enu") -> np.ndarray:
     """Attitude quaternion (w, x, y, z) rotating FRD body vectors into NED → one rotating FLU into ``world``.
 
     R_world_flu = R_world_ned · R_ned_frd · R_frd_flu (both outer factors are fixed axis permutations)."""
-    rot = _world_rotation(world) @ quat_to_rotation_matrix(_unit(q_ned_frd)) @ R_FLU_FRD
+    rot = _world_rotation(world) @ quat_to_rotation_matrix(quat_normalize(q_ned_frd)) @ R_FLU_FRD
     return rotation_matrix_to_quat(rot)
 
 
 def quat_world_flu_to_ned_frd(q_world_flu, world: str = "enu") -> np.ndarray:
     """Inverse of quat_ned_frd_to_world_flu."""
-    rot = _world_rotation(world) @ quat_to_rotation_matrix(_unit(q_world_flu)) @ R_FLU_FRD
+    rot = _world_rotation(world) @ quat_to_rotation_matrix(quat_normalize(q_world_flu)) @ R_FLU_FRD
     return rotation_matrix_to_quat(rot)
 
 
@@ -108,21 +108,9 @@ def yaw_rate_world_to_ned(yaw_rate_rad_s: float) -> float:
 # ------------------------------------------------------------------------------- heading-frame set-points
 def heading_velocity_to_ned(forward: float, left: float, up: float, yaw_ned_rad: float) -> np.ndarray:
     """The flight controller's heading-frame velocity (x forward, y left, z up, level) → NED world velocity, for
-    a vehicle whose heading is yaw_ned_rad (clockwise from north). The vehicle's forward axis points at
-    (cos ψ, sin ψ) in north/east and its right axis at (-sin ψ, cos ψ); left is minus right."""
-    c, s = math.cos(yaw_ned_rad), math.sin(yaw_ned_rad)
-    return np.array([forward * c + left * s, forward * s - left * c, -up], dtype=float)
-
-
-def heading_velocity_to_world(forward: float, left: float, up: float, yaw_world_rad: float) -> np.ndarray:
-    """Heading-frame velocity → z-up world velocity for a heading yaw_world_rad (counter-clockwise from x)."""
-    c, s = math.cos(yaw_world_rad), math.sin(yaw_world_rad)
-    return np.array([forward * c - left * s, forward * s + left * c, up], dtype=float)
-
-
-def world_velocity_to_body(velocity_world, q_world_body) -> np.ndarray:
-    """REP 105: Odometry twist is in the child (body) frame: v_body = Rᵀ v_world."""
-    return quat_to_rotation_matrix(_unit(q_world_body)).T @ np.asarray(velocity_world, float)
+    a vehicle whose heading is yaw_ned_rad (clockwise from north): the same vector in the FRD heading frame,
+    turned by the heading about z down."""
+    return heading_to_world(flu_to_frd([forward, left, up]), yaw_ned_rad)
 
 
 # ------------------------------------------------------------------------------------------- Tello rc
@@ -169,16 +157,7 @@ def tello_rc_from_heading_velocity(forward: float, left: float, up: float, yaw_r
                    up_down=_stick(up, limits.speed_z_m_s), yaw=_stick(-yaw_rate_rad_s, limits.yaw_rate_rad_s))
 
 
-def _unit(q) -> np.ndarray:
-    q = np.asarray(q, float).reshape(4)
-    norm = float(np.linalg.norm(q))
-    if not math.isfinite(norm) or norm < 1e-9:
-        raise ValueError(f"quaternion {q.tolist()} cannot be normalised")
-    return q / norm
-
-
 __all__ = ["R_ENU_NED", "R_NWU_NED", "R_FLU_FRD", "ned_to_enu", "enu_to_ned", "ned_to_world", "world_to_ned",
            "frd_to_flu", "flu_to_frd", "quat_ned_frd_to_world_flu", "quat_world_flu_to_ned_frd",
            "euler_ned_frd_to_world_flu", "yaw_ned_to_world", "yaw_rate_world_to_ned", "heading_velocity_to_ned",
-           "heading_velocity_to_world", "world_velocity_to_body", "TelloRcLimits", "TelloRc", "RC_ZERO",
-           "tello_rc_from_heading_velocity"]
+           "TelloRcLimits", "TelloRc", "RC_ZERO", "tello_rc_from_heading_velocity"]

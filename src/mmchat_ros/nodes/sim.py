@@ -25,11 +25,12 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from mmchat_ros.backends.sim.quadrotor import QuadrotorSim  # noqa: E402
 from mmchat_ros.core.airframe import load_airframe  # noqa: E402
+from mmchat_ros.core.geometry import world_to_body  # noqa: E402
 from mmchat_ros.core.paths import share_dir  # noqa: E402
 from mmchat_ros.msg import MotorCommand  # noqa: E402
 from mmchat_ros.nodes.common import seconds_to_stamp  # noqa: E402
 from mmchat_ros.nodes.image_conversion import numpy_to_image  # noqa: E402
-from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, rotation_matrix_wxyz, vector_to_msg  # noqa: E402
+from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg  # noqa: E402
 
 PARAMS = {
     "airframe": Param("x500", "airframe name in config/airframes.yaml"),
@@ -186,8 +187,7 @@ class SimNode(Node):
         vector_to_msg(state.position - self.odom_origin, odom.pose.pose.position)
         quat_msg_from_wxyz(state.quaternion_wxyz, odom.pose.pose.orientation)
         # REP 105: Odometry twist is expressed in the child (body) frame.
-        v_body = rotation_matrix_wxyz(state.quaternion_wxyz).T @ state.linear_velocity_world
-        vector_to_msg(v_body, odom.twist.twist.linear)
+        vector_to_msg(world_to_body(state.quaternion_wxyz, state.linear_velocity_world), odom.twist.twist.linear)
         vector_to_msg(state.angular_velocity_body, odom.twist.twist.angular)
         odom.pose.covariance[0] = odom.pose.covariance[7] = odom.pose.covariance[14] = 1e-6
         odom.twist.covariance[0] = odom.twist.covariance[7] = odom.twist.covariance[14] = 1e-6

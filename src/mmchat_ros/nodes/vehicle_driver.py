@@ -16,7 +16,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, Imu
 from std_msgs.msg import Bool
 
-from mmchat_ros.core.vehicle_frames import world_velocity_to_body
+from mmchat_ros.core.geometry import world_to_body
 from mmchat_ros.msg import FlightState
 from mmchat_ros.nodes.common import SENSOR_QOS, STATE_QOS
 from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
@@ -112,7 +112,7 @@ class VehicleStatePublisher:
         odom.header.frame_id, odom.child_frame_id = self.odom_frame, self.base_frame
         vector_to_msg(position, odom.pose.pose.position)
         quat_msg_from_wxyz(quaternion_wxyz, odom.pose.pose.orientation)
-        vector_to_msg(world_velocity_to_body(velocity_world, quaternion_wxyz), odom.twist.twist.linear)
+        vector_to_msg(world_to_body(quaternion_wxyz, velocity_world), odom.twist.twist.linear)
         if angular_velocity_body is not None:
             vector_to_msg(angular_velocity_body, odom.twist.twist.angular)
         for i, (p, v) in enumerate(zip(position_variance, velocity_variance)):

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 
+from mmchat_ros.core.geometry import heading_to_world
 from mmchat_ros.core.launch_graph import load_graph
 from mmchat_ros.core.rosenv import ros_environment
 
@@ -49,9 +50,8 @@ def run(airframe: str = "x500") -> int:
         if not result.success:
             raise RuntimeError(f"plan failed: {result.message}")
         end = flight.position()
-        expected = (start[0] + 2.0 * math.cos(heading) - math.sin(heading),
-                    start[1] + 2.0 * math.sin(heading) + math.cos(heading))
-        error = math.dist(end[:2], expected)
+        dx, dy = heading_to_world((2.0, 1.0), heading)     # 2 m forward, then 1 m left
+        error = math.dist(end[:2], (start[0] + dx, start[1] + dy))
         say(f"flew 2 m forward, turned left 90 deg, flew 1 m (ended {error:.2f} m from the target)")
         flight.land_and_wait()
         say("landed, motors off")

@@ -2,7 +2,6 @@
 services and its plan action. Used by `mmchat demo`, the benches and the simulation tests."""
 from __future__ import annotations
 
-import math
 import time
 
 from nav_msgs.msg import Odometry
@@ -10,6 +9,7 @@ from rclpy.action import ActionClient
 from std_srvs.srv import Trigger
 
 from mmchat_ros.action import ExecutePlan
+from mmchat_ros.core.geometry import yaw_from_quat
 from mmchat_ros.msg import ActionPlan, FlightState, MotorCommand, PlanAction
 from mmchat_ros.nodes.common import STATE_QOS
 
@@ -108,4 +108,4 @@ def action(kind: int, **fields) -> PlanAction:
 
 def yaw_of(odom: Odometry) -> float:
     q = odom.pose.pose.orientation
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+    return yaw_from_quat((q.w, q.x, q.y, q.z))

@@ -13,8 +13,10 @@ import numpy as np
 
 from mmchat_ros.backends.sim.quadrotor import Perturbation, QuadrotorSim
 from mmchat_ros.core.airframe import load_airframe
-from mmchat_ros.core.flight.control import VehicleState, load_gains, tilt_from_quat
+from mmchat_ros.core.flight.control import VehicleState
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig, FlightStatus
+from mmchat_ros.core.flight.gains import load_gains
+from mmchat_ros.core.geometry import tilt_from_quat
 
 
 class Lockstep:

@@ -48,6 +48,7 @@ import numpy as np
 from mmchat_ros.backends.sim.battery import BatteryModel, BatteryState
 from mmchat_ros.backends.sim.world import WorldSpec, load_world
 from mmchat_ros.core.airframe import GRAVITY, Airframe
+from mmchat_ros.core.geometry import quat_from_yaw
 
 __all__ = ["QuadrotorSim", "QuadrotorState", "CameraIntrinsics", "Perturbation", "gl_backend", "GLUnavailableError"]
 
@@ -284,11 +285,6 @@ def _f(*values: float) -> str:
     return " ".join(f"{v:.9g}" for v in values)
 
 
-def _yaw_quat(yaw_deg: float) -> tuple[float, float, float, float]:
-    h = math.radians(yaw_deg) / 2
-    return (math.cos(h), 0.0, 0.0, math.sin(h))
-
-
 def _png_bytes(image: np.ndarray) -> bytes:
     import cv2
     ok, buf = cv2.imencode(".png", image)
@@ -396,7 +392,8 @@ def build_mjcf(airframe: Airframe, world: WorldSpec, physics_hz: float,
         sx, sy, sz = box.size
         worldbody.append(
             f'<geom name="box_{box.name}" type="box" size="{_f(sx / 2, sy / 2, sz / 2)}" pos="{_f(*box.position)}" '
-            f'quat="{_f(*_yaw_quat(box.yaw_deg))}" rgba="{_f(*box.rgba)}" contype="{st}" conaffinity="{ss}"/>')
+            f'quat="{_f(*quat_from_yaw(math.radians(box.yaw_deg)))}" rgba="{_f(*box.rgba)}" contype="{st}" '
+            f'conaffinity="{ss}"/>')
     tt, ts = _CONTACT[_TARGET]
     for t in world.targets:
         sx, sy, sz = t.size
@@ -412,7 +409,7 @@ def build_mjcf(airframe: Airframe, world: WorldSpec, physics_hz: float,
             geoms += (f'<geom name="poster_{t.name}" type="box" size="{_f(0.001, sy / 2, sz / 2)}" '
                       f'pos="{_f(sx / 2 + 0.001, 0, 0)}" material="mat_{t.name}" contype="0" conaffinity="0"/>')
         worldbody.append(f'<body name="target_{t.name}" mocap="true" pos="{_f(*t.position)}" '
-                         f'quat="{_f(*_yaw_quat(t.yaw_deg))}">{geoms}</body>')
+                         f'quat="{_f(*quat_from_yaw(math.radians(t.yaw_deg)))}">{geoms}</body>')
     worldbody.append(f'<body name="vehicle" pos="{_f(0, 0, rest_height)}">' + "".join(vehicle) + "</body>")
 
     xml = f"""<mujoco model="mmchat_{airframe.name}">
@@ -520,7 +517,7 @@ class QuadrotorSim:
             raise ValueError("reset position and yaw must be finite")
         on_ground = z <= self.rest_height_m
         d.qpos[0:3] = (x, y, self.rest_height_m if on_ground else z)
-        d.qpos[3:7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        d.qpos[3:7] = quat_from_yaw(yaw)
         self._armed = False
         self._step_debt = 0.0
         self._rng = np.random.default_rng(self.seed)

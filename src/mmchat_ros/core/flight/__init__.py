@@ -4,10 +4,11 @@ action-plan executor, and the FlightCore that ties them together for the flight_
 Pure Python (numpy, simple-pid, PyYAML); never imports rclpy. Frames are REP 103 (world z up; body x forward,
 y left, z up) and every time is an explicit ``now`` in seconds, so wall time and sim time work alike.
 """
-from mmchat_ros.core.flight.control import (CascadedController, ControlLimits, ControlOutput, FlightGains, Mixer,
-                                            PidGains, Setpoint, VehicleState, load_gains)
+from mmchat_ros.core.flight.control import CascadedController, ControlOutput, Setpoint, VehicleState
 from mmchat_ros.core.flight.envelope import EnvelopeCheck, EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig, FlightStatus
+from mmchat_ros.core.flight.gains import ControlLimits, FlightGains, PidGains, load_gains
+from mmchat_ros.core.flight.mixer import Mixer
 from mmchat_ros.core.flight.mux import (ActiveCommand, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
 from mmchat_ros.core.flight.plan import (ActionType, FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,

@@ -20,136 +20,28 @@ Model mismatch: two disturbance observers compare what the airframe model says t
 with what the state estimate shows, and subtract the difference: one on linear acceleration (wrong mass or
 thrust, drag, wind), one on angular acceleration (centre of mass off, wrong inertia or yaw torque). So the
 feed-forward terms (gravity, drag, reference acceleration, ``I α``) only need to be roughly right.
-Gains come from the airframe by the rule in ``gains.py`` unless flight_gains.yaml spells them out.
+Gains (and their loading) are in ``gains.py``, the mixer in ``mixer.py``, the rotation maths in core/geometry.py.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
-import yaml
 from simple_pid import PID
 
-from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
-from mmchat_ros.core.flight.gains import GainRule, derive_gains_spec, derived_limits
+from mmchat_ros.core.airframe import GRAVITY, Airframe
+from mmchat_ros.core.flight.gains import DEFAULT_CONTROL_RATE_HZ, ControlLimits, FlightGains, PidGains
+from mmchat_ros.core.flight.mixer import Mixer
 from mmchat_ros.core.flight.trajectory import KinematicLimits
+from mmchat_ros.core.geometry import (cross3, quat_between, quat_canonical, quat_conjugate, quat_multiply,
+                                      quat_normalize, quat_to_rotation_matrix, rotation_matrix_to_quat, wrap_angle,
+                                      yaw_from_quat)
 
-DEFAULT_CONTROL_RATE_HZ = 250.0
 GYRO_BIAS_TIME_S = 2.0          # time constant of the gyro-bias estimate
 MAX_GYRO_BIAS = 0.1             # rad/s: a gyro worse than this needs calibrating, not compensating
 
 _EZ = np.array([0.0, 0.0, 1.0])
-
-
-# --------------------------------------------------------------------------------------------------- rotations
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a ⊗ b of (w, x, y, z) quaternions."""
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return np.array([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ])
-
-
-def quat_conjugate(q: np.ndarray) -> np.ndarray:
-    return np.array([q[0], -q[1], -q[2], -q[3]])
-
-
-def quat_normalize(q: np.ndarray) -> np.ndarray:
-    norm = math.sqrt(float(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2))
-    if not math.isfinite(norm) or norm < 1e-9:
-        raise ValueError(f"quaternion {q!r} cannot be normalised")
-    return np.asarray(q, float) / norm
-
-
-def quat_canonical(q: np.ndarray) -> np.ndarray:
-    """The same rotation with w >= 0, i.e. the shortest way round."""
-    return -q if q[0] < 0.0 else q
-
-
-def quat_to_rotation_matrix(q: np.ndarray) -> np.ndarray:
-    """3×3 matrix R with v_world = R @ v_body for a body→world quaternion."""
-    w, x, y, z = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def rotation_matrix_to_quat(rot: np.ndarray) -> np.ndarray:
-    """Inverse of quat_to_rotation_matrix (Shepperd's method, numerically safe for every rotation)."""
-    m = rot
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0.0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    return quat_canonical(quat_normalize(np.array(q)))
-
-
-def quat_from_yaw(yaw_rad: float) -> np.ndarray:
-    return np.array([math.cos(yaw_rad / 2.0), 0.0, 0.0, math.sin(yaw_rad / 2.0)])
-
-
-def quat_from_euler(roll_rad: float, pitch_rad: float, yaw_rad: float) -> np.ndarray:
-    """Z-Y-X (yaw, then pitch, then roll) Euler angles → body→world quaternion."""
-    cr, sr = math.cos(roll_rad / 2), math.sin(roll_rad / 2)
-    cp, sp = math.cos(pitch_rad / 2), math.sin(pitch_rad / 2)
-    cy, sy = math.cos(yaw_rad / 2), math.sin(yaw_rad / 2)
-    return np.array([
-        cr * cp * cy + sr * sp * sy,
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-    ])
-
-
-def yaw_from_quat(q: np.ndarray) -> float:
-    """Heading of the body x axis in the world x-y plane (Z-Y-X yaw), radians in (-π, π]."""
-    w, x, y, z = q
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-def tilt_from_quat(q: np.ndarray) -> float:
-    """Angle between body z and world z, radians."""
-    w, x, y, z = q
-    cos_tilt = 1.0 - 2.0 * (x * x + y * y)
-    return math.acos(min(1.0, max(-1.0, cos_tilt)))
-
-
-def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray | None:
-    """Shortest rotation taking unit vector u onto unit vector v; None when they are (nearly) opposite."""
-    dot = float(u @ v)
-    if dot < -1.0 + 1e-6:
-        return None
-    axis = cross3(u, v)
-    q = np.array([1.0 + dot, axis[0], axis[1], axis[2]])
-    return q / math.sqrt(float(q @ q))
-
-
-def cross3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a × b for 3-vectors (np.cross is an order of magnitude slower on tiny arrays)."""
-    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
-
-
-def wrap_angle(angle_rad: float) -> float:
-    """Angle wrapped to [-π, π)."""
-    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
 # ------------------------------------------------------------------------------------------------- data types
@@ -221,133 +113,6 @@ class ControlOutput:
     yaw_rate_setpoint: float = 0.0
 
 
-# ----------------------------------------------------------------------------------------------------- gains
-@dataclass(frozen=True)
-class PidGains:
-    kp: float
-    ki: float = 0.0
-    kd: float = 0.0
-
-
-@dataclass(frozen=True)
-class ControlLimits:
-    max_tilt_deg: float = 30.0
-    max_speed_xy: float = 2.0              # m/s
-    max_speed_z: float = 1.0               # m/s
-    max_yaw_rate_deg_s: float = 60.0
-    max_roll_pitch_rate_deg_s: float = 220.0
-    max_accel_up: float = 5.0              # m/s² above hover; also capped by the motors' thrust
-    max_accel_down: float = 4.0            # m/s² below hover; < g so the thrust vector always points up
-
-
-@dataclass(frozen=True)
-class ObserverGains:
-    """Disturbance-observer bandwidths, rad/s (0 = off)."""
-    velocity_bw: float = 0.0               # horizontal linear acceleration
-    velocity_z_bw: float = 0.0             # vertical
-    rate_bw: float = 0.0                   # angular acceleration
-
-
-@dataclass(frozen=True)
-class FlightGains:
-    position_xy: PidGains
-    position_z: PidGains
-    velocity_xy: PidGains
-    velocity_z: PidGains
-    attitude_roll_pitch: float             # rad/s of body rate per rad of attitude error
-    attitude_yaw: float
-    rate_roll_pitch: PidGains              # rad/s² of angular acceleration per rad/s of rate error
-    rate_yaw: PidGains
-    limits: ControlLimits = ControlLimits()
-    observer: ObserverGains = ObserverGains()
-    jerk_ratio: float = 0.5                # reference jerk limit = accel limit × attitude gain × this
-
-
-def default_gains_file() -> Path:
-    from mmchat_ros.core.paths import config_file
-    return config_file("flight_gains.yaml")
-
-
-def _pid_gains(spec: Mapping[str, Any], where: str) -> PidGains:
-    if not isinstance(spec, Mapping) or "kp" not in spec:
-        raise ValueError(f"{where}: expected a mapping with at least 'kp', got {spec!r}")
-    unknown = set(spec) - {"kp", "ki", "kd"}
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-    gains = PidGains(float(spec["kp"]), float(spec.get("ki", 0.0)), float(spec.get("kd", 0.0)))
-    if not all(math.isfinite(g) and g >= 0.0 for g in (gains.kp, gains.ki, gains.kd)) or gains.kp <= 0.0:
-        raise ValueError(f"{where}: gains must be finite, kp > 0, ki and kd >= 0; got {gains}")
-    return gains
-
-
-def gains_from_dict(spec: Mapping[str, Any], name: str = "gains") -> FlightGains:
-    """Build FlightGains from one airframe's entry of flight_gains.yaml (see that file for the layout)."""
-    try:
-        position, velocity, attitude, rate = (spec[k] for k in ("position", "velocity", "attitude", "rate"))
-        limit_spec = dict(spec.get("limits", {}))
-        unknown = set(limit_spec) - set(ControlLimits.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{name}.limits: unknown keys {sorted(unknown)}")
-        limits = ControlLimits(**{k: float(v) for k, v in limit_spec.items()})
-        observer_spec = dict(spec.get("observer", {}))
-        unknown = set(observer_spec) - set(ObserverGains.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{name}.observer: unknown keys {sorted(unknown)}")
-        observer = ObserverGains(**{k: float(v) for k, v in observer_spec.items()})
-        if not all(math.isfinite(v) and v >= 0.0 for v in observer.__dict__.values()):
-            raise ValueError(f"{name}.observer: bandwidths must be finite and >= 0, got {observer}")
-        gains = FlightGains(
-            position_xy=_pid_gains(position["xy"], f"{name}.position.xy"),
-            position_z=_pid_gains(position["z"], f"{name}.position.z"),
-            velocity_xy=_pid_gains(velocity["xy"], f"{name}.velocity.xy"),
-            velocity_z=_pid_gains(velocity["z"], f"{name}.velocity.z"),
-            attitude_roll_pitch=_pid_gains(attitude["roll_pitch"], f"{name}.attitude.roll_pitch").kp,
-            attitude_yaw=_pid_gains(attitude["yaw"], f"{name}.attitude.yaw").kp,
-            rate_roll_pitch=_pid_gains(rate["roll_pitch"], f"{name}.rate.roll_pitch"),
-            rate_yaw=_pid_gains(rate["yaw"], f"{name}.rate.yaw"),
-            limits=limits,
-            observer=observer,
-            jerk_ratio=float(spec.get("jerk_ratio", FlightGains.__dataclass_fields__["jerk_ratio"].default)),
-        )
-    except KeyError as exc:
-        raise ValueError(f"{name}: missing key {exc}") from None
-    lim = gains.limits
-    if not 0.0 < lim.max_tilt_deg < 80.0:
-        raise ValueError(f"{name}.limits.max_tilt_deg must be in (0, 80), got {lim.max_tilt_deg}")
-    if not 0.0 < lim.max_accel_down < GRAVITY:
-        raise ValueError(f"{name}.limits.max_accel_down must be in (0, g), got {lim.max_accel_down}")
-    for key in ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_roll_pitch_rate_deg_s", "max_accel_up"):
-        value = getattr(lim, key)
-        if not (math.isfinite(value) and value > 0.0):
-            raise ValueError(f"{name}.limits.{key} must be finite and > 0, got {value}")
-    return gains
-
-
-def load_gains(airframe_name: str, path: str | Path | None = None, airframe: Airframe | None = None,
-               control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ) -> FlightGains:
-    """Gains and limits of one airframe: derived from its physical constants by the rule (gains.py, with the
-    design constants of flight_gains.yaml's ``rule:``) and the limits of its flight_gains.yaml entry (derived
-    from thrust-to-weight where it has none). An entry that spells out position/velocity/attitude/rate gains
-    overrides the rule. ``airframe``: the airframe itself (default: loaded by name from airframes.yaml)."""
-    path = Path(path) if path else default_gains_file()
-    data = yaml.safe_load(path.read_text()) or {}
-    entry = data.get(airframe_name) or {}
-    if "position" in entry:
-        return gains_from_dict(entry, airframe_name)
-    if airframe is None:
-        try:
-            airframe = load_airframe(airframe_name)
-        except KeyError as exc:
-            raise KeyError(f"no flight gains for airframe '{airframe_name}' in {path}, and no such airframe to "
-                           f"derive them from ({exc.args[0]})") from None
-    spec = derive_gains_spec(airframe, control_rate_hz, GainRule.from_dict(data.get("rule")))
-    spec["limits"] = {**derived_limits(airframe), **dict(entry.get("limits") or {})}
-    unknown = set(entry) - {"limits"}
-    if unknown:
-        raise ValueError(f"{path}: {airframe_name}: unknown keys {sorted(unknown)}")
-    return gains_from_dict(spec, airframe_name)
-
-
 # --------------------------------------------------------------------------------------------------- PID loop
 def _frozen_clock() -> float:
     # simple-pid samples its clock even when given dt; a constant keeps it off the wall clock entirely.
@@ -377,87 +142,6 @@ class PidLoop:
 
     def reset(self) -> None:
         self.pid.reset()
-
-
-# ------------------------------------------------------------------------------------------------------ mixer
-@dataclass
-class MixerResult:
-    motor_thrusts_n: np.ndarray
-    roll_pitch_scale: float      # 1: full roll/pitch torque delivered
-    yaw_scale: float             # 1: full yaw torque delivered
-    thrust_shift_n: float        # collective thrust added (+) or removed (-) to fit the motors' range
-
-    @property
-    def saturated(self) -> bool:
-        return self.roll_pitch_scale < 1.0 or self.yaw_scale < 1.0 or abs(self.thrust_shift_n) > 1e-9
-
-
-class Mixer:
-    """Wrench [thrust, τx, τy, τz] → motor thrusts in [0, motor_max_thrust_n], with desaturation.
-
-    Priorities when the motors cannot deliver everything: roll/pitch torque first (it keeps the vehicle
-    upright), then collective thrust, then yaw torque. Collective thrust is shifted as needed to keep the
-    roll/pitch differential inside the motors' range; roll/pitch is only scaled down when even the full range
-    cannot hold the differential; yaw is scaled down to what is left without moving the collective.
-    """
-
-    def __init__(self, airframe: Airframe):
-        allocation = airframe.allocation_matrix()
-        if np.linalg.matrix_rank(allocation) < 4:
-            raise ValueError(f"airframe '{airframe.name}': allocation matrix cannot control thrust, roll, pitch "
-                             f"and yaw independently")
-        self.allocation = allocation
-        self._inverse = np.linalg.pinv(allocation)      # n×4: exact inverse for a quad, least-norm otherwise
-        self._thrust_column = self._inverse[:, 0]         # motor thrusts per newton of collective
-        self._roll_pitch_columns = self._inverse[:, 1:3]
-        self._yaw_column = self._inverse[:, 3]
-        if np.any(self._thrust_column <= 0.0):
-            raise ValueError(f"airframe '{airframe.name}': collective thrust must raise every motor")
-        self.max_thrust = airframe.motor_max_thrust_n
-        self.num_motors = airframe.num_motors
-        self._thrust_column_list = [float(c) for c in self._thrust_column]
-        self._roll_pitch_rows = [(float(a), float(b)) for a, b in self._roll_pitch_columns]
-        self._yaw_column_list = [float(c) for c in self._yaw_column]
-
-    def mix(self, collective_n: float, torque_nm: np.ndarray) -> MixerResult:
-        # Plain floats: for 4-8 motors this is several times faster than numpy and runs every control step.
-        col = self._thrust_column_list
-        top = self.max_thrust
-        tau_x, tau_y, tau_z = float(torque_nm[0]), float(torque_nm[1]), float(torque_nm[2])
-        roll_pitch = [a * tau_x + b * tau_y for a, b in self._roll_pitch_rows]
-
-        # Largest roll/pitch scale k for which some collective shift fits every motor in [0, max]. With
-        # ρ = roll_pitch / c, motors i, j fit together iff k (ρ_i - ρ_j) <= max / c_i; the binding j is argmin ρ.
-        rho = [r / c for r, c in zip(roll_pitch, col)]
-        rho_min = min(rho)
-        roll_pitch_scale = 1.0
-        for rho_i, c in zip(rho, col):
-            excess = rho_i - rho_min
-            if excess > 1e-12:
-                roll_pitch_scale = min(roll_pitch_scale, top / c / excess)
-        motors = [collective_n * c + roll_pitch_scale * r for c, r in zip(col, roll_pitch)]
-
-        # Shift the collective by the least amount that brings every motor inside its range.
-        shift_low = max(-m / c for m, c in zip(motors, col))
-        shift_high = min((top - m) / c for m, c in zip(motors, col))
-        shift = min(max(0.0, shift_low), shift_high)
-        motors = [m + shift * c for m, c in zip(motors, col)]
-
-        # Yaw gets whatever headroom is left on every motor without touching the collective again.
-        yaw = [y * tau_z for y in self._yaw_column_list]
-        yaw_scale = 1.0
-        for m, y in zip(motors, yaw):
-            if y > 1e-12:
-                yaw_scale = min(yaw_scale, (top - m) / y)
-            elif y < -1e-12:
-                yaw_scale = min(yaw_scale, -m / y)
-        yaw_scale = max(0.0, yaw_scale)
-        motors = np.array([min(max(m + yaw_scale * y, 0.0), top) for m, y in zip(motors, yaw)])
-        return MixerResult(motors, roll_pitch_scale, yaw_scale, shift)
-
-    def wrench(self, motor_thrusts_n: np.ndarray) -> np.ndarray:
-        """[thrust, τx, τy, τz] produced by the given motor thrusts."""
-        return self.allocation @ motor_thrusts_n
 
 
 # ------------------------------------------------------------------------------------------------- controller

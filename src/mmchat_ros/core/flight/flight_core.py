@@ -25,10 +25,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
-from mmchat_ros.core.flight.control import (DEFAULT_CONTROL_RATE_HZ, POSITION_MODE, VELOCITY_MODE,
-                                            CascadedController, ControlOutput, FlightGains, Setpoint, VehicleState,
-                                            load_gains, quat_from_yaw, tilt_from_quat, yaw_from_quat)
+from mmchat_ros.core.flight.control import (POSITION_MODE, VELOCITY_MODE, CascadedController, ControlOutput,
+                                            Setpoint, VehicleState)
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope, first_non_finite
+from mmchat_ros.core.flight.gains import DEFAULT_CONTROL_RATE_HZ, FlightGains, load_gains
 from mmchat_ros.core.flight.mux import (ACCEPTED, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
 from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,
@@ -36,6 +36,7 @@ from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanConfi
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
 from mmchat_ros.core.flight.trajectory import GoToShaper
+from mmchat_ros.core.geometry import heading_to_world, quat_from_yaw, tilt_from_quat, yaw_from_quat
 
 PLAN_SOURCE = "plan"
 TAKEOFF_BRAKE_DECEL_M_S2 = 1.0      # the take-off reference slows down at this rate before the height
@@ -330,9 +331,8 @@ class FlightCore:
             return self._refuse("non_finite", f"velocity command from '{source}' rejected: {bad}")
         if self._state is None:
             return self._refuse("odometry", f"velocity command from '{source}' rejected: no odometry for the heading")
-        yaw = self._state.yaw_rad
-        c, s = math.cos(yaw), math.sin(yaw)
-        return self.submit_velocity(source, c * forward - s * left, s * forward + c * left, up, yaw_rate, now)
+        vx, vy, vz = heading_to_world((forward, left, up), self._state.yaw_rad)
+        return self.submit_velocity(source, float(vx), float(vy), float(vz), yaw_rate, now)
 
     def submit_position(self, source: str, x: float, y: float, z: float, yaw: float, now: float,
                         velocity_ff: tuple[float, float, float] = (0.0, 0.0, 0.0),

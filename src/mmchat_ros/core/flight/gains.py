@@ -1,5 +1,8 @@
-"""Controller gains derived from an airframe's physical constants (pole placement on the cascade), so a new
-airframe flies from its airframes.yaml entry alone.
+"""Controller gains: their types, flight_gains.yaml, and the rule that derives them from an airframe's physical
+constants (pole placement on the cascade), so a new airframe flies from its airframes.yaml entry alone.
+
+``load_gains`` is the entry point: an airframe's flight_gains.yaml entry either spells its gains out or only
+gives limits, and then the rule below derives the gains.
 
 The rule, loop by loop from the inside out (each loop is designed on the closed loop inside it):
 
@@ -19,8 +22,8 @@ The rule, loop by loop from the inside out (each loop is designed on the closed 
    yaw torque). The linear one runs on the measured attitude and the modelled motor thrust, so its estimate does
    not depend on how well the loops track and it can be faster than them: ``k_att × observer_ratio`` horizontally.
    Where the motor lag enters directly (vertical thrust, body rates) a slower real motor than the file says would
-   fight a fast observer, so those run at ``rate_observer_ratio`` of their loop: ``ω_vz ×`` and ``ω_rate ×`` it. Small integrators remain as a
-   backstop (``ki = kp × ω / integral_ratio``).
+   fight a fast observer, so those run at ``rate_observer_ratio`` of their loop: ``ω_vz ×`` and ``ω_rate ×`` it.
+   Small integrators remain as a backstop (``ki = kp × ω / integral_ratio``).
 6. **Yaw.** Yaw torque comes from the rotors' drag torque, much weaker than roll/pitch: the yaw loops take
    ``yaw_ratio`` of the roll/pitch gains.
 
@@ -32,11 +35,60 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Mapping
 
-from mmchat_ros.core.airframe import GRAVITY, Airframe
+import yaml
+
+from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
+from mmchat_ros.core.paths import config_file
+
+DEFAULT_CONTROL_RATE_HZ = 250.0
 
 
+# ------------------------------------------------------------------------------------------------------- types
+@dataclass(frozen=True)
+class PidGains:
+    kp: float
+    ki: float = 0.0
+    kd: float = 0.0
+
+
+@dataclass(frozen=True)
+class ControlLimits:
+    max_tilt_deg: float = 30.0
+    max_speed_xy: float = 2.0              # m/s
+    max_speed_z: float = 1.0               # m/s
+    max_yaw_rate_deg_s: float = 60.0
+    max_roll_pitch_rate_deg_s: float = 220.0
+    max_accel_up: float = 5.0              # m/s² above hover; also capped by the motors' thrust
+    max_accel_down: float = 4.0            # m/s² below hover; < g so the thrust vector always points up
+
+
+@dataclass(frozen=True)
+class ObserverGains:
+    """Disturbance-observer bandwidths, rad/s (0 = off)."""
+    velocity_bw: float = 0.0               # horizontal linear acceleration
+    velocity_z_bw: float = 0.0             # vertical
+    rate_bw: float = 0.0                   # angular acceleration
+
+
+@dataclass(frozen=True)
+class FlightGains:
+    position_xy: PidGains
+    position_z: PidGains
+    velocity_xy: PidGains
+    velocity_z: PidGains
+    attitude_roll_pitch: float             # rad/s of body rate per rad of attitude error
+    attitude_yaw: float
+    rate_roll_pitch: PidGains              # rad/s² of angular acceleration per rad/s of rate error
+    rate_yaw: PidGains
+    limits: ControlLimits = ControlLimits()
+    observer: ObserverGains = ObserverGains()
+    jerk_ratio: float = 0.5                # reference jerk limit = accel limit × attitude gain × this
+
+
+# ---------------------------------------------------------------------------------------------------- the rule
 @dataclass(frozen=True)
 class GainRule:
     rate_damping: float = 0.45           # ζ of the rate loop
@@ -101,7 +153,93 @@ def derive_gains_spec(airframe: Airframe, control_rate_hz: float, rule: GainRule
         "attitude": {"roll_pitch": {"kp": attitude}, "yaw": {"kp": yaw * attitude}},
         "rate": {"roll_pitch": {"kp": rate_kp, "ki": rate_kp * rate_bw / rule.integral_ratio},
                  "yaw": {"kp": yaw * rate_kp, "ki": yaw * rate_kp * rate_bw / rule.integral_ratio}},
-        "observer": {"velocity_bw": rule.observer_ratio * attitude, "velocity_z_bw": rule.rate_observer_ratio * velocity_z,
+        "observer": {"velocity_bw": rule.observer_ratio * attitude,
+                     "velocity_z_bw": rule.rate_observer_ratio * velocity_z,
                      "rate_bw": rule.rate_observer_ratio * rate_bw},
         "jerk_ratio": rule.jerk_ratio,
     }
+
+
+# ------------------------------------------------------------------------------------------- flight_gains.yaml
+def default_gains_file() -> Path:
+    return config_file("flight_gains.yaml")
+
+
+def _pid_gains(spec: Mapping[str, Any], where: str) -> PidGains:
+    if not isinstance(spec, Mapping) or "kp" not in spec:
+        raise ValueError(f"{where}: expected a mapping with at least 'kp', got {spec!r}")
+    unknown = set(spec) - {"kp", "ki", "kd"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    gains = PidGains(float(spec["kp"]), float(spec.get("ki", 0.0)), float(spec.get("kd", 0.0)))
+    if not all(math.isfinite(g) and g >= 0.0 for g in (gains.kp, gains.ki, gains.kd)) or gains.kp <= 0.0:
+        raise ValueError(f"{where}: gains must be finite, kp > 0, ki and kd >= 0; got {gains}")
+    return gains
+
+
+def gains_from_dict(spec: Mapping[str, Any], name: str = "gains") -> FlightGains:
+    """Build FlightGains from one airframe's entry of flight_gains.yaml (see that file for the layout)."""
+    try:
+        position, velocity, attitude, rate = (spec[k] for k in ("position", "velocity", "attitude", "rate"))
+        limit_spec = dict(spec.get("limits", {}))
+        unknown = set(limit_spec) - set(ControlLimits.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{name}.limits: unknown keys {sorted(unknown)}")
+        limits = ControlLimits(**{k: float(v) for k, v in limit_spec.items()})
+        observer_spec = dict(spec.get("observer", {}))
+        unknown = set(observer_spec) - set(ObserverGains.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{name}.observer: unknown keys {sorted(unknown)}")
+        observer = ObserverGains(**{k: float(v) for k, v in observer_spec.items()})
+        if not all(math.isfinite(v) and v >= 0.0 for v in observer.__dict__.values()):
+            raise ValueError(f"{name}.observer: bandwidths must be finite and >= 0, got {observer}")
+        gains = FlightGains(
+            position_xy=_pid_gains(position["xy"], f"{name}.position.xy"),
+            position_z=_pid_gains(position["z"], f"{name}.position.z"),
+            velocity_xy=_pid_gains(velocity["xy"], f"{name}.velocity.xy"),
+            velocity_z=_pid_gains(velocity["z"], f"{name}.velocity.z"),
+            attitude_roll_pitch=_pid_gains(attitude["roll_pitch"], f"{name}.attitude.roll_pitch").kp,
+            attitude_yaw=_pid_gains(attitude["yaw"], f"{name}.attitude.yaw").kp,
+            rate_roll_pitch=_pid_gains(rate["roll_pitch"], f"{name}.rate.roll_pitch"),
+            rate_yaw=_pid_gains(rate["yaw"], f"{name}.rate.yaw"),
+            limits=limits,
+            observer=observer,
+            jerk_ratio=float(spec.get("jerk_ratio", FlightGains.__dataclass_fields__["jerk_ratio"].default)),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{name}: missing key {exc}") from None
+    lim = gains.limits
+    if not 0.0 < lim.max_tilt_deg < 80.0:
+        raise ValueError(f"{name}.limits.max_tilt_deg must be in (0, 80), got {lim.max_tilt_deg}")
+    if not 0.0 < lim.max_accel_down < GRAVITY:
+        raise ValueError(f"{name}.limits.max_accel_down must be in (0, g), got {lim.max_accel_down}")
+    for key in ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_roll_pitch_rate_deg_s", "max_accel_up"):
+        value = getattr(lim, key)
+        if not (math.isfinite(value) and value > 0.0):
+            raise ValueError(f"{name}.limits.{key} must be finite and > 0, got {value}")
+    return gains
+
+
+def load_gains(airframe_name: str, path: str | Path | None = None, airframe: Airframe | None = None,
+               control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ) -> FlightGains:
+    """Gains and limits of one airframe: derived from its physical constants by the rule (gains.py, with the
+    design constants of flight_gains.yaml's ``rule:``) and the limits of its flight_gains.yaml entry (derived
+    from thrust-to-weight where it has none). An entry that spells out position/velocity/attitude/rate gains
+    overrides the rule. ``airframe``: the airframe itself (default: loaded by name from airframes.yaml)."""
+    path = Path(path) if path else default_gains_file()
+    data = yaml.safe_load(path.read_text()) or {}
+    entry = data.get(airframe_name) or {}
+    if "position" in entry:
+        return gains_from_dict(entry, airframe_name)
+    if airframe is None:
+        try:
+            airframe = load_airframe(airframe_name)
+        except KeyError as exc:
+            raise KeyError(f"no flight gains for airframe '{airframe_name}' in {path}, and no such airframe to "
+                           f"derive them from ({exc.args[0]})") from None
+    spec = derive_gains_spec(airframe, control_rate_hz, GainRule.from_dict(data.get("rule")))
+    spec["limits"] = {**derived_limits(airframe), **dict(entry.get("limits") or {})}
+    unknown = set(entry) - {"limits"}
+    if unknown:
+        raise ValueError(f"{path}: {airframe_name}: unknown keys {sorted(unknown)}")
+    return gains_from_dict(spec, airframe_name)

@@ -18,11 +18,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mmchat_ros.core.flight.control import wrap_angle
 from mmchat_ros.core.flight.envelope import SafetyEnvelope, first_non_finite
 from mmchat_ros.core.flight.mux import PositionCommand
 from mmchat_ros.core.flight.state_machine import FLYING_MODES, FlightMode
 from mmchat_ros.core.flight.trajectory import KinematicLimits, SmoothProfile, TrapezoidProfile  # noqa: F401
+from mmchat_ros.core.geometry import heading_to_world, wrap_angle
 
 
 class ActionType(IntEnum):
@@ -282,7 +282,7 @@ class PlanExecutor:
                     position[2] = home[2]
                 airborne = False
             elif kind is ActionType.MOVE_BY:
-                target = position + _heading_to_world(yaw, step.x, step.y, step.z)
+                target = position + heading_to_world((step.x, step.y, step.z), yaw)
             elif kind is ActionType.GOTO:
                 target = np.array([step.x, step.y, step.z], float)
             elif kind is ActionType.ROTATE:
@@ -407,7 +407,7 @@ class PlanExecutor:
             active.timeout_s = cfg.timeout_factor * active.turn.duration + cfg.timeout_margin_s
         else:
             if kind is ActionType.MOVE_BY:
-                goal = position + _heading_to_world(yaw, step.x, step.y, step.z)
+                goal = position + heading_to_world((step.x, step.y, step.z), yaw)
             elif kind is ActionType.GOTO:
                 goal = np.array([step.x, step.y, step.z], float)
             else:                                    # RETURN_HOME: above the take-off point, at this altitude
@@ -583,11 +583,6 @@ class PlanExecutor:
         if vertical > 1e-9:
             speed = min(speed, env.max_speed_z / vertical)
         return speed
-
-
-def _heading_to_world(yaw: float, forward: float, left: float, up: float) -> np.ndarray:
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([c * forward - s * left, s * forward + c * left, up])
 
 
 def _fraction(done: float, total: float) -> float:
