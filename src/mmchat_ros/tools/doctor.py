@@ -102,7 +102,7 @@ def check_module(module: str, detail: Callable[[object], str] | None = None) -> 
 
 
 def check_simulator_rendering() -> str:
-    from mmchat_ros.backends.sim.quadrotor import gl_backend
+    from mmchat_ros.backends.sim.headless_gl import gl_backend
     return f"MuJoCo offscreen rendering via {gl_backend()}"
 
 
