@@ -18,7 +18,7 @@ for arg in "$@"; do
   esac
 done
 
-# DDS stays on loopback on these machines (DESIGN.md); the demo below starts real nodes.
+# DDS stays on loopback on these machines (docs/running.md, "DDS on these machines"); the demo below starts real nodes.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1
 
 step() { printf '\n[setup] %s\n' "$*"; }

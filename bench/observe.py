@@ -97,8 +97,7 @@ def bench_replay(frames, folder: Path, rate_hz: float = 30.0) -> dict:
 
 
 def bench_jpeg(frames) -> dict:
-    from mmchat_ros.nodes.image_conversion import numpy_to_image
-    from mmchat_ros.nodes.operator_panel import encode_image
+    from mmchat_ros.nodes.image_conversion import encode_image, numpy_to_image
     figures = {}
     for width, height in ((320, 240), (640, 480)):
         import cv2

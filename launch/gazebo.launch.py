@@ -1,7 +1,7 @@
 """ros2 launch mmchat_ros gazebo.launch.py — the graph's 'gazebo' mode flying the Gazebo Harmonic drone.
 
 Needs Gazebo Harmonic with ros_gz (ros-jazzy-ros-gz) installed; not runnable on machines without them (see
-README, "Gazebo"). Starts gz sim with sim/gazebo/worlds/mmchat.sdf, the ros_gz_bridge mapping of
+docs/running.md, "Gazebo"). Starts gz sim with sim/gazebo/worlds/mmchat.sdf, the ros_gz_bridge mapping of
 sim/gazebo/bridge.yaml (the same topic names as the embedded simulator), and the graph's gazebo-mode nodes
 (the flight controller with vehicle_interface:=velocity: Gazebo's MulticopterVelocityControl runs the attitude
 loops).

@@ -15,9 +15,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from mmchat_ros.backends.camera_sources import (EndOfStream, Frame, ImageFolderSource, ReconnectingSource,
                                                 SourceError, V4L2Source, VideoFileSource, bgr_to_rgb, fit_frame,
                                                 make_source)
-from mmchat_ros.nodes.camera import camera_info_from_fov, scaled_camera_info, to_rgb
 from mmchat_ros.nodes.common import SENSOR_QOS, stamp_to_seconds
-from mmchat_ros.nodes.image_conversion import image_to_numpy, numpy_to_image
+from mmchat_ros.nodes.image_conversion import (camera_info_from_fov, image_to_numpy, numpy_to_image,
+                                               scaled_camera_info, to_rgb)
 from tests.helpers.flight import ros_args
 from tests.helpers.processes import python_cmd
 
@@ -203,9 +203,9 @@ def test_video_file_played_once_stops_and_looped_keeps_going(spawn, ros, tmp_pat
     images = ros.collect(Image, "/camera/image_raw", "sensor")
     once = start_camera(spawn, source="video", path=str(video), loop=False, rate_hz=30.0, width=0, height=0)
     once.wait_for_line("end of .*clip.avi: no more frames", timeout=30)
-    time.sleep(0.5)
     # The first frames may go before the subscription is matched (seconds on a busy machine); never more than the
     # file holds.
+    ros.wait_for(lambda: len(images) >= 10, 5, "the played frames")
     assert 10 <= len(images) <= 150 and (images[-1][1].width, images[-1][1].height) == (320, 240)
     assert once.alive()
     once.stop()

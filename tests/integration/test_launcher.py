@@ -76,6 +76,19 @@ def child_pids(proc: psutil.Process) -> list[int]:
         return []
 
 
+def still_running(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """Those of ``pids`` still running once they had up to ``timeout`` s to exit (a zombie has exited)."""
+    def running(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+    deadline = time.monotonic() + timeout
+    while (left := [pid for pid in pids if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 @pytest.mark.slow
 def test_launch_introspect_respawn_and_clean_stop(test_graph, spawn, ros):
     graph, env = test_graph
@@ -124,8 +137,7 @@ def test_launch_introspect_respawn_and_clean_stop(test_graph, spawn, ros):
     launcher.proc.send_signal(signal.SIGINT)
     assert launcher.proc.wait(timeout=20) == 0
     launcher.wait_for_line(r"all nodes stopped", timeout=5)
-    time.sleep(0.2)
-    survivors = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    survivors = still_running(children)
     assert survivors == [], f"processes left behind: {survivors}"
 
 
@@ -217,7 +229,6 @@ def test_mmchat_launch_sim_starts_the_real_graph_and_ctrl_c_leaves_nothing(spawn
     assert len(children) >= len(nodes)
     launcher.proc.send_signal(signal.SIGINT)
     assert launcher.proc.wait(timeout=30) == 0
-    time.sleep(0.2)
-    survivors = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    survivors = still_running(children)
     assert survivors == [], f"processes left behind: {survivors}"
     assert "died" not in launcher.output, launcher.output

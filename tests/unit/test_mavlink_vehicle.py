@@ -102,8 +102,11 @@ def test_link_decodes_telemetry_reports_garbage_and_ignores_other_systems(link):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as junk:
         junk.sendto(b"not mavlink " * 4, ("127.0.0.1", port))
     wait(lambda: any(kind == "malformed" for kind, _ in problems))
-    time.sleep(0.2)
-    np.testing.assert_allclose(vehicle.telemetry.position_ned, [1, 2, -3])
+    # Loopback datagrams reach the link's one socket in the order sent: once the vehicle's next position is in,
+    # the other system's (sent before it) has been read too.
+    peer.mav.local_position_ned_send(4, 1.0, 2.0, -3.0, 0.5, 0.0, -0.1)
+    wait(lambda: len(positions) == 2)
+    assert all(np.allclose(p.position_ned, [1, 2, -3]) for p in positions)
     gcs.close()
 
 
@@ -145,5 +148,5 @@ def test_imu_from_highres_or_scaled_imu(link):
     peer.mav.highres_imu_send(2, 0.0, 0.0, -9.7, 0, 0, 0, 0, 0, 0, 1013.0, 0, 0, 20.0, 0x7)
     wait(lambda: vehicle.telemetry.specific_force_frd[2] == pytest.approx(-9.7))
     peer.mav.scaled_imu_send(3, 0, 0, -500, 0, 0, 0, 0, 0, 0)                     # ignored once HIGHRES arrives
-    time.sleep(0.2)
+    wait(lambda: vehicle.counters.by_type.get("SCALED_IMU") == 2)
     assert vehicle.telemetry.specific_force_frd[2] == pytest.approx(-9.7) and not problems

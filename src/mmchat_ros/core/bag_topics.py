@@ -16,7 +16,7 @@ from pathlib import Path
 
 PACKAGE = "mmchat_ros"
 
-# QoS classes (the graph's conventions, DESIGN.md): streams are best effort, commands reliable, state that late
+# QoS classes (the graph's conventions, docs/architecture.md): streams are best effort, commands reliable, state that late
 # joiners need reliable + transient local.
 SENSOR, RELIABLE, STATE = "sensor", "reliable", "state"
 QOS_CLASSES = (SENSOR, RELIABLE, STATE)

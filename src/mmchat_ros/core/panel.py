@@ -11,11 +11,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 
 from mmchat_ros.core.flight.plan import ActionType
 from mmchat_ros.core.overlays import yaw_deg_of
 
 MAX_COMMAND_CHARS = 500
+# The page (src/mmchat_ros/web, installed as package data) by URL path: file name, content type.
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+                "/index.html": ("index.html", "text/html; charset=utf-8"),
+                "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
+                "/panel.css": ("panel.css", "text/css; charset=utf-8")}
 
 
 def json_safe(value):

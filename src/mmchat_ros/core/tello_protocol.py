@@ -19,7 +19,7 @@ value (m)"); time in s (motor-on time); agx/agy/agz in 0.001 g (``acceleration?`
 so the driver's ``velocity_unit_m_s`` defaults to 0.1 and is a parameter. Axis conventions are DJI's aerospace
 ones: attitude is Z-Y-X Euler of an FRD body in an NED-like world whose x is the yaw-0 heading (the Tello has no
 compass), vgx/vgy along that world's x/y, vgz positive down; agx/agy/agz along body FRD (agz ≈ -1000 at rest).
-The axis conventions are what the README lists as "to verify on hardware".
+The axis conventions are among what docs/hardware.md lists as "Not tested on hardware".
 """
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def heading_velocity_to_ned(forward: float, left: float, up: float, yaw_ned_rad:
 class TelloRcLimits(NamedTuple):
     """What stick value 100 means on this Tello: horizontal / vertical speed (m/s) and yaw rate (rad/s).
 
-    The SDK does not document it; calibrate on the vehicle (README checklist)."""
+    The SDK does not document it; calibrate on the vehicle (docs/hardware.md, Tello checklist)."""
     speed_xy_m_s: float
     speed_z_m_s: float
     yaw_rate_rad_s: float

@@ -8,7 +8,6 @@ resized and republished once, at most at ``rate_hz``, keeping the input's captur
 """
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -21,7 +20,8 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from mmchat_ros.backends.camera_sources import (PushedFrameSource, ReconnectingSource, fit_frame,  # noqa: E402
                                                 make_source)
-from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image  # noqa: E402
+from mmchat_ros.nodes.image_conversion import (ImageConversionError, camera_info_from_fov,  # noqa: E402
+                                                numpy_to_image, scaled_camera_info, to_rgb)
 
 SOURCES = ("device", "video", "folder", "topic")
 PARAMS = {
@@ -40,46 +40,6 @@ PARAMS = {
     "retry_initial_s": Param(0.5, "first wait before reopening a failed source, s (doubles on each failure)"),
     "retry_max_s": Param(5.0, "longest wait between attempts to reopen a failed source, s"),
 }
-
-
-def camera_info_from_fov(width: int, height: int, fov_deg: float) -> CameraInfo:
-    """A pinhole CameraInfo without distortion for a horizontal field of view."""
-    fx = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
-    info.d = [0.0] * 5
-    info.k = [fx, 0.0, cx, 0.0, fx, cy, 0.0, 0.0, 1.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [fx, 0.0, cx, 0.0, 0.0, fx, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return info
-
-
-def scaled_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
-    """``info`` for the same camera resized to width x height."""
-    sx, sy = width / float(info.width), height / float(info.height)
-    out = CameraInfo(width=width, height=height, distortion_model=info.distortion_model)
-    out.d = list(info.d)
-    k, p = list(info.k), list(info.p)
-    k[0], k[2], k[4], k[5] = k[0] * sx, k[2] * sx, k[4] * sy, k[5] * sy
-    p[0], p[2], p[5], p[6] = p[0] * sx, p[2] * sx, p[5] * sy, p[6] * sy
-    out.k, out.r, out.p = k, list(info.r), p
-    return out
-
-
-def to_rgb(msg: Image) -> np.ndarray:
-    """An Image of any supported encoding as an HxWx3 RGB array."""
-    array = image_to_numpy(msg)
-    if msg.encoding in ("rgb8", "8UC3"):
-        return array
-    if msg.encoding == "bgr8":
-        return array[:, :, ::-1]
-    if msg.encoding in ("rgba8",):
-        return array[:, :, :3]
-    if msg.encoding in ("bgra8",):
-        return array[:, :, 2::-1]
-    if msg.encoding in ("mono8", "8UC1"):
-        return np.repeat(array[:, :, None], 3, axis=2)
-    raise ImageConversionError(f"cannot relay '{msg.encoding}' images as rgb8")
 
 
 class CameraNode(Node):

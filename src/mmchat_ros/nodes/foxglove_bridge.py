@@ -39,9 +39,7 @@ from mmchat_ros.core.overlays import (SETPOINT_VS_STATE_SCHEMA, LatestByStamp, O
                                       pose_sample, setpoint_vs_state)
 from mmchat_ros.core.panel import auth_summary, flight_summary, json_safe, plan_text  # noqa: E402
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript  # noqa: E402
-from mmchat_ros.nodes.camera import to_rgb  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError  # noqa: E402
-from mmchat_ros.nodes.operator_panel import encode_image  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image, to_rgb  # noqa: E402
 
 IMAGE_FORMATS = ("jpeg", "png", "raw")
 STATE_REPEAT_S = 1.0

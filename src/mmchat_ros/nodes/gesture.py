@@ -22,8 +22,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from mmchat_ros.backends.hands import annotate, make_hand_detector  # noqa: E402
 from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config  # noqa: E402
 from mmchat_ros.msg import Gesture  # noqa: E402
-from mmchat_ros.nodes.camera import to_rgb  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb  # noqa: E402
 
 PARAMS = {
     "backend": Param("mediapipe", "hand landmark backend: 'mediapipe' (models in the mediapipe wheel) or "

@@ -1,13 +1,15 @@
-"""sensor_msgs/Image <-> numpy, without cv_bridge (PyPI's cv-bridge is the ROS 1 code and breaks on numpy 2).
+"""sensor_msgs/Image <-> numpy, without cv_bridge (PyPI's cv-bridge is the ROS 1 code and breaks on numpy 2), and
+the camera helpers several nodes share: any encoding as RGB, JPEG/PNG encoding, pinhole CameraInfo.
 
 Supports the encodings the graph uses: rgb8, bgr8, rgba8, bgra8, mono8, mono16 (and 8UC1/8UC3/16UC1 aliases).
 """
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 _ENCODINGS = {
     "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
@@ -69,3 +71,55 @@ def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
     msg.step = int(array.shape[1] * channels * array.dtype.itemsize)
     msg.data = array.tobytes()
     return msg
+
+
+def camera_info_from_fov(width: int, height: int, fov_deg: float) -> CameraInfo:
+    """A pinhole CameraInfo without distortion for a horizontal field of view."""
+    fx = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    info.d = [0.0] * 5
+    info.k = [fx, 0.0, cx, 0.0, fx, cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [fx, 0.0, cx, 0.0, 0.0, fx, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def scaled_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
+    """``info`` for the same camera resized to width x height."""
+    sx, sy = width / float(info.width), height / float(info.height)
+    out = CameraInfo(width=width, height=height, distortion_model=info.distortion_model)
+    out.d = list(info.d)
+    k, p = list(info.k), list(info.p)
+    k[0], k[2], k[4], k[5] = k[0] * sx, k[2] * sx, k[4] * sy, k[5] * sy
+    p[0], p[2], p[5], p[6] = p[0] * sx, p[2] * sx, p[5] * sy, p[6] * sy
+    out.k, out.r, out.p = k, list(info.r), p
+    return out
+
+
+def to_rgb(msg: Image) -> np.ndarray:
+    """An Image of any supported encoding as an HxWx3 RGB array."""
+    array = image_to_numpy(msg)
+    if msg.encoding in ("rgb8", "8UC3"):
+        return array
+    if msg.encoding == "bgr8":
+        return array[:, :, ::-1]
+    if msg.encoding in ("rgba8",):
+        return array[:, :, :3]
+    if msg.encoding in ("bgra8",):
+        return array[:, :, 2::-1]
+    if msg.encoding in ("mono8", "8UC1"):
+        return np.repeat(array[:, :, None], 3, axis=2)
+    raise ImageConversionError(f"cannot relay '{msg.encoding}' images as rgb8")
+
+
+def encode_image(msg: Image, image_format: str = "jpeg", jpeg_quality: int = 80) -> tuple[bytes, int, int]:
+    """(JPEG or PNG bytes, width, height) of an Image of any supported encoding (also the Foxglove bridge's)."""
+    import cv2
+    rgb = to_rgb(msg)
+    options = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)] if image_format == "jpeg" else []
+    ok, data = cv2.imencode(".jpg" if image_format == "jpeg" else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            options)
+    if not ok:
+        raise ImageConversionError(f"{image_format} encoding of a {rgb.shape[1]}x{rgb.shape[0]} frame failed")
+    return data.tobytes(), rgb.shape[1], rgb.shape[0]

@@ -26,7 +26,6 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
@@ -40,17 +39,12 @@ from mmchat_ros.core.overlays import LatestByStamp, build_overlay  # noqa: E402
 from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_signed_cert,  # noqa: E402
                                             load_or_create_token, presented_token, refusal_page, session_cookie,
                                             token_matches, token_required)
-from mmchat_ros.core.panel import (EventFanout, PanelState, auth_summary, flight_summary, plan_text,  # noqa: E402
-                                   sse_event, validate_command)
+from mmchat_ros.core.panel import (STATIC_FILES, WEB_DIR, EventFanout, PanelState, auth_summary,  # noqa: E402
+                                   flight_summary, plan_text, sse_event, validate_command)
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image  # noqa: E402
 from mmchat_ros.srv import SubmitCommand  # noqa: E402
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
-STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
-                "/index.html": ("index.html", "text/html; charset=utf-8"),
-                "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
-                "/panel.css": ("panel.css", "text/css; charset=utf-8")}
 KEEPALIVE_S = 10.0
 
 PARAMS = {
@@ -69,19 +63,6 @@ PARAMS = {
     "tls": Param(False, "serve HTTPS with a self-signed certificate (made once, key 0600, in tls_dir)"),
     "tls_dir": Param("", "directory of panel_cert.pem / panel_key.pem for tls; empty = $XDG_DATA_HOME/mmchat_ros"),
 }
-
-
-def encode_image(msg: Image, image_format: str = "jpeg", jpeg_quality: int = 80) -> tuple[bytes, int, int]:
-    """(JPEG or PNG bytes, width, height) of an Image of any supported encoding (also the Foxglove bridge's)."""
-    import cv2
-    from mmchat_ros.nodes.camera import to_rgb
-    rgb = to_rgb(msg)
-    options = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)] if image_format == "jpeg" else []
-    ok, data = cv2.imencode(".jpg" if image_format == "jpeg" else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                            options)
-    if not ok:
-        raise ImageConversionError(f"{image_format} encoding of a {rgb.shape[1]}x{rgb.shape[0]} frame failed")
-    return data.tobytes(), rgb.shape[1], rgb.shape[0]
 
 
 class ServiceError(RuntimeError):

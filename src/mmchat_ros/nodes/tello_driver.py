@@ -28,8 +28,7 @@ from mmchat_ros.backends.tello import TelloLink  # noqa: E402
 from mmchat_ros.core.tello_protocol import (COMMAND_PORT, STATE_PORT, TELLO_HOST, VIDEO_PORT,  # noqa: E402
                                             TelloEstimate, TelloEstimator, TelloState)
 from mmchat_ros.core.vehicle_frames import RC_ZERO, TelloRcLimits, tello_rc_from_heading_velocity  # noqa: E402
-from mmchat_ros.nodes.camera import camera_info_from_fov  # noqa: E402
-from mmchat_ros.nodes.image_conversion import numpy_to_image  # noqa: E402
+from mmchat_ros.nodes.image_conversion import camera_info_from_fov, numpy_to_image  # noqa: E402
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher  # noqa: E402
 
 PARAMS = {
@@ -41,7 +40,7 @@ PARAMS = {
     "bind_host": Param("0.0.0.0", "local address the state, video and command sockets bind to"),
     "rc_rate_hz": Param(20.0, "rate of rc commands while flying, Hz"),
     "rc_full_scale_speed_xy_m_s": Param(3.0, "horizontal speed at rc stick 100, m/s (undocumented by the SDK: "
-                                             "calibrate, see README)"),
+                                             "calibrate: docs/hardware.md)"),
     "rc_full_scale_speed_z_m_s": Param(1.5, "vertical speed at rc stick 100, m/s (calibrate)"),
     "rc_full_scale_yaw_rate_deg_s": Param(100.0, "yaw rate at rc stick 100, deg/s (calibrate)"),
     "setpoint_timeout_s": Param(0.3, "a /cmd_vel/vehicle older than this no longer counts: rc 0 (hover), s"),

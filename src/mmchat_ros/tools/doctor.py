@@ -126,7 +126,7 @@ def check_observe() -> str:
     import mcap_ros2.decoder  # noqa: F401
 
     from mmchat_ros.core.bag_topics import make_typestore, package_message_definitions
-    from mmchat_ros.nodes.operator_panel import STATIC_FILES, WEB_DIR
+    from mmchat_ros.core.panel import STATIC_FILES, WEB_DIR
     make_typestore()
     missing = [name for name, _ in STATIC_FILES.values() if not (WEB_DIR / name).is_file()]
     if missing:

@@ -33,7 +33,7 @@ class RosClient:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5.0)   # DESIGN.md: join the spin thread after shutdown
+        self._thread.join(timeout=5.0)   # join the spin thread after shutdown, or the process can abort at exit
 
     def collect(self, msg_type, topic: str, qos: QoSProfile | int = 10) -> list:
         """Subscribe and append every message (with its arrival time) to the returned list."""

@@ -7,7 +7,7 @@ remapping); tests/unit/test_sros2_policy.py checks every name appears in that no
 config/graph.yaml has a row. The policy applies the graph's remappings for every mode (sim, gazebo, hardware with
 each vehicle, voice on), gives each node one enclave /mmchat/<node>, and adds what every rclpy node needs (rosout,
 parameter events, its own parameter services). With a full ROS 2 install:
-``ros2 security generate_artifacts -k KEYSTORE -p config/sros2/policy.xml`` (see README).
+``ros2 security generate_artifacts -k KEYSTORE -p config/sros2/policy.xml`` (docs/security.md).
 """
 from __future__ import annotations
 
