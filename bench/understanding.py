@@ -121,23 +121,29 @@ def spoken_part(planner: Planner, entries: list[dict], args) -> dict:
     per_voice = {}
     false_motion = 0
     safety = []
+    read_backs = understood = 0
     for voice in voices:
         results = spoken_corpus.transcribe_corpus(texts, voice, settings)
         # As the planner node does: a transcript below min_transcript_confidence gets "say again", no decision.
         transcripts = [r.transcript if not r.confidence < MIN_CONFIDENCE else "" for r in results]
-        report = corpus.evaluate(planner, entries, transcripts)
+        report = corpus.evaluate(planner, entries, transcripts, [r.confidence for r in results])
         per_voice[voice] = report.accuracy
+        read_back = sum(s.decision.kind == "confirm" and s.correct for s in report.scores)
+        executed = sum(s.correct and s.entry["expect"] == "execute" for s in report.scores)
+        read_backs, understood = read_backs + read_back, understood + executed
         false_motion += report.false_motion
         safety += [s for s in report.scores if s.entry.get("safety")]
         print_report(f"spoken {args.spoken_split}, voice {voice} (ASR {settings.model})", report,
                      "spoken" in args.failures)
+        print(f"   {read_back} of {executed} understood commands read back for a yes (doubtful transcript)")
         if "spoken" in args.failures:
             for s, text in zip(report.scores, transcripts):
                 if not s.correct:
                     print(f"     heard: {text!r}")
     mean = sum(per_voice.values()) / max(1, len(per_voice))
     return {"figures": {"spoken_accuracy_test": mean, "spoken_accuracy_worst_voice": min(per_voice.values()),
-                        "spoken_accuracy_per_voice": per_voice},
+                        "spoken_accuracy_per_voice": per_voice,
+                        "spoken_read_back_fraction": read_backs / max(1, understood)},
             "false_motion": false_motion, "safety": safety}
 
 

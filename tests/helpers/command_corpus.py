@@ -150,13 +150,16 @@ def score(entry: dict, decision: Decision) -> Score:
     return Score(entry, decision, ok, false_motion, why)
 
 
-def evaluate(planner, entries: list[dict], texts: list[str] | None = None) -> Report:
+def evaluate(planner, entries: list[dict], texts: list[str] | None = None,
+             confidences: list[float] | None = None) -> Report:
     """Each entry decided by a fresh-state planner (no pending read-back carried between entries); ``texts``
-    replaces the entries' texts (e.g. by speech-recognition transcripts of them)."""
+    replaces the entries' texts (e.g. by speech-recognition transcripts of them), ``confidences`` are those
+    transcripts' recognition confidences (the planner reads doubtful speech back instead of flying it)."""
     report = Report()
     for index, entry in enumerate(entries):
         planner._pending = None
         text = entry["text"] if texts is None else texts[index]
-        decision = planner.decide(text, context_for(entry))
+        decision = planner.decide(text, context_for(entry),
+                                  speech_confidence=None if confidences is None else confidences[index])
         report.scores.append(score(entry, decision))
     return report

@@ -181,3 +181,36 @@ def test_a_valid_llm_plan_is_read_back_and_runs_only_after_yes_checked_again():
                                          ("stop", ""), ("", "")])
 def test_confirmation_answers_are_whole_utterances(text, answer):
     assert confirmation_answer(text) == answer
+
+
+AT_HOME = Context(True, HOVERING, home=np.zeros(3))
+
+
+@pytest.mark.parametrize("heard,confidence,why", [
+    ("Treaty of our pilot from home.", 0.9, "not sure about 'treaty', 'pilot'"),   # a misheard safety request
+    ("Fly forward two meters.", 0.45, "recognition confidence 0.45"),
+])
+def test_a_doubtful_transcript_is_read_back_and_flies_only_after_yes(heard, confidence, why):
+    planner = Planner(require_authorisation=False, confirm_speech_below=0.6)
+    asked = planner.decide(heard, AT_HOME, now=10.0, speech_confidence=confidence)
+    assert asked.kind == "confirm" and asked.source == "grammar" and asked.steps
+    assert asked.reply.startswith(f"I heard '{heard}' ({why}): ") and asked.reply.endswith("Shall I? Say yes or no.")
+    done = planner.decide("yes", AT_HOME, now=12.0, speech_confidence=0.95)
+    assert done.kind == "execute" and done.source == "grammar" and done.steps == asked.steps
+    planner.decide(heard, AT_HOME, now=20.0, speech_confidence=confidence)
+    assert planner.decide("no", AT_HOME, now=21.0).kind == "refuse"
+
+
+def test_a_clear_transcript_and_typed_text_fly_at_once():
+    planner = Planner(require_authorisation=False, confirm_speech_below=0.6)
+    spoken = planner.decide("Fly forward two meters.", AT_HOME, speech_confidence=0.9)
+    assert spoken.kind == "execute" and [s.type for s in spoken.steps] == [A.MOVE_BY]
+    typed = planner.decide("treaty of our pilot from home", AT_HOME)   # typed: the words were meant
+    assert typed.kind == "execute" and [s.type for s in typed.steps] == [A.RETURN_HOME]
+
+
+def test_unexplained_words_are_those_the_command_language_has_no_place_for():
+    from mmchat_ros.core.command_grammar import unexplained_words
+    assert unexplained_words("Please fly forward two and a half metres, then turn left ninety degrees.") == []
+    assert unexplained_words("Set the ore matter, land and threshold to five percent.") == [
+        "ore", "matter", "threshold", "percent"]

@@ -928,6 +928,14 @@ for _phrase in list(DIRECTIONS) + list(TURN_SIDES) + list(INTENT_PHRASES):
         _PHONETIC_TARGETS.setdefault(_key, _phrase)
 
 
+def unexplained_words(text: str) -> list[str]:
+    """Words of ``text`` that no part of the command language accounts for (not a command word, slot, number,
+    unit, filler or common word). In a transcript they are a sign the recogniser misheard: "Treaty of our pilot
+    from home" still reads as "return home", but 'treaty' and 'pilot' say the reading is a guess."""
+    return [w for w in normalise(text) if w not in HARD_SEPARATORS and w not in SOFT_SEPARATORS
+            and w not in VOCABULARY and not _is_number_word(w)]
+
+
 _DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "our", "their",
                 "some", "any", "another", "every", "each", "no"}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmchat_ros.core import answers
-from mmchat_ros.core.command_grammar import FollowTarget, ParseResult
+from mmchat_ros.core.command_grammar import FollowTarget, ParseResult, unexplained_words
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.plan import ActionType, PlanConfig, PlanExecutor, PlanStep, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
@@ -120,6 +120,7 @@ class _PendingPlan:
     steps: list[PlanStep]
     description: str
     asked_at: float
+    source: str = "llm"
 
 
 class Planner:
@@ -127,7 +128,7 @@ class Planner:
                  envelope: EnvelopeConfig | None = None, require_authorisation: bool = True,
                  llm_name: str = "LLM", confirm_llm_plans: bool = True, confirm_timeout_s: float = 20.0,
                  understanding: Understanding | None = None, llm_timeout_s: float = 3.0,
-                 warm_up_llm: bool = False):
+                 warm_up_llm: bool = False, confirm_speech_below: float = 0.0):
         self.llm = llm
         self.llm_name = llm_name
         self.limits = limits
@@ -135,6 +136,7 @@ class Planner:
         self.require_authorisation = require_authorisation
         self.confirm_llm_plans = confirm_llm_plans
         self.confirm_timeout_s = confirm_timeout_s
+        self.confirm_speech_below = confirm_speech_below
         self.llm_timeout_s = llm_timeout_s
         self.understanding = understanding or Understanding()
         self._llm_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-llm")
@@ -154,7 +156,10 @@ class Planner:
         """Stop the LLM worker (a call in flight ends at its deadline)."""
         self._llm_worker.shutdown(wait=False, cancel_futures=True)
 
-    def decide(self, text: str, context: Context, now: float | None = None) -> Decision:
+    def decide(self, text: str, context: Context, now: float | None = None,
+               speech_confidence: float | None = None) -> Decision:
+        """``speech_confidence`` (0..1) marks ``text`` as a speech-recognition transcript: a plan read from a
+        doubtful transcript is read back for a yes instead of flown (see _speech_doubt)."""
         started = time.monotonic()
         now = started if now is None else now
         text = text.strip()
@@ -184,6 +189,10 @@ class Planner:
         if reading.kind == "command":
             decision = self._grammar_plan(reading.parse, context)
             decision.notes = reading.notes
+            doubt = self._speech_doubt(text, speech_confidence) if decision.kind == "execute" else ""
+            if doubt:
+                return self._read_back(decision.steps, "grammar", now, f"I heard '{text}' ({doubt})",
+                                       notes=decision.notes + [f"read back: {doubt}"])
             return decision
         return self._ask_llm(text, context, now, reading, started)
 
@@ -254,11 +263,33 @@ class Planner:
         decision = self._checked(plan.steps, context, "llm", description + ".")
         decision.llm_seconds = elapsed
         if decision.kind == "execute" and self.confirm_llm_plans:
-            self._pending = _PendingPlan(list(plan.steps), description, now)
-            # steps ride along for logs and scoring; a "confirm" decision never moves anything
-            return Decision("confirm", f"I would do this: {_lower_first(description)}. Shall I? Say yes or no.",
-                            steps=list(plan.steps), source="llm", llm_seconds=elapsed)
+            confirm = self._read_back(plan.steps, "llm", now, "I would do this")
+            confirm.llm_seconds = elapsed
+            return confirm
         return decision
+
+    def _speech_doubt(self, text: str, confidence: float | None) -> str:
+        """Why a transcript is not trusted to fly without a read-back, or "" (typed text is always trusted).
+        The recogniser's own confidence, and words the command language cannot account for: a misheard
+        sentence usually still contains a command word ("Treaty of our pilot from home" → return home), but
+        rarely only words the robot knows."""
+        if confidence is None:
+            return ""
+        if confidence < self.confirm_speech_below:
+            return f"recognition confidence {confidence:.2f}"
+        unknown = unexplained_words(text)
+        if unknown:
+            return "not sure about " + ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
+        return ""
+
+    def _read_back(self, steps: list[PlanStep], source: str, now: float, lead: str,
+                   notes: list[str] | None = None) -> Decision:
+        """Hold a checked plan for the operator's yes; steps ride along for logs and scoring (a "confirm"
+        decision never moves anything)."""
+        description = describe(steps)
+        self._pending = _PendingPlan(list(steps), description, now, source)
+        return Decision("confirm", f"{lead}: {_lower_first(description)}. Shall I? Say yes or no.",
+                        steps=list(steps), source=source, notes=notes or [])
 
     def _llm_disagrees(self, text: str, steps: list[PlanStep]) -> str:
         """Why an LLM plan is not trusted, or "": each of its actions must be one the intent classifier finds
@@ -281,9 +312,9 @@ class Planner:
         if pending is None or now - pending.asked_at > self.confirm_timeout_s:
             return Decision("clarify", "There is nothing waiting for a yes or no. What should I do?")
         if answer == "no":
-            return Decision("refuse", "Okay, I won't do that.", source="llm")
+            return Decision("refuse", "Okay, I won't do that.", source=pending.source)
         # Checked again: the vehicle may have moved or landed since the plan was read back.
-        return self._checked(pending.steps, context, "llm", f"Okay, {_lower_first(pending.description)}.")
+        return self._checked(pending.steps, context, pending.source, f"Okay, {_lower_first(pending.description)}.")
 
     def _checked(self, steps: list[PlanStep], context: Context, source: str, reply: str) -> Decision:
         if len(steps) > self.limits.max_actions:
