@@ -25,7 +25,7 @@ from std_msgs.msg import String  # noqa: E402
 from mmchat_ros.action import ExecutePlan  # noqa: E402
 from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,  # noqa: E402
                                      spoken_vision_reply, vision_fallback)
-from mmchat_ros.core.flight.control import yaw_from_quat  # noqa: E402
+from mmchat_ros.core.geometry import yaw_from_quat  # noqa: E402
 from mmchat_ros.core.flight.envelope import EnvelopeConfig  # noqa: E402
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle  # noqa: E402
 from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
