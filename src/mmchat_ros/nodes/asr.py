@@ -15,13 +15,12 @@ import sys
 import threading
 import time
 
+from rclpy.node import Node
+
+from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, WhisperRecognizer
+from mmchat_ros.backends.audio_io import int16_numpy
+from mmchat_ros.msg import SpeechSegment, Transcript
 from mmchat_ros.nodes.common import COMMAND_QOS, Param, Params, run_node, stamp_to_seconds
-
-from rclpy.node import Node  # noqa: E402
-
-from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, WhisperRecognizer  # noqa: E402
-from mmchat_ros.backends.audio_io import int16_numpy  # noqa: E402
-from mmchat_ros.msg import SpeechSegment, Transcript  # noqa: E402
 
 PARAMS = {
     "model": Param("tiny.en", "Whisper model: a CTranslate2 model directory, 'tiny.en' or 'base' (shipped by "

@@ -11,14 +11,13 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, seconds_to_stamp
+import numpy as np
+from rclpy.node import Node
 
-import numpy as np  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-
-from mmchat_ros.backends.audio_io import (AudioDeviceError, DeviceAudioSource, FileAudioSource,  # noqa: E402
+from mmchat_ros.backends.audio_io import (AudioDeviceError, DeviceAudioSource, FileAudioSource,
                                           int16_array)
-from mmchat_ros.msg import AudioChunk  # noqa: E402
+from mmchat_ros.msg import AudioChunk
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, seconds_to_stamp
 
 PARAMS = {
     "source": Param("device", "'device' (microphone through sounddevice) or 'file' (an audio file or stream)"),

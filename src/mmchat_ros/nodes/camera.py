@@ -12,15 +12,14 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, stamp_to_seconds
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
 
-import numpy as np  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-
-from mmchat_ros.backends.camera_sources import (PushedFrameSource, ReconnectingSource, fit_frame,  # noqa: E402
+from mmchat_ros.backends.camera_sources import (PushedFrameSource, ReconnectingSource, fit_frame,
                                                 make_source)
-from mmchat_ros.nodes.image_conversion import (ImageConversionError, camera_info_from_fov,  # noqa: E402
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.image_conversion import (ImageConversionError, camera_info_from_fov,
                                                 numpy_to_image, scaled_camera_info, to_rgb)
 
 SOURCES = ("device", "video", "folder", "topic")

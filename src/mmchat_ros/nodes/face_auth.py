@@ -29,28 +29,27 @@ import threading
 import time
 from collections import deque
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
+from builtin_interfaces.msg import Time
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
 
-from builtin_interfaces.msg import Time  # noqa: E402
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
-
-from mmchat_ros.backends.face_mesh import FaceMeshError, MediaPipeFaceMesh, landmarks_in_box  # noqa: E402
-from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,  # noqa: E402
+from mmchat_ros.backends.face_mesh import FaceMeshError, MediaPipeFaceMesh, landmarks_in_box
+from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,
                                        as_rgb, make_face_analyzer)
-from mmchat_ros.core.auth_signing import (AuthClaim, AuthKeyError, AuthSigner, ensure_keys,  # noqa: E402
+from mmchat_ros.core.auth_signing import (AuthClaim, AuthKeyError, AuthSigner, ensure_keys,
                                           key_dir_or_default, load_private_key)
-from mmchat_ros.core.liveness import LivenessConfig  # noqa: E402
-from mmchat_ros.core.face_auth import (LIVENESS_FAILED, SECOND_FACTORS, AuthConfig, AuthStatus,  # noqa: E402
+from mmchat_ros.core.face_auth import (LIVENESS_FAILED, SECOND_FACTORS, AuthConfig, AuthStatus,
                                        FaceAuthenticator, enroll_operator, faces_from_operators)
-from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge  # noqa: E402
-from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, default_database_path,  # noqa: E402
+from mmchat_ros.core.liveness import LivenessConfig
+from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, default_database_path,
                                             file_signature, verify_secret)
-from mmchat_ros.msg import AuthState, Transcript  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy  # noqa: E402
-from mmchat_ros.srv import EnrollOperator  # noqa: E402
+from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge
+from mmchat_ros.msg import AuthState, Transcript
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
+from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
+from mmchat_ros.srv import EnrollOperator
 
 PARAMS = {
     "database_path": Param("", "operator database (SQLite, created 0600 by the first enrollment); empty = "

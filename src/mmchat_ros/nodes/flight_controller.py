@@ -13,30 +13,29 @@ import sys
 import threading
 import time
 
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import BatteryState, Imu
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from mmchat_ros.action import ExecutePlan
+from mmchat_ros.core.command_freshness import STALE, command_stamp_problem
+from mmchat_ros.core.flight.control import VehicleState
+from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
+from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep
+from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_heading, yaw_from_quat
+from mmchat_ros.msg import FlightState, MotorCommand
+from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
 from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async,
                                      stamp_to_seconds)
-
-import numpy as np  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
-from geometry_msgs.msg import PoseStamped, Twist, TwistStamped  # noqa: E402
-from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.action import ActionServer, CancelResponse, GoalResponse  # noqa: E402
-from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import BatteryState, Imu  # noqa: E402
-from std_msgs.msg import Bool  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-
-from mmchat_ros.action import ExecutePlan  # noqa: E402
-from mmchat_ros.core.command_freshness import STALE, command_stamp_problem  # noqa: E402
-from mmchat_ros.core.flight.control import VehicleState  # noqa: E402
-from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig  # noqa: E402
-from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep  # noqa: E402
-from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_heading, yaw_from_quat  # noqa: E402
-from mmchat_ros.msg import FlightState, MotorCommand  # noqa: E402
-from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
-from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,  # noqa: E402
+from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,
                                               vector_to_msg)
 
 WORLD_FRAMES = ("odom", "world", "map")

@@ -17,15 +17,14 @@ from __future__ import annotations
 import math
 import sys
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
+from geometry_msgs.msg import TwistStamped
+from rclpy.node import Node
+from std_msgs.msg import Bool, String
 
-from geometry_msgs.msg import TwistStamped  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from std_msgs.msg import Bool, String  # noqa: E402
-
-from mmchat_ros.core.follow import (EventKind, FollowConfig, FollowController, FollowEvent,  # noqa: E402
+from mmchat_ros.core.follow import (EventKind, FollowConfig, FollowController, FollowEvent,
                                     FollowRequest, TrackedBox, vehicle_gate)
-from mmchat_ros.msg import ActionPlan, Detection, DetectionArray, FlightState, PlanAction  # noqa: E402
+from mmchat_ros.msg import ActionPlan, Detection, DetectionArray, FlightState, PlanAction
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
 
 PARAMS = {
     "rate_hz": Param(20.0, "rate of /cmd_vel/follow while following, Hz (must beat the mux timeout, 0.5 s)"),

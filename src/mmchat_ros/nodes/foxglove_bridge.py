@@ -24,22 +24,21 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+import foxglove
+from foxglove import channels as fg_channels
+from foxglove import messages as fg
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
 
-import foxglove  # noqa: E402
-from foxglove import channels as fg_channels  # noqa: E402
-from foxglove import messages as fg  # noqa: E402
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
-from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
-
-from mmchat_ros.core.overlays import (SETPOINT_VS_STATE_SCHEMA, LatestByStamp, Overlay, build_overlay,  # noqa: E402
+from mmchat_ros.core.overlays import (SETPOINT_VS_STATE_SCHEMA, LatestByStamp, Overlay, build_overlay,
                                       pose_sample, setpoint_vs_state)
-from mmchat_ros.core.panel import auth_summary, flight_summary, json_safe, plan_text  # noqa: E402
-from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image, to_rgb  # noqa: E402
+from mmchat_ros.core.panel import auth_summary, flight_summary, json_safe, plan_text
+from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image, to_rgb
 
 IMAGE_FORMATS = ("jpeg", "png", "raw")
 STATE_REPEAT_S = 1.0

@@ -12,17 +12,16 @@ import sys
 import threading
 import time
 
+from geometry_msgs.msg import Point
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from mmchat_ros.backends.hands import annotate, make_hand_detector
+from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config
+from mmchat_ros.msg import Gesture
 from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, Param, Params, first_frame_line, run_node,
                                      stamp_to_seconds)
-
-from geometry_msgs.msg import Point  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from mmchat_ros.backends.hands import annotate, make_hand_detector  # noqa: E402
-from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config  # noqa: E402
-from mmchat_ros.msg import Gesture  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb  # noqa: E402
+from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb
 
 PARAMS = {
     "backend": Param("mediapipe", "hand landmark backend: 'mediapipe' (models in the mediapipe wheel) or "

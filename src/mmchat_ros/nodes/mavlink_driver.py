@@ -25,15 +25,14 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import Param, Params, run_node
+from rclpy.node import Node
 
-from rclpy.node import Node  # noqa: E402
-
-from mmchat_ros.backends.mavlink_vehicle import (AUTOPILOTS, CONTROL_MODE, LAND_MODE, MAV_RESULTS,  # noqa: E402
+from mmchat_ros.backends.mavlink_vehicle import (AUTOPILOTS, CONTROL_MODE, LAND_MODE, MAV_RESULTS,
                                                  TELEMETRY_MESSAGES, MavlinkVehicle, Telemetry, in_air, mavlink)
-from mmchat_ros.core.vehicle_frames import (frd_to_flu, heading_velocity_to_ned, ned_to_enu,  # noqa: E402
+from mmchat_ros.core.vehicle_frames import (frd_to_flu, heading_velocity_to_ned, ned_to_enu,
                                             quat_ned_frd_to_world_flu, yaw_rate_world_to_ned)
-from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher  # noqa: E402
+from mmchat_ros.nodes.common import Param, Params, run_node
+from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
 
 PARAMS = {
     "connection_url": Param("udpin:0.0.0.0:14540", "pymavlink connection: udpin:ADDR:PORT (listen), "

@@ -28,22 +28,21 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-
-from mmchat_ros.core.overlays import LatestByStamp, build_overlay  # noqa: E402
-from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_signed_cert,  # noqa: E402
+from mmchat_ros.core.overlays import LatestByStamp, build_overlay
+from mmchat_ros.core.panel import (STATIC_FILES, WEB_DIR, EventFanout, PanelState, auth_summary,
+                                   flight_summary, plan_text, sse_event, validate_command)
+from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_signed_cert,
                                             load_or_create_token, presented_token, refusal_page, session_cookie,
                                             token_matches, token_required)
-from mmchat_ros.core.panel import (STATIC_FILES, WEB_DIR, EventFanout, PanelState, auth_summary,  # noqa: E402
-                                   flight_summary, plan_text, sse_event, validate_command)
-from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image  # noqa: E402
-from mmchat_ros.srv import SubmitCommand  # noqa: E402
+from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image
+from mmchat_ros.srv import SubmitCommand
 
 KEEPALIVE_S = 10.0
 

@@ -13,30 +13,29 @@ import time
 import uuid
 from collections import deque
 
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
+import numpy as np
+from rcl_interfaces.srv import GetParameters
+from rclpy.action import ActionClient
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import String
 
-import numpy as np  # noqa: E402
-from rcl_interfaces.srv import GetParameters  # noqa: E402
-from rclpy.action import ActionClient  # noqa: E402
-from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
-
-from mmchat_ros.action import ExecutePlan  # noqa: E402
-from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,  # noqa: E402
+from mmchat_ros.action import ExecutePlan
+from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,
                                      spoken_vision_reply, vision_fallback)
-from mmchat_ros.core.geometry import yaw_from_quat  # noqa: E402
-from mmchat_ros.core.flight.envelope import EnvelopeConfig  # noqa: E402
-from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle  # noqa: E402
-from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
-from mmchat_ros.core.plan_schema import PlanLimits, describe  # noqa: E402
-from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject  # noqa: E402
-from mmchat_ros.core.understanding import IntentClassifier, Understanding  # noqa: E402
-from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,  # noqa: E402
+from mmchat_ros.core.flight.envelope import EnvelopeConfig
+from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle
+from mmchat_ros.core.flight.state_machine import FlightMode
+from mmchat_ros.core.geometry import yaw_from_quat
+from mmchat_ros.core.plan_schema import PlanLimits, describe
+from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject
+from mmchat_ros.core.understanding import IntentClassifier, Understanding
+from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,
                             Transcript)
-from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard  # noqa: E402
-from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg  # noqa: E402
-from mmchat_ros.srv import SubmitCommand  # noqa: E402
+from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
+from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg
+from mmchat_ros.srv import SubmitCommand
 
 ENVELOPE_PARAMETERS = ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_altitude_m", "geofence_min",
                        "geofence_max", "low_battery_fraction")

@@ -11,26 +11,25 @@ import sys
 import threading
 import time
 
+import mujoco
+import numpy as np
+from geometry_msgs.msg import Pose, PoseArray
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu
+from std_srvs.srv import Trigger
+
+from mmchat_ros.backends.sim.quadrotor import QuadrotorSim
+from mmchat_ros.core.airframe import load_airframe
+from mmchat_ros.core.geometry import world_to_body
+from mmchat_ros.core.paths import share_dir
+from mmchat_ros.msg import MotorCommand
 from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-from geometry_msgs.msg import Pose, PoseArray  # noqa: E402
-from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-
-from mmchat_ros.backends.sim.quadrotor import QuadrotorSim  # noqa: E402
-from mmchat_ros.core.airframe import load_airframe  # noqa: E402
-from mmchat_ros.core.geometry import world_to_body  # noqa: E402
-from mmchat_ros.core.paths import share_dir  # noqa: E402
-from mmchat_ros.msg import MotorCommand  # noqa: E402
-from mmchat_ros.nodes.common import seconds_to_stamp  # noqa: E402
-from mmchat_ros.nodes.image_conversion import numpy_to_image  # noqa: E402
-from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg  # noqa: E402
+from mmchat_ros.nodes.common import seconds_to_stamp
+from mmchat_ros.nodes.image_conversion import numpy_to_image
+from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
 
 PARAMS = {
     "airframe": Param("x500", "airframe name in config/airframes.yaml"),

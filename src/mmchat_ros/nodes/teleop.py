@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import sys
 
+from geometry_msgs.msg import TwistStamped
+from rclpy.node import Node
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from mmchat_ros.core.paths import config_file
+from mmchat_ros.core.teleop import GestureInput, TeleopConfig, TeleopController, TeleopOutput
+from mmchat_ros.msg import FlightState, Gesture
 from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, Param, Params, run_node
-
-from geometry_msgs.msg import TwistStamped  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from std_msgs.msg import Bool  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-
-from mmchat_ros.core.paths import config_file  # noqa: E402
-from mmchat_ros.core.teleop import GestureInput, TeleopConfig, TeleopController, TeleopOutput  # noqa: E402
-from mmchat_ros.msg import FlightState, Gesture  # noqa: E402
 
 FLYING_MODES = ("HOVER", "VELOCITY", "POSITION")
 SERVICE_ACTIONS = {"takeoff": "takeoff", "land": "land", "emergency_stop": "emergency_stop"}

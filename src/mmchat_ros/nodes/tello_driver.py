@@ -19,17 +19,16 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
 
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-
-from mmchat_ros.backends.tello import TelloLink  # noqa: E402
-from mmchat_ros.core.tello_protocol import (COMMAND_PORT, STATE_PORT, TELLO_HOST, VIDEO_PORT,  # noqa: E402
+from mmchat_ros.backends.tello import TelloLink
+from mmchat_ros.core.tello_protocol import (COMMAND_PORT, STATE_PORT, TELLO_HOST, VIDEO_PORT,
                                             TelloEstimate, TelloEstimator, TelloState)
-from mmchat_ros.core.vehicle_frames import RC_ZERO, TelloRcLimits, tello_rc_from_heading_velocity  # noqa: E402
-from mmchat_ros.nodes.image_conversion import camera_info_from_fov, numpy_to_image  # noqa: E402
-from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher  # noqa: E402
+from mmchat_ros.core.vehicle_frames import RC_ZERO, TelloRcLimits, tello_rc_from_heading_velocity
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+from mmchat_ros.nodes.image_conversion import camera_info_from_fov, numpy_to_image
+from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
 
 PARAMS = {
     "tello_host": Param(TELLO_HOST, "the Tello's IP address (its own Wi-Fi access point: 192.168.10.1)"),

@@ -16,17 +16,16 @@ import sys
 import threading
 import time
 
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, first_frame_line, run_node
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
 
-import numpy as np  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detections, make_detector,  # noqa: E402
+from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detections, make_detector,
                                            parse_class_filter)
-from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks  # noqa: E402
-from mmchat_ros.msg import Detection, DetectionArray  # noqa: E402
-from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image  # noqa: E402
+from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks
+from mmchat_ros.msg import Detection, DetectionArray
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, first_frame_line, run_node
+from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
 
 PARAMS = {
     "detector": Param("yolo", "detector backend: 'yolo' (ultralytics YOLO, the weights below) or 'hog' (OpenCV's "

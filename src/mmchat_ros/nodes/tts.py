@@ -14,13 +14,12 @@ import sys
 import threading
 import time
 
+from rclpy.node import Node
+from std_msgs.msg import Bool, String
+
+from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSink, WavFileSink
+from mmchat_ros.backends.tts import PiperSynthesizer
 from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, Param, Params, run_node
-
-from rclpy.node import Node  # noqa: E402
-from std_msgs.msg import Bool, String  # noqa: E402
-
-from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSink, WavFileSink  # noqa: E402
-from mmchat_ros.backends.tts import PiperSynthesizer  # noqa: E402
 
 PARAMS = {
     "voice_path": Param("", "Piper voice (.onnx, with its .onnx.json beside it); empty = en_US joe (medium) from "

@@ -14,17 +14,16 @@ from __future__ import annotations
 import sys
 import time
 
+from rclpy.node import Node
+from std_msgs.msg import Bool
+
+from mmchat_ros.backends.audio_io import int16_array, int16_numpy
+from mmchat_ros.backends.vad import SAMPLE_RATE, WINDOW_SAMPLES, SileroVad
+from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SelfSpeechConfig,
+                                           SelfSpeechGate, SpeechEnded, SpeechPaused, SpeechStarted, VadSegmenter)
+from mmchat_ros.msg import AudioChunk, SpeechSegment
 from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node,
                                      seconds_to_stamp, stamp_to_seconds)
-
-from rclpy.node import Node  # noqa: E402
-from std_msgs.msg import Bool  # noqa: E402
-
-from mmchat_ros.backends.audio_io import int16_array, int16_numpy  # noqa: E402
-from mmchat_ros.backends.vad import SAMPLE_RATE, WINDOW_SAMPLES, SileroVad  # noqa: E402
-from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SelfSpeechConfig,  # noqa: E402
-                                           SelfSpeechGate, SpeechEnded, SpeechPaused, SpeechStarted, VadSegmenter)
-from mmchat_ros.msg import AudioChunk, SpeechSegment  # noqa: E402
 
 PARAMS = {
     "model_path": Param("", "Silero VAD ONNX model; empty = silero_vad.onnx from the silero-vad package"),
