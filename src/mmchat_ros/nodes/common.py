@@ -1,7 +1,10 @@
 """What every mmchat_ros node shares: the process entry point, declared-and-described parameters, QoS profiles."""
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +15,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
+from rclpy.signals import SignalHandlerOptions
 
 # Streams (images, audio, IMU): best effort, keep last few. Commands: reliable. State that late joiners need
 # (auth state, flight state): reliable + transient local, last value only.
@@ -89,15 +93,21 @@ def sleep_async(node: Node, seconds: float):
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 2,
              executor_kind: str = "single") -> int:
-    """Entry point body: init, spin until SIGINT/SIGTERM, shut down cleanly. Returns the exit status."""
-    rclpy.init(args=args if args is not None else sys.argv)
+    """Entry point body: init, spin until SIGINT/SIGTERM, stop the node's workers, shut down. Returns the exit
+    status: 0 after a signal, 1 when the node failed or could not start.
+
+    The signals are ours, not rclpy's: rclpy's handler shuts the context down at once, under worker threads that
+    may be publishing. Here a signal only ends the spin; the node is stopped while its context is still valid."""
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    for signum in (signal.SIGINT, signal.SIGTERM):   # a signal while the node starts (a slow model load) stops it
+        signal.signal(signum, signal.default_int_handler)
     node = None
     status = 0
     try:
         node = factory()
         executor = make_executor(executor_kind, threads)
         executor.add_node(node)
-        executor.spin()
+        spin_until_signal(node, executor)
         status = 1 if getattr(node, "failed", False) else 0
     except (KeyboardInterrupt, ExternalShutdownException):
         status = 1 if getattr(node, "failed", False) else 0
@@ -115,3 +125,28 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
             node.destroy_node()
         rclpy.try_shutdown()
     return status
+
+
+def spin_until_signal(node: Node, executor) -> None:
+    """Spin until SIGINT or SIGTERM. Python runs a signal handler only when the main thread leaves the executor's
+    wait, so the signal also wakes the executor: the wakeup fd Python writes the signal to is relayed to a guard
+    condition."""
+    requested = threading.Event()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    wake = node.create_guard_condition(lambda: None)
+
+    def relay():
+        while os.read(wake_read, 1):
+            wake.trigger()
+        os.close(wake_read)
+    threading.Thread(target=relay, name="signal_relay", daemon=True).start()
+    previous_fd = signal.set_wakeup_fd(wake_write)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: requested.set())
+    try:
+        while not requested.is_set() and node.context.ok():
+            executor.spin_once()
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        os.close(wake_write)

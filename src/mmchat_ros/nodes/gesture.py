@@ -9,18 +9,16 @@ thread on the newest frame; frames that arrive while it is busy are dropped (cou
 from __future__ import annotations
 
 import sys
-import threading
 import time
 
 from geometry_msgs.msg import Point
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from mmchat_ros.backends.hands import annotate, make_hand_detector
 from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config
 from mmchat_ros.msg import Gesture
-from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, Param, Params, first_frame_line, run_node,
-                                     stamp_to_seconds)
+from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, Param, first_frame_line, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb
 
 PARAMS = {
@@ -54,10 +52,9 @@ PARAMS = {
 }
 
 
-class GestureNode(Node):
+class GestureNode(MmchatNode):
     def __init__(self):
-        super().__init__("gesture")
-        self.p = Params(self, PARAMS)
+        super().__init__("gesture", PARAMS)
         options = dict(max_num_hands=self.p.max_num_hands, min_detection_confidence=self.p.min_detection_confidence,
                        min_tracking_confidence=self.p.min_tracking_confidence, input_mirrored=self.p.input_mirrored)
         if self.p.backend == "mediapipe":
@@ -76,51 +73,18 @@ class GestureNode(Node):
             dynamic_enabled=self.p.swipes_enabled))
         self.gesture_pub = self.create_publisher(Gesture, "gesture", COMMAND_QOS)
         self.debug_pub = self.create_publisher(Image, "gesture/debug_image", SENSOR_QOS)
-        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
-
-        self.lock = threading.Lock()
-        self.wake = threading.Condition(self.lock)
-        self.pending: Image | None = None
-        self.dropped = 0
         self.processed = 0
         self.bad_frames = 0
         self.infer_ms: list[float] = []
         self.last_t = 0.0
         self.last_stable = ""
-        self.running = True
-        self.worker = threading.Thread(target=self.work_loop, name="gesture", daemon=True)
-        self.worker.start()
+        self.worker = LatestFrameWorker(self, "gesture recognition", self.process)
+        self.start_worker(self.worker)
+        self.create_subscription(Image, "camera/image_raw", self.worker.offer, SENSOR_QOS)
         if self.p.stats_period_s > 0:
             self.create_timer(self.p.stats_period_s, self.log_stats)
         self.get_logger().info(f"gesture recogniser ready: backend {self.p.backend}, up to {self.p.max_num_hands} "
                                f"hands, stable after {self.p.hold_frames} frames")
-
-    def on_image(self, msg: Image) -> None:
-        with self.lock:
-            if self.pending is not None:
-                self.dropped += 1          # the worker is behind: the newest frame wins
-            self.pending = msg
-            self.wake.notify()
-
-    def work_loop(self) -> None:
-        while True:
-            with self.lock:
-                while self.pending is None and self.running:
-                    self.wake.wait(0.5)
-                if not self.running:
-                    return
-                msg, self.pending = self.pending, None
-            try:
-                self.process(msg)
-            except ImageConversionError as exc:
-                self.bad_frames += 1
-                self.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=5.0)
-            except Exception as exc:   # one bad frame (or backend hiccup) must not stop recognition
-                if not self.context.ok():
-                    return             # shutting down (SIGINT): the context went before this thread
-                self.bad_frames += 1
-                self.get_logger().error(f"gesture recognition failed on a frame: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=5.0)
 
     def frame_time(self, msg: Image) -> float:
         """The frame's capture time for the trajectory of swipes: its stamp, kept increasing."""
@@ -134,7 +98,12 @@ class GestureNode(Node):
 
     def process(self, msg: Image) -> None:
         self.get_logger().info(first_frame_line(msg), once=True)
-        rgb = to_rgb(msg)
+        try:
+            rgb = to_rgb(msg)
+        except ImageConversionError as exc:
+            self.bad_frames += 1
+            self.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=5.0)
+            return
         t = self.frame_time(msg)
         start = time.perf_counter()
         hands = self.detector.detect(rgb, t)
@@ -168,13 +137,9 @@ class GestureNode(Node):
             return
         p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
         self.get_logger().info(f"{len(times)} frames, landmarks+classifier p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
-                               f"dropped {self.dropped} while busy, {self.bad_frames} bad")
+                               f"dropped {self.worker.dropped} while busy, {self.bad_frames} bad")
 
-    def shutdown(self) -> None:
-        with self.lock:
-            self.running = False
-            self.wake.notify_all()
-        self.worker.join(timeout=3.0)
+    def close(self) -> None:
         self.detector.close()
 
 
