@@ -13,18 +13,17 @@ stops the node with an error naming it and saying how to provide it.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detections, make_detector,
                                            parse_class_filter)
 from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks
 from mmchat_ros.msg import Detection, DetectionArray
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, first_frame_line, run_node
+from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, first_frame_line, run_node
 from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
 
 PARAMS = {
@@ -91,10 +90,9 @@ def detections_to_msg(tracks: list[Track], detections: Detections, header, width
     return out
 
 
-class TrackerNode(Node):
+class TrackerNode(MmchatNode):
     def __init__(self):
-        super().__init__("tracker")
-        self.p = Params(self, PARAMS)
+        super().__init__("tracker", PARAMS)
         p = self.p
         if p.max_rate_hz < 0 or p.frame_rate <= 0:
             raise ValueError(f"max_rate_hz must be >= 0 and frame_rate > 0 (got {p.max_rate_hz}, {p.frame_rate})")
@@ -115,58 +113,33 @@ class TrackerNode(Node):
 
         self.detections_pub = self.create_publisher(DetectionArray, "detections", SENSOR_QOS)
         self.debug_pub = self.create_publisher(Image, "detections/debug_image", SENSOR_QOS)
-        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
-
-        self.frame_ready = threading.Condition()
-        self.pending: Image | None = None
-        self.running = True
         self.frames_done = 0
-        self.frames_dropped = 0
+        self.frames_dropped_before = 0
         self.busy_s = 0.0
-        self.worker = threading.Thread(target=self.work, name="detect", daemon=True)
-        self.worker.start()
+        self.worker = LatestFrameWorker(self, "detection", self.process,
+                                        min_period_s=1.0 / p.max_rate_hz if p.max_rate_hz > 0 else 0.0)
+        self.start_worker(self.worker)
+        self.create_subscription(Image, "camera/image_raw", self.worker.offer, SENSOR_QOS)
         self.create_timer(10.0, self.log_statistics)
         self.get_logger().info(f"tracker ready: {self.detector.name}, tracker {self.tracker.kind} "
                                f"({self.tracker.config_file.name}), classes {p.classes or 'all'}")
 
-    def on_image(self, msg: Image) -> None:
-        with self.frame_ready:
-            if self.pending is not None:
-                self.frames_dropped += 1
-            self.pending = msg
-            self.frame_ready.notify()
-
-    def work(self) -> None:
-        min_period = 1.0 / self.p.max_rate_hz if self.p.max_rate_hz > 0 else 0.0
-        last_start = 0.0
-        while self.running:
-            with self.frame_ready:
-                while self.pending is None and self.running:
-                    self.frame_ready.wait(0.5)
-                if not self.running:
-                    return
-                msg, self.pending = self.pending, None
-            wait = last_start + min_period - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            last_start = time.monotonic()
-            try:
-                self.process(msg)
-            except ImageConversionError as exc:
-                self.get_logger().error(f"dropped a camera frame: {exc}", throttle_duration_sec=5.0)
-            except Exception as exc:   # a detector failure on one frame must not kill the worker
-                self.get_logger().error(f"detection failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
-            self.busy_s += time.monotonic() - last_start
-
     def process(self, msg: Image) -> None:
+        start = time.monotonic()
+        try:
+            self.detect_and_track(msg)
+        except ImageConversionError as exc:
+            self.get_logger().error(f"dropped a camera frame: {exc}", throttle_duration_sec=5.0)
+        finally:
+            self.busy_s += time.monotonic() - start
+
+    def detect_and_track(self, msg: Image) -> None:
         self.get_logger().info(first_frame_line(msg), once=True)
         rgb = rgb_from_image(msg)
         detections = self.detector.detect(rgb)
         if self.classes is not None:
             detections = detections.select(np.isin(detections.class_ids, self.classes))
         tracks = self.tracker.update(detections, rgb)
-        if not self.context.ok():
-            return
         self.detections_pub.publish(detections_to_msg(tracks, detections, msg.header, msg.width, msg.height))
         self.frames_done += 1
         if self.p.publish_debug_image and self.debug_pub.get_subscription_count() > 0:
@@ -174,17 +147,12 @@ class TrackerNode(Node):
 
     def log_statistics(self) -> None:
         done, self.frames_done = self.frames_done, 0
-        dropped, self.frames_dropped = self.frames_dropped, 0
+        dropped = self.worker.dropped - self.frames_dropped_before
+        self.frames_dropped_before = self.worker.dropped
         busy, self.busy_s = self.busy_s, 0.0
         if done or dropped:
             self.get_logger().info(f"{done / 10.0:.1f} frames/s processed ({1000 * busy / max(done, 1):.0f} ms "
                                    f"each), {dropped} dropped while busy")
-
-    def shutdown(self) -> None:
-        self.running = False
-        with self.frame_ready:
-            self.frame_ready.notify_all()
-        self.worker.join(timeout=5.0)
 
 
 def main(args=None):
