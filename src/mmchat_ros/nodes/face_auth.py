@@ -5,8 +5,8 @@ state_period_s while its expiry moves). Service enroll_operator (mmchat_ros/srv/
 images or from live camera frames. With second_factor 'pin', the operator's PIN or password arrives on auth/secret
 (std_msgs/String); with 'passphrase', the operator's spoken words on speech/transcript (mmchat_ros/msg/Transcript).
 
-Face detection and embedding (100-200 ms a frame on a small CPU) run in a worker thread of their own: frames that
-arrive while it is busy, or faster than max_rate_hz, are dropped. Enrollments run there too, and secret checks
+Face detection and embedding (100-200 ms a frame on a small CPU) run in a worker thread of their own on the newest
+frame: frames faster than max_rate_hz are dropped, and so is one replaced by a newer while the worker is busy. Enrollments run there too, and secret checks
 (scrypt, slow on purpose) in another thread, so no callback ever blocks the executor. The operator database is
 re-read whenever its file changes (the CLI may enroll or delete while the node runs); when it is missing or
 unreadable the node says why and keeps running, authorising nobody.
@@ -31,7 +31,6 @@ from collections import deque
 
 from builtin_interfaces.msg import Time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -47,7 +46,8 @@ from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, d
                                             file_signature, verify_secret)
 from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge
 from mmchat_ros.msg import AuthState, Transcript
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async
+from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
+from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, run_node, sleep_async
 from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
 from mmchat_ros.srv import EnrollOperator
 
@@ -103,10 +103,9 @@ PARAMS = {
 }
 
 
-class FaceAuthNode(Node):
+class FaceAuthNode(MmchatNode):
     def __init__(self):
-        super().__init__("face_auth")
-        self.p = Params(self, PARAMS)
+        super().__init__("face_auth", PARAMS)
         if self.p.max_rate_hz <= 0.0:
             raise ValueError(f"max_rate_hz={self.p.max_rate_hz} must be > 0")
         self.config = AuthConfig(
@@ -136,12 +135,8 @@ class FaceAuthNode(Node):
         self.signer_signature = "unread"
         self.load_signer()
 
-        # The worker: at most one frame waiting (the newest), and a queue of jobs (enrollments).
-        self.work = threading.Condition()
-        self.pending_frame: Image | None = None
-        self.jobs: deque = deque()
-        self.busy = False
-        self.running = True
+        # The worker: the newest frame, and enrollments as jobs ahead of it.
+        self.worker = LatestFrameWorker(self, "face worker", self.analyse_frame, on_start=self.prepare_worker)
         self.last_frame_accepted = float("-inf")
         self.last_embedded = float("-inf")
         self.liveness_active = False    # a challenge is open: frames at liveness_rate_hz, Face Mesh on each
@@ -177,8 +172,7 @@ class FaceAuthNode(Node):
         self.create_timer(0.2, self.on_timer)
         self.create_timer(self.p.database_check_period_s, self.reload_operators)
         self.create_timer(self.p.database_check_period_s, self.load_signer)
-        self.worker = threading.Thread(target=self.work_loop, name="face_worker", daemon=True)
-        self.worker.start()
+        self.start_worker(self.worker)
         self.get_logger().info(
             f"face auth ready: detector {self.analyzer.name}, threshold {self.config.match_threshold}, "
             f"{self.config.votes_required}/{self.config.vote_window} votes, lapse after "
@@ -255,19 +249,17 @@ class FaceAuthNode(Node):
             self.capture.append(msg)
             self.last_capture = now
         rate = self.p.liveness_rate_hz if self.liveness_active else self.p.max_rate_hz
-        with self.work:
-            if self.busy or self.pending_frame is not None or now - self.last_frame_accepted < 1.0 / rate:
-                self.counts["dropped"] += 1
-                return
-            self.last_frame_accepted = now
-            self.pending_frame = msg
-            self.work.notify()
+        if now - self.last_frame_accepted < 1.0 / rate:
+            self.counts["dropped"] += 1
+            return
+        self.last_frame_accepted = now
+        self.worker.offer(msg)
 
     def rgb_of(self, msg: Image):
         return as_rgb(image_to_numpy(msg), msg.encoding)
 
     # ------------------------------------------------------------------------------------------- the worker
-    def work_loop(self) -> None:
+    def prepare_worker(self) -> None:
         if self.p.worker_niceness > 0:
             try:   # a thread's id is a schedulable task on Linux: only this thread is niced
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, int(self.p.worker_niceness)))
@@ -279,40 +271,6 @@ class FaceAuthNode(Node):
                 self.get_logger().info("Face Mesh loaded for the liveness challenge")
             except FaceMeshError as exc:
                 self.get_logger().error(f"liveness check impossible, nobody will be authorised: {exc}")
-        while True:
-            with self.work:
-                while self.running and not self.jobs and self.pending_frame is None:
-                    self.work.wait(0.5)
-                if not self.running:
-                    return
-                job = self.jobs.popleft() if self.jobs else None
-                frame = None if job else self.pending_frame
-                if frame is not None:
-                    self.pending_frame = None
-                self.busy = True
-            try:
-                if job is not None:
-                    job()
-                else:
-                    self.analyse_frame(frame)
-            except Exception as exc:   # the worker must survive anything one frame or job does
-                self.get_logger().error(f"face worker: {type(exc).__name__}: {exc}")
-            finally:
-                with self.work:
-                    self.busy = False
-
-    def submit_job(self, fn) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-
-        def run():
-            try:
-                future.set_result(fn())
-            except Exception as exc:
-                future.set_exception(exc)
-        with self.work:
-            self.jobs.append(run)
-            self.work.notify()
-        return future
 
     def analyse_frame(self, msg: Image) -> None:
         start = time.perf_counter()
@@ -385,8 +343,6 @@ class FaceAuthNode(Node):
             if prompt == self.last_prompt:
                 return
             self.last_prompt = prompt
-        if not self.context.ok():
-            return
         self.prompt_pub.publish(String(data=prompt))
         if prompt:
             self.get_logger().info(f"liveness challenge: {prompt}")
@@ -410,7 +366,7 @@ class FaceAuthNode(Node):
                     self.challenge = None
             changed = self.challenge is not current
             challenge = self.challenge
-        if changed and self.context.ok():
+        if changed:
             self.challenge_pub.publish(String(data=json.dumps(challenge) if challenge else ""))
 
     def submit_secret(self, secret: str) -> None:
@@ -470,7 +426,7 @@ class FaceAuthNode(Node):
             else:
                 images = await self.capture_frames(int(request.num_frames) or self.p.enroll_frames)
                 indices = list(range(len(images)))
-            future = self.submit_job(lambda: self.enroll(request.name, images, indices, None))
+            future = self.worker.submit(lambda: self.enroll(request.name, images, indices, None))
             while not future.done():
                 await sleep_async(self, 0.05)
             enrollment, face_problems = future.result()
@@ -573,8 +529,7 @@ class FaceAuthNode(Node):
         msg.expires = Time(sec=claim.expires_ns // 1_000_000_000, nanosec=claim.expires_ns % 1_000_000_000)
         msg.reason = claim.reason
         msg.counter, msg.key_id, msg.signature = claim.counter, claim.key_id, array.array("B", signature)
-        if self.context.ok():
-            self.state_pub.publish(msg)
+        self.state_pub.publish(msg)
 
     def log_change(self, previous: AuthStatus | None, status: AuthStatus) -> None:
         was_authorised = previous is not None and previous.authorised
@@ -590,12 +545,8 @@ class FaceAuthNode(Node):
         else:
             self.get_logger().debug(f"auth state: {status.reason}")
 
-    def shutdown(self) -> None:
-        with self.work:
-            self.running = False
-            self.work.notify_all()
-        self.worker.join(timeout=5.0)
-        self.secret_checker.shutdown(wait=False, cancel_futures=True)
+    def close(self) -> None:
+        self.secret_checker.shutdown(wait=True, cancel_futures=True)   # a check under way publishes its outcome
         self.analyzer.close()
         if self.face_mesh is not None:
             self.face_mesh.close()
@@ -603,7 +554,7 @@ class FaceAuthNode(Node):
         times = sorted(self.analyse_times)
         typical = f", {1000 * times[len(times) // 2]:.0f} ms each (median of the last {len(times)})" if times else ""
         self.get_logger().info(f"frames received {done['received']}, analysed {done['analysed']}, dropped "
-                               f"{done['dropped']}, unusable {done['bad']}{typical}")
+                               f"{done['dropped'] + self.worker.dropped}, unusable {done['bad']}{typical}")
 
 
 def main(args=None):
