@@ -44,6 +44,8 @@ OPTIONS = {
     "vocab": dict(initial_prompt=VOCAB_PROMPT),
     "vocab-beam5": dict(initial_prompt=VOCAB_PROMPT, beam_size=5),
     "node-default": dict(initial_prompt=COMMAND_VOCABULARY),
+    "node-window10": dict(initial_prompt=COMMAND_VOCABULARY, window_s=10.0),
+    "node-window6": dict(initial_prompt=COMMAND_VOCABULARY, window_s=6.0),
 }
 NON_COMMANDS = ["the weather is lovely today", "I had a sandwich in the kitchen", "my brother lives in Glasgow",
                 "hmm let me think", "can you pass me the salt"]
