@@ -35,6 +35,7 @@ class Airframe:
     battery: Battery
     camera: dict = field(default_factory=dict)
     description: str = ""
+    envelope_limits: dict = field(default_factory=dict)   # widest geofence / ceiling a run-time change may set
 
     @property
     def num_motors(self) -> int:
@@ -82,6 +83,7 @@ def _coerce(name: str, spec: dict) -> Airframe:
         battery=Battery(**spec["battery"]),
         camera=dict(spec.get("camera", {})),
         description=str(spec.get("description", "")),
+        envelope_limits=dict(spec.get("envelope_limits", {})),
     )
     if af.num_motors * af.motor_max_thrust_n <= af.hover_thrust_n:
         raise ValueError(f"airframe '{name}': motors cannot lift its mass")

@@ -29,16 +29,22 @@ from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, P
 PARAMS = {
     "rate_hz": Param(20.0, "rate of /cmd_vel/follow while following, Hz (must beat the mux timeout, 0.5 s)"),
     "default_class": Param("person", "class followed on /follow/enable true, and when /follow/target names none"),
-    "target_height": Param(0.5, "apparent size to keep: target box height / image height (larger = closer)"),
-    "desired_center_x": Param(0.5, "where the target's box centre is kept, fraction of the image width"),
-    "desired_center_y": Param(0.5, "where the target's box centre is kept, fraction of the image height (0 = top)"),
-    "yaw_gain": Param(1.5, "turn rate per image width of horizontal offset, rad/s"),
-    "forward_gain": Param(1.0, "forward speed per unit of relative distance error (target_height/height - 1), m/s"),
-    "vertical_gain": Param(1.0, "climb rate per image height of vertical offset, m/s; 0 = keep altitude"),
-    "max_forward_mps": Param(1.0, "forward speed limit, m/s"),
-    "max_backward_mps": Param(0.5, "backward speed limit, m/s"),
-    "max_vertical_mps": Param(0.4, "climb/descent speed limit, m/s"),
-    "max_yaw_rate_deg_s": Param(45.0, "turn rate limit, deg/s"),
+    "target_height": Param(0.5, "apparent size to keep: target box height / image height (larger = closer)",
+                           value_range=(0.05, 1.0), live=True),
+    "desired_center_x": Param(0.5, "where the target's box centre is kept, fraction of the image width",
+                              value_range=(0.0, 1.0), live=True),
+    "desired_center_y": Param(0.5, "where the target's box centre is kept, fraction of the image height (0 = top)",
+                              value_range=(0.0, 1.0), live=True),
+    "yaw_gain": Param(1.5, "turn rate per image width of horizontal offset, rad/s",
+                      value_range=(0.0, 10.0), live=True),
+    "forward_gain": Param(1.0, "forward speed per unit of relative distance error (target_height/height - 1), m/s",
+                          value_range=(0.0, 10.0), live=True),
+    "vertical_gain": Param(1.0, "climb rate per image height of vertical offset, m/s; 0 = keep altitude",
+                           value_range=(0.0, 10.0), live=True),
+    "max_forward_mps": Param(1.0, "forward speed limit, m/s", value_range=(0.0, 5.0), live=True),
+    "max_backward_mps": Param(0.5, "backward speed limit, m/s", value_range=(0.0, 5.0), live=True),
+    "max_vertical_mps": Param(0.4, "climb/descent speed limit, m/s", value_range=(0.0, 3.0), live=True),
+    "max_yaw_rate_deg_s": Param(45.0, "turn rate limit, deg/s", value_range=(0.0, 180.0), live=True),
     "center_deadband": Param(0.03, "centring offsets smaller than this image fraction are ignored"),
     "size_deadband": Param(0.05, "relative distance errors smaller than this are ignored"),
     "smoothing_time_s": Param(0.2, "time constant of the target box filter (detections jitter), s; 0 = none"),
@@ -46,7 +52,7 @@ PARAMS = {
     "lost_timeout_s": Param(3.0, "target out of view this long → say lost_message and stop following, s"),
     "reacquire_distance": Param(0.15, "a new track id of the same class appearing within this image fraction of "
                                       "where the followed one vanished is taken as the same object"),
-    "min_score": Param(0.0, "detections below this score are ignored, 0..1"),
+    "min_score": Param(0.0, "detections below this score are ignored, 0..1", value_range=(0.0, 1.0), live=True),
     "lost_message": Param("I lost the target.", "said on /tts/say when the target is lost"),
     "frame_id": Param("base_link", "frame of the velocity commands (heading frame: x forward, y left, z up)"),
 }
@@ -66,21 +72,26 @@ def boxes_from_msg(msg: DetectionArray) -> list[TrackedBox]:
     return out
 
 
+def follow_config(p: dict) -> FollowConfig:
+    return FollowConfig(
+        target_height=p["target_height"], desired_center_x=p["desired_center_x"],
+        desired_center_y=p["desired_center_y"], yaw_gain=p["yaw_gain"], forward_gain=p["forward_gain"],
+        vertical_gain=p["vertical_gain"], max_forward_mps=p["max_forward_mps"],
+        max_backward_mps=p["max_backward_mps"], max_vertical_mps=p["max_vertical_mps"],
+        max_yaw_rate=math.radians(p["max_yaw_rate_deg_s"]), center_deadband=p["center_deadband"],
+        size_deadband=p["size_deadband"], smoothing_time_s=p["smoothing_time_s"],
+        hold_timeout_s=p["hold_timeout_s"], lost_timeout_s=p["lost_timeout_s"],
+        reacquire_distance=p["reacquire_distance"], min_score=p["min_score"])
+
+
 class FollowNode(Node):
     def __init__(self):
         super().__init__("follow")
-        self.p = Params(self, PARAMS)
+        self.p = Params(self, PARAMS, on_change=self.on_parameters)
         p = self.p
         if not p.rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {p.rate_hz}")
-        self.controller = FollowController(FollowConfig(
-            target_height=p.target_height, desired_center_x=p.desired_center_x, desired_center_y=p.desired_center_y,
-            yaw_gain=p.yaw_gain, forward_gain=p.forward_gain, vertical_gain=p.vertical_gain,
-            max_forward_mps=p.max_forward_mps, max_backward_mps=p.max_backward_mps,
-            max_vertical_mps=p.max_vertical_mps, max_yaw_rate=math.radians(p.max_yaw_rate_deg_s),
-            center_deadband=p.center_deadband, size_deadband=p.size_deadband, smoothing_time_s=p.smoothing_time_s,
-            hold_timeout_s=p.hold_timeout_s, lost_timeout_s=p.lost_timeout_s,
-            reacquire_distance=p.reacquire_distance, min_score=p.min_score))
+        self.controller = FollowController(follow_config(p.as_dict()))
         self.may_publish = True
         self.cmd_pub = self.create_publisher(TwistStamped, "cmd_vel/follow", COMMAND_QOS)
         self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
@@ -92,6 +103,15 @@ class FollowNode(Node):
         self.create_timer(1.0 / p.rate_hz, self.tick)
         self.get_logger().info(f"follow ready: keeps the target at {p.target_height:.2f} of the image height, "
                                f"commands on {self.cmd_pub.topic_name} at {p.rate_hz:.0f} Hz while following")
+
+    def on_parameters(self, values: dict) -> str | None:
+        """Gains, limits and where the target is kept apply from the next detection on."""
+        try:
+            config = follow_config(values)
+        except ValueError as exc:
+            return str(exc)
+        self.controller.config = config
+        return None
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -14,7 +14,6 @@ import uuid
 from collections import deque
 
 import numpy as np
-from rcl_interfaces.srv import GetParameters
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -23,7 +22,7 @@ from std_msgs.msg import String
 from mmchat_ros.action import ExecutePlan
 from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,
                                      spoken_vision_reply, vision_fallback)
-from mmchat_ros.core.flight.envelope import EnvelopeConfig
+from mmchat_ros.core.flight.envelope import EnvelopeConfig, envelope_from_json
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.geometry import yaw_from_quat
@@ -37,8 +36,6 @@ from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, P
 from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg
 from mmchat_ros.srv import SubmitCommand
 
-ENVELOPE_PARAMETERS = ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_altitude_m", "geofence_min",
-                       "geofence_max", "low_battery_fraction")
 PARAMS = {
     "llm_backend": Param("llama_cpp", "LLM for what the grammar cannot read: llama_cpp (embedded GGUF), ollama, "
                                       "or none"),
@@ -59,15 +56,15 @@ PARAMS = {
     "confirm_llm_plans": Param(True, "read an LLM's plan back and execute it only after the operator says yes "
                                      "(grammar commands run at once)"),
     "confirm_timeout_s": Param(20.0, "a read-back plan waits this long for yes/no, s"),
-    "min_transcript_confidence": Param(0.3, "transcripts below this confidence get 'say again' instead of motion"),
+    "min_transcript_confidence": Param(0.3, "transcripts below this confidence get 'say again' instead of motion",
+                                       value_range=(0.0, 1.0), live=True),
     "confirm_speech_below": Param(0.0, "a spoken command that holds words the command language cannot account "
                                        "for, or whose transcript confidence is below this, is read back and flown "
                                        "only after a yes (typed commands run at once). On the spoken dev split, "
                                        "0..0.5 read back the same false motions (17 of 24); 0.6 caught 3 more but "
-                                       "read back 50 more of 891 understood commands"),
+                                       "read back 50 more of 891 understood commands",
+                                  value_range=(0.0, 1.0), live=True),
     "max_step_m": Param(20.0, "largest single move a command may ask for, m"),
-    "flight_controller_node": Param("flight_controller", "node whose envelope parameters (geofence, ceiling, "
-                                                         "speeds) the planner checks plans against"),
     "plan_action": Param("execute_plan", "the flight controller's plan action"),
     "scene_max_age_s": Param(2.0, "answers about what the camera sees use detections and frames no older than "
                                   "this, s (older = nothing seen)"),
@@ -85,7 +82,7 @@ PARAMS = {
 class PlannerNode(Node):
     def __init__(self):
         super().__init__("planner")
-        self.p = Params(self, PARAMS)
+        self.p = Params(self, PARAMS, on_change=self.on_parameters)
         self.callbacks = ReentrantCallbackGroup()
         self.decide_lock = threading.Lock()       # one command at a time, in arrival order
         self.state_lock = threading.Lock()
@@ -136,12 +133,14 @@ class PlannerNode(Node):
                                     diagnostics_name="planner", callback_group=self.callbacks)
         self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS,
                                  callback_group=self.callbacks)
+        # Plans are checked against the envelope the flight controller has in force (it publishes every change).
+        self.create_subscription(String, "flight/envelope", self.on_envelope, STATE_QOS,
+                                 callback_group=self.callbacks)
         self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS,
                                  callback_group=self.callbacks)
         self.setup_vision()
         self.create_service(SubmitCommand, "submit_command", self.on_submit, callback_group=self.callbacks)
         self.plan_client = ActionClient(self, ExecutePlan, self.p.plan_action, callback_group=self.callbacks)
-        self.envelope_timer = self.create_timer(1.0, self.fetch_envelope, callback_group=self.callbacks)
         self.get_logger().info(f"planner ready: LLM {self.llm_status}; intents {self.intent_status}; "
                                f"vision {self.vision_status}; authorisation "
                                f"{'required' if self.p.require_authorisation else 'NOT required'}")
@@ -170,29 +169,18 @@ class PlannerNode(Node):
         self.get_logger().info(f"intent classifier ready ({self.intent_status})")
 
     # ---------------------------------------------------------------------------------------------- context
-    def fetch_envelope(self) -> None:
-        """Check plans against the flight controller's live geofence and limits (once, when it is up)."""
-        client = self.create_client(GetParameters, f"/{self.p.flight_controller_node}/get_parameters",
-                                    callback_group=self.callbacks)
-        if not client.service_is_ready():
-            self.destroy_client(client)
-            return
-        future = client.call_async(GetParameters.Request(names=list(ENVELOPE_PARAMETERS)))
+    def on_parameters(self, values: dict) -> str | None:
+        self.planner.confirm_speech_below = values["confirm_speech_below"]
+        return None
 
-        def done(fut):
-            values = [v for v in fut.result().values]
-            read = {}
-            for name, value in zip(ENVELOPE_PARAMETERS, values):
-                read[name] = list(value.double_array_value) if name.startswith("geofence") else value.double_value
-            try:
-                self.planner.envelope = EnvelopeConfig(**{k: (tuple(v) if isinstance(v, list) else v)
-                                                          for k, v in read.items()})
-                self.get_logger().info(f"checking plans against the flight controller's envelope: {read}")
-                self.envelope_timer.cancel()
-            except (TypeError, ValueError) as exc:
-                self.get_logger().warn(f"flight controller envelope unreadable ({exc}); using defaults")
-            self.destroy_client(client)
-        future.add_done_callback(done)
+    def on_envelope(self, msg: String) -> None:
+        try:
+            envelope = envelope_from_json(msg.data)
+        except (TypeError, ValueError) as exc:       # json.JSONDecodeError is a ValueError
+            self.get_logger().error(f"ignored an unreadable /flight/envelope ({exc}); plans keep the previous one")
+            return
+        self.planner.envelope = envelope
+        self.get_logger().info(f"checking plans against the flight controller's envelope: {msg.data}")
 
     def on_auth(self, authorised: bool, operator: str, _reason: str) -> None:
         with self.state_lock:

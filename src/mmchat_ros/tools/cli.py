@@ -4,6 +4,7 @@
   mmchat topic list [-t] | echo TOPIC | hz TOPIC | pub TOPIC TYPE [YAML]
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
+  mmchat param list|get|set|dump NODE ...  a running node's parameters (live ones can be set)
   mmchat doctor                            check the installation
   mmchat operators enroll|list|delete      manage the operators allowed to fly
   mmchat record | play | view | panel      record/replay bags, Foxglove live view, the operator web panel
@@ -93,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check the installation")
     doctor.set_defaults(func=lambda a: __import__("mmchat_ros.tools.doctor", fromlist=["run"]).run())
 
-    from mmchat_ros.tools import observe_cli, operators_cli
+    from mmchat_ros.tools import observe_cli, operators_cli, param_cli
+    param_cli.add_subparser(sub)          # mmchat param list|get|set|dump
     operators_cli.add_subparser(sub)      # mmchat operators enroll|list|delete
     observe_cli.add_subparsers(sub)       # mmchat record|play|view|panel
 

@@ -30,8 +30,15 @@ def render(node_name: str, params: dict, title: str = "") -> str:
              f"{node_name}:", "  ros__parameters:"]
     for name, param in params.items():
         lines.append(f"    # {param.description}")
+        if constraints(param):
+            lines.append(f"    #   ({constraints(param)})")
         lines.append(f"    {name}: {yaml_value(param.default)}")
     return "\n".join(lines) + "\n"
+
+
+def constraints(param) -> str:
+    """What a parameter file and the reference say of a live or bounded parameter ('' for the rest)."""
+    return param.rule.constraints() if param.live or param.value_range else ""
 
 
 def node_modules(graph: Graph) -> dict[str, str]:
@@ -74,7 +81,7 @@ def render_markdown(graph: Graph) -> str:
                   + (f", only with {when}" if when else "") + f"; parameter file `config/{name}.yaml`.", "",
                   "| parameter | default | description |", "|---|---|---|"]
         for param_name, param in module.PARAMS.items():
-            note = " (read-only)" if param.read_only else ""
+            note = " (read-only)" if param.read_only else f" ({constraints(param)})" if constraints(param) else ""
             lines.append(f"| `{param_name}` | `{_cell(yaml_value(param.default))}` | {_cell(param.description)}{note} |")
     return "\n".join(lines) + "\n"
 

@@ -29,8 +29,8 @@ INTERFACES: dict[str, dict[str, list[str]]] = {
     "sim": {"publish": ["odom", "imu", "battery", "clock", "sim/targets", "camera/image_raw", "camera/camera_info"],
             "subscribe": ["motor_command"], "reply": ["sim/reset"]},
     "flight_controller": {
-        "publish": ["motor_command", "cmd_vel/vehicle", "vehicle/enable", "flight/state", "flight/setpoint",
-                    "diagnostics"],
+        "publish": ["motor_command", "cmd_vel/vehicle", "vehicle/enable", "flight/state", "flight/envelope",
+                    "flight/setpoint", "diagnostics"],
         "subscribe": ["odom", "imu", "battery", "auth/state"] + [f"cmd_vel/{s}" for s in FLIGHT_SOURCES]
                      + [f"cmd_pose/{s}" for s in FLIGHT_SOURCES],
         "reply": ["takeoff", "land", "emergency_stop", "reset_emergency"], "execute": ["execute_plan"]},
@@ -47,9 +47,9 @@ INTERFACES: dict[str, dict[str, list[str]]] = {
     "follow": {"publish": ["cmd_vel/follow", "tts/say"],
                "subscribe": ["detections", "follow/target", "follow/enable", "planner/plan", "flight/state"]},
     "planner": {"publish": ["tts/say", "planner/plan", "follow/target", "diagnostics"],
-                "subscribe": ["speech/transcript", "flight/state", "detections", "camera/image_raw", "auth/state"],
-                "reply": ["submit_command"], "request": ["/flight_controller/get_parameters"],
-                "call": ["execute_plan"]},
+                "subscribe": ["speech/transcript", "flight/state", "flight/envelope", "detections",
+                              "camera/image_raw", "auth/state"],
+                "reply": ["submit_command"], "call": ["execute_plan"]},
     "operator_panel": {"subscribe": ["camera/image_raw", "detections", "gesture", "flight/state", "auth/state",
                                      "speech/transcript", "planner/plan", "tts/say"],
                        "request": ["land", "emergency_stop", "submit_command"]},

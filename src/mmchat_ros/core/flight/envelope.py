@@ -11,9 +11,10 @@ Every rejection is counted per reason code and the last reason kept, for the dia
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -68,6 +69,62 @@ class EnvelopeConfig:
         return min(self.max_altitude_m, self.geofence_max[2])
 
 
+# The envelope fields a node sets from its parameters (the flight controller's, live).
+ENVELOPE_PARAMETERS = ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_altitude_m", "geofence_min",
+                       "geofence_max", "low_battery_fraction")
+
+
+def envelope_to_json(config: EnvelopeConfig) -> str:
+    """The envelope as the flight controller publishes it on /flight/envelope (std_msgs/String)."""
+    return json.dumps(asdict(config), sort_keys=True)
+
+
+def envelope_from_json(text: str) -> EnvelopeConfig:
+    return EnvelopeConfig.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class EnvelopeHardLimits:
+    """How far the envelope may be widened while the vehicle runs: speeds and yaw rate no more than the
+    controller flies the airframe at (config/flight_gains.yaml limits), the geofence and ceiling no wider than
+    the airframe's ``envelope_limits`` (config/airframes.yaml), or than the start-up envelope where it has none."""
+    max_speed_xy: float
+    max_speed_z: float
+    max_yaw_rate_deg_s: float
+    max_altitude_m: float
+    geofence_min: tuple[float, float, float]
+    geofence_max: tuple[float, float, float]
+    source: str
+
+    @classmethod
+    def of(cls, airframe_name: str, airframe_limits: Mapping[str, Any], control_limits: Any,
+           startup: EnvelopeConfig) -> "EnvelopeHardLimits":
+        unknown = set(airframe_limits) - {"max_altitude_m", "geofence_min", "geofence_max"}
+        if unknown:
+            raise ValueError(f"airframe '{airframe_name}': unknown envelope_limits keys {sorted(unknown)}")
+        return cls(float(control_limits.max_speed_xy), float(control_limits.max_speed_z),
+                   float(control_limits.max_yaw_rate_deg_s),
+                   float(airframe_limits.get("max_altitude_m", startup.max_altitude_m)),
+                   tuple(float(v) for v in airframe_limits.get("geofence_min", startup.geofence_min)),
+                   tuple(float(v) for v in airframe_limits.get("geofence_max", startup.geofence_max)),
+                   f"airframe '{airframe_name}'")
+
+    def problem(self, config: EnvelopeConfig) -> str | None:
+        """Why ``config`` goes beyond these limits (the first bound it breaks), or None."""
+        for name in ("max_speed_xy", "max_speed_z", "max_yaw_rate_deg_s", "max_altitude_m"):
+            value, limit = getattr(config, name), getattr(self, name)
+            if value > limit:
+                return f"{name}={value:g} is above the {self.source} hard limit {limit:g}"
+        for i, axis in enumerate(_AXES):
+            if config.geofence_min[i] < self.geofence_min[i]:
+                return (f"geofence_min {axis}={config.geofence_min[i]:g} is beyond the {self.source} hard limit "
+                        f"{self.geofence_min[i]:g}")
+            if config.geofence_max[i] > self.geofence_max[i]:
+                return (f"geofence_max {axis}={config.geofence_max[i]:g} is beyond the {self.source} hard limit "
+                        f"{self.geofence_max[i]:g}")
+        return None
+
+
 @dataclass(frozen=True)
 class EnvelopeCheck:
     """Result of a check: ok, or rejected with a reason (and its code); ``value`` is the possibly limited command."""
@@ -98,13 +155,16 @@ def first_non_finite(**values: Any) -> str | None:
 
 class SafetyEnvelope:
     def __init__(self, config: EnvelopeConfig | None = None):
-        self.config = config or EnvelopeConfig()
-        self._lo = np.array(self.config.geofence_min)
-        self._hi = np.array(self.config.geofence_max)
-        self._hi[2] = self.config.ceiling_m
-        self.max_yaw_rate_rad_s = math.radians(self.config.max_yaw_rate_deg_s)
+        self.reconfigure(config or EnvelopeConfig())
         self.rejections: Counter[str] = Counter()
         self.last_rejection = ""
+
+    def reconfigure(self, config: EnvelopeConfig) -> None:
+        """New limits from the next check on (the rejection counts carry over)."""
+        lo, hi = np.array(config.geofence_min), np.array(config.geofence_max)
+        hi[2] = config.ceiling_m
+        self.config, self._lo, self._hi = config, lo, hi
+        self.max_yaw_rate_rad_s = math.radians(config.max_yaw_rate_deg_s)
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
     @property

@@ -27,7 +27,7 @@ import numpy as np
 from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
 from mmchat_ros.core.flight.control import (POSITION_MODE, VELOCITY_MODE, CascadedController, ControlOutput,
                                             Setpoint, VehicleState)
-from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope, first_non_finite
+from mmchat_ros.core.flight.envelope import EnvelopeConfig, EnvelopeHardLimits, SafetyEnvelope, first_non_finite
 from mmchat_ros.core.flight.gains import DEFAULT_CONTROL_RATE_HZ, FlightGains, load_gains
 from mmchat_ros.core.flight.mux import (ACCEPTED, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
@@ -158,6 +158,7 @@ class FlightCore:
                                  limits=self.reference_limits)
         self._goto = GoToShaper(self.reference_limits)
         self._goto_active = False
+        self.hard_limits = EnvelopeHardLimits.of(airframe.name, airframe.envelope_limits, gains.limits, cfg.envelope)
         self.nominal_dt = 1.0 / cfg.control_rate_hz
 
         self._state: VehicleState | None = None        # the latest odometry, propagated to the control step's time
@@ -194,6 +195,18 @@ class FlightCore:
         airframe = load_airframe(airframe_name, airframes_path)
         rate = (config or FlightCoreConfig()).control_rate_hz
         return cls(airframe, load_gains(airframe_name, gains_path, airframe, rate), config)
+
+    def set_envelope(self, envelope: EnvelopeConfig) -> Decision:
+        """A new safety envelope while running, within the hard limits. Checks, plans and go-to moves started
+        from now on use it; a move already under way keeps the speed it was planned with."""
+        problem = self.hard_limits.problem(envelope)
+        if problem:
+            return Decision(False, problem)
+        self.config = replace(self.config, envelope=envelope)
+        self.envelope.reconfigure(envelope)
+        self.reference_limits = self.controller.kinematic_limits(envelope.max_speed_xy, envelope.max_speed_z)
+        self.plan.limits = self._goto.limits = self.reference_limits
+        return ACCEPTED
 
     # ================================================================================================ inputs
     def update_odometry(self, state: VehicleState, now: float) -> Decision:
