@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 from rclpy.signals import SignalHandlerOptions
+
+from mmchat_ros.core.live_parameters import LiveRule, changes_problem
 
 # Streams (images, audio, IMU): best effort, keep last few. Commands: reliable. State that late joiners need
 # (auth state, flight state): reliable + transient local, last value only.
@@ -27,23 +30,70 @@ STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durabili
 
 @dataclass(frozen=True)
 class Param:
+    """A declared parameter. ``live``: the node applies a new value while it runs (validated against
+    ``value_range`` and ``check``, core/live_parameters.py); otherwise setting it later is refused with the reason."""
     default: Any
     description: str
     read_only: bool = False
+    value_range: tuple[float, float] | None = None
+    live: bool = False
+    check: Callable[[Any], str | None] | None = None
+
+    @property
+    def rule(self) -> LiveRule:
+        return LiveRule(self.live, self.value_range, self.check)
+
+    def descriptor(self) -> ParameterDescriptor:
+        descriptor = ParameterDescriptor(description=self.description, read_only=self.read_only,
+                                         additional_constraints=self.rule.constraints())
+        if self.value_range is not None and not isinstance(self.default, bool):
+            low, high = self.value_range
+            if isinstance(self.default, float):     # scalars only: ROS has no ranges for arrays
+                descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
+            elif isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        return descriptor
 
 
 class Params:
-    """Attribute access to a node's declared parameters (values as read at start-up)."""
+    """Attribute access to a node's declared parameters. Values are read at start-up; a live parameter set later
+    (``ros2 param set``, ``mmchat param set``) is validated and applied here, the others are refused with the
+    reason. ``on_change`` gets every value as it would be after a change, applies what the node derives from
+    them (an envelope, a controller's gains) and returns why it refuses them, or None: nothing changes then."""
 
-    def __init__(self, node: Node, spec: dict[str, Param]):
+    def __init__(self, node: Node, spec: dict[str, Param],
+                 on_change: Callable[[dict[str, Any]], str | None] | None = None):
         self._spec = spec
+        self._on_change = on_change
+        self._logger = node.get_logger()
         for name, param in spec.items():
-            node.declare_parameter(name, param.default,
-                                   ParameterDescriptor(description=param.description, read_only=param.read_only))
-            setattr(self, name, node.get_parameter(name).value)
+            node.declare_parameter(name, param.default, param.descriptor())
+            setattr(self, name, _plain(node.get_parameter(name).value))
+        node.add_on_set_parameters_callback(self._on_set)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._spec}
+
+    def _on_set(self, parameters) -> SetParametersResult:
+        changes = {p.name: _plain(p.value) for p in parameters if p.name in self._spec}
+        if not changes:
+            return SetParametersResult(successful=True)
+        problem = changes_problem(changes, {name: self._spec[name].rule for name in changes})
+        if problem is None and self._on_change is not None:
+            problem = self._on_change({**self.as_dict(), **changes})
+        if problem:
+            self._logger.warn(f"parameter change refused: {problem}")
+            return SetParametersResult(successful=False, reason=problem)
+        described = ", ".join(f"{name} {getattr(self, name)!r} -> {value!r}" for name, value in changes.items())
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self._logger.info(f"parameters changed: {described}")
+        return SetParametersResult(successful=True)
+
+
+def _plain(value: Any) -> Any:
+    """Array parameters as lists (rclpy may hand out array.array)."""
+    return list(value) if isinstance(value, (list, tuple)) or hasattr(value, "typecode") else value
 
 
 def stamp_to_seconds(stamp) -> float:

@@ -22,15 +22,17 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, Imu
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from mmchat_ros.action import ExecutePlan
 from mmchat_ros.core.command_freshness import STALE, command_stamp_problem
 from mmchat_ros.core.flight.control import VehicleState
+from mmchat_ros.core.flight.envelope import ENVELOPE_PARAMETERS, EnvelopeConfig, envelope_to_json
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep
 from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_heading, yaw_from_quat
+from mmchat_ros.core.live_parameters import three_numbers
 from mmchat_ros.msg import FlightState, MotorCommand
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
 from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async,
@@ -58,13 +60,18 @@ PARAMS = {
     "require_authorisation": Param(True, "accept motion only while a signed, fresh /auth/state says an operator is "
                                          "authorised"),
     **AUTH_PARAMS,
-    "max_speed_xy": Param(2.0, "horizontal speed limit, m/s"),
-    "max_speed_z": Param(1.0, "vertical speed limit, m/s"),
-    "max_yaw_rate_deg_s": Param(60.0, "yaw rate limit, deg/s"),
-    "max_altitude_m": Param(10.0, "ceiling, m above the odometry origin"),
-    "geofence_min": Param([-20.0, -20.0, -1.0], "geofence box lower corner x, y, z in the odom frame, m"),
-    "geofence_max": Param([20.0, 20.0, 10.0], "geofence box upper corner x, y, z in the odom frame, m"),
-    "low_battery_fraction": Param(0.2, "battery fraction (0..1) at or below which the vehicle lands"),
+    # The envelope is live: tightened or widened in flight, never beyond the airframe's hard limits (speeds from
+    # config/flight_gains.yaml, geofence and ceiling from config/airframes.yaml envelope_limits).
+    "max_speed_xy": Param(2.0, "horizontal speed limit, m/s", value_range=(0.1, 20.0), live=True),
+    "max_speed_z": Param(1.0, "vertical speed limit, m/s", value_range=(0.1, 10.0), live=True),
+    "max_yaw_rate_deg_s": Param(60.0, "yaw rate limit, deg/s", value_range=(1.0, 360.0), live=True),
+    "max_altitude_m": Param(10.0, "ceiling, m above the odometry origin", value_range=(0.5, 500.0), live=True),
+    "geofence_min": Param([-20.0, -20.0, -1.0], "geofence box lower corner x, y, z in the odom frame, m",
+                          value_range=(-1000.0, 1000.0), live=True, check=three_numbers("geofence_min")),
+    "geofence_max": Param([20.0, 20.0, 10.0], "geofence box upper corner x, y, z in the odom frame, m",
+                          value_range=(-1000.0, 1000.0), live=True, check=three_numbers("geofence_max")),
+    "low_battery_fraction": Param(0.2, "battery fraction (0..1) at or below which the vehicle lands",
+                                  value_range=(0.0, 0.9), live=True),
     "hover_land_timeout_s": Param(60.0, "hovering with no command in force this long → land; <= 0 never, s"),
     "sources": Param(["operator", "plan", "teleop", "follow"],
                      "command sources, highest priority first; each listens on /cmd_vel/<source> and "
@@ -81,7 +88,7 @@ PARAMS = {
 class FlightControllerNode(Node):
     def __init__(self):
         super().__init__("flight_controller")
-        self.p = Params(self, PARAMS)
+        self.p = Params(self, PARAMS, on_change=self.on_parameters)
         if not 50.0 <= self.p.control_rate_hz <= 1000.0:
             raise ValueError(f"control_rate_hz={self.p.control_rate_hz} is outside 50..1000 Hz")
         sources = list(self.p.sources)
@@ -92,12 +99,7 @@ class FlightControllerNode(Node):
             "odom_timeout_s": self.p.odom_timeout_s,
             "require_authorisation": self.p.require_authorisation,
             "hover_land_timeout_s": self.p.hover_land_timeout_s if self.p.hover_land_timeout_s > 0 else None,
-            "envelope": {
-                "max_speed_xy": self.p.max_speed_xy, "max_speed_z": self.p.max_speed_z,
-                "max_yaw_rate_deg_s": self.p.max_yaw_rate_deg_s, "max_altitude_m": self.p.max_altitude_m,
-                "geofence_min": tuple(self.p.geofence_min), "geofence_max": tuple(self.p.geofence_max),
-                "low_battery_fraction": self.p.low_battery_fraction,
-            },
+            "envelope": {name: getattr(self.p, name) for name in ENVELOPE_PARAMETERS},
             "mux": {"sources": {name: {"priority": len(sources) - i, "timeout_s": self.p.command_timeout_s}
                                 for i, name in enumerate(sources)}},
         })
@@ -118,6 +120,10 @@ class FlightControllerNode(Node):
         self.state_pub = self.create_publisher(FlightState, "flight/state", STATE_QOS)
         self.setpoint_pub = self.create_publisher(PoseStamped, "flight/setpoint", SENSOR_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
+        # The planner checks plans against the envelope in force: sent at start and on every change, kept for
+        # late joiners (JSON of core.flight.envelope.EnvelopeConfig).
+        self.envelope_pub = self.create_publisher(String, "flight/envelope", STATE_QOS)
+        self.publish_envelope()
 
         self.create_subscription(Odometry, "odom", self.on_odom, SENSOR_QOS, callback_group=cb)
         self.create_subscription(Imu, "imu", self.on_imu, SENSOR_QOS, callback_group=cb)
@@ -167,6 +173,24 @@ class FlightControllerNode(Node):
     def reject_log(self, what: str, decision) -> None:
         if not decision:
             self.get_logger().warn(f"rejected {what}: {decision.reason}")
+
+    def publish_envelope(self) -> None:
+        with self.lock:
+            envelope = self.core.envelope.config
+        self.envelope_pub.publish(String(data=envelope_to_json(envelope)))
+
+    def on_parameters(self, values: dict) -> str | None:
+        """A live envelope parameter changed: the new envelope, within the airframe's hard limits, or why not."""
+        try:
+            envelope = EnvelopeConfig.from_dict({name: values[name] for name in ENVELOPE_PARAMETERS})
+        except ValueError as exc:
+            return str(exc)
+        with self.lock:
+            decision = self.core.set_envelope(envelope)
+        if not decision:
+            return decision.reason
+        self.publish_envelope()
+        return None
 
     # ------------------------------------------------------------------------------------------------ inputs
     def on_odom(self, msg: Odometry) -> None:
