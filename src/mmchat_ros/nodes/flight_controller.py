@@ -35,6 +35,7 @@ from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_head
 from mmchat_ros.core.live_parameters import three_numbers
 from mmchat_ros.msg import FlightState, MotorCommand
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
+from mmchat_ros.nodes.base import PacedLoop
 from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async,
                                      stamp_to_seconds)
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,
@@ -147,8 +148,6 @@ class FlightControllerNode(Node):
         # The control thread must get the GIL back promptly after its sleep: Python's default 5 ms switch
         # interval would show up as 5 ms of loop jitter whenever a callback is running.
         sys.setswitchinterval(0.0002)
-        self.running = True
-        self.loop_periods: list[float] = []
         self.ticks = 0
         self.velocity_every = max(1, int(round(self.p.control_rate_hz / self.p.velocity_output_rate_hz)))
         self.vehicle_enabled = None
@@ -156,10 +155,11 @@ class FlightControllerNode(Node):
         # controller at the wrong rate in sim seconds: step once per odometry message instead, which the
         # simulator publishes at a fixed rate of sim time.
         self.step_on_odometry = bool(self.get_parameter("use_sim_time").value)
-        self.control_thread = threading.Thread(target=self.control_loop, name="control", daemon=True)
+        self.control_loop = PacedLoop(self, "control", self.p.control_rate_hz, self.control_step,
+                                      on_start=self.raise_priority)
         if not self.step_on_odometry:
             self.raise_priority(below=1)    # this (spinning) thread; the executor's workers inherit it
-            self.control_thread.start()
+            self.control_loop.start()
         self.get_logger().info(
             f"flight controller ready: airframe {self.p.airframe}, "
             f"{'one step per odometry message (sim time)' if self.step_on_odometry else f'{self.p.control_rate_hz:.0f} Hz'}"
@@ -356,13 +356,10 @@ class FlightControllerNode(Node):
             self.enable_pub.publish(Bool(data=bool(armed)))
         self.velocity_pub.publish(twist)
 
-    def control_step(self, now: float | None = None) -> bool:
-        """One tick of the controller: step the core, command the vehicle, publish state changes. False once the
-        node is shutting down."""
+    def control_step(self, now: float | None = None) -> None:
+        """One tick of the controller: step the core, command the vehicle, publish state changes."""
         with self.lock:
             thrusts, armed, status = self.core.step(self.now() if now is None else now)
-        if not self.context.ok():
-            return False   # shutting down: the publishers are gone
         try:
             self.send_to_vehicle(thrusts, armed, self.ticks)
             self.ticks += 1
@@ -374,32 +371,12 @@ class FlightControllerNode(Node):
                 self.last_state_key = key
                 self.publish_state(status)
         except Exception as exc:
-            if not self.context.ok():
-                return False
             self.get_logger().error(f"control loop publish failed: {exc}", throttle_duration_sec=1.0)
-        return True
 
-    def control_loop(self) -> None:
-        """Wall-clock paced control at control_rate_hz (absolute deadlines; no catch-up bursts after an overrun)."""
-        self.raise_priority()
-        period = 1.0 / self.p.control_rate_hz
-        next_tick = time.monotonic()
-        last_tick = None
-        while self.running:
-            tick = time.monotonic()
-            if last_tick is not None:
-                self.loop_periods.append(tick - last_tick)
-                if len(self.loop_periods) > 5000:
-                    del self.loop_periods[:2500]
-            last_tick = tick
-            if not self.control_step():
-                break
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()   # overran: don't try to catch up with a burst
+    @property
+    def loop_periods(self) -> list[float]:
+        """Intervals between control steps, for the loop rate and jitter in /diagnostics."""
+        return self.control_loop.periods
 
     def raise_priority(self, below: int = 0) -> None:
         """SCHED_FIFO for the calling thread at realtime_priority - below. The executor thread gets one below the
@@ -419,8 +396,6 @@ class FlightControllerNode(Node):
             self.get_logger().info(f"{thread} thread at SCHED_FIFO priority {priority}")
 
     def publish_state(self, status=None) -> None:
-        if not self.context.ok():
-            return
         with self.lock:
             status = status or self.core.status(self.now())
             state = self.core.state
@@ -475,9 +450,7 @@ class FlightControllerNode(Node):
                 "jitter_p99_ms": 1000 * pick(jitter, 0.99), "period_max_ms": 1000 * periods[-1]}
 
     def shutdown(self) -> None:
-        self.running = False
-        if self.control_thread.is_alive():
-            self.control_thread.join(timeout=2.0)
+        self.control_loop.stop()
 
 
 def main(args=None):
