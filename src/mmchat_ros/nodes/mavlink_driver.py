@@ -31,6 +31,10 @@ from mmchat_ros.backends.mavlink_vehicle import (AUTOPILOTS, CONTROL_MODE, LAND_
                                                  TELEMETRY_MESSAGES, MavlinkVehicle, Telemetry, in_air, mavlink)
 from mmchat_ros.core.vehicle_frames import (frd_to_flu, heading_velocity_to_ned, ned_to_enu,
                                             quat_ned_frd_to_world_flu, yaw_rate_world_to_ned)
+from mmchat_ros.core.vehicle_link import (Arm, Disarm, HeadingSetpoint, MavlinkSupervisor,
+                                          MavlinkVehicleView, ReportHandOver, ReportLinkLost, ReportLinkRestored,
+                                          ReportLinkUp, RequestTelemetry, SendHeartbeat, SendLand, SetMode,
+                                          StreamSetpoint, TakeOff)
 from mmchat_ros.nodes.common import Param, Params, run_node
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
 
@@ -77,16 +81,12 @@ class MavlinkDriverNode(Node):
                                            "unknown": "a MAVLink message the dialect does not know",
                                            "decode": "a MAVLink message that failed to decode",
                                            "link": "a receive error", "send": "a failed send"})
-        self.link_up = False
-        self.link_lost_since: float | None = None
-        self.stream_since: float | None = None     # set-points flowing continuously since then
-        self.last_command: dict[str, float] = {}   # what → when it was last sent (retries)
-        self.requested_mode: str | None = None
-        self.engaged = False                       # armed in the control mode under our control this flight
-        self.handed_over = False                   # it left the control mode while armed: hands off until disarmed
-        self.takeoff_sent = False
+        self.supervisor = MavlinkSupervisor(
+            control_mode=CONTROL_MODE, land_mode=LAND_MODE, link_timeout_s=self.p.link_timeout_s,
+            heartbeat_rate_hz=self.p.heartbeat_rate_hz, setpoint_timeout_s=self.p.setpoint_timeout_s,
+            controller_silence_land_s=self.p.controller_silence_land_s, offboard_stream_s=self.p.offboard_stream_s,
+            command_retry_s=self.p.command_retry_s, takeoff_height_m=self.p.ardupilot_takeoff_height_m)
         self.arming_height: float | None = None
-        self.last_heartbeat = -math.inf
         self.last_battery = -math.inf
         self.vehicle = MavlinkVehicle(self.p.connection_url, baud=self.p.baud, source_system=self.p.source_system,
                                       source_component=self.p.source_component, target_system=self.p.target_system,
@@ -104,14 +104,14 @@ class MavlinkDriverNode(Node):
 
     # ------------------------------------------------------------------------------------ vehicle → ROS
     def on_position(self, t: Telemetry) -> None:
-        if not self.link_up or t.q_ned_frd is None:
+        if not self.supervisor.link.up or t.q_ned_frd is None:
             return      # no odometry before the link is announced, nor without an attitude
         q = quat_ned_frd_to_world_flu(t.q_ned_frd, "enu")
         self.outputs.publish_odometry(ned_to_enu(t.position_ned), ned_to_enu(t.velocity_ned), q,
                                       frd_to_flu(t.rates_frd))
 
     def on_attitude(self, t: Telemetry) -> None:
-        if not self.link_up:
+        if not self.supervisor.link.up:
             return
         force = None if t.specific_force_frd is None else frd_to_flu(t.specific_force_frd)
         self.outputs.publish_imu(quat_ned_frd_to_world_flu(t.q_ned_frd, "enu"), frd_to_flu(t.rates_frd), force)
@@ -134,19 +134,18 @@ class MavlinkDriverNode(Node):
                                        "stream rates", throttle_duration_sec=10.0)
             return
         if result == mavlink.MAV_RESULT_ACCEPTED:
-            if command == mavlink.MAV_CMD_DO_SET_MODE and self.requested_mode:
-                self.vehicle.assume(mode=self.requested_mode)
+            if command == mavlink.MAV_CMD_DO_SET_MODE and self.supervisor.requested_mode:
+                self.vehicle.assume(mode=self.supervisor.requested_mode)
             elif command == mavlink.MAV_CMD_COMPONENT_ARM_DISARM:
-                self.vehicle.assume(armed=self.last_command.get("arm", 0) > self.last_command.get("disarm", 0))
+                self.vehicle.assume(armed=self.supervisor.arming_requested)
             self.get_logger().info(f"vehicle accepted {name}")
         else:
             self.get_logger().warn(f"vehicle refused {name}: {outcome}")
 
     def on_mode(self, mode: str) -> None:
         """Runs in the executor: an emergency stop is sent at once, not at the next control tick."""
-        if mode == "EMERGENCY" and self.vehicle.telemetry.armed:
+        if self.supervisor.on_flight_mode(mode, self.vehicle.telemetry.armed, time.monotonic()):   # [EmergencyStop()]
             self.vehicle.disarm(force=True)
-            self.last_command["kill"] = time.monotonic()
             self.get_logger().error("flight controller EMERGENCY: forced disarm sent (motors stop)")
 
     # ------------------------------------------------------------------------------------- control thread
@@ -168,49 +167,62 @@ class MavlinkDriverNode(Node):
 
     def control_step(self, now: float) -> None:
         t = self.vehicle.telemetry
-        if t.message_time is None or now - t.message_time > self.p.link_timeout_s:
-            self.stream_since = None
-            if self.link_up:
-                self.link_up = False
-                self.link_lost_since = now
-                self.get_logger().error(
-                    f"link lost: nothing from the vehicle for {now - t.message_time:.1f} s; odometry stops; "
-                    "silent now (no heartbeat, no set-point) so the vehicle's own failsafe takes over")
-            elif t.message_time is None:
-                self.send_heartbeat(now)     # let a udpout/serial peer learn about us before it talks
-            return
         autopilot = self.autopilot(t)
-        if autopilot is None:
-            return                           # no HEARTBEAT from an autopilot yet
-        if not self.link_up:
-            self.link_up = True
-            if self.link_lost_since is not None:
-                self.get_logger().info(f"link restored after {now - self.link_lost_since:.1f} s: vehicle "
-                                       f"{'armed' if t.armed else 'disarmed'} in {t.mode}")
-                self.link_lost_since = None
-            else:
-                self.get_logger().info(f"link up: {autopilot} system {self.vehicle.target_system}, mode {t.mode}, "
-                                       f"{'armed' if t.armed else 'disarmed'}")
-            self.request_telemetry()
-        self.send_heartbeat(now)
-        self.stream_setpoint(now, t)
-        self.supervise(now, t, autopilot)
-        if now - self.last_battery >= 1.0 and math.isfinite(t.battery_fraction):
+        view = MavlinkVehicleView(t.message_time, autopilot, t.armed, t.mode,
+                                  in_air(t.landed_state, self.height(t), self.p.landed_height_m))
+        for action in self.supervisor.step(now, view, self.controller.view()):
+            self.carry_out(action, t, autopilot)
+        if self.supervisor.link.up and now - self.last_battery >= 1.0 and math.isfinite(t.battery_fraction):
             self.last_battery = now
             self.outputs.publish_battery(t.battery_fraction, t.voltage_v, t.current_a)
+
+    def carry_out(self, action, t: Telemetry, autopilot: str | None) -> None:
+        """One of the supervisor's actions (core/vehicle_link.py)."""
+        log = self.get_logger()
+        if isinstance(action, StreamSetpoint):
+            self.stream_setpoint(action.setpoint, t)
+        elif isinstance(action, SendHeartbeat):
+            self.vehicle.send_heartbeat()
+        elif isinstance(action, SetMode):
+            log.info(f"requesting {action.mode}")
+            self.vehicle.set_mode(autopilot, action.mode)
+        elif isinstance(action, Arm):
+            self.arming_height = None if t.position_ned is None else -t.position_ned[2]
+            log.info("arming")
+            self.vehicle.arm()
+        elif isinstance(action, TakeOff):
+            log.info(f"take-off command to {action.height_m} m (ArduCopter)")
+            self.vehicle.takeoff(action.height_m)
+        elif isinstance(action, SendLand):
+            (log.error if action.controller_silent else log.info)(f"{action.reason}: landing")
+            self.vehicle.land()
+        elif isinstance(action, Disarm):
+            if not action.force:
+                log.info("on the ground: disarming")
+            self.vehicle.disarm(force=action.force)
+        elif isinstance(action, ReportHandOver):
+            control_mode = CONTROL_MODE[autopilot]
+            log.warn(f"the vehicle {'left ' + control_mode + ' for' if action.was_engaged else 'is armed in'} "
+                     f"{action.mode} (pilot or failsafe): not taking it over; it is landed or disarmed only when "
+                     "the controller disables it")
+        elif isinstance(action, RequestTelemetry):
+            self.request_telemetry()
+        elif isinstance(action, ReportLinkLost):
+            log.error(f"link lost: nothing from the vehicle for {action.silent_s:.1f} s; odometry stops; silent "
+                      "now (no heartbeat, no set-point) so the vehicle's own failsafe takes over")
+        elif isinstance(action, ReportLinkRestored):
+            log.info(f"link restored after {action.after_s:.1f} s: vehicle {'armed' if t.armed else 'disarmed'} "
+                     f"in {t.mode}")
+        elif isinstance(action, ReportLinkUp):
+            log.info(f"link up: {autopilot} system {self.vehicle.target_system}, mode {t.mode}, "
+                     f"{'armed' if t.armed else 'disarmed'}")
 
     def request_telemetry(self) -> None:
         if self.p.telemetry_rate_hz > 0:
             for name in TELEMETRY_MESSAGES:
                 self.vehicle.request_message_rate(name, self.p.telemetry_rate_hz)
 
-    def send_heartbeat(self, now: float) -> None:
-        if now - self.last_heartbeat >= 1.0 / self.p.heartbeat_rate_hz:
-            self.last_heartbeat = now
-            self.vehicle.send_heartbeat()
-
-    def stream_setpoint(self, now: float, t: Telemetry) -> None:
-        setpoint = self.controller.fresh_setpoint(now, self.p.setpoint_timeout_s) if self.controller.enabled else None
+    def stream_setpoint(self, setpoint: HeadingSetpoint | None, t: Telemetry) -> None:
         yaw_ned = t.yaw_ned
         if setpoint is None or yaw_ned is None:
             velocity, yaw_rate = (0.0, 0.0, 0.0), 0.0
@@ -218,77 +230,11 @@ class MavlinkDriverNode(Node):
             velocity = heading_velocity_to_ned(setpoint.forward, setpoint.left, setpoint.up, yaw_ned)
             yaw_rate = yaw_rate_world_to_ned(setpoint.yaw_rate)
         self.vehicle.send_velocity_ned(velocity, yaw_rate)
-        if self.stream_since is None:
-            self.stream_since = now
-
-    def due(self, what: str, now: float) -> bool:
-        """Rate-limits repeats of a command whose effect is not confirmed yet."""
-        if now - self.last_command.get(what, -math.inf) < self.p.command_retry_s:
-            return False
-        self.last_command[what] = now
-        return True
 
     def height(self, t: Telemetry) -> float | None:
         if t.position_ned is None:
             return None
         return -t.position_ned[2] - (self.arming_height or 0.0)
-
-    def supervise(self, now: float, t: Telemetry, autopilot: str) -> None:
-        """Bring the vehicle's arming and mode to what the flight controller wants, one command at a time."""
-        airborne = in_air(t.landed_state, self.height(t), self.p.landed_height_m)
-        if self.controller.emergency:
-            if t.armed and self.due("kill", now):
-                self.vehicle.disarm(force=True)
-            return
-        if not t.armed:
-            self.engaged = self.handed_over = self.takeoff_sent = False
-        if not self.controller.enabled:
-            if t.armed and airborne is not False:
-                if t.mode != LAND_MODE[autopilot] and self.due("land", now):
-                    self.get_logger().info("the flight controller disables the vehicle in the air: landing")
-                    self.vehicle.land()
-            elif t.armed and self.due("disarm", now):
-                self.get_logger().info("on the ground: disarming")
-                self.vehicle.disarm()
-            return
-        if self.controller.setpoint_age(now) > self.p.controller_silence_land_s and airborne:
-            if t.mode != LAND_MODE[autopilot] and self.due("land", now):
-                self.get_logger().error(f"no set-point from the flight controller for "
-                                        f"{self.p.controller_silence_land_s} s: landing")
-                self.vehicle.land()
-            return
-        control_mode = CONTROL_MODE[autopilot]
-        if self.handed_over:
-            return
-        if t.armed and t.mode != control_mode:
-            # Only a disarmed vehicle is switched to the control mode: one that left it while armed (the pilot's
-            # switch, its own failsafe), or was flying in another mode when we (re)connected, stays as it is.
-            self.handed_over = True
-            self.get_logger().warn(
-                f"the vehicle {'left ' + control_mode + ' for' if self.engaged else 'is armed in'} {t.mode} "
-                "(pilot or failsafe): not taking it over; it is landed or disarmed only when the controller "
-                "disables it")
-            return
-        if not t.armed and not self.controller.taking_off:
-            return      # disarmed while the controller is not starting a flight (it landed by itself): stay so
-        if t.mode != control_mode:
-            streamed = self.stream_since is not None and now - self.stream_since >= self.p.offboard_stream_s
-            if (autopilot != "px4" or streamed) and self.due("mode", now):
-                self.requested_mode = control_mode
-                self.get_logger().info(f"requesting {control_mode}")
-                self.vehicle.set_mode(autopilot, control_mode)
-            return
-        if not t.armed:
-            if self.due("arm", now):
-                self.arming_height = None if t.position_ned is None else -t.position_ned[2]
-                self.get_logger().info("arming")
-                self.vehicle.arm()
-            return
-        self.engaged = True
-        if autopilot == "ardupilot" and not airborne and not self.takeoff_sent and self.due("takeoff", now):
-            self.takeoff_sent = True
-            self.get_logger().info(f"take-off command to {self.p.ardupilot_takeoff_height_m} m (ArduCopter)")
-            self.vehicle.takeoff(self.p.ardupilot_takeoff_height_m)
 
     def shutdown(self) -> None:
         self.running = False

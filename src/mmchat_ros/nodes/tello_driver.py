@@ -26,6 +26,9 @@ from mmchat_ros.backends.tello import TelloLink
 from mmchat_ros.core.tello_protocol import (COMMAND_PORT, STATE_PORT, TELLO_HOST, VIDEO_PORT,
                                             TelloEstimate, TelloEstimator, TelloState)
 from mmchat_ros.core.vehicle_frames import RC_ZERO, TelloRcLimits, tello_rc_from_heading_velocity
+from mmchat_ros.core.vehicle_link import (FollowSetpoint, LandOutcome, Reconnect, ReportAdopted, ReportLinkLost,
+                                          ReportLinkRestored, ReportLinkUp, SendHover, SendLand, TakeOff,
+                                          TakeoffOutcome, TelloSupervisor)
 from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
 from mmchat_ros.nodes.image_conversion import camera_info_from_fov, numpy_to_image
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
@@ -88,13 +91,8 @@ class TelloDriverNode(Node):
         self.estimate_lock = threading.Lock()
         self.last_battery_publish = -math.inf
 
-        self.connected = False          # the Tello answered 'command' (SDK mode)
-        self.link_up = False
-        self.link_lost_since: float | None = None
-        self.flying = False             # taken off under our control (or adopted in the air) and not landed since
-        self.emergency_sent = False
-        self.takeoff_failures = 0
-        self.next_attempt = 0.0
+        self.supervisor = TelloSupervisor(self.p.link_timeout_s, self.p.connect_retry_s, self.p.setpoint_timeout_s,
+                                          self.p.controller_silence_land_s)
         self.frames_published = 0
         video = self.p.video_enabled
         self.link = TelloLink(self.p.tello_host, self.p.command_port, self.p.state_port, self.p.video_port,
@@ -115,7 +113,7 @@ class TelloDriverNode(Node):
         estimate = self.estimator.update(state, now)
         with self.estimate_lock:
             self.estimate = estimate
-        if not self.link_up:
+        if not self.supervisor.link.up:
             return      # the control thread announces the link first: no odometry before "link up" is logged
         self.outputs.publish_odometry(estimate.position, estimate.velocity_world, estimate.quaternion_wxyz,
                                       position_variance=(0.1, 0.1, 0.01))
@@ -160,117 +158,74 @@ class TelloDriverNode(Node):
             return self.estimate is not None and self.estimate.height_m > self.p.in_air_height_m
 
     def control_step(self, now: float) -> None:
-        last_state = self.link.last_state_time
-        if last_state is None or now - last_state > self.p.link_timeout_s:
-            if self.link_up:
-                self.link_up = False
-                self.link_lost_since = now
-                self.get_logger().error(
-                    f"link lost: no state from the Tello for {now - last_state:.1f} s; odometry stops"
-                    + ("; rc 0 sent, then silence (the Tello lands by itself after 15 s without a command)"
-                       if self.flying else ""))
-                if self.flying:
-                    self.link.send_rc(RC_ZERO)
-            # On the ground, (re)enter SDK mode (first start, or a Tello that rebooted); never while it may be
-            # flying: every command restarts the Tello's own 15 s no-command landing timer.
-            if not self.flying:
-                self.connect(now)
-            return
-        if not self.link_up:
-            self.link_up = True
-            if self.link_lost_since is not None:
-                self.get_logger().info(f"link restored after {now - self.link_lost_since:.1f} s")
-                self.link_lost_since = None
-            else:
-                self.get_logger().info("link up: state strings arriving")
-        if not self.connected:
-            self.connect(now)      # state without our 'command': the Tello was already in SDK mode
-        self.fly(now)
+        for action in self.supervisor.step(now, self.link.last_state_time, self.controller.view(), self.in_air()):
+            self.carry_out(action, now)
 
-    def connect(self, now: float) -> None:
-        if now < self.next_attempt:
-            return
-        self.next_attempt = now + self.p.connect_retry_s
-        if not self.connected:
+    def carry_out(self, action, now: float) -> None:
+        """One of the supervisor's actions (core/vehicle_link.py); 'command', 'takeoff' and 'land' block until the
+        Tello answers."""
+        log = self.get_logger()
+        if isinstance(action, SendHover):
+            self.link.send_rc(RC_ZERO)
+        elif isinstance(action, FollowSetpoint):
+            sp = action.setpoint
+            self.link.send_rc(tello_rc_from_heading_velocity(sp.forward, sp.left, sp.up, sp.yaw_rate, self.rc_limits))
+        elif isinstance(action, Reconnect):
+            self.connect()
+        elif isinstance(action, TakeOff):
+            self.take_off()
+        elif isinstance(action, SendLand):
+            self.land(action)
+        elif isinstance(action, ReportAdopted):
+            log.warn("the Tello is already in the air: taking it over without 'takeoff'")
+        elif isinstance(action, ReportLinkLost):
+            log.error(f"link lost: no state from the Tello for {action.silent_s:.1f} s; odometry stops"
+                      + ("; rc 0 sent, then silence (the Tello lands by itself after 15 s without a command)"
+                         if self.supervisor.flying else ""))
+        elif isinstance(action, ReportLinkRestored):
+            log.info(f"link restored after {action.after_s:.1f} s")
+        elif isinstance(action, ReportLinkUp):
+            log.info("link up: state strings arriving")
+
+    def connect(self) -> None:
+        if not self.supervisor.connected:
             self.get_logger().info(f"connecting to the Tello at {self.p.tello_host}:{self.p.command_port}",
                                    throttle_duration_sec=10.0)
         reply = self.link.request("command", timeout=min(self.p.response_timeout_s, self.p.connect_retry_s))
-        if reply is None or not reply.ok:
-            return
-        if not self.connected:
-            self.connected = True
+        ok = reply is not None and reply.ok
+        if self.supervisor.connect_result(ok):
             self.get_logger().info("connected: the Tello is in SDK mode")
-        if self.p.video_enabled:
+        if ok and self.p.video_enabled:
             reply = self.link.request("streamon", timeout=self.p.response_timeout_s)
             if reply is None or not reply.ok:
                 self.get_logger().error(f"'streamon' refused: {reply.text if reply else 'no reply'}")
 
     def on_mode(self, mode: str) -> None:
         """Runs in the executor, not the control thread, which may be blocked in a takeoff for seconds."""
-        if mode == "EMERGENCY" and (self.flying or self.in_air()) and not self.emergency_sent:
-            self.emergency_sent = True
-            self.flying = False
+        if self.supervisor.on_flight_mode(mode, self.in_air()):     # [EmergencyStop()]
             self.link.send("emergency")
             self.get_logger().error("flight controller EMERGENCY: 'emergency' sent (motors stop)")
-        elif mode != "EMERGENCY":
-            self.emergency_sent = False
 
-    def fly(self, now: float) -> None:
-        controller = self.controller
-        if controller.emergency:
-            return          # on_mode has sent 'emergency'; nothing flies until the controller is reset
-        if not controller.enabled:
-            self.takeoff_failures = 0
-            if self.flying:
-                self.land(now)
-            return
-        if not self.flying:
-            self.take_off(now)
-            return
-        setpoint = controller.fresh_setpoint(now, self.p.setpoint_timeout_s)
-        if setpoint is None and controller.setpoint_age(now) > self.p.controller_silence_land_s:
-            self.get_logger().error(f"no set-point from the flight controller for "
-                                    f"{self.p.controller_silence_land_s} s: landing")
-            self.land(now)
-            return
-        rc = RC_ZERO if setpoint is None else tello_rc_from_heading_velocity(
-            setpoint.forward, setpoint.left, setpoint.up, setpoint.yaw_rate, self.rc_limits)
-        self.link.send_rc(rc)
-
-    def take_off(self, now: float) -> None:
-        if self.in_air():
-            self.flying = True
-            self.get_logger().warn("the Tello is already in the air: taking it over without 'takeoff'")
-            return
-        if not self.controller.taking_off or self.takeoff_failures >= 3 or now < self.next_attempt:
-            return
+    def take_off(self) -> None:
         self.get_logger().info("take-off: 'takeoff' sent (the Tello climbs by itself, then rc takes over)")
         reply = self.link.request("takeoff", timeout=self.p.takeoff_timeout_s)
-        if reply is not None and reply.ok:
-            self.flying = True
-            self.takeoff_failures = 0
+        outcome = self.supervisor.takeoff_result(reply is not None and reply.ok, time.monotonic())
+        if outcome is TakeoffOutcome.FLYING:
             self.get_logger().info("take-off done: rc control")
-            return
-        self.takeoff_failures += 1
-        self.next_attempt = time.monotonic() + 2.0
-        why = reply.text if reply else f"no reply in {self.p.takeoff_timeout_s} s"
-        self.get_logger().error(f"take-off failed ({why}); "
-                                + ("giving up until the controller re-enables the vehicle"
-                                   if self.takeoff_failures >= 3 else "retrying"))
+        else:
+            why = reply.text if reply else f"no reply in {self.p.takeoff_timeout_s} s"
+            self.get_logger().error(f"take-off failed ({why}); {outcome.value}")
 
-    def land(self, now: float) -> None:
-        if now < self.next_attempt:
-            return
-        self.link.send_rc(RC_ZERO)
+    def land(self, action: SendLand) -> None:
+        if action.controller_silent:
+            self.get_logger().error(f"{action.reason}: landing")
         reply = self.link.request("land", timeout=self.p.land_timeout_s)
-        if reply is not None and reply.ok:
-            self.flying = False
+        outcome = self.supervisor.land_result(reply is not None and reply.ok, self.in_air(), time.monotonic())
+        if outcome is LandOutcome.LANDED:
             self.get_logger().info("landed: the Tello answered 'land' ok")
-        elif not self.in_air():
-            self.flying = False
+        elif outcome is LandOutcome.ON_GROUND:
             self.get_logger().info(f"on the ground ('land' answered {reply.text if reply else 'nothing'})")
         else:
-            self.next_attempt = time.monotonic() + 1.0
             self.get_logger().error(f"'land' failed ({reply.text if reply else 'no reply'}); retrying")
 
     def shutdown(self) -> None:

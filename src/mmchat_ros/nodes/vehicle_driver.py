@@ -7,7 +7,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
@@ -17,19 +16,10 @@ from sensor_msgs.msg import BatteryState, Imu
 from std_msgs.msg import Bool
 
 from mmchat_ros.core.geometry import world_to_body
+from mmchat_ros.core.vehicle_link import ControllerView, HeadingSetpoint
 from mmchat_ros.msg import FlightState
 from mmchat_ros.nodes.common import SENSOR_QOS, STATE_QOS
 from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
-
-
-@dataclass(frozen=True)
-class HeadingSetpoint:
-    """The flight controller's last /cmd_vel/vehicle: heading frame (x forward, y left, z up), yaw rate (rad/s)."""
-    forward: float
-    left: float
-    up: float
-    yaw_rate: float
-    received: float          # monotonic time of arrival
 
 
 class ControllerLink:
@@ -74,24 +64,10 @@ class ControllerLink:
         if changed and self._on_mode is not None:
             self._on_mode(msg.mode)
 
-    def fresh_setpoint(self, now: float, max_age_s: float) -> HeadingSetpoint | None:
+    def view(self) -> ControllerView:
+        """The controller's enable, mode and latest set-point, read together."""
         with self._lock:
-            setpoint = self.setpoint
-        return setpoint if setpoint is not None and now - setpoint.received <= max_age_s else None
-
-    def setpoint_age(self, now: float) -> float:
-        with self._lock:
-            return math.inf if self.setpoint is None else now - self.setpoint.received
-
-    @property
-    def emergency(self) -> bool:
-        return self.mode == "EMERGENCY"
-
-    @property
-    def taking_off(self) -> bool:
-        """The controller is starting a flight: the only time a driver arms the vehicle or commands a take-off (not
-        when the vehicle landed or disarmed by itself while the controller still enables it, e.g. landing blind)."""
-        return self.mode in ("ARMED", "TAKING_OFF")
+            return ControllerView(self.enabled, self.mode, self.setpoint)
 
 
 class VehicleStatePublisher:
