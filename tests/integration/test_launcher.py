@@ -232,3 +232,7 @@ def test_mmchat_launch_sim_starts_the_real_graph_and_ctrl_c_leaves_nothing(spawn
     survivors = still_running(children)
     assert survivors == [], f"processes left behind: {survivors}"
     assert "died" not in launcher.output, launcher.output
+    # Every node exits cleanly on Ctrl-C: status 0, no traceback in any node's output.
+    for name in nodes:
+        assert f"node '{name}' stopped: exit code 0" in launcher.output, launcher.output
+    assert "Traceback" not in launcher.output, launcher.output

@@ -190,7 +190,8 @@ def spin_until_signal(node: Node, executor) -> None:
         while os.read(wake_read, 1):
             wake.trigger()
         os.close(wake_read)
-    threading.Thread(target=relay, name="signal_relay", daemon=True).start()
+    relay_thread = threading.Thread(target=relay, name="signal_relay", daemon=True)
+    relay_thread.start()
     previous_fd = signal.set_wakeup_fd(wake_write)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: requested.set())
@@ -200,3 +201,4 @@ def spin_until_signal(node: Node, executor) -> None:
     finally:
         signal.set_wakeup_fd(previous_fd)
         os.close(wake_write)
+        relay_thread.join()   # it has relayed every signal while the guard condition still exists

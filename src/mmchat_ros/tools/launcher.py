@@ -137,6 +137,7 @@ class Launcher:
         """SIGINT every node's process group, then escalate; returns once all are gone."""
         self.stopping.set()
         running = [n for n in self.nodes if n.process and n.process.poll() is None]
+        stopped = list(running)
         for sig, grace in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 2.0)):
             for node in running:
                 try:
@@ -153,6 +154,8 @@ class Launcher:
             if not running:
                 break
             self.say(f"[launch] {', '.join(n.spec.name for n in running)} still running after {sig.name}")
+        for node in stopped:
+            self.say(f"[launch] node '{node.spec.name}' stopped: {describe_exit(node.process.returncode)}")
         for node in self.nodes:
             # Grandchildren of a node live in its session; make sure none survives the node.
             if node.process:
