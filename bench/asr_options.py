@@ -38,14 +38,16 @@ VOCAB_PROMPT = ("Drone commands: take off, land, touch down, hover, hold still, 
                 "one metre, move left, go right, climb, ascend, descend thirty centimetres, five feet. Turn left "
                 "ninety degrees, rotate clockwise, counter-clockwise, turn around. Follow me, stop following, return "
                 "home, then land. What's your battery, altitude, position? What do you see?")
+ONE_BEST = dict(extra=())       # the best-scored hypothesis only (what every row but node-default measured)
 OPTIONS = {
-    "none": dict(initial_prompt=""),
-    "previous": dict(initial_prompt=PREVIOUS_PROMPT),
-    "vocab": dict(initial_prompt=VOCAB_PROMPT),
-    "vocab-beam5": dict(initial_prompt=VOCAB_PROMPT, beam_size=5),
-    "node-default": dict(initial_prompt=COMMAND_VOCABULARY),
-    "node-window10": dict(initial_prompt=COMMAND_VOCABULARY, window_s=10.0),
-    "node-window6": dict(initial_prompt=COMMAND_VOCABULARY, window_s=6.0),
+    "none": dict(initial_prompt="", **ONE_BEST),
+    "previous": dict(initial_prompt=PREVIOUS_PROMPT, **ONE_BEST),
+    "vocab": dict(initial_prompt=VOCAB_PROMPT, **ONE_BEST),
+    "vocab-beam5": dict(initial_prompt=VOCAB_PROMPT, beam_size=5, **ONE_BEST),
+    "node-1best": dict(initial_prompt=COMMAND_VOCABULARY, **ONE_BEST),
+    "node-window10": dict(initial_prompt=COMMAND_VOCABULARY, window_s=10.0, **ONE_BEST),
+    "node-window6": dict(initial_prompt=COMMAND_VOCABULARY, window_s=6.0, **ONE_BEST),
+    "node-default": dict(initial_prompt=COMMAND_VOCABULARY),      # the asr node's: 5 hypotheses, best_hypothesis
 }
 NON_COMMANDS = ["the weather is lovely today", "I had a sandwich in the kitchen", "my brother lives in Glasgow",
                 "hmm let me think", "can you pass me the salt"]

@@ -119,7 +119,7 @@ class AsrSettings:
     no_speech_threshold: float = 0.8
     logprob_threshold: float = -1.0
     compute_type: str = "int8"
-    extra: tuple = ()               # further WhisperRecognizer keyword arguments as (name, value) pairs
+    extra: tuple = (("hypotheses", 5),)   # further WhisperRecognizer keyword arguments as (name, value) pairs
 
     def key(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -127,6 +127,9 @@ class AsrSettings:
     def recognizer_kwargs(self) -> dict:
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "extra")}
         kwargs.update(dict(self.extra))
+        if kwargs.get("hypotheses", 1) > 1:     # as the asr node does: the planner-readable hypothesis wins
+            from mmchat_ros.core.understanding import best_hypothesis
+            kwargs["choose"] = best_hypothesis
         return kwargs
 
 

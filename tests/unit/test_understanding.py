@@ -223,3 +223,15 @@ def test_what_the_recogniser_writes(heard, kind, check):
     """Transcripts as tiny.en wrote them for the dev split's synthetic voices."""
     reading = Understanding().read(heard)
     assert reading.kind == kind and check(reading.parse.steps), reading
+
+
+@pytest.mark.parametrize("hypotheses,chosen", [
+    (["Treaty of our pilot from home.", "Return to home.", "Fly home."], 1),   # the clean reading wins
+    (["Fly forward two meters.", "Fly forward to meters."], 0),                # a clean best is never traded
+    (["What do you see?", "Hover, do you see?"], 0),                           # a question is a clean reading
+    (["Blah blah blither.", "Blah blah blather."], 0),                         # nothing clean: the best-scored
+    ([], 0),
+])
+def test_best_hypothesis_prefers_one_the_command_language_reads_cleanly(hypotheses, chosen):
+    from mmchat_ros.core.understanding import best_hypothesis
+    assert best_hypothesis(hypotheses) == chosen

@@ -140,6 +140,7 @@ class Recognition:
     compute_s: float
     window_s: float             # encoder window used for the accepted result
     retried: bool = False       # the first result was rejected and the segment decoded again
+    hypotheses: tuple[str, ...] = ()   # with hypotheses > 1: every hypothesis, best-scored first
 
     @property
     def real_time_factor(self) -> float:
@@ -151,7 +152,10 @@ class WhisperRecognizer:
                  compute_type: str = "int8", cpu_threads: int = 2, language: str = "en", beam_size: int = 1,
                  window_s: float = DEFAULT_WINDOW_S, initial_prompt: str = COMMAND_VOCABULARY, hotwords: str = "",
                  no_speech_threshold: float = 0.8, logprob_threshold: float = -1.0,
-                 compression_ratio_threshold: float = 2.4, fallback_beam_size: int = 5):
+                 compression_ratio_threshold: float = 2.4, fallback_beam_size: int = 5, hypotheses: int = 1,
+                 choose=None):
+        """``hypotheses`` > 1 decodes that many (beam search at least as wide) and ``choose`` (a list of texts,
+        best-scored first → the index to use; e.g. core.understanding.best_hypothesis) picks the transcript."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -172,6 +176,8 @@ class WhisperRecognizer:
         self.logprob_threshold = logprob_threshold
         self.compression_ratio_threshold = compression_ratio_threshold
         self.fallback_beam_size = fallback_beam_size
+        self.hypotheses = max(1, int(hypotheses))
+        self.choose = choose
         self._tokenizers: dict[str, object] = {}
         tokenizer = self._tokenizer(self.language or "en")
         self.suppress_tokens = list(get_suppressed_tokens(tokenizer, [-1]))
@@ -210,14 +216,17 @@ class WhisperRecognizer:
             # greedy decoding stuck in a loop ("one hundred A-B-B-B-..."): beam search usually ends it
             result = self._decode(audio, window, self.fallback_beam_size)
             retried = True
-        text, language, avg_logprob, no_speech_prob = result
+        text, language, avg_logprob, no_speech_prob, alternatives = result
+        if len(alternatives) > 1 and self.choose is not None:
+            text, avg_logprob = alternatives[self.choose([t for t, _ in alternatives])]
         if no_speech_prob > self.no_speech_threshold:
             # Whisper's own rule also asks for a low log-probability, but with the command prompt the decoder is
             # sure of its "you" on silence; real commands score a no-speech probability below 0.2 here
             text = ""
         return Recognition(text=text, language=language, confidence=float(math.exp(min(0.0, avg_logprob))),
                            avg_logprob=avg_logprob, no_speech_prob=no_speech_prob, audio_s=audio_s,
-                           compute_s=time.perf_counter() - started, window_s=window, retried=retried)
+                           compute_s=time.perf_counter() - started, window_s=window, retried=retried,
+                           hypotheses=tuple(t for t, _ in alternatives) if len(alternatives) > 1 else ())
 
     def _window_for(self, audio_s: float) -> float:
         if self.window_s >= STANDARD_WINDOW_S:
@@ -231,10 +240,11 @@ class WhisperRecognizer:
                 or ends_in_a_loop(text))
 
     def _looks_wrong(self, result, audio_s: float) -> bool:
-        text, _, avg_logprob, _ = result
+        text, _, avg_logprob, _, _ = result
         return self._loops(text, audio_s) or avg_logprob < self.logprob_threshold
 
-    def _decode(self, audio: np.ndarray, window_s: float, beam_size: int) -> tuple[str, str, float, float]:
+    def _decode(self, audio: np.ndarray, window_s: float, beam_size: int):
+        """(text, language, avg_logprob, no_speech_prob, [(text, avg_logprob) of every hypothesis])"""
         # Padded with silence in the audio, as Whisper's training data was (the log-mel floor of silence, not zero
         # features); audio beyond 30 s is cut (the vad node's max_segment_s keeps segments shorter).
         window_samples = int(round(window_s * SAMPLE_RATE))
@@ -253,9 +263,14 @@ class WhisperRecognizer:
             [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         max_new = min(self.model.max_length - len(prompt), int(MAX_TOKENS_PER_S * audio_s * 2) + 16)
         result = self.model.model.generate(
-            encoded, [prompt], beam_size=beam_size, max_length=len(prompt) + max_new, return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self.suppress_tokens)[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        length = len(result.sequences_ids[0])
-        avg_logprob = result.scores[0] * length / (length + 1) if length else -math.inf   # as faster-whisper
-        return tokenizer.decode(tokens).strip(), language, float(avg_logprob), float(result.no_speech_prob)
+            encoded, [prompt], beam_size=max(beam_size, self.hypotheses), num_hypotheses=self.hypotheses,
+            max_length=len(prompt) + max_new, return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+            suppress_tokens=self.suppress_tokens)[0]
+        alternatives = []
+        for sequence, score in zip(result.sequences_ids, result.scores):
+            length = len(sequence)
+            avg_logprob = score * length / (length + 1) if length else -math.inf   # as faster-whisper
+            alternatives.append((tokenizer.decode([t for t in sequence if t < tokenizer.eot]).strip(),
+                                 float(avg_logprob)))
+        text, avg_logprob = alternatives[0]
+        return text, language, avg_logprob, float(result.no_speech_prob), alternatives

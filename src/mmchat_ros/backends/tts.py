@@ -37,7 +37,9 @@ class SpokenSentence:
 
 class PiperSynthesizer:
     def __init__(self, voice_path: str = "", length_scale: float = 1.0, speaker_id: int = -1, volume: float = 1.0,
-                 threads: int = 1):
+                 threads: int = 1, noise_scale: float | None = None, noise_w_scale: float | None = None):
+        """``noise_scale``/``noise_w_scale``: the voice's sampling noise (None = the voice file's); 0 makes the
+        same text give the same samples every time (tests), at some loss of liveliness."""
         import json
 
         import onnxruntime
@@ -57,7 +59,8 @@ class PiperSynthesizer:
         self.sample_rate = self.voice.config.sample_rate
         self.model_path = model
         self.syn_config = SynthesisConfig(speaker_id=speaker_id if speaker_id >= 0 else None,
-                                          length_scale=length_scale, volume=volume)
+                                          length_scale=length_scale, volume=volume, noise_scale=noise_scale,
+                                          noise_w_scale=noise_w_scale)
 
     def sentences(self, text: str) -> Iterator[SpokenSentence]:
         """Audio for each sentence of ``text``, synthesised lazily: the first can play while the next is made."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from mmchat_ros.core import answers
 from mmchat_ros.core.command_grammar import (FILLERS, SAFETY_REFUSAL, ParseResult, normalise, parse_command,
-                                            refusal_for)
+                                            refusal_for, unexplained_words)
 
 Encode = Callable[[list[str]], np.ndarray]      # sentences → (n, d) unit vectors
 
@@ -248,3 +248,19 @@ class Understanding:
         if parsed.clarification:
             return Reading("clarify", parsed, reply=parsed.clarification, notes=parsed.notes)
         return Reading("unknown", parsed, notes=parsed.notes)
+
+
+def best_hypothesis(hypotheses: list[str]) -> int:
+    """Which of a recogniser's hypotheses (best-scored first) to act on: the first one the command language reads
+    cleanly (a command, question, refusal or chit-chat with every word accounted for), if the best-scored one is
+    not read cleanly; otherwise the best-scored one. A clean reading is never traded for another."""
+    reader = Understanding()
+
+    def clean(text: str) -> bool:
+        return bool(text.strip()) and reader.read(text).kind in ("command", "answer", "chat", "refuse") \
+            and not unexplained_words(text)
+
+    if not hypotheses or clean(hypotheses[0]):
+        return 0
+    return next((i for i, text in enumerate(hypotheses) if clean(text)), 0)
+

@@ -19,6 +19,7 @@ from rclpy.node import Node
 
 from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, WhisperRecognizer
 from mmchat_ros.backends.audio_io import int16_numpy
+from mmchat_ros.core.understanding import best_hypothesis
 from mmchat_ros.msg import SpeechSegment, Transcript
 from mmchat_ros.nodes.common import COMMAND_QOS, Param, Params, run_node, stamp_to_seconds
 
@@ -35,6 +36,11 @@ PARAMS = {
     "beam_size": Param(1, "beam width; 1 = greedy (fastest). On the spoken dev commands beam 5 made 1.3 points "
                           "fewer word errors and 1.6 points more commands understood, for ~15 % more recognition "
                           "time (end of speech → transcript): greedy kept for latency"),
+    "hypotheses": Param(5, "hypotheses decoded (beam search at least this wide); the first one the command "
+                           "language reads cleanly is published when the best-scored one is not "
+                           "(core.understanding.best_hypothesis); 1 = the best-scored only. On the spoken dev "
+                           "commands 5 raised commands understood from 0.854 to 0.880 (worst voice 0.672 to 0.752) "
+                           "at the same recognition time"),
     "fallback_beam_size": Param(5, "beam width of a second decode when the first loops (a phrase repeated, "
                                    "repetitive text); <= beam_size: no second decode"),
     "window_s": Param(20.0, "encoder window, s (Whisper's own is 30): 20 is as accurate for commands at half the "
@@ -100,7 +106,8 @@ class AsrNode(Node):
                 compute_type=self.p.compute_type, cpu_threads=self.p.cpu_threads, language=self.p.language,
                 beam_size=self.p.beam_size, window_s=self.p.window_s, initial_prompt=self.p.initial_prompt,
                 hotwords=self.p.hotwords, no_speech_threshold=self.p.no_speech_threshold,
-                logprob_threshold=self.p.logprob_threshold, fallback_beam_size=self.p.fallback_beam_size)
+                logprob_threshold=self.p.logprob_threshold, fallback_beam_size=self.p.fallback_beam_size,
+                hypotheses=self.p.hypotheses, choose=best_hypothesis)
             if self.p.warm_up:
                 self.recognizer.warm_up()
         except Exception as exc:  # noqa: BLE001 - no model: say why, stay up (segments are dropped)
