@@ -12,7 +12,7 @@ from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.flight_core import FlightCoreConfig
 from mmchat_ros.core.flight.mux import (CommandMux, EmergencyStopCommand, HoverCommand, LandCommand,
                                         PositionCommand, VelocityCommand)
-from mmchat_ros.core.flight.plan import PlanStep
+from mmchat_ros.core.flight.plan import ActionType, PlanStep
 from mmchat_ros.core.flight.state_machine import FlightEvent, FlightMode, FlightStateMachine, GuardContext
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -345,6 +345,39 @@ def test_unauthorised_motion_is_refused_but_land_is_always_accepted(airborne):
     assert core.land(airborne.now, source="teleop")
     status = airborne.run(10.0, until=lambda s: s.mode == "LANDED")
     assert status.mode == "LANDED" and airborne.sim.on_ground()
+
+
+def test_authorisation_lapses_at_its_expiry_and_a_renewal_resumes(airborne):
+    core = airborne.core
+    core.set_authorised(True, airborne.now, expires_at=airborne.now + 1.0)
+    status = airborne.run(0.5, each=lambda now: core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, now))
+    assert status.mode == "VELOCITY" and status.active_source == "teleop" and status.operator_authorised
+    status = airborne.run(0.6, each=lambda now: core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, now))
+    assert status.mode == "HOVER" and status.active_source == "" and not status.operator_authorised
+    refused = core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, airborne.now)
+    assert not refused and "no authorised operator" in refused.reason
+    core.set_authorised(True, airborne.now, expires_at=airborne.now + 1.0)      # face_auth's next signed claim
+    assert core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, airborne.now)
+    status = airborne.run(0.1, each=lambda now: core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, now))
+    assert status.mode == "VELOCITY" and status.operator_authorised
+
+
+def test_an_expired_authorisation_is_refused_before_the_next_step(airborne):
+    core = airborne.core
+    core.set_authorised(True, airborne.now, expires_at=airborne.now + 0.5)
+    refused = core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, airborne.now + 0.5)   # no step in between
+    assert not refused and "no authorised operator" in refused.reason
+    core.set_authorised(True, airborne.now, expires_at=airborne.now - 0.1)     # already past: not authorised
+    assert not core.status(airborne.now).operator_authorised
+
+
+def test_authorisation_expiry_stops_a_running_plan(airborne):
+    core = airborne.core
+    core.set_authorised(True, airborne.now, expires_at=airborne.now + 0.3)
+    assert core.start_plan([PlanStep(ActionType.HOVER, duration_s=10.0)], airborne.now)
+    status = airborne.run(0.5)
+    assert not core.plan.running and status.mode == "HOVER"
+    assert not core.start_plan([PlanStep(ActionType.HOVER, duration_s=1.0)], airborne.now)
 
 
 def test_hovering_unattended_ends_in_a_landing():

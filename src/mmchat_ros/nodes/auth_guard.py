@@ -2,7 +2,8 @@
 
 Thin: messages → core.auth_signing.AuthVerifier → a callback on every change of the standing decision. Refused
 messages are counted per reason (``counts``, and on /diagnostics when asked) and logged once per burst; they change
-nothing. A timer turns an authorisation whose expiry passed without a renewal into "not authorised".
+nothing. A timer turns an authorisation whose expiry passed without a renewal into "not authorised"; a node whose
+core judges the expiry itself (the flight controller's FlightCore) is also given every accepted claim's expiry.
 """
 from __future__ import annotations
 
@@ -36,12 +37,15 @@ def claim_of(msg: AuthState) -> AuthClaim:
 
 class AuthGuard:
     """Subscribes /auth/state on ``node`` and calls ``on_change(authorised, operator_name, reason)`` whenever the
-    verified decision changes (and once at start with False)."""
+    verified decision changes (and once at start with False), and ``on_claim(authorised, expires_s)`` with every
+    accepted message (expiry in seconds of the node's clock)."""
 
     def __init__(self, node: Node, params, on_change: Callable[[bool, str, str], None], required: bool = True,
-                 diagnostics_name: str = "", callback_group=None):
+                 diagnostics_name: str = "", callback_group=None,
+                 on_claim: Callable[[bool, float], None] | None = None):
         self.node = node
         self.on_change = on_change
+        self.on_claim = on_claim
         self.required = required
         self.keys = PublicKeyFile(params.auth_key_dir or None)
         self.verifier = AuthVerifier(self.keys, params.auth_max_validity_s, params.auth_max_clock_skew_s)
@@ -75,6 +79,8 @@ class AuthGuard:
                     f"refused /auth/state ({'authorised' if msg.authorised else 'not authorised'}"
                     f"{', ' + msg.operator_name if msg.operator_name else ''}): {verdict.reason}{more}")
             return
+        if self.on_claim is not None:
+            self.on_claim(verdict.claim.authorised, verdict.claim.expires_ns * 1e-9)
         self._update(verdict.claim.authorised and self.verifier.authorised(now), verdict.claim.operator_name,
                      verdict.claim.reason)
 

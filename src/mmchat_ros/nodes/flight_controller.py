@@ -142,8 +142,10 @@ class FlightControllerNode(Node):
                                         goal_callback=self.on_plan_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
                                         callback_group=cb)
         self.create_timer(1.0 / self.p.state_rate_hz, self.publish_state, callback_group=cb)
-        # /auth/state counts only signed, fresh and in order (core/auth_signing.py); it lapses at its expiry.
-        self.auth = AuthGuard(self, self.p, self.on_auth, required=self.p.require_authorisation, callback_group=cb)
+        # /auth/state counts only signed, fresh and in order (core/auth_signing.py); FlightCore lapses it at its
+        # expiry unless renewed.
+        self.auth = AuthGuard(self, self.p, self.log_auth, required=self.p.require_authorisation, callback_group=cb,
+                              on_claim=self.on_auth)
 
         # The control thread must get the GIL back promptly after its sleep: Python's default 5 ms switch
         # interval would show up as 5 ms of loop jitter whenever a callback is running.
@@ -218,9 +220,12 @@ class FlightControllerNode(Node):
         with self.lock:
             self.reject_log("battery state", self.core.update_battery(float(msg.percentage), self.now()))
 
-    def on_auth(self, authorised: bool, operator: str, reason: str) -> None:
+    def on_auth(self, authorised: bool, expires_s: float) -> None:
+        """Every accepted /auth/state: the core lapses the authorisation at its expiry unless renewed."""
         with self.lock:
-            self.core.set_authorised(authorised, self.now())
+            self.core.set_authorised(authorised, self.now(), expires_s)
+
+    def log_auth(self, authorised: bool, operator: str, reason: str) -> None:
         self.get_logger().info(f"operator {'authorised: ' + operator if authorised else 'not authorised'} ({reason})")
 
     def stale(self, what: str, stamp) -> bool:

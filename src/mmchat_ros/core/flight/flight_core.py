@@ -12,6 +12,8 @@ Safety behaviour:
 - no odometry for ``odom_timeout_s`` in the air → land open loop (level, thrust a little below the learned hover
   thrust, motors cut once the vehicle must be down); odometry coming back resumes the closed-loop landing;
 - battery at or below the envelope's low threshold → land (and no take-off until it is replaced);
+- an operator authorisation lapses at its expiry unless renewed: motion commands refused, those in force dropped
+  (hover), a running plan stopped;
 - landing ends at touchdown (low and still, or resting on something with the thrust wound down) → LANDED.
 """
 from __future__ import annotations
@@ -186,6 +188,7 @@ class FlightCore:
         self._last_step: float | None = None
         self._output: ControlOutput = self.controller.zero_output()
         self._follow_request: FollowRequest | None = None
+        self._authorisation_expires: float | None = None
         self.rejections: Counter[str] = Counter()
         self.last_rejection = ""
 
@@ -259,11 +262,18 @@ class FlightCore:
             self._battery_low = False           # a fresh battery on the ground, not a reading bouncing in flight
         return ACCEPTED
 
-    def set_authorised(self, authorised: bool, now: float) -> None:
+    def set_authorised(self, authorised: bool, now: float, expires_at: float | None = None) -> None:
+        """The operator's authorisation; with ``expires_at`` it lapses then unless renewed by a later call."""
         was = self.mux.authorised
         self.mux.set_authorised(authorised)
+        self._authorisation_expires = expires_at if authorised else None
         if was and not self.mux.authorised and self.plan.running:
             self._stop_plan("operator authorisation lost", failed=True)
+        self._lapse_authorisation(now)
+
+    def _lapse_authorisation(self, now: float) -> None:
+        if self._authorisation_expires is not None and now >= self._authorisation_expires:
+            self.set_authorised(False, now)
 
     # ============================================================================================== commands
     def takeoff(self, now: float, height: float | None = None, source: str = "operator") -> Decision:
@@ -383,6 +393,7 @@ class FlightCore:
             return self._refuse("plan", f"plan rejected: malformed step ({exc})")
         if PLAN_SOURCE not in self.mux.sources:
             return self._refuse("plan", f"plan rejected: the mux has no '{PLAN_SOURCE}' source configured")
+        self._lapse_authorisation(now)
         if not self.mux.authorised:
             return self._refuse("unauthorised", "plan rejected: no authorised operator")
         if not self._odometry_ok(now):
@@ -415,6 +426,7 @@ class FlightCore:
     # ================================================================================================= step
     def step(self, now: float) -> tuple[np.ndarray, bool, FlightStatus]:
         """One control step: returns (motor thrusts in N, armed, status)."""
+        self._lapse_authorisation(now)
         if self._last_step is not None and now <= self._last_step:
             return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
         dt = self.nominal_dt if self._last_step is None else min(now - self._last_step, 5.0 * self.nominal_dt)
@@ -796,6 +808,7 @@ class FlightCore:
         return self.config.motor_idle_fraction * self.airframe.motor_max_thrust_n * self.airframe.num_motors
 
     def _submit(self, source: str, command: Any, now: float) -> Decision:
+        self._lapse_authorisation(now)
         decision = self.mux.submit(source, command, now)
         if not decision:
             self._count(self.mux.last_rejection_code, decision.reason)
@@ -837,6 +850,7 @@ class FlightCore:
         # have been still for a while, since it is also still at the top of its fall.
         rest_needed = EMERGENCY_REST_S if self.machine.mode is FlightMode.EMERGENCY else 0.0
         at_rest = odometry_ok and self._at_rest_since is not None and now - self._at_rest_since >= rest_needed
+        self._lapse_authorisation(now)
         return GuardContext(
             authorised=self.mux.authorised,
             odometry_ok=odometry_ok,
