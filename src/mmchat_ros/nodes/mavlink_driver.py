@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 import time
 
 from rclpy.node import Node
@@ -35,6 +34,7 @@ from mmchat_ros.core.vehicle_link import (Arm, Disarm, HeadingSetpoint, MavlinkS
                                           MavlinkVehicleView, ReportHandOver, ReportLinkLost, ReportLinkRestored,
                                           ReportLinkUp, RequestTelemetry, SendHeartbeat, SendLand, SetMode,
                                           StreamSetpoint, TakeOff)
+from mmchat_ros.nodes.base import PacedLoop
 from mmchat_ros.nodes.common import Param, Params, run_node
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
 
@@ -93,9 +93,10 @@ class MavlinkDriverNode(Node):
                                       target_component=self.p.target_component, on_position=self.on_position,
                                       on_attitude=self.on_attitude, on_problem=self.report, on_text=self.on_text,
                                       on_ack=self.on_ack)
-        self.running = True
-        self.thread = threading.Thread(target=self.control_loop, name="mavlink-control", daemon=True)
-        self.thread.start()
+        # a blocking take-off/land that overruns a period is followed by no burst of set-points (PacedLoop)
+        self.loop = PacedLoop(self, "mavlink-control", self.p.setpoint_rate_hz,
+                              lambda: self.control_step(time.monotonic()))
+        self.loop.start()
         self.get_logger().info(f"mavlink driver ready: {self.p.connection_url}, autopilot {self.p.autopilot}, "
                                f"set-points at {self.p.setpoint_rate_hz:g} Hz")
 
@@ -149,22 +150,6 @@ class MavlinkDriverNode(Node):
             self.get_logger().error("flight controller EMERGENCY: forced disarm sent (motors stop)")
 
     # ------------------------------------------------------------------------------------- control thread
-    def control_loop(self) -> None:
-        period = 1.0 / self.p.setpoint_rate_hz
-        next_tick = time.monotonic()
-        while self.running:
-            try:
-                self.control_step(time.monotonic())
-            except Exception as exc:  # noqa: BLE001 - keep the loop; say what broke
-                self.get_logger().error(f"control step failed: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=1.0)
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()
-
     def control_step(self, now: float) -> None:
         t = self.vehicle.telemetry
         autopilot = self.autopilot(t)
@@ -237,9 +222,7 @@ class MavlinkDriverNode(Node):
         return -t.position_ned[2] - (self.arming_height or 0.0)
 
     def shutdown(self) -> None:
-        self.running = False
-        if self.thread.is_alive():
-            self.thread.join(timeout=3.0)
+        self.loop.stop(timeout_s=3.0)
         self.vehicle.close()
 
 

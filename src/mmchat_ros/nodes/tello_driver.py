@@ -29,6 +29,7 @@ from mmchat_ros.core.vehicle_frames import RC_ZERO, TelloRcLimits, tello_rc_from
 from mmchat_ros.core.vehicle_link import (FollowSetpoint, LandOutcome, Reconnect, ReportAdopted, ReportLinkLost,
                                           ReportLinkRestored, ReportLinkUp, SendHover, SendLand, TakeOff,
                                           TakeoffOutcome, TelloSupervisor)
+from mmchat_ros.nodes.base import PacedLoop
 from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
 from mmchat_ros.nodes.image_conversion import camera_info_from_fov, numpy_to_image
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
@@ -99,9 +100,10 @@ class TelloDriverNode(Node):
                               on_state=self.on_state, on_bad_packet=self.report,
                               on_frame=self.on_frame if video else None, local_command_port=self.p.local_command_port,
                               bind_host=self.p.bind_host, video_max_rate_hz=self.p.video_rate_hz)
-        self.running = True
-        self.thread = threading.Thread(target=self.control_loop, name="tello-control", daemon=True)
-        self.thread.start()
+        # a blocking take-off/land that overruns a period is followed by no burst of set-points (PacedLoop)
+        self.loop = PacedLoop(self, "tello-control", self.p.rc_rate_hz,
+                              lambda: self.control_step(time.monotonic()))
+        self.loop.start()
         self.get_logger().info(
             f"tello driver ready: Tello at {self.p.tello_host}:{self.p.command_port}, state on :{self.p.state_port}, "
             f"video {'on :%d' % self.p.video_port if video else 'off'}, rc at {self.p.rc_rate_hz:g} Hz "
@@ -137,22 +139,6 @@ class TelloDriverNode(Node):
         self.frames_published += 1
 
     # ------------------------------------------------------------------------------------- control thread
-    def control_loop(self) -> None:
-        period = 1.0 / self.p.rc_rate_hz
-        next_tick = time.monotonic()
-        while self.running:
-            try:
-                self.control_step(time.monotonic())
-            except Exception as exc:  # noqa: BLE001 - keep flying the loop; say what broke
-                self.get_logger().error(f"control step failed: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=1.0)
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()    # a blocking takeoff/land overran: no burst of rc afterwards
-
     def in_air(self) -> bool:
         with self.estimate_lock:
             return self.estimate is not None and self.estimate.height_m > self.p.in_air_height_m
@@ -229,9 +215,7 @@ class TelloDriverNode(Node):
             self.get_logger().error(f"'land' failed ({reply.text if reply else 'no reply'}); retrying")
 
     def shutdown(self) -> None:
-        self.running = False
-        if self.thread.is_alive():
-            self.thread.join(timeout=3.0)
+        self.loop.stop(timeout_s=3.0)
         self.link.close()
 
 
