@@ -207,3 +207,38 @@ def test_view_logs_bad_frames_and_keeps_running(spawn, ros):
     bridge.wait_for_line(r"cannot show a camera frame: unsupported image encoding 'yuv422'", timeout=10)
     assert got.get("/camera/image/compressed"), "good frames still flow after bad ones"
     assert bridge.alive()
+
+
+def test_view_reads_camera_and_odometry_only_while_a_client_watches(spawn, ros):
+    """With no client the bridge does not even subscribe to /camera/image_raw and /odom (subscribe_on_demand):
+    a bridge nobody looks at costs no image or 250 Hz odometry deserialisation."""
+    bridge = spawn(python_cmd("mmchat_ros.nodes.foxglove_bridge", "--ros-args", "-p", "port:=0"),
+                   name="foxglove_bridge")
+    port = int(bridge.wait_for_line(r"foxglove server on ws://127\.0\.0\.1:(\d+)", timeout=60).group(1))
+    image_pub = ros.node.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
+    odom_pub = ros.node.create_publisher(Odometry, "/odom", SENSOR_QOS)
+    state_pub = ros.node.create_publisher(FlightState, "/flight/state", STATE_QOS)
+    ros.wait_for_subscribers(state_pub, timeout=20)            # the bridge is discovered...
+    time.sleep(1.0)
+    assert (image_pub.get_subscription_count(), odom_pub.get_subscription_count()) == (0, 0)   # ...and reads neither
+
+    stop = threading.Event()
+    frame = numpy_to_image(np.full((48, 64, 3), 90, np.uint8), "rgb8")
+
+    def publish_loop():
+        while not stop.is_set():
+            image_pub.publish(frame)
+            odom = Odometry()
+            odom.pose.pose.orientation.w = 1.0
+            odom_pub.publish(odom)
+            stop.wait(0.1)
+    publisher = threading.Thread(target=publish_loop, daemon=True)
+    publisher.start()
+    try:
+        _, got = asyncio.run(watch(port, lambda got: {"/camera/image/compressed", "/tf"} <= set(got), timeout=30))
+    finally:
+        stop.set()
+        publisher.join(timeout=5)
+    assert {"/camera/image/compressed", "/tf"} <= set(got), f"a watching client gets frames and poses: {sorted(got)}"
+    ros.wait_for(lambda: image_pub.get_subscription_count() == 0 and odom_pub.get_subscription_count() == 0, 10,
+                 "the bridge to unsubscribe once the client has gone")

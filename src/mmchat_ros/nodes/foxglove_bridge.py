@@ -14,7 +14,9 @@ to ws://HOST:PORT) and re-publishes:
   /plot/velocity_command     JSON: each velocity command on /cmd_vel/<source> (command_sources)
   /flight/state, /auth/state JSON copies of the state topics (sent again every second: late clients see them)
   /log                       foxglove.Log: transcripts, plans, replies (/tts/say)
-Images are encoded only while a client subscribes to the image channel.
+Images are encoded only while a client subscribes to the image channel; with subscribe_on_demand (the default)
+/camera/image_raw and /odom are not even subscribed while no client watches a channel made from them, so a bridge
+nobody looks at costs almost nothing.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image
 
 IMAGE_FORMATS = ("jpeg", "png", "raw")
 STATE_REPEAT_S = 1.0
+WATCH_CHECK_S = 0.25     # how soon a ROS topic is subscribed after a client starts watching a channel made from it
 PARAMS = {
     "host": Param("127.0.0.1", "address the Foxglove WebSocket server listens on (loopback: this machine only)"),
     "port": Param(8765, "TCP port of the Foxglove WebSocket server (0: any free port, logged at start-up)"),
@@ -57,6 +60,8 @@ PARAMS = {
     "base_frame": Param("base_link", "the drone's frame when /odom gives no child_frame_id"),
     "command_sources": Param(["operator", "plan", "teleop", "follow"],
                              "velocity command sources plotted from /cmd_vel/<source>"),
+    "subscribe_on_demand": Param(True, "subscribe to /camera/image_raw and /odom only while a client watches a "
+                                       "channel made from them (false: always subscribed)"),
 }
 
 
@@ -119,6 +124,23 @@ class SubscriptionCounter:
             return self.counts.get(topic, 0) > 0
 
 
+class OnDemandSubscription:
+    """A ROS subscription that exists only while a Foxglove client watches one of ``channels``. Created and
+    destroyed from an executor timer, never from the server's thread."""
+
+    def __init__(self, node: Node, msg_type, topic: str, callback, qos, channels: tuple[str, ...]):
+        self.node, self.msg_type, self.topic, self.callback, self.qos = node, msg_type, topic, callback, qos
+        self.channels = channels
+        self.subscription = None
+
+    def update(self, wanted: bool) -> None:
+        if wanted and self.subscription is None:
+            self.subscription = self.node.create_subscription(self.msg_type, self.topic, self.callback, self.qos)
+        elif not wanted and self.subscription is not None:
+            self.node.destroy_subscription(self.subscription)
+            self.subscription = None
+
+
 class FoxgloveBridgeNode(Node):
     def __init__(self):
         super().__init__("foxglove_bridge")
@@ -153,10 +175,17 @@ class FoxgloveBridgeNode(Node):
         self.images_sent = 0
         self.latest_state: dict[str, tuple] = {}
         self.create_timer(STATE_REPEAT_S / 2, self.repeat_state)
-        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
+        self.on_demand = [
+            OnDemandSubscription(self, Image, "camera/image_raw", self.on_image, SENSOR_QOS, (self.image_topic,)),
+            OnDemandSubscription(self, Odometry, "odom", self.on_odom, SENSOR_QOS,
+                                 ("/tf", "/drone/pose", "/plot/setpoint_vs_state"))]
+        if self.p.subscribe_on_demand:
+            self.create_timer(WATCH_CHECK_S, self.update_subscriptions)
+        else:
+            for subscription in self.on_demand:
+                subscription.update(True)
         self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS)
         self.create_subscription(Gesture, "gesture", self.on_gesture, SENSOR_QOS)
-        self.create_subscription(Odometry, "odom", self.on_odom, SENSOR_QOS)
         self.create_subscription(PoseStamped, "flight/setpoint", self.on_setpoint, SENSOR_QOS)
         self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS)
         self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS)
@@ -168,6 +197,10 @@ class FoxgloveBridgeNode(Node):
                                      lambda msg, s=source: self.on_velocity_command(s, msg), COMMAND_QOS)
         self.get_logger().info(f"foxglove server on ws://{self.p.host}:{self.server.port} ('{self.p.server_name}'): "
                                f"connect Foxglove to it")
+
+    def update_subscriptions(self) -> None:
+        for subscription in self.on_demand:
+            subscription.update(any(self.listener.watched(channel) for channel in subscription.channels))
 
     # ------------------------------------------------------------------------------------------------ camera
     def on_image(self, msg: Image) -> None:
