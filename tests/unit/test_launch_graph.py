@@ -87,3 +87,44 @@ def test_parameter_files_named_by_a_launch_argument(tmp_path):
     assert [p.name for p in graph.resolve("sim")[0].parameter_files] == ["fc.yaml", "hw_tello.yaml"]
     with pytest.raises(GraphError, match="node 'fc'.*hw_mavlink.yaml: cannot read"):
         graph.resolve("sim", {"vehicle": "mavlink"})
+
+
+SPLIT_GRAPH = """\
+    modes: {sim: "s"}
+    launch_arguments:
+      part: {default: all}
+    nodes:
+      fc: {executable: flight_controller, modes: [sim], part: robot}
+      panel: {executable: operator_panel, modes: [sim], part: ground}
+    """
+
+
+def test_part_starts_one_machine_s_share_of_the_graph(tmp_path):
+    graph = load_graph(write(tmp_path, SPLIT_GRAPH))
+    assert [s.name for s in graph.resolve("sim")] == ["fc", "panel"]
+    assert [(s.name, s.part) for s in graph.resolve("sim", {"part": "robot"})] == [("fc", "robot")]
+    assert [s.name for s in graph.resolve("sim", {"part": "ground"})] == ["panel"]
+    assert [s.name for s in graph.resolve("sim", {"part": "all"})] == ["fc", "panel"]
+    with pytest.raises(GraphError, match="part 'vehicle' is not one of robot, ground, all"):
+        graph.resolve("sim", {"part": "vehicle"})
+
+
+def test_part_errors(tmp_path):
+    with pytest.raises(GraphError, match=r"graph.yaml:5: node 'fc': part 'air' is not one of robot, ground"):
+        load_graph(write(tmp_path, SPLIT_GRAPH.replace("part: robot", "part: air")))
+    graph = load_graph(write(tmp_path, SPLIT_GRAPH.replace(", part: ground", "")))
+    with pytest.raises(GraphError, match="node 'panel' names no part"):
+        graph.resolve("sim", {"part": "ground"})
+
+
+def test_the_shipped_graph_splits_every_node_into_robot_or_ground():
+    graph = load_graph()
+    assert all(spec.get("part") in ("robot", "ground") for spec in graph.nodes.values())
+    arguments = {"voice": "true"}
+    robot = {s.name for s in graph.resolve("sim", {**arguments, "part": "robot"})}
+    ground = {s.name for s in graph.resolve("sim", {**arguments, "part": "ground"})}
+    assert robot == {"sim", "flight_controller", "camera", "face_auth", "gesture", "teleop", "tracker", "follow"}
+    assert ground == {"planner", "operator_panel", "foxglove_bridge", "audio_input", "vad", "asr", "tts"}
+    assert robot | ground == {s.name for s in graph.resolve("sim", arguments)}
+    hardware = {s.name for s in graph.resolve("hardware", {"vehicle": "mavlink", "part": "robot"})}
+    assert "mavlink_driver" in hardware and "operator_panel" not in hardware

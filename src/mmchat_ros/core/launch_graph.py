@@ -15,7 +15,10 @@ import yaml
 from mmchat_ros.core.paths import share_dir
 
 NODE_KEYS = {"executable", "description", "modes", "parameters", "remappings", "respawn", "respawn_delay_s",
-             "arguments", "mode_overrides", "inline_parameters", "when"}
+             "arguments", "mode_overrides", "inline_parameters", "when", "part"}
+# Which machine runs a node: the vehicle's companion computer or the operator's station (docs/deployment.md).
+PARTS = ("robot", "ground")
+ALL_PARTS = "all"
 TOP_KEYS = {"modes", "nodes", "launch_arguments"}
 
 
@@ -34,6 +37,7 @@ class NodeSpec:
     respawn_delay_s: float = 1.0
     arguments: list[str] = field(default_factory=list)
     description: str = ""
+    part: str = ""
 
     def ros_args(self) -> list[str]:
         """Command-line arguments for rclpy, exactly what `ros2 run` / launch_ros would pass."""
@@ -140,6 +144,9 @@ class Graph:
             if key not in self.launch_arguments:
                 raise GraphError(f"unknown launch argument '{key}'; known: {', '.join(sorted(self.launch_arguments))}")
             args[key] = value
+        part = args.get("part", ALL_PARTS)
+        if part not in (*PARTS, ALL_PARTS):
+            raise GraphError(f"part '{part}' is not one of {', '.join((*PARTS, ALL_PARTS))}")
         specs = []
         config_dir = self.path.parent
         for name, raw in self.nodes.items():
@@ -148,6 +155,10 @@ class Graph:
             # `when: {argument: value}`: start the node only if every named launch argument has that value
             # (e.g. the Tello driver when vehicle:=tello).
             if any(str(args.get(arg)) != str(value) for arg, value in (raw.get("when") or {}).items()):
+                continue
+            if part != ALL_PARTS and raw.get("part") != part:
+                if "part" not in raw:
+                    raise GraphError(f"part:={part} asked for, but node '{name}' names no part ({self.path})")
                 continue
             merged = dict(raw)
             override = (raw.get("mode_overrides") or {}).get(mode) or {}
@@ -166,6 +177,7 @@ class Graph:
                 respawn_delay_s=float(merged.get("respawn_delay_s", 1.0)),
                 arguments=[_substitute(a, args) for a in merged.get("arguments") or []],
                 description=str(merged.get("description", "")),
+                part=str(merged.get("part", "")),
             ))
         return specs
 
@@ -228,6 +240,9 @@ def load_graph(path: str | Path | None = None) -> Graph:
             if arg not in launch_arguments:
                 raise GraphError(f"{path}{_line(spec, 'when')}: node '{name}': 'when' names unknown launch argument "
                                  f"'{arg}'")
+        if "part" in spec and spec["part"] not in PARTS:
+            raise GraphError(f"{path}{_line(spec, 'part')}: node '{name}': part '{spec['part']}' is not one of "
+                             f"{', '.join(PARTS)}")
         for override_mode in (spec.get("mode_overrides") or {}):
             if override_mode not in modes:
                 raise GraphError(f"{path}{_line(spec, 'mode_overrides')}: node '{name}': mode_overrides names "

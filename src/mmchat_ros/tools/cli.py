@@ -1,6 +1,7 @@
 """`mmchat`: launch the graph and inspect it on machines without ros2cli.
 
-  mmchat launch MODE [name:=value ...]    start every node of MODE (sim, gazebo, hardware)
+  mmchat launch MODE [name:=value ...]    start every node of MODE (sim, gazebo, hardware);
+                                           part:=robot|ground starts one machine's share (docs/deployment.md)
   mmchat topic list [-t] | echo TOPIC | hz TOPIC | pub TOPIC TYPE [YAML]
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
