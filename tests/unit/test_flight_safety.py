@@ -423,3 +423,41 @@ def test_takeoff_refusals_and_defaults():
     assert home is not None and np.allclose(home, start, atol=0.05)
     refused = harness.core.takeoff(harness.now)
     assert not refused and "already flying" in refused.reason
+
+
+def _shifted(state, offset):
+    from mmchat_ros.core.flight.control import VehicleState
+    return VehicleState(state.position + offset, state.velocity, state.quaternion_wxyz, state.angular_velocity_body)
+
+
+def test_one_odometry_reading_far_from_the_prediction_is_refused_as_an_outlier(airborne):
+    core, sim = airborne.core, airborne.sim
+    hold = sim.position.copy()
+    results = []
+
+    def glitch(now):
+        if not results:
+            results.append(core.update_odometry(_shifted(sim.state(), np.array([3.0, 0.0, 0.0])), now))
+
+    airborne.run(0.02, each=glitch)
+    assert not results[0] and "odometry rejected" in results[0].reason and "an outlier" in results[0].reason
+    status = airborne.run(2.0)
+    assert status.mode == "HOVER" and np.linalg.norm(sim.position - hold) < 0.05
+    assert status.rejections_by_reason.get("odometry_reset", 0) == 0
+
+
+def test_an_estimator_reset_is_believed_after_it_repeats_and_nothing_planned_before_it_is_flown(airborne):
+    core, sim = airborne.core, airborne.sim
+    assert core.start_plan([PlanStep(ActionType.MOVE_BY, x=2.0)], airborne.now)
+    airborne.run(0.5)
+    offset = np.array([3.0, -2.0, 0.0])                       # the estimator's frame moves by 3.6 m and stays there
+    true_state = sim.state
+    sim.state = lambda: _shifted(true_state(), offset)
+    where = sim.position.copy()
+    status = airborne.run(3.0)
+    refused = status.rejections_by_reason
+    assert refused.get("odometry") == core.config.odom_reset_samples - 1 and refused.get("odometry_reset") == 1
+    assert status.mode == "HOVER" and not core.plan.running        # the plan was in the old frame: stopped
+    moved = np.linalg.norm((sim.position - where)[:2])
+    assert moved < 0.6, f"flew {moved:.2f} m after the reset"         # braked from the plan's speed, no 3.6 m dash
+    assert np.linalg.norm(sim.velocity) < 0.1

@@ -58,6 +58,10 @@ PARAMS = {
                                     "stalled publisher's backlog, a jumped clock); unstamped ones count from "
                                     "arrival, s"),
     "odom_timeout_s": Param(0.5, "no odometry for this long in the air → land, s"),
+    "odom_jump_m": Param(1.0, "an odometry position farther than this from where the previous reading predicts "
+                              "the vehicle is refused as an outlier, m"),
+    "odom_reset_samples": Param(5, "the same jump in this many readings in a row is an estimator reset: accepted, "
+                                   "then the vehicle stops and holds (plans and targets were in the old frame)"),
     "require_authorisation": Param(True, "accept motion only while a signed, fresh /auth/state says an operator is "
                                          "authorised"),
     **AUTH_PARAMS,
@@ -98,6 +102,8 @@ class FlightControllerNode(Node):
             "takeoff_height_m": self.p.takeoff_height_m,
             "command_timeout_s": self.p.command_timeout_s,
             "odom_timeout_s": self.p.odom_timeout_s,
+            "odom_jump_m": self.p.odom_jump_m,
+            "odom_reset_samples": self.p.odom_reset_samples,
             "require_authorisation": self.p.require_authorisation,
             "hover_land_timeout_s": self.p.hover_land_timeout_s if self.p.hover_land_timeout_s > 0 else None,
             "envelope": {name: getattr(self.p, name) for name in ENVELOPE_PARAMETERS},

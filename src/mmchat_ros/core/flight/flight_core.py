@@ -66,6 +66,11 @@ class FlightCoreConfig:
     min_flight_height_m: float = 0.3          # above the ground, for commands and plans (not LAND)
     command_timeout_s: float = 0.5            # mux timeout for sources without their own
     odom_timeout_s: float = 0.5
+    # A reading farther than this from where the previous one predicts the vehicle is an outlier and refused; the
+    # same jump repeated by odom_reset_samples readings in a row is an estimator reset: accepted, then the vehicle
+    # stops and holds where the new estimate puts it (plans and position targets were in the old frame).
+    odom_jump_m: float = 1.0
+    odom_reset_samples: int = 5
     imu_timeout_s: float = 0.1
     open_loop_thrust_fraction: float = 0.92   # of the hover thrust, for the blind descent
     hover_latch_speed_m_s: float = 0.3        # hover holds the position where the vehicle slowed below this
@@ -78,7 +83,8 @@ class FlightCoreConfig:
     def __post_init__(self) -> None:
         for name in ("control_rate_hz", "takeoff_height_m", "takeoff_speed_m_s", "takeoff_tolerance_m",
                      "landing_speed_m_s", "landing_final_speed_m_s", "touchdown_height_m", "touchdown_speed_m_s",
-                     "command_timeout_s", "odom_timeout_s", "imu_timeout_s", "hover_latch_speed_m_s"):
+                     "command_timeout_s", "odom_timeout_s", "imu_timeout_s", "hover_latch_speed_m_s",
+                     "odom_jump_m", "odom_reset_samples"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0.0):
                 raise ValueError(f"flight core {name} must be a finite number > 0, got {value!r}")
@@ -167,6 +173,7 @@ class FlightCore:
         self._measured: VehicleState | None = None     # the latest odometry as measured (at _odom_stamp)
         self._odom_accel = np.zeros(3)
         self._odom_stamp = -math.inf
+        self._odom_jump: tuple[np.ndarray, int] | None = None   # an outlier position and how often it repeated
         self._imu: tuple[np.ndarray, np.ndarray] | None = None
         self._imu_stamp = -math.inf
         self._battery = math.nan
@@ -216,6 +223,9 @@ class FlightCore:
         """World-frame position / velocity, body→world attitude and body rates from the vehicle driver."""
         if not state.is_finite() or np.linalg.norm(state.quaternion_wxyz) < 1e-6:
             return self._refuse("odometry", "odometry rejected: non-finite values or a zero quaternion")
+        jump = self._odometry_jump(state.position, now)
+        if jump:
+            return self._refuse("odometry", jump)
         q = state.quaternion_wxyz / np.linalg.norm(state.quaternion_wxyz)
         self._state = VehicleState(state.position.copy(), state.velocity.copy(), q,
                                    state.angular_velocity_body.copy())
@@ -235,6 +245,34 @@ class FlightCore:
         elif self._at_rest_since is None:
             self._at_rest_since = float(now)
         return ACCEPTED
+
+    def _odometry_jump(self, position: np.ndarray, now: float) -> str:
+        """Why a reading is refused as an outlier, or "". After a gap longer than odom_timeout_s there is nothing
+        to predict from, and the reading is taken as it is."""
+        previous, since = self._measured, now - self._odom_stamp
+        if previous is None or not 0.0 <= since <= self.config.odom_timeout_s:
+            return ""
+        off = float(np.linalg.norm(position - (previous.position + previous.velocity * since)))
+        if off <= self.config.odom_jump_m:
+            self._odom_jump = None
+            return ""
+        seen = self._odom_jump
+        repeats = seen[1] + 1 if seen is not None and \
+            float(np.linalg.norm(position - seen[0])) <= self.config.odom_jump_m else 1
+        if repeats < self.config.odom_reset_samples:
+            self._odom_jump = (np.asarray(position, float).copy(), repeats)
+            return (f"odometry rejected: {off:.2f} m from where the previous reading puts the vehicle "
+                    f"{since * 1000:.0f} ms later (more than odom_jump_m={self.config.odom_jump_m:g}): an outlier")
+        # The estimator moved its frame: believe it, but nothing planned in the old frame may be flown.
+        self._odom_jump = None
+        self._count("odometry_reset", f"odometry reset: the position jumped {off:.2f} m and stayed; holding at "
+                                      "the new estimate")
+        if self.machine.flying:
+            self._stop_plan("odometry reset", failed=True)
+            self.mux.clear()
+            self._goto_active = False
+            self._hover_target = None
+        return ""
 
     def update_attitude(self, quaternion_wxyz: np.ndarray, angular_velocity_body: np.ndarray,
                         now: float) -> Decision:
