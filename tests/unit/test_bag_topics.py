@@ -5,7 +5,7 @@ import math
 import pytest
 from rclpy.serialization import serialize_message
 
-from mmchat_ros.core.bag_topics import (DEFAULT_TOPICS, RELIABLE, SENSOR, STATE, RateLimiter, ReplayClock,
+from mmchat_ros.core.bag_topics import (COMMAND, DEFAULT_TOPICS, SENSOR, STATE, RateLimiter, ReplayClock,
                                         TopicSpec, TopicSpecError, human_bytes, make_typestore,
                                         package_message_definitions, parse_topic_arg, qos_class_for_publishers,
                                         recording_progress, replay_progress, select_topics, shifted_stamp)
@@ -22,7 +22,7 @@ def test_default_selection_covers_what_the_robot_sees_and_decides_with_images_th
     assert specs["/odom"].max_rate_hz == 20.0
     assert specs["/gesture"].max_rate_hz == 0.0            # events are never thinned
     assert specs["/flight/state"].qos == STATE and specs["/camera/image_raw"].qos == SENSOR
-    assert specs["/gesture"].qos == RELIABLE
+    assert specs["/gesture"].qos == COMMAND
 
 
 def test_named_topics_replace_the_defaults_unless_asked_for_both():
@@ -66,8 +66,8 @@ def test_qos_class_follows_the_publishers_so_the_subscription_matches():
     assert qos_class_for_publishers([("best_effort", "volatile")]) == SENSOR
     assert qos_class_for_publishers([("reliable", "volatile"), ("best_effort", "volatile")]) == SENSOR
     assert qos_class_for_publishers([("reliable", "transient_local")]) == STATE
-    assert qos_class_for_publishers([("reliable", "transient_local"), ("reliable", "volatile")]) == RELIABLE
-    assert qos_class_for_publishers([]) == RELIABLE
+    assert qos_class_for_publishers([("reliable", "transient_local"), ("reliable", "volatile")]) == COMMAND
+    assert qos_class_for_publishers([]) == COMMAND
 
 
 def _sample_messages():

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.airframe import load_airframe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,16 +28,17 @@ MODEL_DIR = GZ / "models" / "mmchat_quad"
 MODEL = MODEL_DIR / "model.sdf"
 BRIDGE = GZ / "bridge.yaml"
 
-ROS_TOPICS = {   # ROS name -> (ROS type, Gazebo type, direction)
-    "/odom": ("nav_msgs/msg/Odometry", "gz.msgs.Odometry", "GZ_TO_ROS"),
-    "/imu": ("sensor_msgs/msg/Imu", "gz.msgs.IMU", "GZ_TO_ROS"),
-    "/camera/image_raw": ("sensor_msgs/msg/Image", "gz.msgs.Image", "GZ_TO_ROS"),
-    "/camera/camera_info": ("sensor_msgs/msg/CameraInfo", "gz.msgs.CameraInfo", "GZ_TO_ROS"),
-    "/battery": ("sensor_msgs/msg/BatteryState", "gz.msgs.BatteryState", "GZ_TO_ROS"),
-    "/cmd_vel/vehicle": ("geometry_msgs/msg/Twist", "gz.msgs.Twist", "ROS_TO_GZ"),
-    "/vehicle/enable": ("std_msgs/msg/Bool", "gz.msgs.Boolean", "ROS_TO_GZ"),
-    "/clock": ("rosgraph_msgs/msg/Clock", "gz.msgs.Clock", "GZ_TO_ROS"),
+GAZEBO_SIDE = {   # graph topic (type from core/topics.py) -> (Gazebo type, direction)
+    topics.ODOM: ("gz.msgs.Odometry", "GZ_TO_ROS"),
+    topics.IMU: ("gz.msgs.IMU", "GZ_TO_ROS"),
+    topics.CAMERA_IMAGE: ("gz.msgs.Image", "GZ_TO_ROS"),
+    topics.CAMERA_INFO: ("gz.msgs.CameraInfo", "GZ_TO_ROS"),
+    topics.BATTERY: ("gz.msgs.BatteryState", "GZ_TO_ROS"),
+    topics.VEHICLE_VELOCITY: ("gz.msgs.Twist", "ROS_TO_GZ"),
+    topics.VEHICLE_ENABLE: ("gz.msgs.Boolean", "ROS_TO_GZ"),
+    topics.CLOCK: ("gz.msgs.Clock", "GZ_TO_ROS"),
 }
+ROS_TOPICS = {topic.name: (topic.type, *gazebo) for topic, gazebo in GAZEBO_SIDE.items()}
 
 
 def _plugins(elem, system: str):

@@ -14,12 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-PACKAGE = "mmchat_ros"
-
-# QoS classes (the graph's conventions, docs/architecture.md): streams are best effort, commands reliable, state that late
-# joiners need reliable + transient local.
-SENSOR, RELIABLE, STATE = "sensor", "reliable", "state"
-QOS_CLASSES = (SENSOR, RELIABLE, STATE)
+from mmchat_ros.core import topics
+from mmchat_ros.core.topics import COMMAND, PACKAGE, QOS_CLASSES, SENSOR, STATE
 
 
 class TopicSpecError(ValueError):
@@ -46,23 +42,13 @@ class TopicSpec:
             raise TopicSpecError(f"topic {self.name}: QoS class '{self.qos}' is not one of {', '.join(QOS_CLASSES)}")
 
 
-# What the robot sees and decides. Images (and their camera info) are thinned to image_rate_hz, odometry to
-# odom_rate_hz (recording_defaults); everything else is kept whole.
-IMAGE_TOPICS = ("/camera/image_raw", "/camera/camera_info")
-ODOM_TOPIC = "/odom"
-DEFAULT_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("/camera/image_raw", "sensor_msgs/msg/Image", qos=SENSOR),
-    TopicSpec("/camera/camera_info", "sensor_msgs/msg/CameraInfo", qos=SENSOR),
-    TopicSpec("/detections", f"{PACKAGE}/msg/DetectionArray", qos=SENSOR),
-    TopicSpec("/gesture", f"{PACKAGE}/msg/Gesture", qos=RELIABLE),
-    TopicSpec("/speech/transcript", f"{PACKAGE}/msg/Transcript", qos=RELIABLE),
-    TopicSpec("/planner/plan", f"{PACKAGE}/msg/ActionPlan", qos=RELIABLE),
-    TopicSpec("/tts/say", "std_msgs/msg/String", qos=RELIABLE),
-    TopicSpec("/auth/state", f"{PACKAGE}/msg/AuthState", qos=STATE),
-    TopicSpec("/flight/state", f"{PACKAGE}/msg/FlightState", qos=STATE),
-    TopicSpec("/flight/setpoint", "geometry_msgs/msg/PoseStamped", qos=SENSOR),
-    TopicSpec("/odom", "nav_msgs/msg/Odometry", qos=SENSOR),
-)
+# What the robot sees and decides (core/topics.py gives type and QoS class). Images (and their camera info) are
+# thinned to image_rate_hz, odometry to odom_rate_hz (recording_defaults); everything else is kept whole.
+IMAGE_TOPICS = (topics.CAMERA_IMAGE.name, topics.CAMERA_INFO.name)
+ODOM_TOPIC = topics.ODOM.name
+DEFAULT_TOPICS: tuple[TopicSpec, ...] = tuple(TopicSpec(topic.name, topic.type, qos=topic.qos) for topic in (
+    topics.CAMERA_IMAGE, topics.CAMERA_INFO, topics.DETECTIONS, topics.GESTURE, topics.TRANSCRIPT, topics.PLAN,
+    topics.SAY, topics.AUTH_STATE, topics.FLIGHT_STATE, topics.FLIGHT_SETPOINT, topics.ODOM))
 DEFAULT_IMAGE_RATE_HZ = 5.0
 DEFAULT_ODOM_RATE_HZ = 50.0
 
@@ -138,12 +124,12 @@ def qos_class_for_publishers(offered: Sequence[tuple[str, str]]) -> str:
     'reliable'/'best_effort' and 'transient_local'/'volatile': a best-effort publisher only matches best-effort
     subscribers; a transient-local subscription only matches transient-local publishers."""
     if not offered:
-        return RELIABLE
+        return COMMAND
     if any(reliability != "reliable" for reliability, _ in offered):
         return SENSOR
     if all(durability == "transient_local" for _, durability in offered):
         return STATE
-    return RELIABLE
+    return COMMAND
 
 
 # ----------------------------------------------------------------------------------------------- type registry

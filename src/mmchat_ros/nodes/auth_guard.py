@@ -12,9 +12,10 @@ from collections.abc import Callable
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.auth_signing import AuthClaim, AuthKeyError, AuthVerifier, BurstLog, PublicKeyFile
 from mmchat_ros.msg import AuthState
-from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, Param
+from mmchat_ros.nodes.common import Param, topic_publisher, topic_subscription
 
 AUTH_PARAMS = {
     "auth_key_dir": Param("", "directory of face_auth's authorisation key pair (auth_signing.pub is read); empty = "
@@ -52,10 +53,10 @@ class AuthGuard:
         self.burst = BurstLog(quiet_s=5.0)
         self.decision = (False, "")
         self.diagnostics_name = diagnostics_name
-        node.create_subscription(AuthState, "auth/state", self.on_message, STATE_QOS, callback_group=callback_group)
+        topic_subscription(node, topics.AUTH_STATE, AuthState, self.on_message, callback_group=callback_group)
         node.create_timer(0.1, self.check_expiry, callback_group=callback_group)
         if diagnostics_name:
-            self.diag_pub = node.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
+            self.diag_pub = topic_publisher(node, topics.DIAGNOSTICS, DiagnosticArray)
             node.create_timer(1.0, self.publish_diagnostics, callback_group=callback_group)
         try:
             key_id, _ = self.keys.get(0.0)

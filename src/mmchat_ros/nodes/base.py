@@ -16,20 +16,29 @@ from typing import Any
 from rclpy.node import Node
 
 from mmchat_ros.core.pacing import JOB, NewestSlot, Pacer, PeriodLog
-from mmchat_ros.nodes.common import Param, Params
+from mmchat_ros.core.topics import Topic
+from mmchat_ros.nodes.common import Param, Params, topic_publisher, topic_subscription
 
 
 class MmchatNode(Node):
-    """A node with declared parameters (``self.p``, from a PARAMS table) whose worker threads are stopped before
-    the context is shut down. Subclasses that hold more (a model, a device) release it in ``close``, which runs
-    once, after the workers stopped."""
+    """A node with declared parameters (``self.p``, from a PARAMS table; ``on_change`` applies live ones, see
+    Params), publishers and subscriptions on the graph's topics (core/topics.py), and worker threads that are
+    stopped before the context is shut down. Subclasses that hold more (a model, a device) release it in
+    ``close``, which runs once, after the workers stopped."""
 
-    def __init__(self, name: str, params: dict[str, Param], **node_options):
+    def __init__(self, name: str, params: dict[str, Param],
+                 on_change: Callable[[dict[str, Any]], str | None] | None = None, **node_options):
         super().__init__(name, **node_options)
-        self.p = Params(self, params)
+        self.p = Params(self, params, on_change)
         self._workers: list[LatestFrameWorker | PacedLoop] = []
         self._stopped = False
         self.context.on_shutdown(self.shutdown)
+
+    def publish_to(self, topic: Topic, msg_type: type, **options):
+        return topic_publisher(self, topic, msg_type, **options)
+
+    def subscribe_to(self, topic: Topic, msg_type: type, callback: Callable[[Any], Any], **options):
+        return topic_subscription(self, topic, msg_type, callback, **options)
 
     def start_worker(self, worker: LatestFrameWorker | PacedLoop) -> None:
         self._workers.append(worker)

@@ -1,4 +1,5 @@
-"""What every mmchat_ros node shares: the process entry point, declared-and-described parameters, QoS profiles."""
+"""What every mmchat_ros node shares: the process entry point, declared-and-described parameters, publishers and
+subscriptions on the topics of core/topics.py with the QoS profile of their class."""
 from __future__ import annotations
 
 import os
@@ -18,14 +19,43 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
                        qos_profile_sensor_data)
 from rclpy.signals import SignalHandlerOptions
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.live_parameters import LiveRule, changes_problem
 
-# Streams (images, audio, IMU): best effort, keep last few. Commands: reliable. State that late joiners need
-# (auth state, flight state): reliable + transient local, last value only.
-SENSOR_QOS = qos_profile_sensor_data
-COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-STATE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                       history=HistoryPolicy.KEEP_LAST)
+# The rclpy profile of each QoS class of core/topics.py.
+QOS_PROFILES: dict[str, QoSProfile] = {
+    topics.SENSOR: qos_profile_sensor_data,
+    topics.SETPOINT: QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST),
+    topics.COMMAND: QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST),
+    topics.STATE: QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST),
+}
+# By name, for test helpers and tools that talk to a topic outside the table.
+SENSOR_QOS, COMMAND_QOS, STATE_QOS = (QOS_PROFILES[c] for c in (topics.SENSOR, topics.COMMAND, topics.STATE))
+
+
+def topic_qos(topic: topics.Topic) -> QoSProfile:
+    return QOS_PROFILES[topic.qos]
+
+
+def _checked_type(topic: topics.Topic, msg_type: type) -> type:
+    """The message class, if it is the table's type for the topic (a mismatch would pass silently in DDS: the
+    endpoints just never match)."""
+    name = f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+    if name != topic.type:
+        raise TypeError(f"{topic.name} carries {topic.type} (core/topics.py), not {name}")
+    return msg_type
+
+
+def topic_publisher(node: Node, topic: topics.Topic, msg_type: type, **options):
+    """A publisher on a topic of the graph's table, with its QoS class (relative name: remappable)."""
+    return node.create_publisher(_checked_type(topic, msg_type), topic.relative_name, topic_qos(topic), **options)
+
+
+def topic_subscription(node: Node, topic: topics.Topic, msg_type: type, callback: Callable, **options):
+    """A subscription to a topic of the graph's table, with its QoS class (relative name: remappable)."""
+    return node.create_subscription(_checked_type(topic, msg_type), topic.relative_name, callback,
+                                    topic_qos(topic), **options)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from std_msgs.msg import String
 from mmchat_ros.backends.face_mesh import FaceMeshError, MediaPipeFaceMesh, landmarks_in_box
 from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,
                                        as_rgb, make_face_analyzer)
+from mmchat_ros.core import topics
 from mmchat_ros.core.auth_signing import (AuthClaim, AuthKeyError, AuthSigner, ensure_keys,
                                           key_dir_or_default, load_private_key)
 from mmchat_ros.core.face_auth import (LIVENESS_FAILED, SECOND_FACTORS, AuthConfig, AuthStatus,
@@ -47,7 +48,7 @@ from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, d
 from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge
 from mmchat_ros.msg import AuthState, Transcript
 from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, run_node, sleep_async
+from mmchat_ros.nodes.common import Param, run_node, sleep_async
 from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
 from mmchat_ros.srv import EnrollOperator
 
@@ -149,11 +150,11 @@ class FaceAuthNode(MmchatNode):
         self.last_capture = float("-inf")
         self.secret_checker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="secret")
 
-        self.state_pub = self.create_publisher(AuthState, "auth/state", STATE_QOS)
-        self.prompt_pub = self.create_publisher(String, "auth/prompt", STATE_QOS)
-        self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
+        self.state_pub = self.publish_to(topics.AUTH_STATE, AuthState)
+        self.prompt_pub = self.publish_to(topics.AUTH_PROMPT, String)
+        self.say_pub = self.publish_to(topics.SAY, String)
         self.prompt_pub.publish(String(data=""))
-        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_image)
         # The enrollment callback awaits its worker job: a group of its own keeps the default group (frames, timers,
         # sleep_async's timer) running meanwhile.
         self.create_service(EnrollOperator, "enroll_operator", self.on_enroll,
@@ -162,11 +163,10 @@ class FaceAuthNode(MmchatNode):
         if self.config.second_factor == "pin":
             # The PIN never travels: auth/challenge offers a nonce, auth/secret takes the HMAC answer
             # (core/secret_challenge.py; `mmchat operators answer-pin` answers it).
-            self.challenge_pub = self.create_publisher(String, "auth/challenge", STATE_QOS)
-            self.create_subscription(String, "auth/secret", lambda msg: self.submit_secret(msg.data), COMMAND_QOS)
+            self.challenge_pub = self.publish_to(topics.AUTH_CHALLENGE, String)
+            self.subscribe_to(topics.AUTH_SECRET, String, lambda msg: self.submit_secret(msg.data))
         elif self.config.second_factor == "passphrase":
-            self.create_subscription(Transcript, "speech/transcript", lambda msg: self.submit_secret(msg.text),
-                                     COMMAND_QOS)
+            self.subscribe_to(topics.TRANSCRIPT, Transcript, lambda msg: self.submit_secret(msg.text))
         self.reload_operators()
         self.publish(self.auth.status(self.now()), force=True)
         self.create_timer(0.2, self.on_timer)

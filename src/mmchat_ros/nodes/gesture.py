@@ -15,10 +15,11 @@ from geometry_msgs.msg import Point
 from sensor_msgs.msg import Image
 
 from mmchat_ros.backends.hands import annotate, make_hand_detector
+from mmchat_ros.core import topics
 from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config
 from mmchat_ros.msg import Gesture
 from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, Param, first_frame_line, run_node, stamp_to_seconds
+from mmchat_ros.nodes.common import Param, first_frame_line, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb
 
 PARAMS = {
@@ -71,8 +72,8 @@ class GestureNode(MmchatNode):
                    "min_distance_image": self.p.swipe_min_distance_image, "cooldown_s": self.p.swipe_cooldown_s},
             min_hand_score=self.p.min_hand_score, preferred_hand=self.p.preferred_hand,
             dynamic_enabled=self.p.swipes_enabled))
-        self.gesture_pub = self.create_publisher(Gesture, "gesture", COMMAND_QOS)
-        self.debug_pub = self.create_publisher(Image, "gesture/debug_image", SENSOR_QOS)
+        self.gesture_pub = self.publish_to(topics.GESTURE, Gesture)
+        self.debug_pub = self.publish_to(topics.GESTURE_DEBUG_IMAGE, Image)
         self.processed = 0
         self.bad_frames = 0
         self.infer_ms: list[float] = []
@@ -80,7 +81,7 @@ class GestureNode(MmchatNode):
         self.last_stable = ""
         self.worker = LatestFrameWorker(self, "gesture recognition", self.process)
         self.start_worker(self.worker)
-        self.create_subscription(Image, "camera/image_raw", self.worker.offer, SENSOR_QOS)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
         if self.p.stats_period_s > 0:
             self.create_timer(self.p.stats_period_s, self.log_stats)
         self.get_logger().info(f"gesture recogniser ready: backend {self.p.backend}, up to {self.p.max_num_hands} "

@@ -21,9 +21,10 @@ from sensor_msgs.msg import Image
 from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detections, make_detector,
                                            parse_class_filter)
 from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks
+from mmchat_ros.core import topics
 from mmchat_ros.msg import Detection, DetectionArray
 from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, first_frame_line, run_node
+from mmchat_ros.nodes.common import Param, first_frame_line, run_node
 from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
 
 PARAMS = {
@@ -111,15 +112,15 @@ class TrackerNode(MmchatNode):
         # The first inference builds ultralytics' predictor (seconds): do it now, not on the first camera frame.
         self.detector.detect(np.zeros((240, 320, 3), np.uint8))
 
-        self.detections_pub = self.create_publisher(DetectionArray, "detections", SENSOR_QOS)
-        self.debug_pub = self.create_publisher(Image, "detections/debug_image", SENSOR_QOS)
+        self.detections_pub = self.publish_to(topics.DETECTIONS, DetectionArray)
+        self.debug_pub = self.publish_to(topics.DETECTIONS_DEBUG_IMAGE, Image)
         self.frames_done = 0
         self.frames_dropped_before = 0
         self.busy_s = 0.0
         self.worker = LatestFrameWorker(self, "detection", self.process,
                                         min_period_s=1.0 / p.max_rate_hz if p.max_rate_hz > 0 else 0.0)
         self.start_worker(self.worker)
-        self.create_subscription(Image, "camera/image_raw", self.worker.offer, SENSOR_QOS)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
         self.create_timer(10.0, self.log_statistics)
         self.get_logger().info(f"tracker ready: {self.detector.name}, tracker {self.tracker.kind} "
                                f"({self.tracker.config_file.name}), classes {p.classes or 'all'}")

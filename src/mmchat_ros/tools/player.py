@@ -22,12 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from mmchat_ros.core.bag_topics import (DEFAULT_TOPICS, RELIABLE, SENSOR, STATE, ReplayClock, human_bytes,
+from mmchat_ros.core.bag_topics import (COMMAND, DEFAULT_TOPICS, ReplayClock, human_bytes,
                                         qos_class_for_publishers, replay_progress, shifted_stamp)
 from mmchat_ros.core.rosenv import apply_to_current_process
 from mmchat_ros.tools.recorder import qos_profile
-
-REPLAY_DEPTH = {SENSOR: 5, RELIABLE: 10, STATE: 1}
 
 
 def recorded_qos_class(connection) -> str:
@@ -40,7 +38,7 @@ def recorded_qos_class(connection) -> str:
             ("reliable" if q.reliability == QosReliability.RELIABLE else "best_effort",
              "transient_local" if q.durability == QosDurability.TRANSIENT_LOCAL else "volatile") for q in offered])
     known = {spec.name: spec.qos for spec in DEFAULT_TOPICS}
-    return known.get(connection.topic) or RELIABLE
+    return known.get(connection.topic) or COMMAND
 
 
 class BagPlayer:
@@ -77,8 +75,7 @@ class BagPlayer:
             msg_type = message_class(conn.msgtype)
             qos_class = recorded_qos_class(conn)
             self.classes[conn.topic] = msg_type
-            self.publishers[conn.topic] = node.create_publisher(msg_type, conn.topic,
-                                                                qos_profile(qos_class, REPLAY_DEPTH[qos_class]))
+            self.publishers[conn.topic] = node.create_publisher(msg_type, conn.topic, qos_profile(qos_class))
             node.get_logger().info(f"will play {conn.topic} ({conn.msgtype}, {qos_class} QoS, "
                                    f"{conn.msgcount} messages)")
         self.start_ns = self.reader.start_time

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mmchat_ros.core.bag_topics import (DEFAULT_IMAGE_RATE_HZ, DEFAULT_ODOM_RATE_HZ, RELIABLE, SENSOR, STATE,
+from mmchat_ros.core.bag_topics import (DEFAULT_IMAGE_RATE_HZ, DEFAULT_ODOM_RATE_HZ,
                                         RateLimiter, TopicSpec, TopicSpecError, human_bytes, make_typestore,
                                         qos_class_for_publishers, recording_progress, select_topics)
 from mmchat_ros.core.rosenv import apply_to_current_process
@@ -31,14 +31,10 @@ WRITER_QUEUE = 4000            # messages; ~20 s of the default selection. Beyon
 DISCOVERY_PERIOD_S = 1.0
 
 
-def qos_profile(qos_class: str, depth: int | None = None):
-    """The rclpy profile of a QoS class (core/bag_topics.py): the graph's own SENSOR/COMMAND/STATE profiles."""
-    from rclpy.qos import QoSProfile
-    from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
-    base = {SENSOR: SENSOR_QOS, RELIABLE: COMMAND_QOS, STATE: STATE_QOS}[qos_class]
-    if depth is None:
-        return base
-    return QoSProfile(depth=depth, reliability=base.reliability, durability=base.durability, history=base.history)
+def qos_profile(qos_class: str):
+    """The rclpy profile of a QoS class (core/topics.py), as the graph's nodes use it."""
+    from mmchat_ros.nodes.common import QOS_PROFILES
+    return QOS_PROFILES[qos_class]
 
 
 def offered_classes(endpoints) -> list[tuple[str, str]]:

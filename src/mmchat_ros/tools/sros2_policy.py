@@ -17,8 +17,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from mmchat_ros.core.launch_graph import load_graph
-
-FLIGHT_SOURCES = ("operator", "plan", "teleop", "follow")   # config/flight_controller.yaml `sources`
+from mmchat_ros.core.topics import FLIGHT_SOURCES
 AUTH_GUARD = {"subscribe": ["auth/state"], "publish": ["diagnostics"]}   # nodes/auth_guard.py (controller, planner)
 VEHICLE_DRIVER = {"publish": ["odom", "imu", "battery", "camera/image_raw", "camera/camera_info"],
                   "subscribe": ["cmd_vel/vehicle", "vehicle/enable", "flight/state"]}
