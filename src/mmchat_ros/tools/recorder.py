@@ -22,9 +22,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mmchat_ros.core.bag_topics import (DEFAULT_IMAGE_RATE_HZ, DEFAULT_ODOM_RATE_HZ,
-                                        RateLimiter, TopicSpec, TopicSpecError, human_bytes, make_typestore,
-                                        qos_class_for_publishers, recording_progress, select_topics)
+from mmchat_ros.core.bag_topics import (DEFAULT_IMAGE_RATE_HZ, DEFAULT_ODOM_RATE_HZ, RateLimiter, TopicSpec,
+                                        TopicSpecError, human_bytes, make_typestore, qos_class_for_publishers,
+                                        recording_progress, select_topics)
 from mmchat_ros.core.rosenv import apply_to_current_process
 
 WRITER_QUEUE = 4000            # messages; ~20 s of the default selection. Beyond it new messages are dropped.
