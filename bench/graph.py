@@ -53,7 +53,7 @@ MUX_TOPIC = "/bench/camera/image_raw"
 SIM_CAMERA = "/sim/camera/image_raw"
 OPERATOR = "astronaut"
 PHASES = ("idle", "auth", "teleop", "follow", "voice")
-VOICE_COMMANDS = ("turn left ninety degrees", "land")
+VOICE_COMMANDS = ("turn left ninety degrees", "land now")
 VOICE = "piper-joe"    # a neural voice: what a person sounds like more than espeak
 
 
@@ -304,7 +304,6 @@ class Bench:
         """Voice on: vad, asr and tts start and load their models before the phase is measured."""
         from mmchat_ros.tools.launcher import Launcher
         from tests.helpers import speech
-        self.flight.take_off_and_settle()
         parts: list = [1.0]
         for text in VOICE_COMMANDS:
             parts += [speech.speak(text, VOICE), 6.0]
@@ -319,6 +318,7 @@ class Bench:
         for name in ("vad", "asr", "tts"):
             self.ros.wait_for(lambda: f"{name} ready" in self.log(name), 180, f"{name} ready", poll=0.5)
         time.sleep(3.0)
+        self.flight.take_off_and_settle()     # last: a vehicle left hovering without commands lands by itself
 
     def voice(self, deadline):
         from mmchat_ros.msg import ActionPlan, SpeechSegment
@@ -331,11 +331,12 @@ class Bench:
         self.launchers.append(Launcher([audio_input], log_dir=self.log_dir, env=self.env,
                                        out=open(self.work / "launch-audio.log", "w")))
         self.launchers[-1].start()
-        audio = self.voice_audio
         try:
-            self.flight.wait_mode("LANDED", timeout=len(audio) / 16000 + 30)
+            self.ros.wait_for(lambda: len(plans) >= len(VOICE_COMMANDS) and self.flight.mode() == "LANDED",
+                              len(self.voice_audio) / 16000 + 30, "every spoken command planned and the landing")
         except TimeoutError as exc:
-            print(f"  voice: {exc}; landing through the service", flush=True)
+            print(f"  voice: {exc} ({len(plans)} plans, mode {self.flight.mode()}); landing through the service",
+                  flush=True)
             self.flight.land_and_wait()
         sleep_until(deadline)
         stamp = lambda t: t.sec + t.nanosec * 1e-9  # noqa: E731
