@@ -204,7 +204,7 @@ class Bench:
         self.teleop_cmds = self.ros.collect(TwistStamped, "/cmd_vel/teleop", COMMAND_QOS)
         self.detections = self.ros.collect(DetectionArray, "/detections", SENSOR_QOS)
         self.auth_states = self.ros.collect(AuthState, "/auth/state", STATE_QOS)
-        self.follow_enable = self.ros.node.create_publisher(Bool, "/follow/enable", COMMAND_QOS)
+        self.follow_enable = self.ros.node.create_publisher(Bool, "/follow/enable", STATE_QOS)   # as teleop's
         for name, line in (("camera", "camera ready"), ("gesture", "gesture recogniser ready"),
                            ("teleop", "teleop ready"), ("tracker", "tracker ready"), ("face_auth", "face auth ready"),
                            ("follow", "follow ready"), ("planner", "planner ready"),
