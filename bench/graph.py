@@ -166,7 +166,6 @@ class Bench:
         self.launchers[0].start()
         self.sampler = Sampler(self.pids)
         self.results: dict[str, dict] = {}
-        self.notes: dict[str, str] = {}
 
     def enroll(self):
         import cv2
@@ -191,11 +190,11 @@ class Bench:
             return ""
 
     def connect(self):
-        from mmchat_ros.msg import AuthState, DetectionArray
         from geometry_msgs.msg import TwistStamped
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool
 
+        from mmchat_ros.msg import AuthState, DetectionArray
         from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
         from mmchat_ros.tools.flight_client import FlightClient
         from mmchat_ros.tools.ros_client import RosClient
