@@ -2,6 +2,7 @@
 
   mmchat launch MODE [name:=value ...]    start every node of MODE (sim, gazebo, hardware);
                                            part:=robot|ground starts one machine's share (docs/deployment.md)
+  mmchat dds-profile --address A --peer B  a Fast DDS profile for a robot / ground split over a network
   mmchat topic list [-t] | echo TOPIC | hz TOPIC | pub TOPIC TYPE [YAML]
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
@@ -38,6 +39,12 @@ def _launch(args) -> int:
     return Launcher(specs, log_dir=args.log_dir).run(duration_s=args.duration)
 
 
+def _dds_profile(args) -> int:
+    from mmchat_ros.core.rosenv import network_profile
+    print(network_profile(args.address, args.peer, shared_memory=not args.no_shared_memory), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmchat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--log-dir", help="where node logs go (default: a new temp dir)")
     launch.add_argument("--duration", type=float, help="stop after this many seconds")
     launch.set_defaults(func=_launch)
+
+    dds = sub.add_parser("dds-profile", help="print a Fast DDS profile for a graph split over a network "
+                                              "(docs/deployment.md)")
+    dds.add_argument("--address", action="append", required=True,
+                     help="this machine's address on the link (repeat; add 127.0.0.1 where several nodes run here)")
+    dds.add_argument("--peer", action="append", required=True,
+                     help="address to discover participants at: the other machine (repeat; add 127.0.0.1 here too)")
+    dds.add_argument("--no-shared-memory", action="store_true",
+                     help="UDP only (a machine running a single participant)")
+    dds.set_defaults(func=_dds_profile)
 
     topic = sub.add_parser("topic", help="list, echo or measure topics")
     topic_sub = topic.add_subparsers(dest="topic_command", required=True)

@@ -99,9 +99,10 @@ class Launcher:
         self.say(f"[launch] started '{node.spec.name}' (pid {node.process.pid}): {' '.join(cmd)}")
 
     def start(self) -> None:
-        self.say(f"[launch] logs in {self.log_dir}; DDS on loopback "
-                 f"(ROS_AUTOMATIC_DISCOVERY_RANGE={self.env['ROS_AUTOMATIC_DISCOVERY_RANGE']}, "
-                 f"ROS_DOMAIN_ID={self.env.get('ROS_DOMAIN_ID', '0')})")
+        self.say(f"[launch] logs in {self.log_dir}; DDS discovery "
+                 f"ROS_AUTOMATIC_DISCOVERY_RANGE={self.env['ROS_AUTOMATIC_DISCOVERY_RANGE']}, "
+                 f"ROS_DOMAIN_ID={self.env.get('ROS_DOMAIN_ID', '0')}, "
+                 f"profile {self.env.get('FASTRTPS_DEFAULT_PROFILES_FILE', '(none)')}")
         for node in self.nodes:
             self.start_node(node)
 
