@@ -70,7 +70,7 @@ def main() -> int:
     figures: dict = {}
     understanding = make_understanding(not args.no_encoder)
     planner = Planner(None, understanding=understanding)
-    splits = {name: corpus.load(name) for name in ("dev", "test")}
+    splits = {name: corpus.load(name) for name in ("dev", "dev_safety", "test")}
     reports = {}
     for name, entries in splits.items():
         corpus.evaluate(planner, entries[:5])           # warm-up (first embeddings)

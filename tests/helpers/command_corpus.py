@@ -27,7 +27,9 @@ SCENE = [answers.Seen(3, "person", 80.0, 250.0, 40.0, 90.0), answers.Seen(7, "pe
          answers.Seen(12, "car", 580.0, 300.0, 70.0, 40.0)]
 
 
-SPLIT_FILES = {"dev": ("dev.yaml", "dev_extra.yaml"), "test": ("test.yaml",)}
+SPLIT_FILES = {"dev": ("dev.yaml", "dev_extra.yaml"), "test": ("test.yaml",),
+               # written later by a third independent author to probe safety refusals and near misses; tuned on
+               "dev_safety": ("dev_safety.yaml",)}
 
 
 def load(split: str) -> list[dict]:

@@ -187,7 +187,7 @@ AT_HOME = Context(True, HOVERING, home=np.zeros(3))
 
 
 @pytest.mark.parametrize("heard,confidence,why", [
-    ("Treaty of our pilot from home.", 0.9, "not sure about 'treaty', 'pilot'"),   # a misheard safety request
+    ("Fly forward two meters to the treehouse.", 0.9, "not sure about 'treehouse'"),
     ("Fly forward two meters.", 0.45, "recognition confidence 0.45"),
 ])
 def test_a_doubtful_transcript_is_read_back_and_flies_only_after_yes(heard, confidence, why):
@@ -205,8 +205,8 @@ def test_a_clear_transcript_and_typed_text_fly_at_once():
     planner = Planner(require_authorisation=False, confirm_speech_below=0.6)
     spoken = planner.decide("Fly forward two meters.", AT_HOME, speech_confidence=0.9)
     assert spoken.kind == "execute" and [s.type for s in spoken.steps] == [A.MOVE_BY]
-    typed = planner.decide("treaty of our pilot from home", AT_HOME)   # typed: the words were meant
-    assert typed.kind == "execute" and [s.type for s in typed.steps] == [A.RETURN_HOME]
+    typed = planner.decide("fly forward two meters to the treehouse", AT_HOME)   # typed: the words were meant
+    assert typed.kind == "execute" and [s.type for s in typed.steps] == [A.MOVE_BY]
 
 
 def test_unexplained_words_are_those_the_command_language_has_no_place_for():

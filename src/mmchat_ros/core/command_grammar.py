@@ -314,6 +314,30 @@ def _safety_sound_alikes(tokens: list[str]) -> list[str]:
     return out
 
 
+# What keeps the vehicle safe or decides who commands it, by name: the safety patterns' objects and the domain's
+# other words for them (a request that names one and is no plain command is refused, core/understanding.py).
+PROTECTED_THINGS = SAFETY_OBJECTS + r"|limiters?|liveness|fail ?safes?|battery|edge|speed limits?|orders|admin|" \
+    r"authori[sz]ed|allowed"
+# Saying the vehicle should keep within a protected thing is compliance, not a request to change it.
+_COMPLIANCE = re.compile(r"\b((stay|staying|keep|keeping|remain|remaining)( well)? |(that is|thats|which is|its)"
+                         r"( well)? )?(under|below|beneath|inside|within|in) (the |your |my )?(" + PROTECTED_THINGS
+                         + r")\b|\b(for|because of) (your |my |our )?safety\b")
+
+
+def without_compliance(text: str) -> str:
+    """``text`` with its "stay under the ceiling" / "inside the limits" phrases taken out (normalised words)."""
+    words = " ".join(t for t in normalise(text))
+    return re.sub(r"\s+", " ", _COMPLIANCE.sub(" ", words)).strip(" ,")
+
+
+def names_protected_thing(text: str) -> str:
+    """The protected thing (geofence, ceiling, limits, failsafe, face check, operator, ...) the text names outside
+    a compliance phrase, or ""."""
+    words = without_compliance(text).replace(",", " ").replace(".", " ").replace(";", " ")
+    found = re.search(r"\b(" + PROTECTED_THINGS + r")\b", words)
+    return found.group(0) if found else ""
+
+
 SAFETY_REFUSAL = ("I can't change safety limits, the geofence or who is authorised, and I don't ignore my rules; "
                   "that has to be done by an engineer in the configuration")
 

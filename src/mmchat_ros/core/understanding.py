@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmchat_ros.core import answers
-from mmchat_ros.core.command_grammar import (FILLERS, SAFETY_REFUSAL, ParseResult, normalise, parse_command,
-                                            refusal_for, unexplained_words)
+from mmchat_ros.core.flight.plan import ActionType
+from mmchat_ros.core.command_grammar import (FILLERS, SAFETY_REFUSAL, ParseResult, names_protected_thing, normalise,
+                                            parse_command, refusal_for, unexplained_words, without_compliance)
 
 Encode = Callable[[list[str]], np.ndarray]      # sentences → (n, d) unit vectors
 
@@ -206,6 +207,9 @@ class Reading:
     notes: list[str] = field(default_factory=list)
 
 
+_MAKES_SAFE = (ActionType.LAND, ActionType.STOP, ActionType.HOVER, ActionType.RETURN_HOME)
+
+
 class Understanding:
     def __init__(self, classifier: IntentClassifier | None = None):
         self.classifier = classifier
@@ -229,7 +233,18 @@ class Understanding:
             return Reading("clarify", ParseResult(), reply="I can answer questions about my battery, height, "
                            "position, speed and mode, who the operator is, what I'm doing and what I see. "
                            + answers.HELP_TEXT.split(". ")[0] + ".")
-        parsed = parse_command(text, self.classifier)
+        # A command never needs to name what keeps the vehicle safe or who commands it, except to say it keeps
+        # within it ("climb a bit, stay under the ceiling": read without that phrase). Naming it otherwise is a
+        # request about it, refused rather than flown or asked about ("bump the ceiling up a couple of metres",
+        # "pretend the boundary isn't there").
+        parsed = parse_command(without_compliance(text), self.classifier)
+        protected = names_protected_thing(text)
+        if protected and not (parsed.complete and not parsed.notes
+                              and all(step.type in _MAKES_SAFE for step in parsed.steps)):
+            # (landing, stopping, holding or going home, read as said, is never refused: "the battery is low,
+            # land now"; read through a repaired word it is: "the obstacle detection is buggy, bypass it")
+            return Reading("refuse", ParseResult(refusal=SAFETY_REFUSAL), reply=SAFETY_REFUSAL,
+                           notes=[f"names '{protected}'"])
         if parsed.complete:
             return Reading("command", parsed, notes=parsed.notes)
         if self.classifier is not None and not parsed.steps:
