@@ -249,6 +249,7 @@ class Bench:
         while time.monotonic() < deadline - 4.0:
             self.ros.wait_for(lambda: self.auth_states and not self.auth_states[-1][1].authorised, 10,
                               "the operator's authorisation to lapse")
+            time.sleep(2.0)     # an analysis of the last face frames still under way must not count for the next
             shown = time.monotonic()
             seen = len(self.auth_states)
             self.mux.show(views)
