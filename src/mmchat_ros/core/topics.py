@@ -73,7 +73,8 @@ TTS_SPEAKING = _topic("/tts/speaking", "std_msgs/msg/Bool", STATE)
 # Planning, following and flight
 PLAN = _topic("/planner/plan", _ours("ActionPlan"), COMMAND)
 FOLLOW_TARGET = _topic("/follow/target", _ours("Detection"), COMMAND)
-FOLLOW_ENABLE = _topic("/follow/enable", "std_msgs/msg/Bool", STATE)
+# A request, not state: a restarted follow node must not resume following on an old one.
+FOLLOW_ENABLE = _topic("/follow/enable", "std_msgs/msg/Bool", COMMAND)
 FLIGHT_STATE = _topic("/flight/state", _ours("FlightState"), STATE)
 FLIGHT_ENVELOPE = _topic("/flight/envelope", "std_msgs/msg/String", STATE)   # JSON
 FLIGHT_SETPOINT = _topic("/flight/setpoint", "geometry_msgs/msg/PoseStamped", SENSOR)

@@ -15,13 +15,14 @@ import sys
 import threading
 import time
 
-from rclpy.node import Node
 
 from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, WhisperRecognizer
 from mmchat_ros.backends.audio_io import int16_numpy
+from mmchat_ros.core import topics
 from mmchat_ros.core.understanding import best_hypothesis
 from mmchat_ros.msg import SpeechSegment, Transcript
-from mmchat_ros.nodes.common import COMMAND_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds
 
 PARAMS = {
     "model": Param("tiny.en", "Whisper model: a CTranslate2 model directory, 'tiny.en' or 'base' (shipped by "
@@ -64,20 +65,19 @@ PARAMS = {
 }
 
 
-class AsrNode(Node):
+class AsrNode(MmchatNode):
     def __init__(self):
-        super().__init__("asr")
-        self.p = Params(self, PARAMS)
+        super().__init__("asr", PARAMS)
         if not 1.0 <= self.p.window_s <= 30.0:
             raise ValueError(f"window_s must be within 1..30 s, got {self.p.window_s}")
         self.segments: queue.Queue = queue.Queue()
         self.running = True
         self.recognizer: WhisperRecognizer | None = None
-        self.transcript_pub = self.create_publisher(Transcript, "speech/transcript", COMMAND_QOS)
+        self.transcript_pub = self.publish_to(topics.TRANSCRIPT, Transcript)
         self.early_result = (None, None)   # (segment key, recognition) of the last /speech/segment_early
-        self.create_subscription(SpeechSegment, "speech/segment", self.on_segment, COMMAND_QOS)
+        self.subscribe_to(topics.SPEECH_SEGMENT, SpeechSegment, self.on_segment)
         if self.p.early_recognition:
-            self.create_subscription(SpeechSegment, "speech/segment_early", self.on_early_segment, COMMAND_QOS)
+            self.subscribe_to(topics.SPEECH_SEGMENT_EARLY, SpeechSegment, self.on_early_segment)
         self.worker = threading.Thread(target=self.work, name="asr", daemon=True)
         self.worker.start()
 
@@ -164,9 +164,9 @@ class AsrNode(Node):
         self.transcript_pub.publish(transcript)
         self.get_logger().info(f"transcript: '{result.text}' {summary}")
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.running = False
-        self.worker.join(timeout=5.0)
+        join_thread(self.worker, 5.0)
 
 
 def main(args=None):

@@ -12,12 +12,13 @@ import threading
 import time
 
 import numpy as np
-from rclpy.node import Node
 
 from mmchat_ros.backends.audio_io import (AudioDeviceError, DeviceAudioSource, FileAudioSource,
                                           int16_array)
+from mmchat_ros.core import topics
 from mmchat_ros.msg import AudioChunk
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, seconds_to_stamp
+from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp
 
 PARAMS = {
     "source": Param("device", "'device' (microphone through sounddevice) or 'file' (an audio file or stream)"),
@@ -45,10 +46,9 @@ PARAMS = {
 }
 
 
-class AudioInputNode(Node):
+class AudioInputNode(MmchatNode):
     def __init__(self):
-        super().__init__("audio_input")
-        self.p = Params(self, PARAMS)
+        super().__init__("audio_input", PARAMS)
         if self.p.source not in ("device", "file"):
             raise ValueError(f"source must be 'device' or 'file', got '{self.p.source}'")
         if self.p.start not in ("immediate", "on_subscriber", "delay"):
@@ -57,7 +57,7 @@ class AudioInputNode(Node):
             raise ValueError(f"at_end must be 'idle' or 'exit', got '{self.p.at_end}'")
         if self.p.sample_rate <= 0 or self.p.chunk_samples <= 0:
             raise ValueError("sample_rate and chunk_samples must be positive")
-        self.publisher = self.create_publisher(AudioChunk, "audio/chunks", SENSOR_QOS)
+        self.publisher = self.publish_to(topics.AUDIO_CHUNKS, AudioChunk)
         self.stop_event = threading.Event()
         self.failed = False
         self.chunks_sent = 0
@@ -128,9 +128,9 @@ class AudioInputNode(Node):
                 return False
         return True
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.stop_event.set()
-        self.thread.join(timeout=2.0)
+        join_thread(self.thread, 2.0)
 
 
 def main(args=None):

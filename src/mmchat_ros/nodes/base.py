@@ -20,6 +20,13 @@ from mmchat_ros.core.topics import Topic
 from mmchat_ros.nodes.common import Param, Params, topic_publisher, topic_subscription
 
 
+def join_thread(thread: threading.Thread, timeout_s: float) -> None:
+    """Waits for a node's thread to end, unless the caller is that thread: a thread that ends the node
+    (``context.try_shutdown()``) runs the context's shutdown hook, and so the node's stop, itself."""
+    if thread is not threading.current_thread() and thread.is_alive():
+        thread.join(timeout=timeout_s)
+
+
 class MmchatNode(Node):
     """A node with declared parameters (``self.p``, from a PARAMS table; ``on_change`` applies live ones, see
     Params), publishers and subscriptions on the graph's topics (core/topics.py), and worker threads that are
@@ -96,8 +103,7 @@ class LatestFrameWorker:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self.slot.close()
-        if self.thread.is_alive():
-            self.thread.join(timeout=timeout_s)
+        join_thread(self.thread, timeout_s)
 
     def _run(self) -> None:
         if self.on_start is not None:
@@ -143,8 +149,7 @@ class PacedLoop:
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=timeout_s)
+        join_thread(self.thread, timeout_s)
 
     def _run(self) -> None:
         if self.on_start is not None:

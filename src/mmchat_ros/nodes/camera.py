@@ -13,12 +13,13 @@ import threading
 import time
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from mmchat_ros.backends.camera_sources import (PushedFrameSource, ReconnectingSource, fit_frame,
                                                 make_source)
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.core import topics
+from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.common import SENSOR_QOS, Param, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import (ImageConversionError, camera_info_from_fov,
                                                 numpy_to_image, scaled_camera_info, to_rgb)
 
@@ -41,10 +42,9 @@ PARAMS = {
 }
 
 
-class CameraNode(Node):
+class CameraNode(MmchatNode):
     def __init__(self):
-        super().__init__("camera")
-        self.p = Params(self, PARAMS)
+        super().__init__("camera", PARAMS)
         if self.p.source not in SOURCES:
             raise ValueError(f"source '{self.p.source}' is not one of {', '.join(SOURCES)}")
         if self.p.rate_hz <= 0:
@@ -56,8 +56,8 @@ class CameraNode(Node):
                              on_skip=lambda message: self.get_logger().warn(message))
         self.source = ReconnectingSource(source, self.on_source_event, self.p.retry_initial_s, self.p.retry_max_s)
         self.pushed = source if isinstance(source, PushedFrameSource) else None
-        self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
-        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_QOS)
+        self.image_pub = self.publish_to(topics.CAMERA_IMAGE, Image)
+        self.info_pub = self.publish_to(topics.CAMERA_INFO, CameraInfo)
         self.input_info: CameraInfo | None = None
         if self.pushed is not None:
             self.create_subscription(Image, self.p.input_topic, self.on_input_image, SENSOR_QOS)
@@ -101,7 +101,7 @@ class CameraNode(Node):
         try:
             self._capture_loop()
         except Exception as exc:   # a dead capture thread must not leave a live-looking node: exit, be reported
-            if self.context.ok():
+            if self.running:       # (not while close() stops it)
                 self.get_logger().fatal(f"capture stopped: {type(exc).__name__}: {exc}")
                 self.failed = True
                 self.context.try_shutdown()
@@ -134,8 +134,6 @@ class CameraNode(Node):
             try:
                 self.publish(frame.rgb, stamp)
             except Exception as exc:   # a frame that cannot be converted must not end the capture thread
-                if not self.context.ok():
-                    break              # shutting down (SIGINT): the context went before this thread
                 self.get_logger().error(f"dropped a frame: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def publish(self, rgb: np.ndarray, stamp) -> None:
@@ -155,11 +153,11 @@ class CameraNode(Node):
         if self.published == 1:
             self.get_logger().info(f"first frame published ({width}x{height})")
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.running = False
         if self.pushed is not None:
             self.pushed.wake()
-        self.thread.join(timeout=3.0)
+        join_thread(self.thread, 3.0)
         self.source.close()
 
 

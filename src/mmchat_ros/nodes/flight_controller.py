@@ -19,13 +19,12 @@ from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, Imu
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from mmchat_ros.action import ExecutePlan
+from mmchat_ros.core import topics
 from mmchat_ros.core.command_freshness import STALE, command_stamp_problem
 from mmchat_ros.core.flight.control import VehicleState
 from mmchat_ros.core.flight.envelope import ENVELOPE_PARAMETERS, EnvelopeConfig, envelope_to_json
@@ -35,9 +34,8 @@ from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_head
 from mmchat_ros.core.live_parameters import three_numbers
 from mmchat_ros.msg import FlightState, MotorCommand
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
-from mmchat_ros.nodes.base import PacedLoop
-from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, sleep_async,
-                                     stamp_to_seconds)
+from mmchat_ros.nodes.base import MmchatNode, PacedLoop
+from mmchat_ros.nodes.common import Param, run_node, sleep_async, stamp_to_seconds
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,
                                               vector_to_msg)
 
@@ -90,10 +88,9 @@ PARAMS = {
 }
 
 
-class FlightControllerNode(Node):
+class FlightControllerNode(MmchatNode):
     def __init__(self):
-        super().__init__("flight_controller")
-        self.p = Params(self, PARAMS, on_change=self.on_parameters)
+        super().__init__("flight_controller", PARAMS, on_change=self.on_parameters)
         if not 50.0 <= self.p.control_rate_hz <= 1000.0:
             raise ValueError(f"control_rate_hz={self.p.control_rate_hz} is outside 50..1000 Hz")
         sources = list(self.p.sources)
@@ -118,28 +115,27 @@ class FlightControllerNode(Node):
 
         if self.p.vehicle_interface not in ("motors", "velocity"):
             raise ValueError(f"vehicle_interface '{self.p.vehicle_interface}' is not 'motors' or 'velocity'")
-        setpoint_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         if self.p.vehicle_interface == "motors":
-            self.motor_pub = self.create_publisher(MotorCommand, "motor_command", setpoint_qos)
+            self.motor_pub = self.publish_to(topics.MOTOR_COMMAND, MotorCommand)
         else:
-            self.velocity_pub = self.create_publisher(Twist, "cmd_vel/vehicle", setpoint_qos)
-            self.enable_pub = self.create_publisher(Bool, "vehicle/enable", STATE_QOS)
-        self.state_pub = self.create_publisher(FlightState, "flight/state", STATE_QOS)
-        self.setpoint_pub = self.create_publisher(PoseStamped, "flight/setpoint", SENSOR_QOS)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
+            self.velocity_pub = self.publish_to(topics.VEHICLE_VELOCITY, Twist)
+            self.enable_pub = self.publish_to(topics.VEHICLE_ENABLE, Bool)
+        self.state_pub = self.publish_to(topics.FLIGHT_STATE, FlightState)
+        self.setpoint_pub = self.publish_to(topics.FLIGHT_SETPOINT, PoseStamped)
+        self.diag_pub = self.publish_to(topics.DIAGNOSTICS, DiagnosticArray)
         # The planner checks plans against the envelope in force: sent at start and on every change, kept for
         # late joiners (JSON of core.flight.envelope.EnvelopeConfig).
-        self.envelope_pub = self.create_publisher(String, "flight/envelope", STATE_QOS)
+        self.envelope_pub = self.publish_to(topics.FLIGHT_ENVELOPE, String)
         self.publish_envelope()
 
-        self.create_subscription(Odometry, "odom", self.on_odom, SENSOR_QOS, callback_group=cb)
-        self.create_subscription(Imu, "imu", self.on_imu, SENSOR_QOS, callback_group=cb)
-        self.create_subscription(BatteryState, "battery", self.on_battery, SENSOR_QOS, callback_group=cb)
+        self.subscribe_to(topics.ODOM, Odometry, self.on_odom, callback_group=cb)
+        self.subscribe_to(topics.IMU, Imu, self.on_imu, callback_group=cb)
+        self.subscribe_to(topics.BATTERY, BatteryState, self.on_battery, callback_group=cb)
         for source in sources:
-            self.create_subscription(TwistStamped, f"cmd_vel/{source}",
-                                     lambda msg, s=source: self.on_velocity(s, msg), COMMAND_QOS, callback_group=cb)
-            self.create_subscription(PoseStamped, f"cmd_pose/{source}",
-                                     lambda msg, s=source: self.on_pose(s, msg), COMMAND_QOS, callback_group=cb)
+            self.subscribe_to(topics.velocity_command(source), TwistStamped,
+                              lambda msg, s=source: self.on_velocity(s, msg), callback_group=cb)
+            self.subscribe_to(topics.pose_command(source), PoseStamped,
+                              lambda msg, s=source: self.on_pose(s, msg), callback_group=cb)
         self.create_service(Trigger, "takeoff", self.on_takeoff, callback_group=cb)
         self.create_service(Trigger, "land", self.on_land, callback_group=cb)
         self.create_service(Trigger, "emergency_stop", self.on_emergency_stop, callback_group=cb)
@@ -167,7 +163,7 @@ class FlightControllerNode(Node):
                                       on_start=self.raise_priority)
         if not self.step_on_odometry:
             self.raise_priority(below=1)    # this (spinning) thread; the executor's workers inherit it
-            self.control_loop.start()
+            self.start_worker(self.control_loop)
         self.get_logger().info(
             f"flight controller ready: airframe {self.p.airframe}, "
             f"{'one step per odometry message (sim time)' if self.step_on_odometry else f'{self.p.control_rate_hz:.0f} Hz'}"
@@ -459,9 +455,6 @@ class FlightControllerNode(Node):
         pick = lambda values, q: values[int(q * (len(values) - 1))]  # noqa: E731
         return {"loop_rate_hz": len(periods) / sum(periods), "jitter_p50_ms": 1000 * pick(jitter, 0.5),
                 "jitter_p99_ms": 1000 * pick(jitter, 0.99), "period_max_ms": 1000 * periods[-1]}
-
-    def shutdown(self) -> None:
-        self.control_loop.stop()
 
 
 def main(args=None):

@@ -18,13 +18,14 @@ import math
 import sys
 
 from geometry_msgs.msg import TwistStamped
-from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.follow import (EventKind, FollowConfig, FollowController, FollowEvent,
                                     FollowRequest, TrackedBox, vehicle_gate)
 from mmchat_ros.msg import ActionPlan, Detection, DetectionArray, FlightState, PlanAction
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
+from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.common import Param, run_node
 
 PARAMS = {
     "rate_hz": Param(20.0, "rate of /cmd_vel/follow while following, Hz (must beat the mux timeout, 0.5 s)"),
@@ -84,22 +85,21 @@ def follow_config(p: dict) -> FollowConfig:
         reacquire_distance=p["reacquire_distance"], min_score=p["min_score"])
 
 
-class FollowNode(Node):
+class FollowNode(MmchatNode):
     def __init__(self):
-        super().__init__("follow")
-        self.p = Params(self, PARAMS, on_change=self.on_parameters)
+        super().__init__("follow", PARAMS, on_change=self.on_parameters)
         p = self.p
         if not p.rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {p.rate_hz}")
         self.controller = FollowController(follow_config(p.as_dict()))
         self.may_publish = True
-        self.cmd_pub = self.create_publisher(TwistStamped, "cmd_vel/follow", COMMAND_QOS)
-        self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
-        self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS)
-        self.create_subscription(Detection, "follow/target", self.on_target, COMMAND_QOS)
-        self.create_subscription(Bool, "follow/enable", self.on_enable, COMMAND_QOS)
-        self.create_subscription(ActionPlan, "planner/plan", self.on_plan, COMMAND_QOS)
-        self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS)
+        self.cmd_pub = self.publish_to(topics.velocity_command("follow"), TwistStamped)
+        self.say_pub = self.publish_to(topics.SAY, String)
+        self.subscribe_to(topics.DETECTIONS, DetectionArray, self.on_detections)
+        self.subscribe_to(topics.FOLLOW_TARGET, Detection, self.on_target)
+        self.subscribe_to(topics.FOLLOW_ENABLE, Bool, self.on_enable)
+        self.subscribe_to(topics.PLAN, ActionPlan, self.on_plan)
+        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state)
         self.create_timer(1.0 / p.rate_hz, self.tick)
         self.get_logger().info(f"follow ready: keeps the target at {p.target_height:.2f} of the image height, "
                                f"commands on {self.cmd_pub.topic_name} at {p.rate_hz:.0f} Hz while following")

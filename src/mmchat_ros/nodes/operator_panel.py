@@ -28,11 +28,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.overlays import LatestByStamp, build_overlay
 from mmchat_ros.core.panel import (STATIC_FILES, WEB_DIR, EventFanout, PanelState, auth_summary,
                                    flight_summary, plan_text, sse_event, validate_command)
@@ -40,7 +40,8 @@ from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_sign
                                             load_or_create_token, presented_token, refusal_page, session_cookie,
                                             token_matches, token_required)
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image
 from mmchat_ros.srv import SubmitCommand
 
@@ -68,10 +69,9 @@ class ServiceError(RuntimeError):
     """A call the panel could not complete (no server, timeout)."""
 
 
-class OperatorPanelNode(Node):
+class OperatorPanelNode(MmchatNode):
     def __init__(self):
-        super().__init__("operator_panel")
-        self.p = Params(self, PARAMS)
+        super().__init__("operator_panel", PARAMS)
         if not 1 <= self.p.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality={self.p.jpeg_quality} is outside 1..100")
         if self.p.max_frame_rate_hz <= 0:
@@ -91,14 +91,14 @@ class OperatorPanelNode(Node):
         self.land_client = self.create_client(Trigger, "land")
         self.estop_client = self.create_client(Trigger, "emergency_stop")
         self.command_client = self.create_client(SubmitCommand, "submit_command")
-        self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_QOS)
-        self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS)
-        self.create_subscription(Gesture, "gesture", self.on_gesture, SENSOR_QOS)
-        self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS)
-        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS)
-        self.create_subscription(Transcript, "speech/transcript", self.on_transcript, COMMAND_QOS)
-        self.create_subscription(ActionPlan, "planner/plan", self.on_plan, COMMAND_QOS)
-        self.create_subscription(String, "tts/say", self.on_say, COMMAND_QOS)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_image)
+        self.subscribe_to(topics.DETECTIONS, DetectionArray, self.on_detections)
+        self.subscribe_to(topics.GESTURE, Gesture, self.on_gesture)
+        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state)
+        self.subscribe_to(topics.AUTH_STATE, AuthState, self.on_auth)
+        self.subscribe_to(topics.TRANSCRIPT, Transcript, self.on_transcript)
+        self.subscribe_to(topics.PLAN, ActionPlan, self.on_plan)
+        self.subscribe_to(topics.SAY, String, self.on_say)
 
         self.token = None
         self.refused = 0
@@ -221,7 +221,7 @@ class OperatorPanelNode(Node):
     def initial_events(self) -> list[bytes]:
         return [sse_event("snapshot", self.state.snapshot())]
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.running = False
         self.server.shutdown()
         self.server.server_close()

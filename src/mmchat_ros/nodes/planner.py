@@ -16,10 +16,10 @@ from collections import deque
 import numpy as np
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
 from std_msgs.msg import String
 
 from mmchat_ros.action import ExecutePlan
+from mmchat_ros.core import topics
 from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,
                                      spoken_vision_reply, vision_fallback)
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, envelope_from_json
@@ -32,7 +32,8 @@ from mmchat_ros.core.understanding import IntentClassifier, Understanding
 from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,
                             Transcript)
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node
+from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.common import Param, run_node
 from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg
 from mmchat_ros.srv import SubmitCommand
 
@@ -79,10 +80,9 @@ PARAMS = {
 }
 
 
-class PlannerNode(Node):
+class PlannerNode(MmchatNode):
     def __init__(self):
-        super().__init__("planner")
-        self.p = Params(self, PARAMS, on_change=self.on_parameters)
+        super().__init__("planner", PARAMS, on_change=self.on_parameters)
         self.callbacks = ReentrantCallbackGroup()
         self.decide_lock = threading.Lock()       # one command at a time, in arrival order
         self.state_lock = threading.Lock()
@@ -123,20 +123,20 @@ class PlannerNode(Node):
                                confirm_speech_below=self.p.confirm_speech_below)
         self.context.on_shutdown(self.planner.close)
 
-        self.say_pub = self.create_publisher(String, "tts/say", COMMAND_QOS)
-        self.plan_pub = self.create_publisher(ActionPlan, "planner/plan", COMMAND_QOS)
-        self.follow_pub = self.create_publisher(Detection, "follow/target", COMMAND_QOS)
-        self.create_subscription(Transcript, "speech/transcript", self.on_transcript, COMMAND_QOS,
+        self.say_pub = self.publish_to(topics.SAY, String)
+        self.plan_pub = self.publish_to(topics.PLAN, ActionPlan)
+        self.follow_pub = self.publish_to(topics.FOLLOW_TARGET, Detection)
+        self.subscribe_to(topics.TRANSCRIPT, Transcript, self.on_transcript,
                                  callback_group=self.callbacks)
         # Signed, fresh, in-order /auth/state only (core/auth_signing.py); refusals counted on /diagnostics.
         self.auth_guard = AuthGuard(self, self.p, self.on_auth, required=self.p.require_authorisation,
                                     diagnostics_name="planner", callback_group=self.callbacks)
-        self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS,
+        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state,
                                  callback_group=self.callbacks)
         # Plans are checked against the envelope the flight controller has in force (it publishes every change).
-        self.create_subscription(String, "flight/envelope", self.on_envelope, STATE_QOS,
+        self.subscribe_to(topics.FLIGHT_ENVELOPE, String, self.on_envelope,
                                  callback_group=self.callbacks)
-        self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS,
+        self.subscribe_to(topics.DETECTIONS, DetectionArray, self.on_detections,
                                  callback_group=self.callbacks)
         self.setup_vision()
         self.create_service(SubmitCommand, "submit_command", self.on_submit, callback_group=self.callbacks)
@@ -252,7 +252,7 @@ class PlannerNode(Node):
         from mmchat_ros.backends.llm import OllamaVision
         self.vision = OllamaVision(self.p.ollama_host, self.p.vision_model, self.p.vision_timeout_s)
         self.vision_status = f"ollama {self.p.vision_model} at {self.p.ollama_host}"
-        self.create_subscription(Image, "camera/image_raw", self.on_frame, SENSOR_QOS, callback_group=self.callbacks)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_frame, callback_group=self.callbacks)
 
     def on_frame(self, msg) -> None:
         self.frame = (time.monotonic(), msg)          # only the newest; converted when a description is asked for

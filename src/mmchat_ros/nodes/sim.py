@@ -15,19 +15,18 @@ import mujoco
 import numpy as np
 from geometry_msgs.msg import Pose, PoseArray
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu
 from std_srvs.srv import Trigger
 
 from mmchat_ros.backends.sim.quadrotor import QuadrotorSim
+from mmchat_ros.core import topics
 from mmchat_ros.core.airframe import load_airframe
 from mmchat_ros.core.geometry import world_to_body
 from mmchat_ros.core.paths import share_dir
 from mmchat_ros.msg import MotorCommand
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
-from mmchat_ros.nodes.common import seconds_to_stamp
+from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp
 from mmchat_ros.nodes.image_conversion import numpy_to_image
 from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
 
@@ -55,10 +54,9 @@ PARAMS = {
 }
 
 
-class SimNode(Node):
+class SimNode(MmchatNode):
     def __init__(self):
-        super().__init__("sim")
-        self.p = Params(self, PARAMS)
+        super().__init__("sim", PARAMS)
         airframe = load_airframe(self.p.airframe, self.p.airframes_file or None)
         world = self.p.world_file or str(share_dir() / "sim" / "worlds" / "default.yaml")
         self.sim = QuadrotorSim(airframe, world, physics_hz=self.p.physics_rate_hz, camera=False, seed=self.p.seed,
@@ -71,15 +69,14 @@ class SimNode(Node):
         self.last_command_wall = None
         self.command_timed_out = False
 
-        best_effort_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.create_subscription(MotorCommand, "motor_command", self.on_motor_command, best_effort_1)
-        self.odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
-        self.imu_pub = self.create_publisher(Imu, "imu", SENSOR_QOS)
-        self.battery_pub = self.create_publisher(BatteryState, "battery", SENSOR_QOS)
-        self.clock_pub = self.create_publisher(Clock, "clock", 10)
-        self.targets_pub = self.create_publisher(PoseArray, "sim/targets", SENSOR_QOS)
-        self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
-        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_QOS)
+        self.subscribe_to(topics.MOTOR_COMMAND, MotorCommand, self.on_motor_command)
+        self.odom_pub = self.publish_to(topics.ODOM, Odometry)
+        self.imu_pub = self.publish_to(topics.IMU, Imu)
+        self.battery_pub = self.publish_to(topics.BATTERY, BatteryState)
+        self.clock_pub = self.publish_to(topics.CLOCK, Clock)
+        self.targets_pub = self.publish_to(topics.SIM_TARGETS, PoseArray)
+        self.image_pub = self.publish_to(topics.CAMERA_IMAGE, Image)
+        self.info_pub = self.publish_to(topics.CAMERA_INFO, CameraInfo)
         self.create_service(Trigger, "sim/reset", self.on_reset)
 
         sys.setswitchinterval(0.0002)   # physics pacing thread: see flight_controller.py
@@ -268,12 +265,12 @@ class SimNode(Node):
             self.info_pub.publish(info)
         self.sim.release_camera()   # the GL context belongs to this thread
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.running = False
         with self.render_request:
             self.render_request.notify_all()
         for thread in self.threads:
-            thread.join(timeout=2.0)
+            join_thread(thread, 2.0)
         self.sim.close()
 
 

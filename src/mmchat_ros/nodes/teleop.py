@@ -2,7 +2,7 @@
 
 Subscribes /gesture and /flight/state; publishes geometry_msgs/TwistStamped on /cmd_vel/teleop (heading frame
 base_link: x forward, y left, z up; the flight controller's mux source 'teleop'), calls /takeoff, /land and
-/emergency_stop (std_srvs/Trigger) and publishes std_msgs/Bool on /follow/enable (transient local) for the
+/emergency_stop (std_srvs/Trigger) and publishes std_msgs/Bool on /follow/enable for the
 follow-me behaviour. The gesture → command mapping, velocity limits and the dead-man rule are data in
 config/gestures.yaml (core.teleop). Commands go out as gestures arrive (one per camera frame, stamped with that
 frame's capture stamp) and, when the gesture stream stops, from a timer that applies the dead-man rule.
@@ -12,14 +12,15 @@ from __future__ import annotations
 import sys
 
 from geometry_msgs.msg import TwistStamped
-from rclpy.node import Node
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.paths import config_file
 from mmchat_ros.core.teleop import GestureInput, TeleopConfig, TeleopController, TeleopOutput
 from mmchat_ros.msg import FlightState, Gesture
-from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, Param, Params, run_node
+from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.common import Param, run_node
 
 FLYING_MODES = ("HOVER", "VELOCITY", "POSITION")
 SERVICE_ACTIONS = {"takeoff": "takeoff", "land": "land", "emergency_stop": "emergency_stop"}
@@ -34,21 +35,20 @@ PARAMS = {
 }
 
 
-class TeleopNode(Node):
+class TeleopNode(MmchatNode):
     def __init__(self):
-        super().__init__("teleop")
-        self.p = Params(self, PARAMS)
+        super().__init__("teleop", PARAMS)
         mapping = self.p.mapping_file or str(config_file("gestures.yaml"))
         self.config = TeleopConfig.load(mapping)     # a broken mapping stops the node with the reason
         self.controller = TeleopController(self.config)
         self.flight_mode = ""
         self.follow_enabled = False
-        self.cmd_pub = self.create_publisher(TwistStamped, "cmd_vel/teleop", COMMAND_QOS)
-        self.follow_pub = self.create_publisher(Bool, "follow/enable", STATE_QOS)
+        self.cmd_pub = self.publish_to(topics.velocity_command("teleop"), TwistStamped)
+        self.follow_pub = self.publish_to(topics.FOLLOW_ENABLE, Bool)
         self.action_clients = {action: self.create_client(Trigger, service)
                                for action, service in SERVICE_ACTIONS.items()}
-        self.create_subscription(Gesture, "gesture", self.on_gesture, COMMAND_QOS)
-        self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS)
+        self.subscribe_to(topics.GESTURE, Gesture, self.on_gesture)
+        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state)
         self.create_timer(1.0 / self.p.tick_rate_hz, self.on_tick)
         self.last_reason = ""
         self.pending_calls: list[tuple[str, float]] = []       # (action, when requested)

@@ -14,12 +14,13 @@ import sys
 import threading
 import time
 
-from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
 from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSink, WavFileSink
 from mmchat_ros.backends.tts import PiperSynthesizer
-from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, Param, Params, run_node
+from mmchat_ros.core import topics
+from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.common import Param, run_node
 
 PARAMS = {
     "voice_path": Param("", "Piper voice (.onnx, with its .onnx.json beside it); empty = en_US joe (medium) from "
@@ -40,10 +41,9 @@ PARAMS = {
 }
 
 
-class TtsNode(Node):
+class TtsNode(MmchatNode):
     def __init__(self):
-        super().__init__("tts")
-        self.p = Params(self, PARAMS)
+        super().__init__("tts", PARAMS)
         if self.p.output not in ("device", "file"):
             raise ValueError(f"output must be 'device' or 'file', got '{self.p.output}'")
         self.lock = threading.Lock()
@@ -59,10 +59,10 @@ class TtsNode(Node):
         self.utterances = 0
         self.synth: PiperSynthesizer | None = None
         self.sink = None
-        self.speaking_pub = self.create_publisher(Bool, "tts/speaking", STATE_QOS)
+        self.speaking_pub = self.publish_to(topics.TTS_SPEAKING, Bool)
         self.speaking_pub.publish(Bool(data=False))
-        self.create_subscription(String, "tts/say", self.on_say, COMMAND_QOS)
-        self.create_subscription(Bool, "speech/active", self.on_user_speaking, STATE_QOS)
+        self.subscribe_to(topics.SAY, String, self.on_say)
+        self.subscribe_to(topics.SPEECH_ACTIVE, Bool, self.on_user_speaking)
         self.threads = [threading.Thread(target=self.synth_loop, name="synth", daemon=True),
                         threading.Thread(target=self.play_loop, name="play", daemon=True)]
         for thread in self.threads:
@@ -213,12 +213,12 @@ class TtsNode(Node):
                 log.info(f"utterance {utterance} sentence {index + 1} cut after {played:.2f} of "
                          f"{sentence.duration_s:.2f} s ({time.monotonic() - started:.2f} s)")
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.running = False
         if self.sink is not None:
             self.sink.interrupt()
         for thread in self.threads:
-            thread.join(timeout=3.0)
+            join_thread(thread, 3.0)
 
 
 def main(args=None):

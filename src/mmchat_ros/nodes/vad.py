@@ -14,16 +14,16 @@ from __future__ import annotations
 import sys
 import time
 
-from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from mmchat_ros.backends.audio_io import int16_array, int16_numpy
 from mmchat_ros.backends.vad import SAMPLE_RATE, WINDOW_SAMPLES, SileroVad
+from mmchat_ros.core import topics
 from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SelfSpeechConfig,
                                            SelfSpeechGate, SpeechEnded, SpeechPaused, SpeechStarted, VadSegmenter)
 from mmchat_ros.msg import AudioChunk, SpeechSegment
-from mmchat_ros.nodes.common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node,
-                                     seconds_to_stamp, stamp_to_seconds)
+from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp, stamp_to_seconds
 
 PARAMS = {
     "model_path": Param("", "Silero VAD ONNX model; empty = silero_vad.onnx from the silero-vad package"),
@@ -49,10 +49,9 @@ PARAMS = {
 }
 
 
-class VadNode(Node):
+class VadNode(MmchatNode):
     def __init__(self):
-        super().__init__("vad")
-        self.p = Params(self, PARAMS)
+        super().__init__("vad", PARAMS)
         config = SegmenterConfig(
             sample_rate=SAMPLE_RATE, window_samples=WINDOW_SAMPLES, threshold=self.p.threshold,
             hysteresis=self.p.hysteresis, speech_start_s=self.p.speech_start_s, speech_end_s=self.p.speech_end_s,
@@ -64,12 +63,12 @@ class VadNode(Node):
             if self.p.self_speech_filter else None
         self.vad = SileroVad(self.p.model_path or None)
         self.segmenter = VadSegmenter(self.vad, config, self.gate)
-        self.segment_pub = self.create_publisher(SpeechSegment, "speech/segment", COMMAND_QOS)
-        self.active_pub = self.create_publisher(Bool, "speech/active", STATE_QOS)
-        self.early_pub = self.create_publisher(SpeechSegment, "speech/segment_early", COMMAND_QOS) \
+        self.segment_pub = self.publish_to(topics.SPEECH_SEGMENT, SpeechSegment)
+        self.active_pub = self.publish_to(topics.SPEECH_ACTIVE, Bool)
+        self.early_pub = self.publish_to(topics.SPEECH_SEGMENT_EARLY, SpeechSegment) \
             if self.p.early_segments else None
-        self.create_subscription(AudioChunk, "audio/chunks", self.on_chunk, SENSOR_QOS)
-        self.create_subscription(Bool, "tts/speaking", self.on_robot_speaking, STATE_QOS)
+        self.subscribe_to(topics.AUDIO_CHUNKS, AudioChunk, self.on_chunk)
+        self.subscribe_to(topics.TTS_SPEAKING, Bool, self.on_robot_speaking)
         self.active_pub.publish(Bool(data=False))
         self.segments = 0
         self.vad_seconds = 0.0
@@ -133,10 +132,10 @@ class VadNode(Node):
                                f"{' (barge-in)' if segment.barge_in else ''}, speech ended "
                                f"{time.time() - segment.speech_end:.3f} s ago")
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         if self.segmenter.windows_processed:
             per_window_us = self.vad_seconds / self.segmenter.windows_processed * 1e6
-            # printed: the context (and so /rosout) is already shut down here
+            # printed: close() may run from the context's shutdown hook, when /rosout is gone
             print(f"[vad] {self.segmenter.windows_processed} windows, {per_window_us:.0f} us a window "
                   "(VAD + segmenter)", flush=True)
 
