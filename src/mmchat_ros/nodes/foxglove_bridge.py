@@ -35,11 +35,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from mmchat_ros.core import topics
 from mmchat_ros.core.overlays import (SETPOINT_VS_STATE_SCHEMA, LatestByStamp, Overlay, build_overlay,
                                       pose_sample, setpoint_vs_state)
 from mmchat_ros.core.panel import auth_summary, flight_summary, json_safe, plan_text
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, Param, Params, run_node, stamp_to_seconds
+from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds, topic_subscription
 from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image, to_rgb
 
 IMAGE_FORMATS = ("jpeg", "png", "raw")
@@ -128,23 +130,22 @@ class OnDemandSubscription:
     """A ROS subscription that exists only while a Foxglove client watches one of ``channels``. Created and
     destroyed from an executor timer, never from the server's thread."""
 
-    def __init__(self, node: Node, msg_type, topic: str, callback, qos, channels: tuple[str, ...]):
-        self.node, self.msg_type, self.topic, self.callback, self.qos = node, msg_type, topic, callback, qos
+    def __init__(self, node: Node, topic: topics.Topic, msg_type, callback, channels: tuple[str, ...]):
+        self.node, self.topic, self.msg_type, self.callback = node, topic, msg_type, callback
         self.channels = channels
         self.subscription = None
 
     def update(self, wanted: bool) -> None:
         if wanted and self.subscription is None:
-            self.subscription = self.node.create_subscription(self.msg_type, self.topic, self.callback, self.qos)
+            self.subscription = topic_subscription(self.node, self.topic, self.msg_type, self.callback)
         elif not wanted and self.subscription is not None:
             self.node.destroy_subscription(self.subscription)
             self.subscription = None
 
 
-class FoxgloveBridgeNode(Node):
+class FoxgloveBridgeNode(MmchatNode):
     def __init__(self):
-        super().__init__("foxglove_bridge")
-        self.p = Params(self, PARAMS)
+        super().__init__("foxglove_bridge", PARAMS)
         if self.p.image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format '{self.p.image_format}' is not one of {', '.join(IMAGE_FORMATS)}")
         if not 1 <= self.p.jpeg_quality <= 100:
@@ -176,25 +177,25 @@ class FoxgloveBridgeNode(Node):
         self.latest_state: dict[str, tuple] = {}
         self.create_timer(STATE_REPEAT_S / 2, self.repeat_state)
         self.on_demand = [
-            OnDemandSubscription(self, Image, "camera/image_raw", self.on_image, SENSOR_QOS, (self.image_topic,)),
-            OnDemandSubscription(self, Odometry, "odom", self.on_odom, SENSOR_QOS,
+            OnDemandSubscription(self, topics.CAMERA_IMAGE, Image, self.on_image, (self.image_topic,)),
+            OnDemandSubscription(self, topics.ODOM, Odometry, self.on_odom,
                                  ("/tf", "/drone/pose", "/plot/setpoint_vs_state"))]
         if self.p.subscribe_on_demand:
             self.create_timer(WATCH_CHECK_S, self.update_subscriptions)
         else:
             for subscription in self.on_demand:
                 subscription.update(True)
-        self.create_subscription(DetectionArray, "detections", self.on_detections, SENSOR_QOS)
-        self.create_subscription(Gesture, "gesture", self.on_gesture, SENSOR_QOS)
-        self.create_subscription(PoseStamped, "flight/setpoint", self.on_setpoint, SENSOR_QOS)
-        self.create_subscription(FlightState, "flight/state", self.on_flight_state, STATE_QOS)
-        self.create_subscription(AuthState, "auth/state", self.on_auth, STATE_QOS)
-        self.create_subscription(Transcript, "speech/transcript", self.on_transcript, COMMAND_QOS)
-        self.create_subscription(ActionPlan, "planner/plan", self.on_plan, COMMAND_QOS)
-        self.create_subscription(String, "tts/say", self.on_say, COMMAND_QOS)
+        self.subscribe_to(topics.DETECTIONS, DetectionArray, self.on_detections)
+        self.subscribe_to(topics.GESTURE, Gesture, self.on_gesture)
+        self.subscribe_to(topics.FLIGHT_SETPOINT, PoseStamped, self.on_setpoint)
+        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state)
+        self.subscribe_to(topics.AUTH_STATE, AuthState, self.on_auth)
+        self.subscribe_to(topics.TRANSCRIPT, Transcript, self.on_transcript)
+        self.subscribe_to(topics.PLAN, ActionPlan, self.on_plan)
+        self.subscribe_to(topics.SAY, String, self.on_say)
         for source in self.p.command_sources:
-            self.create_subscription(TwistStamped, f"cmd_vel/{source}",
-                                     lambda msg, s=source: self.on_velocity_command(s, msg), COMMAND_QOS)
+            self.subscribe_to(topics.velocity_command(source), TwistStamped,
+                              lambda msg, s=source: self.on_velocity_command(s, msg))
         self.get_logger().info(f"foxglove server on ws://{self.p.host}:{self.server.port} ('{self.p.server_name}'): "
                                f"connect Foxglove to it")
 
@@ -304,7 +305,7 @@ class FoxgloveBridgeNode(Node):
     def on_say(self, msg: String) -> None:
         self.log("reply", msg.data)
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.server.stop()
 
 
