@@ -40,6 +40,8 @@ from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from
                                               vector_to_msg)
 
 WORLD_FRAMES = ("odom", "world", "map")
+EXECUTOR_NICE = -10        # ~10x the CPU share of a normal thread when the cores are contended
+
 PARAMS = {
     "airframe": Param("x500", "airframe name in config/airframes.yaml (gains from config/flight_gains.yaml)"),
     "airframes_file": Param("", "airframes file; empty = the package's config/airframes.yaml"),
@@ -162,7 +164,7 @@ class FlightControllerNode(MmchatNode):
         self.control_loop = PacedLoop(self, "control", self.p.control_rate_hz, self.control_step,
                                       on_start=self.raise_priority)
         if not self.step_on_odometry:
-            self.raise_priority(below=1)    # this (spinning) thread; the executor's workers inherit it
+            self.favour_callbacks()
             self.start_worker(self.control_loop)
         self.get_logger().info(
             f"flight controller ready: airframe {self.p.airframe}, "
@@ -385,22 +387,31 @@ class FlightControllerNode(MmchatNode):
         """Intervals between control steps, for the loop rate and jitter in /diagnostics."""
         return self.control_loop.periods
 
-    def raise_priority(self, below: int = 0) -> None:
-        """SCHED_FIFO for the calling thread at realtime_priority - below. The executor thread gets one below the
-        control thread: the control thread waits for the GIL whenever a callback holds it, so a callback thread
-        left at normal priority behind busy processes would delay the tick all the same."""
-        priority = min(int(self.p.realtime_priority), 99) - below
+    def raise_priority(self) -> None:
+        """SCHED_FIFO at realtime_priority for the calling (control) thread."""
+        priority = min(int(self.p.realtime_priority), 99)
         if priority <= 0:
             return
-        thread = "control" if below == 0 else "executor"
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         except OSError as exc:   # EPERM without CAP_SYS_NICE / rtprio
-            self.get_logger().warn(f"{thread} thread at normal priority (SCHED_FIFO {priority} refused: {exc}); "
+            self.get_logger().warn(f"control thread at normal priority (SCHED_FIFO {priority} refused: {exc}); "
                                    "expect more loop jitter on a busy CPU. Grant CAP_SYS_NICE or an rtprio limit, "
-                                   "or set realtime_priority 0 to silence this", once=True)
+                                   "or set realtime_priority 0 to silence this")
         else:
-            self.get_logger().info(f"{thread} thread at SCHED_FIFO priority {priority}")
+            self.get_logger().info(f"control thread at SCHED_FIFO priority {priority}")
+
+    def favour_callbacks(self) -> None:
+        """The executor's threads (this one and the workers it starts, which inherit it) at nice EXECUTOR_NICE:
+        the control thread waits for the GIL whenever a callback holds it, so callbacks left at an equal share
+        behind busy processes delay the tick all the same. Not real-time: a flood of messages must not be able to
+        starve the rest of the companion computer (the simulator, the vehicle driver)."""
+        if int(self.p.realtime_priority) <= 0:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EXECUTOR_NICE)
+        except OSError as exc:
+            self.get_logger().warn(f"callbacks at normal priority (nice {EXECUTOR_NICE} refused: {exc})")
 
     def publish_state(self, status=None) -> None:
         with self.lock:
