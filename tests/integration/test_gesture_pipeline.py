@@ -11,8 +11,9 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from mmchat_ros.core import topics
 from mmchat_ros.msg import Gesture
-from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, stamp_to_seconds
+from mmchat_ros.nodes.common import COMMAND_QOS, stamp_to_seconds, topic_qos
 from tests.helpers import hands as photos
 from tests.helpers.flight import ros_args
 from tests.helpers.processes import python_cmd
@@ -77,7 +78,7 @@ def test_gestures_drive_teleop_commands_actions_and_the_dead_man(spawn, ros):
         return response
     ros.node.create_service(Trigger, "/takeoff", on_takeoff)
     commands = ros.collect(TwistStamped, "/cmd_vel/teleop", COMMAND_QOS)
-    follow = ros.collect(Bool, "/follow/enable", STATE_QOS)
+    follow = ros.collect(Bool, topics.FOLLOW_ENABLE.name, topic_qos(topics.FOLLOW_ENABLE))
     gesture = start_gesture(spawn)
     teleop = spawn(python_cmd("mmchat_ros.nodes.teleop", *ros_args({"require_flying": False})), name="teleop")
     teleop.wait_for_line("teleop ready", timeout=30)
