@@ -1,13 +1,16 @@
 """What an utterance is: a command, a question, chit-chat, a request to change safety, or not understood.
 
-The order is fixed and every stage is general:
-1. safety and authorisation changes → refused (patterns on protected things × changing verbs, then — for what
-   the patterns miss — similarity to a set of such requests);
-2. commands → core/command_grammar.py (verb lexicon, slots, phonetic repair of recognition slips), with this
-   module's intent classifier for clauses whose verb the lexicon does not know;
+The order is fixed (Understanding.read) and every stage is general:
+1. safety and authorisation changes → refused (patterns on protected things × changing verbs);
+2. chit-chat → a short reply, no motion;
 3. questions → core/answers.py (battery, altitude, ..., what do you see);
-4. chit-chat → a short reply, no motion;
-5. anything else → the LLM stage when one is configured, else a question back.
+4. an utterance that names a protected thing (command_grammar.names_protected_thing) outside a compliance phrase
+   → refused, unless it reads, as said, as landing, stopping, holding or going home (the patterns cannot list
+   every way of asking);
+5. commands → core/command_grammar.py (verb lexicon, slots, phonetic repair of recognition slips), with this
+   module's intent classifier for clauses whose verb the lexicon does not know; what the grammar cannot read is
+   refused when it is similar to a set of safety requests;
+6. anything else → the LLM stage when one is configured, else a question back.
 
 The intent classifier compares a clause with short descriptions of each intent (``INTENT_EXAMPLES``, written
 once per intent from what the action does — not from any evaluation sentence) by sentence embeddings
