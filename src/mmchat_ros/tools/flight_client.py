@@ -2,6 +2,7 @@
 services and its plan action. Used by `mmchat demo`, the benches and the simulation tests."""
 from __future__ import annotations
 
+import math
 import time
 
 from nav_msgs.msg import Odometry
@@ -48,13 +49,29 @@ class FlightClient:
                 raise
             state = self.state()
             raise TimeoutError(f"{exc} (at the timeout: mode {state.mode}, source '{state.active_source}'; "
-                               f"last rejection: {state.last_rejection or 'none'})") from None
+                               f"last rejection: {state.last_rejection or 'none'}; {self.describe_motion()})"
+                               ) from None
+
+    def describe_motion(self) -> str:
+        """Where the vehicle is, how it moves and leans, and what the motors were last told: for timeout messages."""
+        if not self.odom:
+            return "no odometry"
+        odom_at, odom = self.odom[-1]
+        p, v, q = odom.pose.pose.position, odom.twist.twist.linear, odom.pose.pose.orientation
+        tilt = math.degrees(math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y)))))
+        text = (f"odometry {time.monotonic() - odom_at:.1f} s old: position ({p.x:.2f}, {p.y:.2f}, {p.z:.2f}) m, "
+                f"velocity ({v.x:.2f}, {v.y:.2f}, {v.z:.2f}) m/s, tilt {tilt:.0f} deg")
+        if self.motors:
+            motors_at, motors = self.motors[-1]
+            text += (f"; motors {time.monotonic() - motors_at:.1f} s ago: armed {motors.armed}, thrust "
+                     f"{[round(t, 2) for t in motors.thrust_n]} N")
+        return text
 
     def wait_altitude(self, z: float, tol: float = 0.1, timeout: float = 30.0):
         try:
             return self.ros.wait_for(lambda: abs(self.position()[2] - z) < tol, timeout, f"altitude {z}±{tol} m")
         except TimeoutError as exc:
-            raise TimeoutError(f"{exc} (at the timeout: {self.position()[2]:.2f} m)") from None
+            raise TimeoutError(f"{exc} (at the timeout: {self.describe_motion()})") from None
 
     # ------------------------------------------------------------------------------------------------ calls
     def trigger(self, name: str) -> Trigger.Response:
