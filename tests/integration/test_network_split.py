@@ -17,7 +17,7 @@ import pytest
 
 from mmchat_ros.core.launch_graph import load_graph
 from mmchat_ros.tools.launcher import resolve_executable
-from tests.helpers.netns import LinkedNamespaces, NetnsUnavailable
+from tests.helpers.netns import namespaces_for_test
 from tests.helpers.processes import python_cmd
 
 pytestmark = pytest.mark.slow
@@ -28,15 +28,8 @@ ROBOT_NODES = ("sim", "flight_controller")
 
 @pytest.fixture
 def link():
-    namespaces = LinkedNamespaces(tag=str(os.getpid() % 100000), subnet=100 + os.getpid() % 100)
-    try:
-        namespaces.open()
-    except NetnsUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with namespaces_for_test(str(os.getpid() % 100000), 100 + os.getpid() % 100) as namespaces:
         yield namespaces
-    finally:
-        namespaces.close()
 
 
 @pytest.fixture

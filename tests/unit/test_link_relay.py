@@ -1,5 +1,6 @@
 """The impairment relay delays, drops and caps as told: the pure link model (core.link_impairment) and the UDP
-forwarder that applies it (tools/link_relay.py) on loopback sockets."""
+forwarder that applies it (tools/link_relay.py) on loopback sockets. The TUN link between network namespaces
+(tools/impaired_link.py) is tested in tests/integration/test_impaired_link.py."""
 import random
 import socket
 import time
@@ -7,6 +8,7 @@ import time
 import pytest
 
 from mmchat_ros.core.link_impairment import ImpairedLink, Impairment
+from mmchat_ros.tools.impaired_link import is_ipv4_multicast
 from mmchat_ros.tools.link_relay import UdpRelay
 
 
@@ -30,7 +32,24 @@ def test_rate_cap_spaces_packets_and_drops_beyond_the_queue():
     sent = [t for t in times if t is not None]
     assert sent[:3] == pytest.approx([0.01, 0.02, 0.03])
     assert len(sent) == 6 and link.dropped == 94           # 50 ms of queue: the first 6 fit, the burst's rest is lost
+    assert link.overflowed == 94 and link.lost == 0 and link.admitted_bytes == 6 * 1250
     assert link.admit(1250, now=1.0) == pytest.approx(1.01)  # an idle link sends at once again
+
+
+def test_a_link_takes_a_new_impairment_while_in_use():
+    link = ImpairedLink(Impairment(), random.Random(5))
+    assert link.admit(100, now=0.0) == 0.0
+    link.impairment = Impairment(loss=1.0)                 # a partition
+    assert link.admit(100, now=1.0) is None and link.lost == 1
+
+
+def test_ipv4_multicast_is_told_apart_by_destination():
+    header = bytearray(20)
+    header[0] = 0x45
+    header[16:20] = bytes([239, 255, 0, 1])                # DDS's default discovery group
+    assert is_ipv4_multicast(bytes(header))
+    header[16:20] = bytes([169, 254, 10, 2])
+    assert not is_ipv4_multicast(bytes(header))
 
 
 @pytest.mark.parametrize("bad", [dict(loss=1.5), dict(delay_s=0.01, jitter_s=0.02), dict(rate_bps=0)])

@@ -28,26 +28,34 @@ class Impairment:
 
 
 class ImpairedLink:
-    """One direction of a link: admit() says when a packet arriving now leaves the far end, or None if it is lost."""
+    """One direction of a link: admit() says when a packet arriving now leaves the far end, or None if it is lost.
+    ``impairment`` may be replaced while the link is in use (a link that degrades, or a partition: loss 1)."""
 
     def __init__(self, impairment: Impairment, rng: random.Random):
         self.impairment = impairment
         self.rng = rng
         self._busy_until = 0.0      # when the capped link has finished sending what it already took
         self.admitted = 0
-        self.dropped = 0
+        self.admitted_bytes = 0
+        self.lost = 0               # dropped at random (loss)
+        self.overflowed = 0         # dropped at the cap: the queue was full
+
+    @property
+    def dropped(self) -> int:
+        return self.lost + self.overflowed
 
     def admit(self, size_bytes: int, now: float) -> float | None:
         imp = self.impairment
         if self.rng.random() < imp.loss:
-            self.dropped += 1
+            self.lost += 1
             return None
         sent = now
         if imp.rate_bps is not None:
             start = max(now, self._busy_until)
             if start - now > imp.max_queue_s:
-                self.dropped += 1
+                self.overflowed += 1
                 return None
             self._busy_until = sent = start + size_bytes * 8.0 / imp.rate_bps
         self.admitted += 1
+        self.admitted_bytes += size_bytes
         return sent + imp.delay_s + self.rng.uniform(-imp.jitter_s, imp.jitter_s)

@@ -1,8 +1,10 @@
-"""A UDP forwarder that impairs what it forwards (core.link_impairment): put it in the path between two machines'
-DDS ports to give the link delay, jitter, loss and a bandwidth cap where the kernel has no `tc netem`.
+"""Forwarders that impair what they forward (core.link_impairment), where the kernel has no `tc netem`:
 
-Each route listens on one (address, port) and sends what arrives to one target; a relay's routes share one
-ImpairedLink, i.e. one direction of one link (its bandwidth cap and queue are shared by all of them).
+- ImpairedForwarder: the thread both use. It reads packets from its paths' sources, holds each until the path's
+  ImpairedLink says it arrives (or drops it), then hands it to the path's sink.
+- UdpRelay: UDP routes, each listening on one (address, port) and sending what arrives to one target; for a
+  protocol whose peers can be pointed at the relay (not DDS: Fast DDS wants fixed ports to announce another address,
+  so tools/impaired_link.py impairs DDS at the IP level instead).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from mmchat_ros.core.link_impairment import ImpairedLink, Impairment
 
@@ -20,36 +23,27 @@ Address = tuple[str, int]
 MAX_DATAGRAM = 65536
 
 
-class UdpRelay:
-    def __init__(self, routes: list[tuple[Address, Address]], impairment: Impairment, seed: int = 0):
-        self.link = ImpairedLink(impairment, random.Random(seed))
+class ImpairedForwarder:
+    def __init__(self, name: str = "link-relay"):
         self._selector = selectors.DefaultSelector()
-        self._sockets: list[socket.socket] = []
-        for listen, target in routes:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(listen)
-            sock.setblocking(False)
-            self._sockets.append(sock)
-            self._selector.register(sock, selectors.EVENT_READ, target)
-        self._pending: list[tuple[float, int, socket.socket, bytes, Address]] = []
-        self._order = itertools.count()     # keeps the heap from comparing sockets when times tie
+        self._pending: list[tuple[float, int, Callable[[bytes], object], bytes]] = []
+        self._order = itertools.count()     # keeps the heap from comparing sinks when times tie
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="udp-relay", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    @property
-    def addresses(self) -> list[Address]:
-        return [sock.getsockname() for sock in self._sockets]
+    def add_path(self, source, read: Callable[[], bytes], link: ImpairedLink, sink: Callable[[bytes], object]) -> None:
+        """``source`` (a socket or file descriptor, non-blocking) is readable: ``read()`` returns one packet, or
+        raises BlockingIOError when there is none left; each packet goes through ``link`` to ``sink``."""
+        self._selector.register(source, selectors.EVENT_READ, (read, link, sink))
 
-    def start(self) -> "UdpRelay":
+    def start(self) -> None:
         self._thread.start()
-        return self
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
         self._selector.close()
-        for sock in self._sockets:
-            sock.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -57,21 +51,51 @@ class UdpRelay:
             if self._pending:
                 timeout = min(timeout, max(0.0, self._pending[0][0] - time.monotonic()))
             for key, _ in self._selector.select(timeout):
-                self._receive(key.fileobj, key.data)
+                self._receive(*key.data)
             now = time.monotonic()
             while self._pending and self._pending[0][0] <= now:
-                _, _, sock, data, target = heapq.heappop(self._pending)
+                _, _, sink, data = heapq.heappop(self._pending)
                 try:
-                    sock.sendto(data, target)
-                except OSError:     # the far side is gone (a partition): the datagram is lost, as on the air
+                    sink(data)
+                except OSError:     # the far side is gone (a partition, a device down): lost, as on the air
                     pass
 
-    def _receive(self, sock: socket.socket, target: Address) -> None:
+    def _receive(self, read: Callable[[], bytes], link: ImpairedLink, sink: Callable[[bytes], object]) -> None:
         while True:
             try:
-                data = sock.recv(MAX_DATAGRAM)
+                data = read()
             except BlockingIOError:
                 return
-            deliver_at = self.link.admit(len(data), time.monotonic())
+            deliver_at = link.admit(len(data), time.monotonic())
             if deliver_at is not None:
-                heapq.heappush(self._pending, (deliver_at, next(self._order), sock, data, target))
+                heapq.heappush(self._pending, (deliver_at, next(self._order), sink, data))
+
+
+class UdpRelay:
+    """A relay's routes share one ImpairedLink, i.e. one direction of one link (its bandwidth cap and queue are shared
+    by all of them)."""
+
+    def __init__(self, routes: list[tuple[Address, Address]], impairment: Impairment, seed: int = 0):
+        self.link = ImpairedLink(impairment, random.Random(seed))
+        self._forwarder = ImpairedForwarder("udp-relay")
+        self._sockets: list[socket.socket] = []
+        for listen, target in routes:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(listen)
+            sock.setblocking(False)
+            self._sockets.append(sock)
+            self._forwarder.add_path(sock, lambda sock=sock: sock.recv(MAX_DATAGRAM), self.link,
+                                     lambda data, sock=sock, target=target: sock.sendto(data, target))
+
+    @property
+    def addresses(self) -> list[Address]:
+        return [sock.getsockname() for sock in self._sockets]
+
+    def start(self) -> "UdpRelay":
+        self._forwarder.start()
+        return self
+
+    def close(self) -> None:
+        self._forwarder.close()
+        for sock in self._sockets:
+            sock.close()
