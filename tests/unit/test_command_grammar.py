@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from mmchat_ros.core.command_grammar import parse_command
+from mmchat_ros.core.language.parser import parse_command
 from mmchat_ros.core.flight.plan import ActionType as A
 
 

@@ -210,7 +210,7 @@ def test_a_clear_transcript_and_typed_text_fly_at_once():
 
 
 def test_unexplained_words_are_those_the_command_language_has_no_place_for():
-    from mmchat_ros.core.command_grammar import unexplained_words
+    from mmchat_ros.core.language.recognition_slips import unexplained_words
     assert unexplained_words("Please fly forward two and a half metres, then turn left ninety degrees.") == []
     assert unexplained_words("Set the ore matter, land and threshold to five percent.") == [
         "ore", "matter", "threshold", "percent"]

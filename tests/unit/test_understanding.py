@@ -7,10 +7,14 @@ import time
 import numpy as np
 import pytest
 
-from mmchat_ros.core.command_grammar import _Tokens, normalise, parse_command, phonetic_key, split_clauses
 from mmchat_ros.core.flight.plan import ActionType as A
 from mmchat_ros.core.flight.plan import PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
+from mmchat_ros.core.language.clauses import split_clauses
+from mmchat_ros.core.language.normalise import normalise
+from mmchat_ros.core.language.numbers import NumberReader
+from mmchat_ros.core.language.parser import parse_command
+from mmchat_ros.core.language.recognition_slips import phonetic_key
 from mmchat_ros.core.planner import Context, Planner
 from mmchat_ros.core.understanding import IntentClassifier, Understanding, chat_kind
 from tests.helpers import command_corpus as corpus
@@ -26,13 +30,13 @@ HOVERING = PlanVehicle(np.array([0.0, 0.0, 2.0]), np.zeros(3), 0.0, FlightMode.H
     ("another metre", 1.0, "length"), ("two meters per second", 2.0, "speed"), ("10 km/h", 10 / 3.6, "speed"),
     ("half a minute", 30.0, "time"), ("three times", 3, "count")])
 def test_numbers_and_units(text, value, kind):
-    quantity = _Tokens(normalise(text)).quantities()[0]
+    quantity = NumberReader(normalise(text)).quantities()[0]
     assert quantity.kind == kind and quantity.value == pytest.approx(value, abs=1e-3)
 
 
 def test_two_numbers_in_a_row_are_two_numbers():
-    assert [q.value for q in _Tokens(normalise("go to two, two")).quantities()] == [2, 2]
-    assert [q.value for q in _Tokens(normalise("twenty two")).quantities()] == [22]
+    assert [q.value for q in NumberReader(normalise("go to two, two")).quantities()] == [2, 2]
+    assert [q.value for q in NumberReader(normalise("twenty two")).quantities()] == [22]
 
 
 def test_number_homophones_only_before_units():

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmchat_ros.core import answers
-from mmchat_ros.core.command_grammar import FollowTarget, ParseResult, unexplained_words
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.plan import ActionType, PlanConfig, PlanExecutor, PlanStep, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
+from mmchat_ros.core.language.clause_reader import FollowTarget, ParseResult
+from mmchat_ros.core.language.recognition_slips import unexplained_words
 from mmchat_ros.core.plan_schema import (NAME_OF, SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits,
                                          describe, json_schema, parse_llm_output, user_prompt)
 from mmchat_ros.core.understanding import Understanding

@@ -4,10 +4,10 @@ The order is fixed (Understanding.read) and every stage is general:
 1. safety and authorisation changes → refused (patterns on protected things × changing verbs);
 2. chit-chat → a short reply, no motion;
 3. questions → core/answers.py (battery, altitude, ..., what do you see);
-4. an utterance that names a protected thing (command_grammar.names_protected_thing) outside a compliance phrase
+4. an utterance that names a protected thing (language.safety.names_protected_thing) outside a compliance phrase
    → refused, unless it reads, as said, as landing, stopping, holding or going home (the patterns cannot list
    every way of asking);
-5. commands → core/command_grammar.py (verb lexicon, slots, phonetic repair of recognition slips), with this
+5. commands → core/language/ (verb lexicon, slots, phonetic repair of recognition slips), with this
    module's intent classifier for clauses whose verb the lexicon does not know; what the grammar cannot read is
    refused when it is similar to a set of safety requests;
 6. anything else → the LLM stage when one is configured, else a question back.
@@ -27,9 +27,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmchat_ros.core import answers
+from mmchat_ros.core.language.clause_reader import ParseResult
+from mmchat_ros.core.language.lexicon import DIRECTIONS, phrase_spans
+from mmchat_ros.core.language.normalise import FILLERS, normalise
+from mmchat_ros.core.language.numbers import NumberReader
+from mmchat_ros.core.language.parser import parse_command
+from mmchat_ros.core.language.recognition_slips import unexplained_words
+from mmchat_ros.core.language.safety import SAFETY_REFUSAL, names_protected_thing, refusal_for, without_compliance
 from mmchat_ros.core.flight.plan import ActionType
-from mmchat_ros.core.command_grammar import (FILLERS, SAFETY_REFUSAL, ParseResult, names_protected_thing, normalise,
-                                            parse_command, refusal_for, unexplained_words, without_compliance)
 
 Encode = Callable[[list[str]], np.ndarray]      # sentences → (n, d) unit vectors
 
@@ -129,8 +134,8 @@ _TOPIC_WORDS = (
 
 def _has_command_content(tokens: list[str]) -> bool:
     """A verb from the command lexicon, a direction or a number: something a command would need."""
-    from mmchat_ros.core.command_grammar import DIRECTIONS, _Tokens, phrase_spans
-    return bool(phrase_spans(tokens)) or any(t in DIRECTIONS for t in tokens) or bool(_Tokens(tokens).quantities())
+    return bool(phrase_spans(tokens)) or any(t in DIRECTIONS for t in tokens) \
+        or bool(NumberReader(tokens).quantities())
 
 
 _NOMINAL = {"pls", "plz", "please", "report", "level", "levels", "status", "percentage", "check", "current",

@@ -1,0 +1,321 @@
+"""Reading one clause into plan steps: the intent and the slots anywhere in the clause (directions, distances and
+angles with units, durations, speeds, hedges, absolute heights, coordinates, follow targets), and what a reading
+yields (``ParseResult``). A clause understood but lacking a detail raises ``Ambiguous`` with the question to ask.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from mmchat_ros.core.flight.plan import ActionType, PlanStep
+from mmchat_ros.core.language.lexicon import (DEFAULT_TURN_DEGREES, DIRECTIONS, HEDGE_DEGREES, HEDGE_METRES, HEDGES,
+                                              TURN_SIDES, VERB_DIRECTIONS, phrase_spans, phrases_in)
+from mmchat_ros.core.language.numbers import SMALL_NUMBERS, TENS, UNITS_TO_METRES, NumberReader, Quantity
+
+
+@dataclass
+class FollowTarget:
+    """Who to follow, resolved against the tracker's detections by the planner."""
+    target_class: str = "person"
+    selector: str = "largest"        # largest | left | right | track
+    track_id: int = -1
+
+
+@dataclass
+class ParseResult:
+    steps: list[PlanStep] = field(default_factory=list)
+    follow: dict[int, FollowTarget] = field(default_factory=dict)   # step index → target to resolve
+    goto_keep_altitude: set[int] = field(default_factory=set)       # GOTO steps given without z
+    goto_keep_position: set[int] = field(default_factory=set)       # GOTO steps that only set the height
+    clarification: str = ""           # a question to ask instead of moving
+    refusal: str = ""                 # why the command is refused outright
+    unparsed: str = ""                # text the grammar could not read (for the LLM stage)
+    notes: list[str] = field(default_factory=list)                 # how it was read (logs, bench)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.steps) and not (self.clarification or self.refusal or self.unparsed)
+
+
+class Ambiguous(Exception):
+    """The command is understood but needs a detail the speaker did not give."""
+
+
+@dataclass
+class Clause:
+    tokens: list[str]
+    intent: str = ""
+    intent_at: int = -1
+    intent_len: int = 0
+
+
+class ClauseReader:
+    """Turns one clause into plan steps; raises Ambiguous for a missing detail, returns False if unreadable."""
+
+    def __init__(self, result: ParseResult):
+        self.result = result
+
+    def read(self, clause: Clause) -> bool:
+        """Append the clause's steps (repeated when it says "twice" / "three times")."""
+        before = len(self.result.steps)
+        if not self._read_once(clause):
+            return False
+        tokens = clause.tokens
+        counts = [q.value for q in NumberReader(tokens).quantities() if q.kind == "count"]
+        repeat = int(counts[0]) if counts else (2 if "twice" in tokens else 3 if "thrice" in tokens else 1)
+        if repeat > 1:
+            once = self.result.steps[before:]
+            for _ in range(min(repeat, 100) - 1):
+                self.result.steps.extend(once)
+        return True
+
+    def _read_once(self, clause: Clause) -> bool:
+        tokens = [t for t in clause.tokens if t not in (",", ".", ";")]
+        text = " ".join(tokens)
+        quantities = NumberReader(tokens).quantities()
+        hedged = any(re.search(rf"\b{h}\b", text) for h in HEDGES)
+        # Direction words inside a verb phrase belong to the verb ("come back down" goes down, "back up a metre"
+        # goes back): phrases with a built-in direction give it, the others none.
+        spans = [span for span in phrase_spans(tokens) if span[1] - span[0] > 1]
+        directions = [(i, t) for i, t in enumerate(tokens) if t in DIRECTIONS
+                      and not any(a <= i < b for a, b, _ in spans)]
+        for a, _, phrase in spans:
+            if phrase in VERB_DIRECTIONS:
+                directions.append((a, VERB_DIRECTIONS[phrase]))
+        directions.sort()
+        lengths = [q for q in quantities if q.kind == "length"]
+        angles = [q for q in quantities if q.kind == "angle"]
+        times = [q for q in quantities if q.kind == "time"]
+        speeds = [q for q in quantities if q.kind == "speed"]
+        bare = [q for q in quantities if q.kind == "number"]
+        speed = speeds[0].value if speeds else 0.0
+        intent = clause.intent
+        steps = self.result.steps
+        if intent == "home" and directions and (lengths or bare) and not re.search(r"\b(home|base|start)", text):
+            intent = "move"              # "come back down two meters" is a move, not going home
+
+        if intent == "takeoff":
+            height = (lengths or bare or [None])[0]
+            steps.append(PlanStep(ActionType.TAKEOFF, z=height.value if height else 0.0))
+            return True
+        if intent == "land":
+            place = re.search(r"\b(on|onto|at|near|beside|next to|by|in|inside|behind|under) (the|a|that|this|"
+                              r"my|your) (\w+)", text)
+            if place and place.group(3) not in ("ground", "spot", "floor", "place", "pad", "launch", "start"):
+                raise Ambiguous(f"I can only land straight down where I am; I can't find the {place.group(3)}. "
+                                 "Say 'land' to land here.")
+            steps.append(PlanStep(ActionType.LAND))
+            return True
+        if intent in ("unfollow", "stop"):
+            steps.append(PlanStep(ActionType.STOP))
+            return True
+        if intent == "hover":
+            seconds = (times or bare or [None])[0]
+            steps.append(PlanStep(ActionType.HOVER, duration_s=seconds.value if seconds else 0.0))
+            return True
+        if intent == "home":
+            steps.append(PlanStep(ActionType.RETURN_HOME, speed=speed))
+            return True
+        if intent == "follow":
+            return self._follow(tokens)
+        if intent == "goto" or (intent == "move" and self._has_coordinates(tokens)):
+            if self._goto(tokens):
+                return True
+            if intent == "goto":
+                raise Ambiguous("Go to which position? Say x, y and optionally the height.")
+        if not intent and angles and any(t in TURN_SIDES for t in tokens):
+            intent = "turn"                  # "right thirty degrees": an angle makes it a turn
+        if intent == "turn":
+            return self._turn(tokens, angles + [q for q in bare if not self._turn_fraction(tokens, q)], hedged)
+        implied = [VERB_DIRECTIONS[p] for p in phrases_in(tokens) if p in VERB_DIRECTIONS and " " not in p]
+        if not directions and implied:
+            directions = [(clause.intent_at if clause.intent_at >= 0 else 0, implied[0])]
+        vertical = [d for _, d in directions if DIRECTIONS[d][2]]
+        if intent in ("climb", "descend", "altitude") or (directions and len(vertical) == len(directions)):
+            sign = DIRECTIONS[vertical[0]][2] if vertical else {"climb": 1, "descend": -1}.get(intent, 0)
+            absolute = self._absolute_height(tokens, lengths + bare)
+            if absolute is not None:
+                self._height(absolute, speed)
+                return True
+            amount = (lengths or bare or [None])[0]
+            metres = amount.value if amount else (HEDGE_METRES if hedged else None)
+            if metres is None:
+                what = {1: "climb", -1: "descend"}.get(sign)
+                raise Ambiguous(f"How far should I {what}?" if what else "To what height?")
+            if not sign:
+                raise Ambiguous("Up or down?")
+            steps.append(PlanStep(ActionType.MOVE_BY, z=sign * abs(metres), speed=speed))
+            return True
+        if intent == "move" or (not intent and directions):
+            if not directions:
+                if lengths or bare:
+                    raise Ambiguous("Which way should I go: forward, back, left, right, up or down?")
+                return False
+            return self._moves(tokens, directions, lengths + bare, hedged, speed)
+        return False
+
+    def _moves(self, tokens, directions, amounts: list[Quantity], hedged: bool, speed: float) -> bool:
+        """One MOVE_BY per direction, each with the nearest distance after it (else before it)."""
+        # Direction words naming the same way with nothing between them count once ("straight ahead").
+        unique: list[tuple[int, str]] = []
+        for position, word in directions:
+            if unique and DIRECTIONS[unique[-1][1]] == DIRECTIONS[word] and not any(
+                    unique[-1][0] < q.start < position for q in amounts):
+                continue
+            unique.append((position, word))
+        groups = []
+        used: set[int] = set()
+        for index, (position, word) in enumerate(unique):
+            next_position = unique[index + 1][0] if index + 1 < len(unique) else len(tokens)
+            candidates = [q for q in amounts if position < q.start < next_position and id(q) not in used] \
+                or [q for q in amounts if q.end <= position and id(q) not in used]
+            amount = candidates[0] if candidates else None
+            if amount is not None:
+                used.add(id(amount))
+            groups.append((word, amount))
+        for word, amount in groups:
+            metres = amount.value if amount else (HEDGE_METRES if hedged else None)
+            if metres is None:
+                raise Ambiguous(f"How far should I go {word}?")
+            ux, uy, uz = DIRECTIONS[word]
+            self.result.steps.append(PlanStep(ActionType.MOVE_BY, x=ux * abs(metres), y=uy * abs(metres),
+                                              z=uz * abs(metres), speed=speed))
+        return True
+
+    @staticmethod
+    def _absolute_height(tokens: list[str], amounts: list[Quantity]) -> float | None:
+        """ "to five metres", "an altitude of 3 m", "at a height of four meters" → the height; else None."""
+        for amount in amounts:
+            before = tokens[max(0, amount.start - 4):amount.start]
+            if before and before[-1] == "by":
+                continue                     # "increase your height by one meter" is relative
+            if before and (before[-1] in ("to", "at") or {"altitude", "height", "elevation"} & set(before)):
+                return amount.value
+        return None
+
+    def _height(self, height: float, speed: float) -> None:
+        index = len(self.result.steps)
+        self.result.goto_keep_position.add(index)
+        self.result.steps.append(PlanStep(ActionType.GOTO, x=math.nan, y=math.nan, z=height, speed=speed))
+
+    @staticmethod
+    def _turn_fraction(tokens: list[str], quantity: Quantity) -> bool:
+        """ "a quarter turn", "half a turn", "two turns": the number counts turns, not degrees."""
+        after = tokens[quantity.end:quantity.end + 2]
+        return bool(set(after) & {"turn", "turns", "rotation", "rotations", "circle", "circles", "spin", "spins",
+                                  "revolution", "revolutions"})
+
+    def _turn(self, tokens: list[str], angles: list[Quantity], hedged: bool) -> bool:
+        text = " ".join(tokens)
+        sides = [TURN_SIDES[t] for t in tokens if t in TURN_SIDES]
+        turns = [q for q in NumberReader(tokens).quantities() if self._turn_fraction(tokens, q)]
+        angle = None
+        if angles:
+            angle = abs(angles[0].value)
+        elif turns:
+            angle = abs(turns[0].value) * 360.0
+        elif re.search(r"\b(full (turn|circle|rotation|spin)|all the way around|complete (turn|circle|rotation)|"
+                       r"spin (a)?round|once around|whole (turn|circle)|full spin|(a)?round once)\b", text):
+            angle = 360.0
+        elif re.search(r"\b(around|round|about face|about)\b", text):
+            angle = 180.0
+        elif hedged:
+            angle = HEDGE_DEGREES
+        if sides:
+            sign = sides[0]
+        elif angle is not None and angle in (180.0, 360.0):
+            sign = 1.0
+        else:
+            raise Ambiguous("Which way should I turn, left or right?")
+        if angle is None:
+            angle = DEFAULT_TURN_DEGREES
+        self.result.steps.append(PlanStep(ActionType.ROTATE, yaw_deg=sign * angle))
+        return True
+
+    def _follow(self, tokens: list[str]) -> bool:
+        target = FollowTarget()
+        words = set(tokens)
+        classes = {"car": "car", "cars": "car", "truck": "truck", "dog": "dog", "cat": "cat", "bicycle": "bicycle",
+                   "bike": "bicycle", "cyclist": "bicycle", "ball": "sports ball", "horse": "horse",
+                   "motorbike": "motorcycle", "motorcycle": "motorcycle", "bus": "bus", "boat": "boat",
+                   "bird": "bird", "vehicle": "car"}
+        for token in tokens:
+            if token in classes:
+                target.target_class = classes[token]
+                break
+        if words & {"left", "leftmost"}:
+            target.selector = "left"
+        elif words & {"right", "rightmost"}:
+            target.selector = "right"
+        reader = NumberReader(tokens)
+        numbers = [q for q in reader.quantities() if q.kind == "number"]
+        if numbers and words & {"track", "number", "id", "person", "target", "no"}:
+            target.selector, target.track_id = "track", int(numbers[0].value)
+        elif words & {"track", "id"} and "number" in words and not numbers:
+            raise Ambiguous("Which track number should I follow?")
+        self.result.follow[len(self.result.steps)] = target
+        self.result.steps.append(PlanStep(ActionType.FOLLOW, target_track_id=target.track_id,
+                                          target_class=target.target_class))
+        return True
+
+    @staticmethod
+    def _has_coordinates(tokens: list[str]) -> bool:
+        text = " ".join(tokens)
+        return ("x" in tokens or "y" in tokens) or bool(
+            {"coordinates", "coordinate", "position", "waypoint", "location"} & set(tokens)) \
+            or bool(re.search(r"\b(the|a|to) point\b", text)) \
+            or len([q for q in NumberReader(tokens).quantities() if q.kind in ("number", "length")]) >= 2 \
+            and bool(re.search(r"\bto (minus )?[\d.]|\bto (minus )?(" + "|".join(list(SMALL_NUMBERS) + list(TENS))
+                               + r")\b", text)) and not any(t in DIRECTIONS for t in tokens)
+
+    def _goto(self, tokens: list[str]) -> bool:
+        reader = NumberReader(tokens)
+        coords: dict[str, float] = {}
+        ordered: list[float] = []
+        height = None
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            if token in ("x", "y", "z") and token not in coords:
+                reader.pos = i + 1
+                while reader.peek() in ("equals", "is", "=", "of", ","):
+                    reader.pos += 1
+                value = reader.number()
+                if value is None:
+                    raise Ambiguous(f"What {token} coordinate should I go to?")
+                if reader.peek() in UNITS_TO_METRES:
+                    value *= UNITS_TO_METRES[reader.peek()]
+                    reader.pos += 1
+                coords[token] = value
+                i = reader.pos
+                continue
+            reader.pos = i
+            value = reader.number()
+            if value is not None:
+                unit = reader.peek()
+                before = tokens[max(0, i - 3):i]
+                if unit in UNITS_TO_METRES:
+                    value *= UNITS_TO_METRES[unit]
+                    reader.pos += 1
+                if ("at" in before or "altitude" in before or "height" in before) and len(ordered) >= 2:
+                    height = value
+                else:
+                    ordered.append(value)
+                i = reader.pos
+                continue
+            i += 1
+        for axis, value in zip(("x", "y", "z"), ordered):
+            coords.setdefault(axis, value)
+        if height is not None:
+            coords.setdefault("z", height)
+        if not coords:
+            return False
+        if "x" not in coords or "y" not in coords:
+            raise Ambiguous("Go to which position? Say x, y and optionally the height.")
+        index = len(self.result.steps)
+        if "z" not in coords:
+            self.result.goto_keep_altitude.add(index)
+        self.result.steps.append(PlanStep(ActionType.GOTO, x=coords["x"], y=coords["y"],
+                                          z=coords.get("z", math.nan)))
+        return True

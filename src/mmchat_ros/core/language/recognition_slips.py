@@ -1,0 +1,111 @@
+"""Speech-recognition slips: a coarse sound-alike key, the vocabulary of the command language, the words of a
+transcript it does not account for (a sign the recogniser misheard), and the phonetic repair that reads a misheard
+word as the command word it sounds like ("write" → right, "this end" → descend).
+"""
+from __future__ import annotations
+
+import re
+
+from mmchat_ros.core.language.clauses import HARD_SEPARATORS, SOFT_SEPARATORS
+from mmchat_ros.core.language.lexicon import DIRECTIONS, INTENT_PHRASES, TURN_SIDES
+from mmchat_ros.core.language.normalise import FILLERS, normalise
+from mmchat_ros.core.language.numbers import (DEGREE_UNITS, SECOND_UNITS, SMALL_NUMBERS, TENS, UNITS_TO_METRES,
+                                              is_number_word)
+
+
+def phonetic_key(text: str) -> str:
+    """A coarse sound-alike key (a simplified metaphone): "write" ~ "right", "this end" ~ "descend",
+    "a cent" ~ "ascend", "hoover" ~ "hover", "for word" ~ "forward". Spaces are ignored."""
+    word = re.sub(r"[^a-z]", "", text.lower())
+    if not word:
+        return ""
+    for pattern, repl in (("^wr", "r"), ("^kn", "n"), ("^wh", "w"), ("ph", "f"), ("gh", ""), ("ck", "k"),
+                          ("sch", "sk"), ("th", "t"), ("c(?=[eiy])", "s"), ("sc(?=[eiy])", "s"), ("c", "k"),
+                          ("q", "k"), ("x", "ks"), ("z", "s"), ("v", "f"), ("d", "t"), ("b", "p"), ("g", "k"),
+                          ("y", "")):
+        word = re.sub(pattern, repl, word)
+    if not word:
+        return ""
+    head, tail = word[0], re.sub(r"[aeiouw]", "", word[1:])
+    key = head + tail
+    return re.sub(r"(.)\1+", r"\1", key)
+
+
+# Everyday words that are never a misheard command word (the phonetic repair leaves them alone).
+COMMON_WORDS = set("""what whats when where which who whos whom why how is are am was were be been being do does did
+have has had i you he she it we they me him her us them my your his its our their this that these those there here
+not no yes all any some every each much many more most less few very too also just only even still already yet
+in on at by for with about against between into through during before after above below from up down out off over
+under again further once same so than then now today tonight tomorrow anyone everyone someone nobody people person
+thing things way time battery see say can could would should will shall may might must know think want like tell
+show give take make get go come look find keep let put seem feel try leave call ask need use work good great nice
+fine well ok okay sure thanks thank hello hi hey please sorry doing going flying camera picture photo speed altitude
+height position mode operator help while until because if or but nor as of the a an and""".split())
+
+
+def _vocabulary() -> set[str]:
+    words = set(FILLERS) | set(DIRECTIONS) | set(TURN_SIDES) | set(UNITS_TO_METRES) | DEGREE_UNITS \
+        | set(SECOND_UNITS) | set(SMALL_NUMBERS) | set(TENS) | HARD_SEPARATORS | SOFT_SEPARATORS | COMMON_WORDS
+    for phrase in INTENT_PHRASES:
+        words.update(phrase.split())
+    words.update({"hundred", "thousand", "half", "quarter", "point", "minus", "x", "y", "z", "per", "person", "me",
+                  "car", "number", "started", "took", "around", "meters", "following", "turning", "landing"})
+    return words
+
+
+VOCABULARY = _vocabulary()
+# Sound-alike targets: directions and turn sides first (they are the commonest slips), then the lexicon; not
+# acronyms ("rth" would swallow "right").
+_PHONETIC_TARGETS: dict[str, str] = {}
+for _phrase in list(DIRECTIONS) + list(TURN_SIDES) + list(INTENT_PHRASES):
+    _key = phonetic_key(_phrase)
+    if len(_key) >= 2 and _phrase not in ("rtl", "rth"):
+        _PHONETIC_TARGETS.setdefault(_key, _phrase)
+
+
+def unexplained_words(text: str) -> list[str]:
+    """Words of ``text`` that no part of the command language accounts for (not a command word, slot, number,
+    unit, filler or common word). In a transcript they are a sign the recogniser misheard: "Treaty of our pilot
+    from home" still reads as "return home", but 'treaty' and 'pilot' say the reading is a guess."""
+    return [w for w in normalise(text) if w not in HARD_SEPARATORS and w not in SOFT_SEPARATORS
+            and w not in VOCABULARY and not is_number_word(w)]
+
+
+_DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "our", "their",
+                "some", "any", "another", "every", "each", "no"}
+
+
+def phonetic_repair(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Replace words the recogniser may have misheard by the command word that sounds the same ("write" →
+    right, "this end" → descend, "take of" → take off). Only windows holding a word outside the vocabulary, or
+    a pair of function words that sounds like one command word, are touched; never numbers or separators."""
+    out: list[str] = []
+    notes: list[str] = []
+    i = 0
+    while i < len(tokens):
+        replaced = False
+        for n in (2, 1):
+            window = tokens[i:i + n]
+            if len(window) < n or any(w in (",", ".", ";") or is_number_word(w) for w in window):
+                continue
+            phrase = " ".join(window)
+            if phrase in INTENT_PHRASES or phrase in DIRECTIONS:
+                continue
+            unknown = [w for w in window if w not in VOCABULARY]
+            if not unknown and not (n == 2 and not any(w in DIRECTIONS or w in INTENT_PHRASES for w in window[1:])
+                                    and window[0] not in DIRECTIONS):
+                continue
+            key = phonetic_key("".join(window))
+            target = _PHONETIC_TARGETS.get(key)
+            if target in INTENT_PHRASES and i > 0 and tokens[i - 1] in _DETERMINERS:
+                continue                    # "do a trick" is a noun after "a", not the verb "track"
+            if target and len(key) >= 2 and target != phrase and (unknown or len(key) >= 3):
+                out.extend(target.split())
+                notes.append(f"heard '{phrase}' as '{target}'")
+                i += n
+                replaced = True
+                break
+        if not replaced:
+            out.append(tokens[i])
+            i += 1
+    return out, notes
