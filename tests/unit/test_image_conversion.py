@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
+from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image, image_to_numpy, numpy_to_image
 
 
 @pytest.mark.parametrize("encoding,shape,dtype", [("rgb8", (4, 5, 3), np.uint8), ("bgra8", (3, 2, 4), np.uint8),
@@ -42,3 +42,14 @@ def test_wrong_array_for_encoding():
         numpy_to_image(np.zeros((2, 2), np.uint8), "rgb8")
     with pytest.raises(ImageConversionError, match="dtype float64"):
         numpy_to_image(np.zeros((2, 2, 3)), "rgb8")
+
+
+def test_encode_image_scales_wider_frames_down_to_max_width():
+    import cv2
+    msg = numpy_to_image(np.full((480, 640, 3), (0, 0, 255), np.uint8), "rgb8")
+    jpeg, width, height = encode_image(msg, "jpeg", 80, max_width=320)
+    assert (width, height) == (320, 240)
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (240, 320, 3) and decoded[120, 160, 0] > 240    # blue (BGR) kept
+    assert encode_image(msg, "jpeg", 80, max_width=1000)[1:] == (640, 480)  # never scaled up
+    assert encode_image(msg, "png")[1:] == (640, 480)                        # 0: as it comes

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # QoS classes. Streams are best effort (a late frame is worth less than the next one); set-points too, keeping only
-# the newest; commands and events are reliable; state that late joiners need is reliable + transient local.
+# the newest (and so does the video that crosses the robot / ground link); commands and events are reliable; state
+# that late joiners need is reliable + transient local.
 SENSOR = "sensor"        # best effort, keep last 5 (rclpy's sensor-data profile)
 SETPOINT = "setpoint"    # best effort, keep last 1
 COMMAND = "command"      # reliable, keep last 10
@@ -53,6 +54,9 @@ VEHICLE_ENABLE = _topic("/vehicle/enable", "std_msgs/msg/Bool", STATE)
 # Camera and perception
 CAMERA_IMAGE = _topic("/camera/image_raw", "sensor_msgs/msg/Image", SENSOR)
 CAMERA_INFO = _topic("/camera/camera_info", "sensor_msgs/msg/CameraInfo", SENSOR)
+# JPEG for the ground station. Keep last 1: a reader that falls behind (a busy ground station) takes the newest frame,
+# not a queue of older ones; best effort: a frame lost on the link is not resent behind the frames that follow it.
+CAMERA_IMAGE_COMPRESSED = _topic("/camera/image_raw/compressed", "sensor_msgs/msg/CompressedImage", SETPOINT)
 DETECTIONS = _topic("/detections", _ours("DetectionArray"), SENSOR)
 DETECTIONS_DEBUG_IMAGE = _topic("/detections/debug_image", "sensor_msgs/msg/Image", SENSOR)
 GESTURE = _topic("/gesture", _ours("Gesture"), COMMAND)

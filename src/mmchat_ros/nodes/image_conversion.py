@@ -113,10 +113,15 @@ def to_rgb(msg: Image) -> np.ndarray:
     raise ImageConversionError(f"cannot relay '{msg.encoding}' images as rgb8")
 
 
-def encode_image(msg: Image, image_format: str = "jpeg", jpeg_quality: int = 80) -> tuple[bytes, int, int]:
-    """(JPEG or PNG bytes, width, height) of an Image of any supported encoding (also the Foxglove bridge's)."""
+def encode_image(msg: Image, image_format: str = "jpeg", jpeg_quality: int = 80,
+                 max_width: int = 0) -> tuple[bytes, int, int]:
+    """(JPEG or PNG bytes, width, height) of an Image of any supported encoding (also the Foxglove bridge's);
+    ``max_width`` > 0: a wider image is scaled down to that width first, keeping its aspect ratio."""
     import cv2
     rgb = to_rgb(msg)
+    if 0 < max_width < rgb.shape[1]:
+        height = max(1, round(rgb.shape[0] * max_width / rgb.shape[1]))
+        rgb = cv2.resize(rgb, (max_width, height), interpolation=cv2.INTER_AREA)
     options = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)] if image_format == "jpeg" else []
     ok, data = cv2.imencode(".jpg" if image_format == "jpeg" else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                             options)

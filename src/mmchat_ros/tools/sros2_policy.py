@@ -38,6 +38,7 @@ INTERFACES: dict[str, dict[str, list[str]]] = {
     "face_auth": {"publish": ["auth/state", "auth/prompt", "auth/challenge", "tts/say"],
                   "subscribe": ["camera/image_raw", "auth/secret", "speech/transcript"],
                   "reply": ["enroll_operator"]},
+    "image_compressor": {"publish": ["camera/image_raw/compressed"], "subscribe": ["camera/image_raw"]},
     "gesture": {"publish": ["gesture", "gesture/debug_image"], "subscribe": ["camera/image_raw"]},
     "teleop": {"publish": ["cmd_vel/teleop", "follow/enable", "takeoff", "land"], "subscribe": ["gesture",
                                                                                                    "flight/state"],
