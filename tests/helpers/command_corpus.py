@@ -15,16 +15,17 @@ import numpy as np
 import yaml
 
 from mmchat_ros.core import answers
+from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.flight.plan import ActionType, PlanStep, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.plan_schema import ACTION_NAMES, NAME_OF
-from mmchat_ros.core.planner import Context, Decision, SeenObject
+from mmchat_ros.core.planner import Context, PlannerDecision
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "commands"
 KINDS = ("execute", "refuse", "clarify", "answer", "chat")
 # The tracker's view in every entry (README.md): 640x480, person 3 left far, person 7 centre near, car 12 right far.
-SCENE = [answers.Seen(3, "person", 80.0, 250.0, 40.0, 90.0), answers.Seen(7, "person", 330.0, 260.0, 160.0, 330.0),
-         answers.Seen(12, "car", 580.0, 300.0, 70.0, 40.0)]
+SCENE = [TrackedObject(3, "person", 80.0, 250.0, 40.0, 90.0), TrackedObject(7, "person", 330.0, 260.0, 160.0, 330.0),
+         TrackedObject(12, "car", 580.0, 300.0, 70.0, 40.0)]
 
 
 SPLIT_FILES = {"dev": ("dev.yaml", "dev_extra.yaml"), "test": ("test.yaml",),
@@ -45,11 +46,10 @@ def context_for(entry: dict) -> Context:
     position = np.array([0.0, 0.0, 0.0 if landed else 2.0])
     mode = FlightMode.LANDED if landed else FlightMode.HOVER
     vehicle = PlanVehicle(position, np.zeros(3), 0.0, mode)
-    seen = [SeenObject(s.track_id, s.class_name, s.center_x, s.width * s.height) for s in SCENE]
     status = answers.Status(battery_fraction=0.76, position=position, velocity=np.zeros(3), mode=mode.value,
                             armed=not landed, operator="alice", authorised=True, activity="",
                             detections=list(SCENE), image_width=640.0, image_height=480.0, home=np.zeros(3))
-    return Context(authorised=True, vehicle=vehicle, seen=seen, image_width=640.0, home=np.zeros(3),
+    return Context(authorised=True, vehicle=vehicle, seen=list(SCENE), image_width=640.0, home=np.zeros(3),
                    status=status)
 
 
@@ -99,7 +99,7 @@ def plan_text(steps: list[PlanStep]) -> str:
 @dataclass
 class Score:
     entry: dict
-    decision: Decision
+    decision: PlannerDecision
     correct: bool
     false_motion: bool
     why: str = ""
@@ -133,7 +133,7 @@ class Report:
         return [s for s in self.scores if not s.correct]
 
 
-def score(entry: dict, decision: Decision) -> Score:
+def score(entry: dict, decision: PlannerDecision) -> Score:
     expected = entry["expect"]
     kind = decision.kind
     false_motion = kind == "execute" and expected != "execute"

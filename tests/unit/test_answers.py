@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from mmchat_ros.core.answers import (HELP_TEXT, TOPICS, Seen, Status, answer, describe_activity,
-                                     describe_detections, distance_word, question_topic, side_word, spoken_number)
+from mmchat_ros.core.answers import (HELP_TEXT, TOPICS, Status, answer, describe_activity, describe_detections,
+                                     distance_word, question_topic, side_word, spoken_number)
+from mmchat_ros.core.detections import TrackedObject
 
 W, H = 640, 480
 
@@ -14,8 +15,9 @@ W, H = 640, 480
 def flying(**changes) -> Status:
     status = Status(battery_fraction=0.764, position=np.array([1.26, -0.74, 2.04]), velocity=np.zeros(3),
                     mode="HOVER", armed=True, operator="alice", authorised=True,
-                    detections=[Seen(3, "person", 80, 300, 30, 70), Seen(7, "person", 330, 250, 120, 330),
-                                Seen(12, "car", 580, 260, 90, 60)],
+                    detections=[TrackedObject(3, "person", 80, 300, 30, 70),
+                                TrackedObject(7, "person", 330, 250, 120, 330),
+                                TrackedObject(12, "car", 580, 260, 90, 60)],
                     image_width=W, image_height=H, home=np.zeros(3))
     for name, value in changes.items():
         setattr(status, name, value)
@@ -41,19 +43,19 @@ def test_thirds_and_apparent_size_rules():
 
 
 def test_single_object_and_plurals_and_articles():
-    assert describe_detections([Seen(1, "person", 320, 240, 50, 300)], W, H) == \
+    assert describe_detections([TrackedObject(1, "person", 320, 240, 50, 300)], W, H) == \
         "I see a person in the centre, close."
-    assert describe_detections([Seen(1, "umbrella", 600, 240, 50, 50)], W, H) == \
+    assert describe_detections([TrackedObject(1, "umbrella", 600, 240, 50, 50)], W, H) == \
         "I see an umbrella on the right, far away."
-    two_kinds = [Seen(1, "dog", 100, 240, 50, 150), Seen(2, "bus", 600, 240, 300, 300)]
+    two_kinds = [TrackedObject(1, "dog", 100, 240, 50, 150), TrackedObject(2, "bus", 600, 240, 300, 300)]
     assert describe_detections(two_kinds, W, H) == \
         "I see a dog on the left, a few meters away; and a bus on the right, close."
-    buses = [Seen(i, "bus", 100 + 200 * i, 240, 50, 50) for i in range(2)]
+    buses = [TrackedObject(i, "bus", 100 + 200 * i, 240, 50, 50) for i in range(2)]
     assert describe_detections(buses, W, H).startswith("I see two buses: one on the left, far away, and one")
 
 
 def test_many_objects_of_a_class_are_counted_not_all_listed():
-    crowd = [Seen(i, "person", 20 + 60 * i, 240, 20, 60) for i in range(7)]
+    crowd = [TrackedObject(i, "person", 20 + 60 * i, 240, 20, 60) for i in range(7)]
     text = describe_detections(crowd, W, H)
     assert text.startswith("I see seven people: one on the left, far away, one on the left")
     assert text.endswith("and three more.")
@@ -62,8 +64,9 @@ def test_many_objects_of_a_class_are_counted_not_all_listed():
 
 def test_a_short_window_of_detections_keeps_the_newest_box_of_every_track():
     from mmchat_ros.core.answers import merge_recent
-    a_old, a_new = Seen(1, "person", 100, 200, 40, 100), Seen(1, "person", 120, 200, 40, 110)
-    car, ghost_old, ghost_new = Seen(5, "car", 500, 300, 90, 60), Seen(-1, "dog", 10, 10, 5, 5), Seen(-1, "cat", 9, 9, 5, 5)
+    a_old, a_new = TrackedObject(1, "person", 100, 200, 40, 100), TrackedObject(1, "person", 120, 200, 40, 110)
+    car = TrackedObject(5, "car", 500, 300, 90, 60)
+    ghost_old, ghost_new = TrackedObject(-1, "dog", 10, 10, 5, 5), TrackedObject(-1, "cat", 9, 9, 5, 5)
     frames = [[a_old, car, ghost_old], [], [a_new, ghost_new]]       # the detector missed the middle frame
     assert merge_recent(frames) == [a_new, car, ghost_new]
     assert merge_recent([[a_old], []]) == [a_old]
@@ -74,7 +77,7 @@ def test_nothing_seen_and_no_camera_yet_are_told_apart():
     assert describe_detections([], W, H) == "I don't see anything I recognise right now."
     assert describe_detections([], 0, 0) == "I have no recent camera detections, so I can't tell what's around me."
     # No image size: counts only, no made-up positions.
-    assert describe_detections([Seen(1, "person", 10, 10, 5, 5)] * 2, 0, 0) == "I see two people."
+    assert describe_detections([TrackedObject(1, "person", 10, 10, 5, 5)] * 2, 0, 0) == "I see two people."
 
 
 # ---------------------------------------------------------------------------------------------- the answers

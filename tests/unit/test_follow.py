@@ -3,14 +3,15 @@ import math
 
 import pytest
 
+from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.follow import (HOVER, EventKind, FollowConfig, FollowController, FollowRequest, FollowState,
-                                    TrackedBox, select_target, steering_command, vehicle_gate)
+                                    select_target, steering_command, truncated_vertically, vehicle_gate)
 
 CONFIG = FollowConfig(target_height=0.5, smoothing_time_s=0.0, hold_timeout_s=0.5, lost_timeout_s=2.0)
 
 
 def box(track_id=1, cx=0.5, cy=0.5, h=0.5, w=None, cls="person", score=0.9):
-    return TrackedBox(track_id, cls, cx, cy, w if w is not None else h / 2, h, score)
+    return TrackedObject(track_id, cls, cx, cy, w if w is not None else h / 2, h, score)
 
 
 # ------------------------------------------------------------------------------------------------ selection
@@ -33,11 +34,11 @@ def test_low_scores_are_ignored():
     assert select_target(objects, FollowRequest(), min_score=0.5).track_id == 2
 
 
-def test_from_pixels_normalises_and_rejects_an_empty_image():
-    b = TrackedBox.from_pixels(4, "person", 160, 60, 32, 120, 320, 240, 0.7)
-    assert (b.center_x, b.center_y, b.width, b.height) == (0.5, 0.25, 0.1, 0.5)
+def test_pixel_boxes_are_normalised_and_an_empty_image_is_refused():
+    b = TrackedObject(4, "person", 160, 60, 32, 120, 0.7).normalised(320, 240)
+    assert (b.track_id, b.center_x, b.center_y, b.width, b.height, b.score) == (4, 0.5, 0.25, 0.1, 0.5, 0.7)
     with pytest.raises(ValueError, match="image size"):
-        TrackedBox.from_pixels(4, "person", 1, 1, 1, 1, 0, 240)
+        TrackedObject(4, "person", 1, 1, 1, 1).normalised(0, 240)
 
 
 # ------------------------------------------------------------------------------------------------ controller
@@ -82,7 +83,7 @@ def test_every_output_is_clamped_to_its_limit():
 
 def test_a_box_cut_off_by_the_image_edge_never_draws_the_vehicle_closer():
     cut = box(cy=0.2, h=0.4)          # top edge at y = 0: the object is bigger than its box
-    assert cut.truncated_vertically()
+    assert truncated_vertically(cut)
     assert steering_command(cut, CONFIG).forward <= 0.0
 
 

@@ -4,12 +4,13 @@ import json
 import numpy as np
 import pytest
 
+from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.flight.envelope import EnvelopeConfig
 from mmchat_ros.core.flight.plan import ActionType as A
 from mmchat_ros.core.flight.plan import PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.plan_schema import PlanSchemaError, describe, json_schema, parse_llm_output
-from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject, confirmation_answer
+from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, confirmation_answer
 
 HOVERING = PlanVehicle(np.array([0.0, 0.0, 1.5]), np.zeros(3), 0.0, FlightMode.HOVER)
 LANDED = PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED)
@@ -75,7 +76,7 @@ def test_llm_plan_for_what_the_grammar_cannot_read():
     square = {"actions": [{"action": "move_by", "x": 1}, {"action": "rotate", "yaw_deg": 90}] * 2, "reply": "ok"}
     llm = canned(square)
     decision = Planner(llm, confirm_llm_plans=False).decide(
-        "trace half a square", Context(True, HOVERING, [SeenObject(4, "person", 10, 50)]))
+        "trace half a square", Context(True, HOVERING, [TrackedObject(4, "person", 10, 20, 5, 10)]))
     assert decision.kind == "execute" and decision.source == "llm" and len(decision.steps) == 4
     system, user, schema = llm.calls[-1]
     assert "trace half a square" in user and "z=1.5" in user and "person (track 4)" in user   # state in the prompt
@@ -123,7 +124,8 @@ def test_geofence_and_vehicle_mode_checked_for_grammar_plans():
 
 
 def test_follow_resolves_the_target_from_what_the_tracker_sees():
-    seen = [SeenObject(3, "person", 100, 900), SeenObject(8, "person", 500, 2500), SeenObject(9, "car", 50, 9000)]
+    seen = [TrackedObject(3, "person", 100, 240, 30, 30), TrackedObject(8, "person", 500, 240, 50, 50),
+            TrackedObject(9, "car", 50, 240, 90, 100)]
     planner = Planner()
     left = planner.decide("follow the person on the left", Context(True, HOVERING, seen))
     assert left.kind == "execute" and left.steps[0].target_track_id == 3

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mmchat_ros.core.detections import TrackedObject
+
 TOPICS = ("battery", "altitude", "position", "speed", "mode", "operator", "activity", "help", "scene", "describe")
 
 HELP_TEXT = ("You can say: take off; land; hover or stop; fly forward, back, left, right, up or down some meters; "
@@ -34,17 +36,6 @@ NEAR_FRACTION = 0.5
 FAR_FRACTION = 0.2
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One tracked object as /detections gives it (pixels)."""
-    track_id: int
-    class_name: str
-    center_x: float
-    center_y: float
-    width: float
-    height: float
-
-
 @dataclass
 class Status:
     """What the drone knows about itself and its surroundings, for answers. None / "" = not known yet."""
@@ -56,7 +47,7 @@ class Status:
     operator: str = ""                            # display name of the recognised operator, "" = nobody
     authorised: bool = False
     activity: str = ""                            # the running plan step and its progress, "" when idle
-    detections: list[Seen] = field(default_factory=list)
+    detections: list[TrackedObject] = field(default_factory=list)    # boxes in pixels
     image_width: float = 0.0                      # 0 = no /detections received yet
     image_height: float = 0.0
     home: np.ndarray | None = None                # take-off point, world m
@@ -133,7 +124,7 @@ def distance_word(height: float, image_height: float) -> str:
     return "a few meters away"
 
 
-def _where(seen: Seen, image_width: float, image_height: float) -> str:
+def _where(seen: TrackedObject, image_width: float, image_height: float) -> str:
     return ", ".join(w for w in (side_word(seen.center_x, image_width), distance_word(seen.height, image_height))
                      if w)
 
@@ -148,11 +139,11 @@ def _join(items: list[str], separator: str) -> str:
     return separator.join(items[:-1]) + separator + "and " + items[-1]
 
 
-def merge_recent(frames: list[list[Seen]]) -> list[Seen]:
+def merge_recent(frames: list[list[TrackedObject]]) -> list[TrackedObject]:
     """What is in view over a short window of /detections messages (oldest first): the newest box of every track,
     so one frame the detector missed does not empty the scene; untracked detections (track_id < 0) only from the
     newest message. Tracks in order of first appearance."""
-    merged: dict[int, Seen] = {}
+    merged: dict[int, TrackedObject] = {}
     for frame in frames:
         for seen in frame:
             if seen.track_id >= 0:
@@ -164,14 +155,14 @@ def merge_recent(frames: list[list[Seen]]) -> list[Seen]:
 MAX_LISTED = 4          # objects of one class described one by one; more are counted
 
 
-def describe_detections(detections: list[Seen], image_width: float, image_height: float) -> str:
+def describe_detections(detections: list[TrackedObject], image_width: float, image_height: float) -> str:
     """One sentence: "I see two people: one on the left, far away, and one in the centre, close; and a car on the
     right, far away." Classes with the most objects first; within a class, left to right."""
     if not detections:
         if image_width <= 0:
             return "I have no recent camera detections, so I can't tell what's around me."
         return "I don't see anything I recognise right now."
-    groups: dict[str, list[Seen]] = {}
+    groups: dict[str, list[TrackedObject]] = {}
     for seen in detections:
         groups.setdefault(seen.class_name or "object", []).append(seen)
     ordered = sorted(groups.items(), key=lambda item: -len(item[1]))     # stable: first seen first among equals
@@ -288,7 +279,7 @@ def _activity(status: Status) -> str:
 
 def describe_activity(step: str, progress: float, index: int = 0, count: int = 1) -> str:
     """The running plan step for Status.activity: "flying forward 2 meters, 40 percent done (step 2 of 3)".
-    ``step`` is plan_schema.describe() of that one step; ``progress`` 0..1 as the plan action reports it."""
+    ``step`` is plan_vocabulary.describe() of that one step; ``progress`` 0..1 as the plan action reports it."""
     step = step[:1].lower() + step[1:]
     text = step
     if math.isfinite(progress) and progress > 0:

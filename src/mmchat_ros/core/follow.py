@@ -1,6 +1,6 @@
 """Follow-me: pick a tracked target and turn its image box into heading-frame velocity commands. Pure, no rclpy.
 
-Boxes are normalised to the image (0..1, x right, y down). The controller keeps the target
+Boxes (`TrackedObject`) are normalised to the image (0..1, x right, y down). The controller keeps the target
 
 - centred horizontally by turning (yaw rate, positive = counter-clockwise = to the left),
 - centred vertically by climbing or descending (a target below the image centre makes the vehicle descend),
@@ -18,36 +18,10 @@ import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from mmchat_ros.core.detections import TrackedObject
+
 AIRBORNE_MODES = ("HOVER", "VELOCITY", "POSITION")     # flight modes in which follow commands are accepted
 ENDING_MODES = ("LANDING", "LANDED", "EMERGENCY")       # flight modes that end a follow
-
-
-@dataclass(frozen=True)
-class TrackedBox:
-    """One tracked object in one frame, normalised to the image size."""
-    track_id: int
-    class_name: str
-    center_x: float
-    center_y: float
-    width: float
-    height: float
-    score: float = 1.0
-
-    @property
-    def area(self) -> float:
-        return self.width * self.height
-
-    def truncated_vertically(self, margin: float = 0.01) -> bool:
-        """The box touches the top or bottom image edge: the object is larger than its box says."""
-        return self.center_y - self.height / 2 <= margin or self.center_y + self.height / 2 >= 1.0 - margin
-
-    @classmethod
-    def from_pixels(cls, track_id: int, class_name: str, center_x: float, center_y: float, width: float,
-                    height: float, image_width: float, image_height: float, score: float = 1.0) -> "TrackedBox":
-        if image_width <= 0 or image_height <= 0:
-            raise ValueError(f"image size must be positive, got {image_width}x{image_height}")
-        return cls(int(track_id), class_name, center_x / image_width, center_y / image_height,
-                   width / image_width, height / image_height, float(score))
 
 
 @dataclass(frozen=True)
@@ -107,8 +81,9 @@ class FollowConfig:
 
 
 @dataclass(frozen=True)
-class VelocityCommand:
-    """Heading-frame velocity: forward, left, up (m/s), yaw rate (rad/s, counter-clockwise)."""
+class HeadingVelocityCommand:
+    """Heading-frame velocity: forward, left, up (m/s), yaw rate (rad/s, counter-clockwise). The flight core's
+    `VelocityCommand` is world-frame; the follow node publishes this one on /cmd_vel/follow in base_link."""
     forward: float = 0.0
     left: float = 0.0
     up: float = 0.0
@@ -119,7 +94,7 @@ class VelocityCommand:
         return self.forward == self.left == self.up == self.yaw_rate == 0.0
 
 
-HOVER = VelocityCommand()
+HOVER = HeadingVelocityCommand()
 
 
 class FollowState(str, Enum):
@@ -151,12 +126,13 @@ class FollowEvent:
 
 @dataclass(frozen=True)
 class FollowOutput:
-    command: VelocityCommand | None      # None: publish nothing (idle)
+    command: HeadingVelocityCommand | None    # None: publish nothing (idle)
     state: FollowState
     events: tuple[FollowEvent, ...] = ()
 
 
-def select_target(objects: list[TrackedBox], request: FollowRequest, min_score: float = 0.0) -> TrackedBox | None:
+def select_target(objects: list[TrackedObject], request: FollowRequest,
+                  min_score: float = 0.0) -> TrackedObject | None:
     """The requested track id if it is in view, else (track_id -1 only) the largest object of the class."""
     candidates = [o for o in objects if o.track_id >= 0 and o.score >= min_score]
     if request.track_id >= 0:
@@ -176,7 +152,12 @@ def _deadband(value: float, band: float) -> float:
     return value - math.copysign(band, value)
 
 
-def steering_command(box: TrackedBox, config: FollowConfig) -> VelocityCommand:
+def truncated_vertically(box: TrackedObject, margin: float = 0.01) -> bool:
+    """The normalised box touches the top or bottom image edge: the object is larger than its box says."""
+    return box.center_y - box.height / 2 <= margin or box.center_y + box.height / 2 >= 1.0 - margin
+
+
+def steering_command(box: TrackedObject, config: FollowConfig) -> HeadingVelocityCommand:
     """Velocity that centres the box and brings it to the wanted apparent height."""
     offset_x = _deadband(box.center_x - config.desired_center_x, config.center_deadband)
     offset_y = _deadband(box.center_y - config.desired_center_y, config.center_deadband)
@@ -184,13 +165,13 @@ def steering_command(box: TrackedBox, config: FollowConfig) -> VelocityCommand:
     up = _clamp(-config.vertical_gain * offset_y, -config.max_vertical_mps, config.max_vertical_mps)
     distance_error = config.target_height / max(box.height, 1e-3) - 1.0     # > 0: too far
     forward = config.forward_gain * _deadband(distance_error, config.size_deadband)
-    if box.truncated_vertically():
+    if truncated_vertically(box):
         forward = min(forward, 0.0)       # a cut-off box looks smaller than the object is: never close in on it
     # Closing in while the target is far off-centre mostly flies past it: scale forward motion down until the
     # turn has brought the target towards the centre.
     forward *= max(0.0, 1.0 - abs(box.center_x - config.desired_center_x) / 0.5)
     forward = _clamp(forward, -config.max_backward_mps, config.max_forward_mps)
-    return VelocityCommand(forward=forward, up=up, yaw_rate=yaw_rate)
+    return HeadingVelocityCommand(forward=forward, up=up, yaw_rate=yaw_rate)
 
 
 @dataclass
@@ -199,7 +180,7 @@ class _Followed:
     started: float
     track_id: int = -1                  # locked track id once acquired
     last_seen: float | None = None
-    box: TrackedBox | None = None       # filtered box
+    box: TrackedObject | None = None    # filtered box, normalised
     others: set[int] = field(default_factory=set)   # ids seen beside the target: other objects, never re-acquired
 
 
@@ -250,7 +231,7 @@ class FollowController:
                            followed.track_id)
 
     # -------------------------------------------------------------------------------------------- detections
-    def observe(self, objects: list[TrackedBox], now: float) -> tuple[FollowEvent, ...]:
+    def observe(self, objects: list[TrackedObject], now: float) -> tuple[FollowEvent, ...]:
         """One frame's tracked objects. Returns the events it caused (target acquired or re-acquired)."""
         followed = self._followed
         if followed is None:
@@ -280,7 +261,7 @@ class FollowController:
         followed.last_seen = now
         return tuple(events)
 
-    def _reacquire(self, objects: list[TrackedBox], followed: _Followed) -> TrackedBox | None:
+    def _reacquire(self, objects: list[TrackedObject], followed: _Followed) -> TrackedObject | None:
         """A new track of the same class whose centre is near the vanished one's last centre (trackers re-number
         an object they lost for longer than their buffer). Ids seen beside the target are other objects."""
         last = followed.box
@@ -294,7 +275,7 @@ class FollowController:
         return min(near, key=lambda o: math.hypot(o.center_x - last.center_x, o.center_y - last.center_y),
                    default=None)
 
-    def _filtered(self, followed: _Followed, box: TrackedBox, now: float) -> TrackedBox:
+    def _filtered(self, followed: _Followed, box: TrackedObject, now: float) -> TrackedObject:
         previous, tau = followed.box, self.config.smoothing_time_s
         if previous is None or previous.track_id != box.track_id or followed.last_seen is None or tau <= 0:
             return box

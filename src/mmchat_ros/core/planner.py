@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmchat_ros.core import answers
+from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.plan import ActionType, PlanConfig, PlanExecutor, PlanStep, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
@@ -57,26 +58,18 @@ class LlmUnavailable(RuntimeError):
     """The LLM backend cannot be reached or loaded (the grammar keeps working)."""
 
 
-@dataclass(frozen=True)
-class SeenObject:
-    track_id: int
-    class_name: str
-    center_x: float      # pixels
-    area: float          # pixels²
-
-
 @dataclass
 class Context:
     authorised: bool
     vehicle: PlanVehicle | None
-    seen: list[SeenObject] = field(default_factory=list)
+    seen: list[TrackedObject] = field(default_factory=list)     # tracked boxes in view, pixels
     image_width: float = 0.0
     home: np.ndarray | None = None    # the flight controller's take-off point (come back home), None = unknown
     status: answers.Status | None = None     # answers.Status: what questions are answered from (the planner node fills it)
 
 
 @dataclass
-class Decision:
+class PlannerDecision:
     kind: str      # "execute" | "confirm" (asks yes/no, nothing moves) | "clarify" | "refuse" | "answer" | "chat"
     reply: str
     steps: list[PlanStep] = field(default_factory=list)
@@ -94,13 +87,13 @@ def summarise_vehicle(vehicle: PlanVehicle | None) -> str:
             f"{math.degrees(vehicle.yaw_rad):.0f} degrees")
 
 
-def summarise_scene(seen: list[SeenObject]) -> str:
+def summarise_scene(seen: list[TrackedObject]) -> str:
     if not seen:
         return "nothing tracked"
     return ", ".join(f"{o.class_name} (track {o.track_id})" for o in seen[:8])
 
 
-def resolve_follow(target: FollowTarget, seen: list[SeenObject]) -> int | str:
+def resolve_follow(target: FollowTarget, seen: list[TrackedObject]) -> int | str:
     """The track id to follow, or a question when the target is not in view."""
     candidates = [o for o in seen if o.class_name == target.target_class]
     if target.selector == "track":
@@ -158,35 +151,35 @@ class Planner:
         self._llm_worker.shutdown(wait=False, cancel_futures=True)
 
     def decide(self, text: str, context: Context, now: float | None = None,
-               speech_confidence: float | None = None) -> Decision:
+               speech_confidence: float | None = None) -> PlannerDecision:
         """``speech_confidence`` (0..1) marks ``text`` as a speech-recognition transcript: a plan read from a
         doubtful transcript is read back for a yes instead of flown (see _speech_doubt)."""
         started = time.monotonic()
         now = started if now is None else now
         text = text.strip()
         if not text:
-            return Decision("clarify", "I didn't catch that. Please say it again.")
+            return PlannerDecision("clarify", "I didn't catch that. Please say it again.")
         reading = self.understanding.read(text)
         # Chit-chat and "what can I say" need no operator; the other answers tell where the vehicle is, who flies
         # it and what its camera sees, so they are for the authorised operator only, like commands.
         if reading.kind == "answer" and reading.topic != "help" and self.require_authorisation \
                 and not context.authorised:
-            return Decision("refuse", "I only answer the authorised operator.", topic=reading.topic)
+            return PlannerDecision("refuse", "I only answer the authorised operator.", topic=reading.topic)
         if reading.kind == "answer":
-            return Decision("answer", answers.answer(reading.topic, context.status or answers.Status()),
-                            topic=reading.topic, source="grammar")
+            return PlannerDecision("answer", answers.answer(reading.topic, context.status or answers.Status()),
+                                   topic=reading.topic, source="grammar")
         if reading.kind == "chat":
-            return Decision("chat", reading.reply, source="grammar")
+            return PlannerDecision("chat", reading.reply, source="grammar")
         if self.require_authorisation and not context.authorised:
-            return Decision("refuse", "I only take commands from an authorised operator.")
+            return PlannerDecision("refuse", "I only take commands from an authorised operator.")
         pending, self._pending = self._pending, None          # whatever comes next answers or replaces it
         answer = confirmation_answer(text)
         if answer:
             return self._answer(answer, pending, context, now)
         if reading.kind == "refuse":
-            return Decision("refuse", reading.reply, notes=reading.notes)
+            return PlannerDecision("refuse", reading.reply, notes=reading.notes)
         if reading.kind == "clarify":
-            return Decision("clarify", reading.reply, source="grammar", notes=reading.notes)
+            return PlannerDecision("clarify", reading.reply, source="grammar", notes=reading.notes)
         if reading.kind == "command":
             decision = self._grammar_plan(reading.parse, context)
             decision.notes = reading.notes
@@ -197,7 +190,7 @@ class Planner:
             return decision
         return self._ask_llm(text, context, now, reading, started)
 
-    def _grammar_plan(self, parsed: ParseResult, context: Context) -> Decision:
+    def _grammar_plan(self, parsed: ParseResult, context: Context) -> PlannerDecision:
         steps = list(parsed.steps)
         here = np.asarray(context.vehicle.position, float) if context.vehicle is not None else None
         for index in parsed.goto_keep_altitude:
@@ -206,23 +199,23 @@ class Planner:
                                     speed=steps[index].speed)
         for index in parsed.goto_keep_position:
             if here is None:
-                return Decision("clarify", "I don't know where I am yet, so I can't change height to a given "
-                                           "value. Say how far to climb or descend instead.", source="grammar")
+                return PlannerDecision("clarify", "I don't know where I am yet, so I can't change height to a given "
+                                                  "value. Say how far to climb or descend instead.", source="grammar")
             steps[index] = PlanStep(ActionType.GOTO, x=float(here[0]), y=float(here[1]), z=steps[index].z,
                                     speed=steps[index].speed)
         for index, target in parsed.follow.items():
             track = resolve_follow(target, context.seen)
             if isinstance(track, str):
-                return Decision("clarify", track, source="grammar")
+                return PlannerDecision("clarify", track, source="grammar")
             steps[index] = PlanStep(ActionType.FOLLOW, target_track_id=track, target_class=target.target_class)
         return self._checked(steps, context, "grammar", describe(steps) + ".")
 
     def _ask_llm(self, text: str, context: Context, now: float, reading=None,
-                 decide_started: float | None = None) -> Decision:
+                 decide_started: float | None = None) -> PlannerDecision:
         not_understood = ("Sorry, I didn't understand that. Try: take off, fly forward two meters, turn left, "
                           "come back home, land — or ask 'what can I say?'")
         if self.llm is None:
-            return Decision("clarify", not_understood)
+            return PlannerDecision("clarify", not_understood)
         started = time.monotonic() if decide_started is None else decide_started
         # Every backend is held to the timeout here (the embedded one also stops generating at it); a late
         # answer is dropped, never acted on.
@@ -231,35 +224,35 @@ class Planner:
         try:
             raw = call.result(timeout=max(0.0, self.llm_timeout_s - (time.monotonic() - started)))
         except FutureTimeout:
-            return Decision("clarify", f"Sorry, I couldn't work that out in time ({self.llm_timeout_s:g} s). "
-                                       + not_understood.split(". ", 1)[1], source="llm",
-                            llm_seconds=time.monotonic() - started)
+            return PlannerDecision("clarify", f"Sorry, I couldn't work that out in time ({self.llm_timeout_s:g} s). "
+                                              + not_understood.split(". ", 1)[1], source="llm",
+                                   llm_seconds=time.monotonic() - started)
         except LlmUnavailable as exc:
-            return Decision("clarify", f"The language model is unavailable ({exc}), so I only understand simple "
-                                       "commands like take off, fly forward two meters, turn left, land.")
+            return PlannerDecision("clarify", f"The language model is unavailable ({exc}), so I only understand simple "
+                                              "commands like take off, fly forward two meters, turn left, land.")
         elapsed = time.monotonic() - started
         if elapsed > self.llm_timeout_s:
             # Whatever a model says after the deadline is not used: the operator has waited long enough.
-            return Decision("clarify", f"Sorry, I couldn't work that out in time ({elapsed:.0f} s). "
-                                       + not_understood.split(". ", 1)[1], source="llm", llm_seconds=elapsed)
+            return PlannerDecision("clarify", f"Sorry, I couldn't work that out in time ({elapsed:.0f} s). "
+                                              + not_understood.split(". ", 1)[1], source="llm", llm_seconds=elapsed)
         try:
             plan = parse_llm_output(raw, self.limits)
         except PlanSchemaError as exc:
-            return Decision("clarify", f"{not_understood.split('. ')[0]}: the plan I came up with was invalid "
-                                       f"({exc}).", source="llm", llm_seconds=elapsed)
+            return PlannerDecision("clarify", f"{not_understood.split('. ')[0]}: the plan I came up with was invalid "
+                                              f"({exc}).", source="llm", llm_seconds=elapsed)
         if not plan.steps:
             reply = plan.question or plan.reply or "I'm not sure what to do. Could you rephrase?"
-            return Decision("clarify", reply, source="llm", llm_seconds=elapsed)
+            return PlannerDecision("clarify", reply, source="llm", llm_seconds=elapsed)
         disagreement = self._llm_disagrees(text, plan.steps)
         if disagreement:
             # A low-confidence reading is a question, never a guess.
-            return Decision("clarify", f"{not_understood.split('. ')[0]}. {disagreement}", source="llm",
-                            llm_seconds=elapsed, notes=[f"LLM plan rejected: {disagreement}"])
+            return PlannerDecision("clarify", f"{not_understood.split('. ')[0]}. {disagreement}", source="llm",
+                                   llm_seconds=elapsed, notes=[f"LLM plan rejected: {disagreement}"])
         for step in plan.steps:
             if step.type == ActionType.FOLLOW and step.target_track_id < 0:
                 track = resolve_follow(FollowTarget(target_class=step.target_class), context.seen)
                 if isinstance(track, str):
-                    return Decision("clarify", track, source="llm", llm_seconds=elapsed)
+                    return PlannerDecision("clarify", track, source="llm", llm_seconds=elapsed)
         description = describe(plan.steps)
         decision = self._checked(plan.steps, context, "llm", description + ".")
         decision.llm_seconds = elapsed
@@ -284,13 +277,13 @@ class Planner:
         return ""
 
     def _read_back(self, steps: list[PlanStep], source: str, now: float, lead: str,
-                   notes: list[str] | None = None) -> Decision:
+                   notes: list[str] | None = None) -> PlannerDecision:
         """Hold a checked plan for the operator's yes; steps ride along for logs and scoring (a "confirm"
         decision never moves anything)."""
         description = describe(steps)
         self._pending = _PendingPlan(list(steps), description, now, source)
-        return Decision("confirm", f"{lead}: {_lower_first(description)}. Shall I? Say yes or no.",
-                        steps=list(steps), source=source, notes=notes or [])
+        return PlannerDecision("confirm", f"{lead}: {_lower_first(description)}. Shall I? Say yes or no.",
+                               steps=list(steps), source=source, notes=notes or [])
 
     def _llm_disagrees(self, text: str, steps: list[PlanStep]) -> str:
         """Why an LLM plan is not trusted, or "": each of its actions must be one the intent classifier finds
@@ -309,25 +302,25 @@ class Planner:
                 return f"(the model proposed '{name}', which doesn't match what you said)"
         return ""
 
-    def _answer(self, answer: str, pending: _PendingPlan | None, context: Context, now: float) -> Decision:
+    def _answer(self, answer: str, pending: _PendingPlan | None, context: Context, now: float) -> PlannerDecision:
         if pending is None or now - pending.asked_at > self.confirm_timeout_s:
-            return Decision("clarify", "There is nothing waiting for a yes or no. What should I do?")
+            return PlannerDecision("clarify", "There is nothing waiting for a yes or no. What should I do?")
         if answer == "no":
-            return Decision("refuse", "Okay, I won't do that.", source=pending.source)
+            return PlannerDecision("refuse", "Okay, I won't do that.", source=pending.source)
         # Checked again: the vehicle may have moved or landed since the plan was read back.
         return self._checked(pending.steps, context, pending.source, f"Okay, {_lower_first(pending.description)}.")
 
-    def _checked(self, steps: list[PlanStep], context: Context, source: str, reply: str) -> Decision:
+    def _checked(self, steps: list[PlanStep], context: Context, source: str, reply: str) -> PlannerDecision:
         if len(steps) > self.limits.max_actions:
-            return Decision("refuse", f"I can't do that: {len(steps)} actions is more than the "
-                                      f"{self.limits.max_actions} I take in one command.", source=source)
+            return PlannerDecision("refuse", f"I can't do that: {len(steps)} actions is more than the "
+                                             f"{self.limits.max_actions} I take in one command.", source=source)
         try:
             for index, step in enumerate(steps):
                 check_limits(step, self.limits, f"action {index + 1}")
         except PlanSchemaError as exc:
-            return Decision("refuse", f"I can't do that: {exc}.", source=source)
+            return PlannerDecision("refuse", f"I can't do that: {exc}.", source=source)
         vehicle = context.vehicle or PlanVehicle(np.zeros(3), np.zeros(3), 0.0, FlightMode.LANDED)
         reason = PlanExecutor(SafetyEnvelope(self.envelope), PlanConfig()).validate(steps, vehicle, context.home)
         if reason:
-            return Decision("refuse", f"I can't do that: {reason}.", source=source)
-        return Decision("execute", reply, steps=steps, source=source)
+            return PlannerDecision("refuse", f"I can't do that: {reason}.", source=source)
+        return PlannerDecision("execute", reply, steps=steps, source=source)

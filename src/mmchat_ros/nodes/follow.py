@@ -21,11 +21,13 @@ from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import Bool, String
 
 from mmchat_ros.core import topics
-from mmchat_ros.core.follow import (EventKind, FollowConfig, FollowController, FollowEvent,
-                                    FollowRequest, TrackedBox, vehicle_gate)
+from mmchat_ros.core.detections import TrackedObject
+from mmchat_ros.core.follow import (EventKind, FollowConfig, FollowController, FollowEvent, FollowRequest,
+                                    vehicle_gate)
 from mmchat_ros.msg import ActionPlan, Detection, DetectionArray, FlightState, PlanAction
 from mmchat_ros.nodes.base import MmchatNode
 from mmchat_ros.nodes.common import Param, run_node
+from mmchat_ros.nodes.ros_conversions import tracked_object_from_msg
 
 PARAMS = {
     "rate_hz": Param(20.0, "rate of /cmd_vel/follow while following, Hz (must beat the mux timeout, 0.5 s)"),
@@ -59,7 +61,7 @@ PARAMS = {
 }
 
 
-def boxes_from_msg(msg: DetectionArray) -> list[TrackedBox]:
+def boxes_from_msg(msg: DetectionArray) -> list[TrackedObject]:
     """Tracked detections (track_id >= 0) of one frame, normalised to its image size."""
     if msg.image_width == 0 or msg.image_height == 0:
         raise ValueError(f"detections without an image size ({msg.image_width}x{msg.image_height})")
@@ -68,8 +70,7 @@ def boxes_from_msg(msg: DetectionArray) -> list[TrackedBox]:
         values = (d.center_x, d.center_y, d.width, d.height, d.score)
         if d.track_id < 0 or not all(math.isfinite(v) for v in values) or d.width <= 0 or d.height <= 0:
             continue
-        out.append(TrackedBox.from_pixels(d.track_id, d.class_name, d.center_x, d.center_y, d.width, d.height,
-                                          msg.image_width, msg.image_height, d.score))
+        out.append(tracked_object_from_msg(d).normalised(msg.image_width, msg.image_height))
     return out
 
 

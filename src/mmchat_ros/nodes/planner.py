@@ -20,21 +20,21 @@ from std_msgs.msg import String
 
 from mmchat_ros.action import ExecutePlan
 from mmchat_ros.core import topics
-from mmchat_ros.core.answers import (Seen, Status, describe_activity, merge_recent,
-                                     spoken_vision_reply, vision_fallback)
+from mmchat_ros.core.answers import Status, describe_activity, merge_recent, spoken_vision_reply, vision_fallback
+from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, envelope_from_json
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.geometry import yaw_from_quat
 from mmchat_ros.core.plan_schema import PlanLimits, describe
-from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, SeenObject
+from mmchat_ros.core.planner import Context, LlmUnavailable, Planner
 from mmchat_ros.core.understanding import IntentClassifier, Understanding
 from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,
                             Transcript)
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
 from mmchat_ros.nodes.base import MmchatNode
 from mmchat_ros.nodes.common import Param, run_node
-from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, vector_from_msg
+from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, tracked_object_from_msg, vector_from_msg
 from mmchat_ros.srv import SubmitCommand
 
 PARAMS = {
@@ -90,13 +90,14 @@ class PlannerNode(MmchatNode):
         self.operator = ""
         self.vehicle: PlanVehicle | None = None
         self.home: np.ndarray | None = None          # the flight controller's take-off point
-        self.seen: list[SeenObject] = []
+        self.seen: list[TrackedObject] = []
         self.image_width = 0.0
         self.active_goal = None
         # What questions are answered from (core/answers.py): the rest of the flight state, what the tracker
         # sees with box sizes, the running plan's step, and (vision configured) the newest camera frame.
         self.flight_msg: FlightState | None = None
-        self.scene: deque[tuple[float, list[Seen]]] = deque()     # (time.monotonic(), boxes) of recent /detections
+        # (time.monotonic(), boxes in pixels) of recent /detections
+        self.scene: deque[tuple[float, list[TrackedObject]]] = deque()
         self.image_height = 0.0
         self.activity = ""
         self.active_plan: tuple[str, list] | None = None     # (plan id, steps) of the plan sent last
@@ -202,9 +203,8 @@ class PlannerNode(MmchatNode):
             self.home = vector_from_msg(msg.home) if msg.home_known else None
 
     def on_detections(self, msg: DetectionArray) -> None:
-        seen = [SeenObject(d.track_id, d.class_name, d.center_x, d.width * d.height)
-                for d in msg.detections if d.track_id >= 0]
-        scene = [Seen(d.track_id, d.class_name, d.center_x, d.center_y, d.width, d.height) for d in msg.detections]
+        scene = [tracked_object_from_msg(d) for d in msg.detections]
+        seen = [o for o in scene if o.track_id >= 0]
         with self.state_lock:
             self.seen, self.image_width = seen, float(msg.image_width)
             now = time.monotonic()
