@@ -20,112 +20,32 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import numpy as np
 
-from mmchat_ros.core.airframe import GRAVITY, Airframe, load_airframe
-from mmchat_ros.core.flight.control import (POSITION_MODE, VELOCITY_MODE, CascadedController, ControlOutput,
-                                            Setpoint, VehicleState)
+from mmchat_ros.core.airframe import Airframe, load_airframe
+from mmchat_ros.core.flight.control import CascadedController, ControlOutput, Setpoint, VehicleState
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, EnvelopeHardLimits, SafetyEnvelope, first_non_finite
-from mmchat_ros.core.flight.gains import DEFAULT_CONTROL_RATE_HZ, FlightGains, load_gains
+from mmchat_ros.core.flight.core_config import FlightCoreConfig
+from mmchat_ros.core.flight.gains import FlightGains, load_gains
+from mmchat_ros.core.flight.landing import Landing
 from mmchat_ros.core.flight.mux import (ACCEPTED, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
-from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,
-                                         PlanStep, PlanVehicle)
+from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanExecutor, PlanFeedback, PlanStep,
+                                         PlanVehicle)
+from mmchat_ros.core.flight.odometry import Odometry
+from mmchat_ros.core.flight.setpoints import HoverAndGoTo, velocity_setpoint
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
-from mmchat_ros.core.flight.trajectory import GoToShaper
-from mmchat_ros.core.geometry import heading_to_world, quat_from_yaw, tilt_from_quat, yaw_from_quat
+from mmchat_ros.core.flight.takeoff import TakeoffClimb
+from mmchat_ros.core.geometry import heading_to_world, tilt_from_quat
 
 PLAN_SOURCE = "plan"
-TAKEOFF_BRAKE_DECEL_M_S2 = 1.0      # the take-off reference slows down at this rate before the height
-AT_REST_SPEED_M_S = 0.2
-AT_REST_RATE_RAD_S = 0.5
 EMERGENCY_REST_S = 1.0              # after an emergency stop, at rest this long before a reset (not mid-fall)
 BATTERY_HYSTERESIS = 0.05           # a low-battery latch clears on the ground this far above the threshold
-MAX_ODOM_PREDICTION_S = 0.1         # odometry older than `now` by up to this is propagated to `now`
-
-
-@dataclass(frozen=True)
-class FlightCoreConfig:
-    control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ
-    takeoff_height_m: float = 1.5             # default take-off height above the ground
-    takeoff_speed_m_s: float = 0.7
-    takeoff_tolerance_m: float = 0.1          # take-off is complete within this of the height, nearly still
-    spool_up_s: float = 0.3                   # ARMED at idle before the climb starts
-    motor_idle_fraction: float = 0.05         # of motor_max_thrust_n while ARMED on the ground
-    landing_speed_m_s: float = 0.5
-    landing_final_speed_m_s: float = 0.25     # below landing_slowdown_height_m
-    landing_slowdown_height_m: float = 1.0
-    touchdown_height_m: float = 0.1
-    touchdown_speed_m_s: float = 0.15
-    touchdown_time_s: float = 0.5
-    min_flight_height_m: float = 0.3          # above the ground, for commands and plans (not LAND)
-    command_timeout_s: float = 0.5            # mux timeout for sources without their own
-    odom_timeout_s: float = 0.5
-    # A reading farther than this from where the previous one predicts the vehicle is an outlier and refused; the
-    # same jump repeated by odom_reset_samples readings in a row is an estimator reset: accepted, then the vehicle
-    # stops and holds where the new estimate puts it (plans and position targets were in the old frame).
-    odom_jump_m: float = 1.0
-    odom_reset_samples: int = 5
-    imu_timeout_s: float = 0.1
-    open_loop_thrust_fraction: float = 0.92   # of the hover thrust, for the blind descent
-    hover_latch_speed_m_s: float = 0.3        # hover holds the position where the vehicle slowed below this
-    hover_land_timeout_s: float | None = 60.0  # hovering with nothing in force this long → land; None: never
-    require_authorisation: bool = True
-    envelope: EnvelopeConfig = field(default_factory=EnvelopeConfig)
-    plan: PlanConfig = field(default_factory=PlanConfig)
-    mux: Mapping[str, Any] | None = None      # {"sources": {name: {"priority": int, "timeout_s": float}}}
-
-    def __post_init__(self) -> None:
-        for name in ("control_rate_hz", "takeoff_height_m", "takeoff_speed_m_s", "takeoff_tolerance_m",
-                     "landing_speed_m_s", "landing_final_speed_m_s", "touchdown_height_m", "touchdown_speed_m_s",
-                     "command_timeout_s", "odom_timeout_s", "imu_timeout_s", "hover_latch_speed_m_s",
-                     "odom_jump_m", "odom_reset_samples"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0.0):
-                raise ValueError(f"flight core {name} must be a finite number > 0, got {value!r}")
-        if not 0.0 < self.open_loop_thrust_fraction < 1.0:
-            raise ValueError("open_loop_thrust_fraction must be in (0, 1): the blind descent must go down")
-        if not 0.0 <= self.motor_idle_fraction < 0.5:
-            raise ValueError("motor_idle_fraction must be in [0, 0.5)")
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any] | None) -> "FlightCoreConfig":
-        """From nested plain data (node parameters / YAML): envelope and plan sub-dicts become their configs."""
-        spec = dict(spec or {})
-        unknown = set(spec) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown flight core keys {sorted(unknown)}")
-        if isinstance(spec.get("envelope"), Mapping):
-            spec["envelope"] = EnvelopeConfig.from_dict(spec["envelope"])
-        if isinstance(spec.get("plan"), Mapping):
-            plan_spec = dict(spec["plan"])
-            plan_unknown = set(plan_spec) - set(PlanConfig.__dataclass_fields__)
-            if plan_unknown:
-                raise ValueError(f"unknown plan keys {sorted(plan_unknown)}")
-            spec["plan"] = PlanConfig(**plan_spec)
-        return cls(**spec)
-
-
-@dataclass
-class _TakeoffReference:
-    target: np.ndarray            # world position to climb to
-    z_ref: float                  # where the climbing reference is now
-    yaw: float
-    speed: float = 0.0            # of the climbing reference now
-
-
-@dataclass
-class _LandingReference:
-    xy: np.ndarray | None = None  # closed loop: hold this x, y while the reference z descends
-    z_ref: float = 0.0
-    yaw: float = 0.0
-    blind_since: float | None = None     # open loop (no odometry) since then
-    blind_duration_s: float = 0.0        # by then it must be down: motors off
 
 
 @dataclass(frozen=True)
@@ -164,16 +84,11 @@ class FlightCore:
         self.reference_limits = self.controller.kinematic_limits(cfg.envelope.max_speed_xy, cfg.envelope.max_speed_z)
         self.plan = PlanExecutor(self.envelope, replace(cfg.plan, min_flight_height_m=cfg.min_flight_height_m),
                                  limits=self.reference_limits)
-        self._goto = GoToShaper(self.reference_limits)
-        self._goto_active = False
+        self.references = HoverAndGoTo(self.reference_limits)
         self.hard_limits = EnvelopeHardLimits.of(airframe.name, airframe.envelope_limits, gains.limits, cfg.envelope)
         self.nominal_dt = 1.0 / cfg.control_rate_hz
 
-        self._state: VehicleState | None = None        # the latest odometry, propagated to the control step's time
-        self._measured: VehicleState | None = None     # the latest odometry as measured (at _odom_stamp)
-        self._odom_accel = np.zeros(3)
-        self._odom_stamp = -math.inf
-        self._odom_jump: tuple[np.ndarray, int] | None = None   # an outlier position and how often it repeated
+        self.odometry = Odometry(cfg.odom_timeout_s, cfg.odom_jump_m, cfg.odom_reset_samples)
         self._imu: tuple[np.ndarray, np.ndarray] | None = None
         self._imu_stamp = -math.inf
         self._battery = math.nan
@@ -181,16 +96,12 @@ class FlightCore:
         self._ground_z: float | None = None
         self._plan_serial = 0                       # counts accepted plans: which plan a client is waiting on
         self._home: np.ndarray | None = None
-        self._hover_target: tuple[np.ndarray, float] | None = None
-        self._hover_braking = False
         self._hover_since: float | None = None
-        self._takeoff: _TakeoffReference | None = None
-        self._landing: _LandingReference | None = None
+        self._takeoff: TakeoffClimb | None = None
+        self._landing: Landing | None = None
         self._land_reason = ""
         self._armed_since = 0.0
         self._pending_takeoff_height: float | None = None
-        self._touchdown_since: float | None = None
-        self._at_rest_since: float | None = None
         self._hover_thrust_estimate = airframe.hover_thrust_n
         self._last_step: float | None = None
         self._output: ControlOutput = self.controller.zero_output()
@@ -215,64 +126,23 @@ class FlightCore:
         self.config = replace(self.config, envelope=envelope)
         self.envelope.reconfigure(envelope)
         self.reference_limits = self.controller.kinematic_limits(envelope.max_speed_xy, envelope.max_speed_z)
-        self.plan.limits = self._goto.limits = self.reference_limits
+        self.plan.limits = self.references.shaper.limits = self.reference_limits
         return ACCEPTED
 
     # ================================================================================================ inputs
     def update_odometry(self, state: VehicleState, now: float) -> Decision:
         """World-frame position / velocity, body→world attitude and body rates from the vehicle driver."""
-        if not state.is_finite() or np.linalg.norm(state.quaternion_wxyz) < 1e-6:
-            return self._refuse("odometry", "odometry rejected: non-finite values or a zero quaternion")
-        jump = self._odometry_jump(state.position, now)
-        if jump:
-            return self._refuse("odometry", jump)
-        q = state.quaternion_wxyz / np.linalg.norm(state.quaternion_wxyz)
-        self._state = VehicleState(state.position.copy(), state.velocity.copy(), q,
-                                   state.angular_velocity_body.copy())
-        previous, previous_stamp = self._measured, self._odom_stamp
-        self._measured = self._state
-        self._odom_stamp = float(now)
-        interval = self._odom_stamp - previous_stamp
-        if previous is not None and 0.0 < interval <= MAX_ODOM_PREDICTION_S:
-            # The measured acceleration, smoothed over ~30 ms (never the commanded one: that would close a loop
-            # through the prediction).
-            raw = (self._measured.velocity - previous.velocity) / interval
-            self._odom_accel += interval / (interval + 0.03) * (raw - self._odom_accel)
-        at_rest = float(np.linalg.norm(state.velocity)) < AT_REST_SPEED_M_S and \
-            float(np.linalg.norm(state.angular_velocity_body)) < AT_REST_RATE_RAD_S
-        if not at_rest:
-            self._at_rest_since = None
-        elif self._at_rest_since is None:
-            self._at_rest_since = float(now)
+        update = self.odometry.update(state, now)
+        if not update.accepted:
+            return self._refuse("odometry", update.reason)
+        if update.reset:
+            self._count("odometry_reset", update.reason)
+            if self.machine.flying:
+                self._stop_plan("odometry reset", failed=True)
+                self.mux.clear()
+                self.references.goto_active = False
+                self.references.brake_then_hold()
         return ACCEPTED
-
-    def _odometry_jump(self, position: np.ndarray, now: float) -> str:
-        """Why a reading is refused as an outlier, or "". After a gap longer than odom_timeout_s there is nothing
-        to predict from, and the reading is taken as it is."""
-        previous, since = self._measured, now - self._odom_stamp
-        if previous is None or not 0.0 <= since <= self.config.odom_timeout_s:
-            return ""
-        off = float(np.linalg.norm(position - (previous.position + previous.velocity * since)))
-        if off <= self.config.odom_jump_m:
-            self._odom_jump = None
-            return ""
-        seen = self._odom_jump
-        repeats = seen[1] + 1 if seen is not None and \
-            float(np.linalg.norm(position - seen[0])) <= self.config.odom_jump_m else 1
-        if repeats < self.config.odom_reset_samples:
-            self._odom_jump = (np.asarray(position, float).copy(), repeats)
-            return (f"odometry rejected: {off:.2f} m from where the previous reading puts the vehicle "
-                    f"{since * 1000:.0f} ms later (more than odom_jump_m={self.config.odom_jump_m:g}): an outlier")
-        # The estimator moved its frame: believe it, but nothing planned in the old frame may be flown.
-        self._odom_jump = None
-        self._count("odometry_reset", f"odometry reset: the position jumped {off:.2f} m and stayed; holding at "
-                                      "the new estimate")
-        if self.machine.flying:
-            self._stop_plan("odometry reset", failed=True)
-            self.mux.clear()
-            self._goto_active = False
-            self._hover_target = None
-        return ""
 
     def update_attitude(self, quaternion_wxyz: np.ndarray, angular_velocity_body: np.ndarray,
                         now: float) -> Decision:
@@ -327,23 +197,23 @@ class FlightCore:
             return ACCEPTED
         if mode is not FlightMode.LANDED:
             return self._refuse_transition(self.machine.request(FlightEvent.TAKEOFF, self._guard_context(now)))
-        if self._state is not None:
-            target = self._state.position + np.array([0.0, 0.0, height])
+        if self.state is not None:
+            target = self.state.position + np.array([0.0, 0.0, height])
             check = self.envelope.check_position(*target, what="take-off target")
             if not check:
                 return self._refuse(check.code, check.reason)
         transition = self.machine.request(FlightEvent.ARM, self._guard_context(now))
         if not transition:
             return self._refuse_transition(transition)
-        assert self._state is not None            # the ARM guard needs fresh odometry
-        self._ground_z = float(self._state.position[2])
-        self._home = self._state.position.copy()
+        assert self.state is not None            # the ARM guard needs fresh odometry
+        self._ground_z = float(self.state.position[2])
+        self._home = self.state.position.copy()
         self.plan.set_home(self._home)
         self._armed_since = float(now)
         self._pending_takeoff_height = float(height)
         self._land_reason = ""
         self._follow_request = None
-        self.controller.reset(self._state)
+        self.controller.reset(self.state)
         return ACCEPTED
 
     def land(self, now: float, source: str = "operator", reason: str | None = None) -> Decision:
@@ -390,9 +260,9 @@ class FlightCore:
         bad = first_non_finite(forward=forward, left=left, up=up, yaw_rate=yaw_rate)
         if bad:
             return self._refuse("non_finite", f"velocity command from '{source}' rejected: {bad}")
-        if self._state is None:
+        if self.state is None:
             return self._refuse("odometry", f"velocity command from '{source}' rejected: no odometry for the heading")
-        vx, vy, vz = heading_to_world((forward, left, up), self._state.yaw_rad)
+        vx, vy, vz = heading_to_world((forward, left, up), self.state.yaw_rad)
         return self.submit_velocity(source, float(vx), float(vy), float(vz), yaw_rate, now)
 
     def submit_position(self, source: str, x: float, y: float, z: float, yaw: float, now: float,
@@ -434,9 +304,9 @@ class FlightCore:
         self._lapse_authorisation(now)
         if not self.mux.authorised:
             return self._refuse("unauthorised", "plan rejected: no authorised operator")
-        if not self._odometry_ok(now):
+        if not self.odometry.fresh(now):
             return self._refuse("odometry", "plan rejected: no valid odometry")
-        assert self._state is not None
+        assert self.state is not None
         reason = self.plan.validate(steps, self._plan_vehicle())   # before touching a running plan
         if reason is None:
             if self.plan.running:
@@ -469,8 +339,8 @@ class FlightCore:
             return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
         dt = self.nominal_dt if self._last_step is None else min(now - self._last_step, 5.0 * self.nominal_dt)
         self._last_step = float(now)
-        odometry_ok = self._odometry_ok(now)
-        self._propagate_odometry(now)
+        odometry_ok = self.odometry.fresh(now)
+        self.odometry.propagate(now)
 
         self._safety_checks(now, odometry_ok)
         if odometry_ok and self.plan.running:
@@ -487,23 +357,10 @@ class FlightCore:
         elif mode is FlightMode.LANDING:
             self._output = self._landing_step(now, dt, odometry_ok)
         else:
-            assert self._state is not None
+            assert self.state is not None
             self._output = self._flying_step(now, dt)
             self._learn_hover_thrust()
         return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
-
-    def _propagate_odometry(self, now: float) -> None:
-        """Odometry stamped earlier than now (an external estimator's latency) is carried forward to now with the
-        measured acceleration: tracking the measured past position would leave the vehicle one latency behind
-        its reference."""
-        measured = self._measured
-        lag = now - self._odom_stamp
-        if measured is None or not 0.0 < lag <= MAX_ODOM_PREDICTION_S:
-            return
-        accel = self._odom_accel
-        self._state = VehicleState(measured.position + measured.velocity * lag + 0.5 * accel * lag * lag,
-                                   measured.velocity + accel * lag, measured.quaternion_wxyz,
-                                   measured.angular_velocity_body)
 
     def status(self, now: float) -> FlightStatus:
         active = self.mux.active(now)
@@ -517,7 +374,7 @@ class FlightCore:
             rejections_by_reason=dict(self.rejections),
             plan=self.plan.feedback(),
             battery_percentage=self._battery,
-            odometry_ok=self._odometry_ok(now),
+            odometry_ok=self.odometry.fresh(now),
             land_reason=self._land_reason,
             follow_request=self._follow_request,
             saturated=self._output.saturated,
@@ -530,7 +387,8 @@ class FlightCore:
 
     @property
     def state(self) -> VehicleState | None:
-        return self._state
+        """The latest odometry, carried forward to the latest control step."""
+        return self.odometry.state
 
     @property
     def last_output(self) -> ControlOutput:
@@ -601,123 +459,58 @@ class FlightCore:
             self._refuse_transition(transition)
             self.machine.request(FlightEvent.HOVER, self._guard_context(now))
         if self.machine.mode is FlightMode.HOVER and previous is not FlightMode.HOVER:
-            self._hover_target = None          # brake, then hold where the vehicle stops
+            self.references.brake_then_hold()
             self._hover_since = now
 
     def _flying_step(self, now: float, dt: float) -> ControlOutput:
-        state = self._state
+        state = self.state
         assert state is not None
         mode = self.machine.mode
         integrate = True
+        active = self.mux.active(now)
+        command = active.command if active else None
         if mode is FlightMode.TAKING_OFF:
-            setpoint, integrate = self._takeoff_setpoint(now, dt)
+            setpoint, integrate = self._takeoff_setpoint(state, now, dt)
         elif mode is FlightMode.VELOCITY:
-            setpoint = self._velocity_setpoint(now)
+            assert isinstance(command, VelocityCommand)
+            setpoint = velocity_setpoint(state, command, self.envelope, self.controller.velocity_response_time_s,
+                                         self._floor_z())
         elif mode is FlightMode.POSITION:
-            active = self.mux.active(now)
-            command = active.command if active else None
             assert isinstance(command, PositionCommand)
-            setpoint = self._position_setpoint(command, dt)
+            setpoint = self.references.go_to(state, command, dt)
         else:
-            setpoint = self._hover_setpoint(dt)
+            setpoint = self.references.hover(state, self.controller.yaw_target, dt)
         if mode is not FlightMode.POSITION:
-            self._goto_active = False
+            self.references.goto_active = False
         # The rate loop learns its torque bias from the start of the climb (a centre of mass off would tip the
         # vehicle over its feet before lift-off); the outer loops' integrators wait for the lift-off.
         return self.controller.update(state, setpoint, dt, integrate=integrate, integrate_rates=True)
 
-    def _position_setpoint(self, command: PositionCommand, dt: float) -> Setpoint:
-        """A moving reference (with feed-forward: plans, trajectories) is followed as given; a bare target
-        (go-to) is reached along a reference shaped to the speed, acceleration and jerk limits."""
-        state = self._state
-        assert state is not None
-        feed_forward = (command.vx, command.vy, command.vz, command.ax, command.ay, command.az)
-        if any(feed_forward):
-            self._goto.reset((command.x, command.y, command.z), feed_forward[:3], feed_forward[3:])
-            self._goto_active = True
-            return Setpoint(POSITION_MODE, (command.x, command.y, command.z), feed_forward[:3], command.yaw,
-                            command.yaw_rate, feed_forward[3:])
-        if not self._goto_active:
-            # Start from where the vehicle is and how it moves (e.g. coming out of velocity mode).
-            self._goto.reset(state.position, state.velocity)
-            self._goto_active = True
-        self._goto.set_target((command.x, command.y, command.z))
-        position, velocity, acceleration = self._goto.update(dt)
-        return Setpoint(POSITION_MODE, position, velocity, command.yaw, command.yaw_rate, acceleration)
-
-    def _takeoff_setpoint(self, now: float, dt: float) -> tuple[Setpoint, bool]:
-        state = self._state
-        assert state is not None and self._takeoff is not None
-        cfg = self.config
-        takeoff = self._takeoff
-        target = takeoff.target
-        # Reference climbs at the take-off speed, slows down to arrive at the height without overshoot, and
-        # never leads the vehicle by more than 0.2 m (it waits for the lift-off).
-        remaining = max(0.0, target[2] - takeoff.z_ref)
-        braking = math.sqrt(2.0 * TAKEOFF_BRAKE_DECEL_M_S2 * remaining)
-        # The climb speeds up gently too: a thrust step at lift-off would tip a vehicle whose centre of mass is
-        # off before the rate loop has learnt the torque bias.
-        speed = min(cfg.takeoff_speed_m_s, braking, takeoff.speed + TAKEOFF_BRAKE_DECEL_M_S2 * dt)
-        accel = (speed - takeoff.speed) / dt
-        takeoff.speed = speed
-        takeoff.z_ref = min(target[2], takeoff.z_ref + speed * dt, state.position[2] + 0.2)
-        setpoint = Setpoint(POSITION_MODE, (target[0], target[1], takeoff.z_ref), (0.0, 0.0, speed), takeoff.yaw,
-                            0.0, (0.0, 0.0, accel))
-        # Integrators stay frozen until the vehicle is off the ground, so resting on it winds nothing up.
-        lifted = state.position[2] - self._ground_reference_z() > 0.05
-        if abs(state.position[2] - target[2]) <= cfg.takeoff_tolerance_m and abs(state.velocity[2]) < 0.2:
+    def _takeoff_setpoint(self, state: VehicleState, now: float, dt: float) -> tuple[Setpoint, bool]:
+        """The climb's set-point, and whether the vehicle is off the ground; hover at the height once reached."""
+        climb = self._takeoff
+        assert climb is not None
+        setpoint = climb.setpoint(state, dt, self.config.takeoff_speed_m_s)
+        lifted = climb.lifted(state)
+        if climb.reached(state, self.config.takeoff_tolerance_m):
             self.machine.request(FlightEvent.TAKEOFF_COMPLETE, self._guard_context(now))
-            self._hover_target = (target.copy(), takeoff.yaw)
-            self._hover_braking = False
+            self.references.hold(climb.target, climb.yaw)
             self._hover_since = now
             self._takeoff = None
         return setpoint, lifted
-
-    def _velocity_setpoint(self, now: float) -> Setpoint:
-        state = self._state
-        assert state is not None
-        active = self.mux.active(now)
-        command = active.command if active else None
-        assert isinstance(command, VelocityCommand)
-        # Re-limit against the fence every step (the command lives up to its timeout while the vehicle moves),
-        # from where the vehicle will be once the velocity loop has responded, so braking starts in time.
-        lookahead = state.position + state.velocity * self.controller.velocity_response_time_s
-        check = self.envelope.limit_velocity(command.vx, command.vy, command.vz, command.yaw_rate, lookahead)
-        velocity, yaw_rate = check.value
-        floor = self._floor_z()
-        if floor is not None and velocity[2] < 0.0:
-            room = lookahead[2] - floor
-            velocity[2] = -min(-velocity[2], math.sqrt(2.0 * self.envelope.config.fence_brake_decel_m_s2 * room)
-                               if room > 0.0 else 0.0)
-        return Setpoint(VELOCITY_MODE, state.position, velocity, 0.0, yaw_rate)
-
-    def _hover_setpoint(self, dt: float) -> Setpoint:
-        state = self._state
-        assert state is not None
-        if self._hover_target is None:
-            # Brake along a jerk-limited reference inside the limits, and hold where it comes to rest.
-            self._goto.reset(state.position, state.velocity)
-            yaw = self.controller.yaw_target
-            self._hover_target = (self._goto.brake(), state.yaw_rad if yaw is None else yaw)
-            self._hover_braking = True
-        position, yaw = self._hover_target
-        if self._hover_braking:
-            reference, velocity, acceleration = self._goto.update(dt)
-            self._hover_braking = not self._goto.done
-            return Setpoint(POSITION_MODE, reference, velocity, yaw, 0.0, acceleration)
-        return Setpoint(POSITION_MODE, position, np.zeros(3), yaw, 0.0)
 
     def _armed_step(self, now: float) -> ControlOutput:
         cfg = self.config
         if self._pending_takeoff_height is not None and now - self._armed_since >= cfg.spool_up_s:
             transition = self.machine.request(FlightEvent.TAKEOFF, self._guard_context(now))
             if transition:
-                assert self._state is not None
-                target = np.array([self._state.position[0], self._state.position[1],
-                                   self._ground_reference_z() + self._pending_takeoff_height])
-                self._takeoff = _TakeoffReference(target, float(self._state.position[2]), self._state.yaw_rad)
+                state = self.state
+                assert state is not None
+                ground_z = self._ground_reference_z()
+                target = np.array([state.position[0], state.position[1], ground_z + self._pending_takeoff_height])
+                self._takeoff = TakeoffClimb(target, float(state.position[2]), state.yaw_rad, ground_z)
                 self._pending_takeoff_height = None
-                self.controller.reset(self._state)
+                self.controller.reset(state)
                 return self.controller.mix_collective_only(self._idle_collective())
             self._refuse_transition(transition)
             self.plan.fail(transition.reason)
@@ -726,82 +519,15 @@ class FlightCore:
         return self.controller.mix_collective_only(self._idle_collective())
 
     def _landing_step(self, now: float, dt: float, odometry_ok: bool) -> ControlOutput:
-        cfg = self.config
-        landing = self._landing
-        assert landing is not None
-        if not odometry_ok or self._state is None:
-            return self._blind_descent(now, dt)
-        state = self._state
-        if landing.xy is None or landing.blind_since is not None:
-            # (Re)start the closed-loop descent from where the vehicle is.
-            landing.xy, landing.z_ref, landing.yaw = state.position[:2].copy(), float(state.position[2]), state.yaw_rad
-            landing.blind_since = None
-        ground = self._ground_reference_z()
-        height = state.position[2] - ground
-        speed = cfg.landing_speed_m_s if height > cfg.landing_slowdown_height_m else cfg.landing_final_speed_m_s
-        # The reference descends at `speed`, leads the vehicle by at most 0.3 m, and ends below the ground so
-        # the vehicle settles with its thrust wound down.
-        landing.z_ref = max(landing.z_ref - speed * dt, state.position[2] - 0.3, ground - 0.3)
-        setpoint = Setpoint(POSITION_MODE, (landing.xy[0], landing.xy[1], landing.z_ref), (0.0, 0.0, -speed),
-                            landing.yaw, 0.0)
-        output = self.controller.update(state, setpoint, dt, integrate=height > cfg.touchdown_height_m)
-        if self._touched_down(state, height, output):
-            if self._touchdown_since is None:
-                self._touchdown_since = now
-            elif now - self._touchdown_since >= cfg.touchdown_time_s:
-                self.machine.request(FlightEvent.TOUCHDOWN, self._guard_context(now))
-                self._landing = None
-                self.controller.reset()
-                return self.controller.zero_output()
-        else:
-            self._touchdown_since = None
-        return output
-
-    def _touched_down(self, state: VehicleState, height: float, output: ControlOutput) -> bool:
-        cfg = self.config
-        still = abs(state.velocity[2]) < cfg.touchdown_speed_m_s and math.hypot(*state.velocity[:2]) < 0.3
-        # Low over the take-off ground, or resting on something higher with the thrust wound well below hover.
-        resting = output.collective_thrust_n < 0.5 * self._hover_thrust_estimate
-        return still and (height < cfg.touchdown_height_m or resting)
-
-    def _blind_descent(self, now: float, dt: float) -> ControlOutput:
-        cfg = self.config
-        landing = self._landing
-        assert landing is not None
-        if landing.blind_since is None:
-            landing.blind_since = now
-            landing.blind_duration_s = self._blind_descent_duration()
-        if now - landing.blind_since >= landing.blind_duration_s:
-            # It must be down by now: cut the motors.
-            self.machine.request(FlightEvent.TOUCHDOWN, self._guard_context(now))
-            self._landing = None
-            self.controller.reset()
-            return self.controller.zero_output()
-        collective = cfg.open_loop_thrust_fraction * self._hover_thrust_estimate
-        if self._imu is not None and abs(now - self._imu_stamp) <= cfg.imu_timeout_s:
-            quaternion, rates = self._imu
-            attitude = VehicleState(np.zeros(3), np.zeros(3), quaternion, rates)
-            level = quat_from_yaw(yaw_from_quat(quaternion))
-            return self.controller.update_attitude(attitude, level, collective, dt)
-        return self.controller.mix_collective_only(collective)
-
-    def _blind_descent_duration(self) -> float:
-        """Time within which the open-loop descent has certainly reached the ground, from the last odometry."""
-        cfg = self.config
-        state = self._state
-        if state is None:
-            return 5.0
-        height = max(0.0, state.position[2] - self._ground_reference_z())
-        vz = float(state.velocity[2])
-        accel = (1.0 - cfg.open_loop_thrust_fraction) * GRAVITY
-        drag = self.airframe.drag_coeff_ns_per_m[2] / self.airframe.mass_kg
-        # March the 1-D model with vertical drag (which only slows the fall) until it reaches the ground.
-        t, z, step = 0.0, height, 0.01
-        while z > 0.0 and t < 60.0:
-            vz += (-accel - drag * vz) * step
-            z += vz * step
-            t += step
-        return 1.5 * t + 1.0
+        assert self._landing is not None
+        imu_fresh = self._imu is not None and abs(now - self._imu_stamp) <= self.config.imu_timeout_s
+        output = self._landing.step(self.state, odometry_ok, self._imu if imu_fresh else None, now, dt)
+        if output is not None:
+            return output
+        self.machine.request(FlightEvent.TOUCHDOWN, self._guard_context(now))
+        self._landing = None
+        self.controller.reset()
+        return self.controller.zero_output()
 
     def _begin_landing(self, reason: str, now: float) -> None:
         mode = self.machine.mode
@@ -813,9 +539,9 @@ class FlightCore:
         self._land_reason = reason
         self._takeoff = None
         self._pending_takeoff_height = None
-        self._touchdown_since = None
         if self.machine.mode is FlightMode.LANDING:
-            self._landing = _LandingReference()
+            self._landing = Landing(self.config, self.controller, self._ground_reference_z(),
+                                    self._hover_thrust_estimate)
         else:                                   # ARMED on the ground: landing is just disarming
             self._landing = None
             self.controller.reset()
@@ -834,7 +560,7 @@ class FlightCore:
 
     def _learn_hover_thrust(self) -> None:
         """Low-pass the collective while hovering steadily: the blind descent starts from the real hover thrust."""
-        state = self._state
+        state = self.state
         if state is None or self.machine.mode is FlightMode.TAKING_OFF:
             return
         if abs(state.velocity[2]) < 0.2 and abs(self._output.acceleration_setpoint[2]) < 0.5:
@@ -878,16 +604,12 @@ class FlightCore:
         self.rejections[code] += 1
         self.last_rejection = reason
 
-    def _odometry_ok(self, now: float) -> bool:
-        # Symmetric: odometry stamped slightly ahead of `now` (another clock reading of the same time) is fresh.
-        return self._state is not None and abs(now - self._odom_stamp) <= self.config.odom_timeout_s
-
     def _guard_context(self, now: float) -> GuardContext:
-        odometry_ok = self._odometry_ok(now)
+        odometry_ok = self.odometry.fresh(now)
         # Motors off and not moving means resting on something solid; after an emergency stop the vehicle must
         # have been still for a while, since it is also still at the top of its fall.
         rest_needed = EMERGENCY_REST_S if self.machine.mode is FlightMode.EMERGENCY else 0.0
-        at_rest = odometry_ok and self._at_rest_since is not None and now - self._at_rest_since >= rest_needed
+        at_rest = self.odometry.at_rest(now, rest_needed)
         self._lapse_authorisation(now)
         return GuardContext(
             authorised=self.mux.authorised,
@@ -897,7 +619,7 @@ class FlightCore:
         )
 
     def _plan_vehicle(self) -> PlanVehicle:
-        state = self._state
+        state = self.state
         assert state is not None
         return PlanVehicle(state.position.copy(), state.velocity.copy(), state.yaw_rad, self.machine.mode)
 
