@@ -26,7 +26,8 @@ def stop_all_started() -> list[str]:
 class NodeProcess:
     """One child process (a node, the launcher, ...) whose output is collected and searchable."""
 
-    def __init__(self, cmd: list[str], env: dict, log_path: Path, name: str | None = None):
+    def __init__(self, cmd: list[str], env: dict, log_path: Path, name: str | None = None, interactive: bool = False):
+        """``interactive``: the process reads lines that ``send`` writes to its standard input."""
         self.name = name or Path(cmd[0]).name
         self.cmd = cmd
         self.log_path = log_path
@@ -34,7 +35,8 @@ class NodeProcess:
         self._cond = threading.Condition()
         self._log = open(log_path, "w", buffering=1)
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.PIPE if interactive else subprocess.DEVNULL,
+                                     start_new_session=True)
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
         _STARTED.append(self)
@@ -74,6 +76,10 @@ class NodeProcess:
                     raise RuntimeError(f"{self.name} exited ({self.proc.returncode}) before printing {pattern!r}; "
                                        "output:\n" + "\n".join(self.lines[-60:]))
                 self._cond.wait(min(remaining, 0.2))
+
+    def send(self, line: str) -> None:
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -31,6 +31,6 @@ def test_network_environment_leaves_loopback_for_the_profile():
     base = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1", "ROS_STATIC_PEERS": "10.0.0.9",
             "PATH": "/bin"}
     env = network_environment(base, "/tmp/robot.xml", domain_id=7)
-    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET" and env["ROS_LOCALHOST_ONLY"] == "0"
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SYSTEM_DEFAULT" and env["ROS_LOCALHOST_ONLY"] == "0"
     assert env["FASTRTPS_DEFAULT_PROFILES_FILE"] == "/tmp/robot.xml" and "ROS_STATIC_PEERS" not in env
     assert env["ROS_DOMAIN_ID"] == "7" and env["PATH"] == "/bin"
