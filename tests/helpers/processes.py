@@ -108,3 +108,13 @@ class NodeProcess:
 
 def python_cmd(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+def cpu_percent(pid: int, seconds: float) -> float:
+    """A process's CPU use over the next ``seconds`` (user + system time from /proc/<pid>/stat), % of one core."""
+    def cpu_s() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime (fields 14, 15)
+    start, t0 = cpu_s(), time.monotonic()
+    time.sleep(seconds)
+    return 100.0 * (cpu_s() - start) / (time.monotonic() - t0)

@@ -2,7 +2,9 @@
 enrollment through its service and through the CLI, strangers rejected, the operator picked out of two faces,
 the lapse, bad frames, a database that is missing at start and damaged while running, and the PIN factor (those
 with liveness off: they are about matching); then with liveness on, a still photo of the operator is never
-authorised, a live sequence made from it that does what the prompt asks is, and every new session asks again."""
+authorised, a live sequence made from it that does what the prompt asks is, and every new session asks again.
+Last, the lifecycle: an authorised operator re-verified once a second (reverify_period_s) costs less CPU and stays
+authorised; deactivated, the node authorises nobody and analyses nothing."""
 from __future__ import annotations
 
 import json
@@ -24,7 +26,7 @@ from tests.helpers import faces
 from tests.helpers.liveness import LiveOperator, PromptResponder
 from tests.helpers.domains import unused_domain_id
 from tests.helpers.flight import ros_args
-from tests.helpers.processes import python_cmd
+from tests.helpers.processes import cpu_percent, python_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -248,3 +250,55 @@ def test_liveness_a_still_photo_is_not_authorised_a_live_operator_is_and_each_ne
 
 def seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def set_parameter(ros, name, value):
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    return ros.call(SetParameters, "/face_auth/set_parameters", request).results[0]
+
+
+def change_state(ros, transition):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    return ros.call(ChangeState, "/face_auth/change_state",
+                    ChangeState.Request(transition=Transition(label=transition))).success
+
+
+def test_an_authorised_operator_is_re_verified_now_and_then_and_an_inactive_check_authorises_nobody(
+        spawn, ros, tmp_path):
+    database = tmp_path / "operators.db"
+    node = start_face_auth(spawn, database, liveness=False)
+    states = ros.collect(AuthState, "/auth/state", STATE_QOS)
+    camera = faces.CameraStream(ros)
+    try:
+        assert enroll(ros, "eileen", faces.views("astronaut", range(4))).success
+        camera.show(faces.views("astronaut", range(90, 94)))
+        ros.wait_for_message(states, lambda m: m.authorised, 40, "authorisation")
+        every_frame_cpu = cpu_percent(node.proc.pid, 5.0)
+
+        refused = set_parameter(ros, "reverify_period_s", ABSENCE_S)
+        assert not refused.successful and "must be below absence_timeout_s" in refused.reason, refused.reason
+        assert set_parameter(ros, "reverify_period_s", 1.0).successful
+        states.clear()
+        reverify_cpu = cpu_percent(node.proc.pid, 8.0)
+        print(f"face_auth CPU with the operator authorised in view: every frame (5/s) {every_frame_cpu:.0f} %, "
+              f"re-verified each second {reverify_cpu:.0f} %")
+        assert states and all(m.authorised for _, m in list(states)), "the session held at one check a second"
+        assert reverify_cpu < 0.7 * every_frame_cpu, (every_frame_cpu, reverify_cpu)
+
+        # Inactive: nobody is authorised, and nothing is analysed; active again, the operator is back.
+        assert change_state(ros, "deactivate")
+        ros.wait_for_message(states, lambda m: not m.authorised and m.reason == "face check inactive", 10,
+                             "the inactive state")
+        inactive_cpu = cpu_percent(node.proc.pid, 3.0)
+        assert inactive_cpu < 5.0, inactive_cpu
+        refused = enroll(ros, "grace", faces.views("grace_hopper", range(4)))
+        assert not refused.success and "face_auth is inactive" in refused.message, refused.message
+        states.clear()
+        assert change_state(ros, "activate")
+        ros.wait_for_message(states, lambda m: m.authorised, 40, "authorisation after activate")
+    finally:
+        camera.stop()
+    assert node.stop() == 0 and "Traceback" not in node.output

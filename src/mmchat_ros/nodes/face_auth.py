@@ -17,6 +17,14 @@ core/liveness.py) within ``liveness_timeout_s``. The prompt is spoken (tts/say) 
 (std_msgs/String, transient local, empty when nothing is asked) and in /auth/state's reason, which the panel shows.
 MediaPipe Face Mesh runs only while a challenge is open, on up to ``liveness_rate_hz`` frames a second, and only
 the face inside the recognised operator's face box counts.
+
+Re-verification (``reverify_period_s``, live; the activation policy sets it): once the operator is authorised and
+the last analysed frame saw them, the next frame is analysed only that long later; a frame that misses them brings
+back max_rate_hz until they are seen again, so the session lapses no sooner than before when they walk away.
+
+A lifecycle node (nodes/lifecycle.py): configure loads the face models, the signing key and the operators and
+offers enroll_operator; activate subscribes to the camera and the second factor and starts the worker; deactivate
+stops them and publishes "not authorised: face check inactive" (an inactive face check authorises nobody).
 """
 from __future__ import annotations
 
@@ -47,9 +55,10 @@ from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, d
                                             file_signature, verify_secret)
 from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge
 from mmchat_ros.msg import AuthState, Transcript
-from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
-from mmchat_ros.nodes.common import Param, run_node, sleep_async
+from mmchat_ros.nodes.base import LatestFrameWorker
+from mmchat_ros.nodes.common import Param, sleep_async
 from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 from mmchat_ros.srv import EnrollOperator
 
 PARAMS = {
@@ -66,6 +75,10 @@ PARAMS = {
     "max_faces": Param(4, "faces embedded per frame at most, largest first"),
     "max_rate_hz": Param(5.0, "frames analysed per second at most; frames arriving while the worker is busy are "
                               "dropped"),
+    "reverify_period_s": Param(0.0, "once an operator is authorised and the last analysed frame saw them, the next "
+                                    "frame is analysed only this long later (a frame that misses them goes back to "
+                                    "max_rate_hz); below absence_timeout_s; 0 = every frame at max_rate_hz",
+                               value_range=(0.0, 60.0), live=True),
     "worker_niceness": Param(10, "niceness of the face worker thread (0..19, Linux): face inference yields the CPU "
                                  "to control loops on a small computer"),
     "match_threshold": Param(0.5, "a face matches an operator within this Euclidean embedding distance "
@@ -101,14 +114,23 @@ PARAMS = {
                                     "absence_timeout_s (or at max_rate_hz, if slower)"),
     "liveness_max_faces": Param(2, "faces Face Mesh looks for during a challenge; only the one inside the "
                                    "recognised operator's face box counts"),
+    **LIFECYCLE_PARAMS,
 }
+INACTIVE = "face check inactive"
 
 
-class FaceAuthNode(MmchatNode):
+class FaceAuthNode(MmchatLifecycleNode):
+    """Lifecycle: configure loads the face models, the signing key and the operators and offers enrollment;
+    activate subscribes to the camera (and the second factor) and starts the face worker and the state timer;
+    deactivate stops them and publishes that nobody is authorised while the face check is inactive."""
+
     def __init__(self):
-        super().__init__("face_auth", PARAMS)
+        super().__init__("face_auth", PARAMS, on_change=reverify_problem)
         if self.p.max_rate_hz <= 0.0:
             raise ValueError(f"max_rate_hz={self.p.max_rate_hz} must be > 0")
+        problem = reverify_problem(self.p.as_dict())
+        if problem:
+            raise ValueError(problem)
         self.config = AuthConfig(
             match_threshold=self.p.match_threshold, ambiguity_margin=self.p.ambiguity_margin,
             vote_window=self.p.vote_window, votes_required=self.p.votes_required,
@@ -118,67 +140,90 @@ class FaceAuthNode(MmchatNode):
             liveness=self.p.liveness, liveness_config=LivenessConfig(timeout_s=self.p.liveness_timeout_s))
         if self.p.liveness and self.p.liveness_rate_hz <= 0.0:
             raise ValueError(f"liveness_rate_hz={self.p.liveness_rate_hz} must be > 0")
-        self.database_path = self.p.database_path or str(default_database_path())
-        self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
-                                           self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces)
-        self.lock = threading.Lock()   # guards the authenticator and the published state
-        self.publish_lock = threading.Lock()   # signing + sending, so counters go out in order
-        self.auth = FaceAuthenticator(self.config)
-        self.database_signature = "unread"
-        self.reload_lock = threading.Lock()   # the timer and the worker (after an enrollment) both reload
-        self.last_published: AuthStatus | None = None
-        self.last_publish_time = 0.0
         if not 0.0 < self.p.state_period_s < self.p.signature_validity_s:
             raise ValueError(f"state_period_s={self.p.state_period_s} must be > 0 and below signature_validity_s="
                              f"{self.p.signature_validity_s}: every state must be renewed before it expires")
+        self.database_path = self.p.database_path or str(default_database_path())
         self.key_dir = key_dir_or_default(self.p.auth_key_dir or None)
-        self.signer: AuthSigner | None = None
-        self.signer_signature = "unread"
-        self.load_signer()
-
-        # The worker: the newest frame, and enrollments as jobs ahead of it.
-        self.worker = LatestFrameWorker(self, "face worker", self.analyse_frame, on_start=self.prepare_worker)
-        self.last_frame_accepted = float("-inf")
-        self.last_embedded = float("-inf")
-        self.liveness_active = False    # a challenge is open: frames at liveness_rate_hz, Face Mesh on each
-        self.face_mesh: MediaPipeFaceMesh | None = None   # made at the first challenge
-        self.operator_box = None        # the session operator's face box in the last frame that recognised them
-        self.last_prompt = ""
+        self.lock = threading.Lock()   # guards the authenticator and the published state
+        self.publish_lock = threading.Lock()   # signing + sending, so counters go out in order
+        self.reload_lock = threading.Lock()   # the timer and the worker (after an enrollment) both reload
+        self.worker: LatestFrameWorker | None = None   # while active
         self.counts = {"received": 0, "analysed": 0, "dropped": 0, "bad": 0}
         self.analyse_times: deque[float] = deque(maxlen=50)
         self.capture: list | None = None   # frames being collected for a camera enrollment
         self.last_capture = float("-inf")
-        self.secret_checker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="secret")
 
+    def configure(self) -> None:
+        self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
+                                           self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces)
+        self.face_mesh: MediaPipeFaceMesh | None = None
+        if self.config.liveness:
+            try:
+                self.face_mesh = MediaPipeFaceMesh(max_num_faces=max(1, self.p.liveness_max_faces))
+                self.get_logger().info("Face Mesh loaded for the liveness challenge")
+            except FaceMeshError as exc:
+                self.get_logger().error(f"liveness check impossible, nobody will be authorised: {exc}")
+        self.auth = FaceAuthenticator(self.config)
+        self.database_signature = "unread"
+        self.last_published: AuthStatus | None = None
+        self.last_publish_time = 0.0
+        self.signer: AuthSigner | None = None
+        self.signer_signature = "unread"
+        self.secret_checker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="secret")
         self.state_pub = self.publish_to(topics.AUTH_STATE, AuthState)
         self.prompt_pub = self.publish_to(topics.AUTH_PROMPT, String)
         self.say_pub = self.publish_to(topics.SAY, String)
-        self.prompt_pub.publish(String(data=""))
-        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_image)
-        # The enrollment callback awaits its worker job: a group of its own keeps the default group (frames, timers,
-        # sleep_async's timer) running meanwhile.
-        self.create_service(EnrollOperator, "enroll_operator", self.on_enroll,
-                            callback_group=MutuallyExclusiveCallbackGroup())
-        self.challenge: dict | None = None   # the PIN challenge now open (second_factor pin)
         if self.config.second_factor == "pin":
             # The PIN never travels: auth/challenge offers a nonce, auth/secret takes the HMAC answer
             # (core/secret_challenge.py; `mmchat operators answer-pin` answers it).
             self.challenge_pub = self.publish_to(topics.AUTH_CHALLENGE, String)
-            self.subscribe_to(topics.AUTH_SECRET, String, lambda msg: self.submit_secret(msg.data))
-        elif self.config.second_factor == "passphrase":
-            self.subscribe_to(topics.TRANSCRIPT, Transcript, lambda msg: self.submit_secret(msg.text))
+        # The enrollment callback awaits its worker job: a group of its own keeps the default group (frames, timers,
+        # sleep_async's timer) running meanwhile.
+        self.create_service(EnrollOperator, "enroll_operator", self.on_enroll,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.load_signer()
         self.reload_operators()
-        self.publish(self.auth.status(self.now()), force=True)
-        self.create_timer(0.2, self.on_timer)
         self.create_timer(self.p.database_check_period_s, self.reload_operators)
         self.create_timer(self.p.database_check_period_s, self.load_signer)
-        self.start_worker(self.worker)
         self.get_logger().info(
             f"face auth ready: detector {self.analyzer.name}, threshold {self.config.match_threshold}, "
             f"{self.config.votes_required}/{self.config.vote_window} votes, lapse after "
             f"{self.config.absence_timeout_s} s, second factor {self.config.second_factor}, liveness "
             f"{'on' if self.config.liveness else 'OFF (a photo of an operator authorises)'}, database "
             f"{self.database_path}")
+
+    def activate(self) -> None:
+        # The worker: the newest frame, and enrollments as jobs ahead of it.
+        self.worker = LatestFrameWorker(self, "face worker", self.analyse_frame, on_start=self.prepare_worker)
+        self.last_frame_accepted = float("-inf")
+        self.last_embedded = float("-inf")
+        self.liveness_active = False    # a challenge is open: frames at liveness_rate_hz, Face Mesh on each
+        self.operator_confirmed = False   # authorised, and the last analysed frame saw the operator
+        self.operator_box = None        # the session operator's face box in the last frame that recognised them
+        self.last_prompt = ""
+        self.challenge: dict | None = None   # the PIN challenge now open (second_factor pin)
+        self.prompt_pub.publish(String(data=""))
+        self.start_worker(self.worker)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_image)
+        if self.config.second_factor == "pin":
+            self.subscribe_to(topics.AUTH_SECRET, String, lambda msg: self.submit_secret(msg.data))
+        elif self.config.second_factor == "passphrase":
+            self.subscribe_to(topics.TRANSCRIPT, Transcript, lambda msg: self.submit_secret(msg.text))
+        with self.lock:
+            status = self.auth.tick(self.now())
+        self.publish(status, force=True)
+        self.create_timer(0.2, self.on_timer)
+
+    def deactivate(self) -> None:
+        """Nobody is authorised while the face check is inactive: said before the publishers go silent."""
+        self.counts["dropped"] += self.worker.dropped
+        self.worker = None
+        self.prompt_pub.publish(String(data=""))
+        if self.challenge is not None:
+            self.challenge = None
+            self.challenge_pub.publish(String(data=""))
+        self.publish(AuthStatus(False, reason=INACTIVE), force=True)
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -248,8 +293,10 @@ class FaceAuthNode(MmchatNode):
         if self.capture is not None and now - self.last_capture >= 1.0 / self.p.max_rate_hz:
             self.capture.append(msg)
             self.last_capture = now
-        rate = self.p.liveness_rate_hz if self.liveness_active else self.p.max_rate_hz
-        if now - self.last_frame_accepted < 1.0 / rate:
+        period = 1.0 / (self.p.liveness_rate_hz if self.liveness_active else self.p.max_rate_hz)
+        if self.operator_confirmed and self.p.reverify_period_s > 0:
+            period = max(period, self.p.reverify_period_s)   # nothing changed: re-verify now and then only
+        if now - self.last_frame_accepted < period:
             self.counts["dropped"] += 1
             return
         self.last_frame_accepted = now
@@ -265,12 +312,6 @@ class FaceAuthNode(MmchatNode):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, int(self.p.worker_niceness)))
             except (OSError, AttributeError) as exc:
                 self.get_logger().warning(f"cannot lower the face worker's priority: {exc}")
-        if self.config.liveness:   # loaded now (seconds): loading at the first challenge would stall the worker
-            try:
-                self.face_mesh = MediaPipeFaceMesh(max_num_faces=max(1, self.p.liveness_max_faces))
-                self.get_logger().info("Face Mesh loaded for the liveness challenge")
-            except FaceMeshError as exc:
-                self.get_logger().error(f"liveness check impossible, nobody will be authorised: {exc}")
 
     def analyse_frame(self, msg: Image) -> None:
         start = time.perf_counter()
@@ -300,11 +341,13 @@ class FaceAuthNode(MmchatNode):
                 status = self.auth.observe([f.embedding for f in analysis.faces], now)
                 verdict = self.auth.last_verdict
                 session = self.auth.session
+                seen = session is not None and verdict is not None and verdict.operator is not None and \
+                    verdict.operator.operator_id == session.operator.operator_id
                 if session is None:
                     self.operator_box = None
-                elif verdict is not None and verdict.operator is not None and \
-                        verdict.operator.operator_id == session.operator.operator_id:
+                elif seen:
                     self.operator_box = analysis.faces[verdict.index].box
+                self.operator_confirmed = seen and status.authorised
             self.publish(before)
             if verdict is not None:
                 self.get_logger().debug(f"{len(analysis.faces)} face(s): {verdict.reason}"
@@ -415,6 +458,9 @@ class FaceAuthNode(MmchatNode):
                                  "set-pin NAME` (or enroll with `mmchat operators enroll`); consider this one exposed")
             if not " ".join(request.name.split()):
                 raise ValueError("an operator needs a name")
+            if self.worker is None:
+                raise ValueError(f"face_auth is {self.lifecycle_state}: enrollment needs it active "
+                                 "(mmchat lifecycle face_auth set activate)")
             if request.images:
                 images, indices = [], []
                 for i, msg in enumerate(request.images):
@@ -426,8 +472,13 @@ class FaceAuthNode(MmchatNode):
             else:
                 images = await self.capture_frames(int(request.num_frames) or self.p.enroll_frames)
                 indices = list(range(len(images)))
-            future = self.worker.submit(lambda: self.enroll(request.name, images, indices, None))
+            worker = self.worker
+            if worker is None:
+                raise ValueError("face_auth was deactivated during the enrollment")
+            future = worker.submit(lambda: self.enroll(request.name, images, indices, None))
             while not future.done():
+                if self.worker is not worker:   # stopped with the job still queued: it will never run
+                    raise ValueError("face_auth was deactivated during the enrollment")
                 await sleep_async(self, 0.05)
             enrollment, face_problems = future.result()
             problems += face_problems
@@ -491,6 +542,7 @@ class FaceAuthNode(MmchatNode):
         with self.lock:
             status = self.auth.tick(self.now())
             self.liveness_active = self.auth.liveness_wanted(self.now())
+            self.operator_confirmed = self.operator_confirmed and status.authorised
         self.publish(status)
         self.update_challenge()
         self.update_prompt()
@@ -545,7 +597,7 @@ class FaceAuthNode(MmchatNode):
         else:
             self.get_logger().debug(f"auth state: {status.reason}")
 
-    def close(self) -> None:
+    def release(self) -> None:
         self.secret_checker.shutdown(wait=True, cancel_futures=True)   # a check under way publishes its outcome
         self.analyzer.close()
         if self.face_mesh is not None:
@@ -553,12 +605,22 @@ class FaceAuthNode(MmchatNode):
         done = self.counts
         times = sorted(self.analyse_times)
         typical = f", {1000 * times[len(times) // 2]:.0f} ms each (median of the last {len(times)})" if times else ""
+        dropped = done["dropped"] + (self.worker.dropped if self.worker is not None else 0)
         self.get_logger().info(f"frames received {done['received']}, analysed {done['analysed']}, dropped "
-                               f"{done['dropped'] + self.worker.dropped}, unusable {done['bad']}{typical}")
+                               f"{dropped}, unusable {done['bad']}{typical}")
+
+
+def reverify_problem(values: dict) -> str | None:
+    """Why a reverify_period_s is refused: an authorised operator must be seen again before the session lapses."""
+    period, lapse = values["reverify_period_s"], values["absence_timeout_s"]
+    if period > 0 and period >= lapse:
+        return (f"reverify_period_s={period:g} must be below absence_timeout_s={lapse:g} (the session would lapse "
+                "between two checks); 0 = every frame at max_rate_hz")
+    return None
 
 
 def main(args=None):
-    return run_node(FaceAuthNode, args)
+    return run_lifecycle_node(FaceAuthNode, args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ Subscribes /camera/image_raw (sensor-data QoS); publishes mmchat_ros/Gesture on 
 subscribes, an annotated image (landmarks + gesture name) on /gesture/debug_image. Inference runs in a worker
 thread on the newest frame; frames that arrive while it is busy are dropped (counted), never queued.
 /gesture is reliable (a swipe is a one-frame event); sensor-data subscribers receive it too.
+
+A lifecycle node (nodes/lifecycle.py): configure loads the landmark model, activate subscribes to the camera and
+starts recognising, deactivate stops both (no CPU spent, the model kept). The activation policy
+(config/activation_policy.yaml) keeps it active while the vehicle flies or an operator is in front of the camera.
 """
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ from mmchat_ros.backends.hands import annotate, make_hand_detector
 from mmchat_ros.core import topics
 from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config
 from mmchat_ros.msg import Gesture
-from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
-from mmchat_ros.nodes.common import Param, first_frame_line, run_node, stamp_to_seconds
+from mmchat_ros.nodes.base import LatestFrameWorker
+from mmchat_ros.nodes.common import Param, first_frame_line, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
     "backend": Param("mediapipe", "hand landmark backend: 'mediapipe' (models in the mediapipe wheel) or "
@@ -50,12 +55,18 @@ PARAMS = {
     "swipe_cooldown_s": Param(0.6, "no new swipe this soon after one, s"),
     "publish_debug_image": Param(True, "publish the annotated image (only while it has subscribers)"),
     "stats_period_s": Param(10.0, "log frame and inference-time statistics this often, s (0: never)"),
+    **LIFECYCLE_PARAMS,
 }
 
 
-class GestureNode(MmchatNode):
+class GestureNode(MmchatLifecycleNode):
+    """Lifecycle: configure loads the hand landmark model, activate subscribes to the camera and starts recognising
+    with a fresh gesture filter, deactivate stops both."""
+
     def __init__(self):
         super().__init__("gesture", PARAMS)
+
+    def configure(self) -> None:
         options = dict(max_num_hands=self.p.max_num_hands, min_detection_confidence=self.p.min_detection_confidence,
                        min_tracking_confidence=self.p.min_tracking_confidence, input_mirrored=self.p.input_mirrored)
         if self.p.backend == "mediapipe":
@@ -63,6 +74,13 @@ class GestureNode(MmchatNode):
         else:
             options.update(model_path=self.p.model_path, allow_download=self.p.allow_download)
         self.detector = make_hand_detector(self.p.backend, **options)
+        self.last_t = 0.0   # frame times stay increasing for the detector's whole life (its video mode needs it)
+        self.gesture_pub = self.publish_to(topics.GESTURE, Gesture)
+        self.debug_pub = self.publish_to(topics.GESTURE_DEBUG_IMAGE, Image)
+        self.get_logger().info(f"gesture recogniser ready: backend {self.p.backend}, up to {self.p.max_num_hands} "
+                               f"hands, stable after {self.p.hold_frames} frames")
+
+    def activate(self) -> None:
         self.recognizer = GestureRecognizer(recognizer_config(
             classifier={"mirror_directions": self.p.mirror_directions},
             filter={"hold_frames": self.p.hold_frames, "release_frames": self.p.release_frames,
@@ -72,20 +90,15 @@ class GestureNode(MmchatNode):
                    "min_distance_image": self.p.swipe_min_distance_image, "cooldown_s": self.p.swipe_cooldown_s},
             min_hand_score=self.p.min_hand_score, preferred_hand=self.p.preferred_hand,
             dynamic_enabled=self.p.swipes_enabled))
-        self.gesture_pub = self.publish_to(topics.GESTURE, Gesture)
-        self.debug_pub = self.publish_to(topics.GESTURE_DEBUG_IMAGE, Image)
         self.processed = 0
         self.bad_frames = 0
         self.infer_ms: list[float] = []
-        self.last_t = 0.0
         self.last_stable = ""
         self.worker = LatestFrameWorker(self, "gesture recognition", self.process)
         self.start_worker(self.worker)
         self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
         if self.p.stats_period_s > 0:
             self.create_timer(self.p.stats_period_s, self.log_stats)
-        self.get_logger().info(f"gesture recogniser ready: backend {self.p.backend}, up to {self.p.max_num_hands} "
-                               f"hands, stable after {self.p.hold_frames} frames")
 
     def frame_time(self, msg: Image) -> float:
         """The frame's capture time for the trajectory of swipes: its stamp, kept increasing."""
@@ -140,12 +153,13 @@ class GestureNode(MmchatNode):
         self.get_logger().info(f"{len(times)} frames, landmarks+classifier p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
                                f"dropped {self.worker.dropped} while busy, {self.bad_frames} bad")
 
-    def close(self) -> None:
+    def release(self) -> None:
         self.detector.close()
+        self.detector = None
 
 
 def main(args=None):
-    return run_node(GestureNode, args)
+    return run_lifecycle_node(GestureNode, args)
 
 
 if __name__ == "__main__":

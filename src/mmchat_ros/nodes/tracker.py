@@ -9,6 +9,10 @@ worker thread of its own on the newest frame: frames arriving while it is busy a
 YOLO weights are a local file (default yolo11n.pt, looked up in the working directory and models_dir), or an
 exported model (.onnx, *_openvino_model/, ...): nothing is downloaded unless allow_download is true; a missing file
 stops the node with an error naming it and saying how to provide it.
+
+A lifecycle node (nodes/lifecycle.py): configure loads the detector, activate subscribes to the camera and starts
+detecting, deactivate stops both (no CPU spent, the model kept). max_rate_hz is live: the activation policy
+(config/activation_policy.yaml) slows the tracker down while neither follow nor a question about the scene needs it.
 """
 from __future__ import annotations
 
@@ -23,9 +27,10 @@ from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detec
 from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks
 from mmchat_ros.core import topics
 from mmchat_ros.msg import Detection, DetectionArray
-from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
-from mmchat_ros.nodes.common import Param, first_frame_line, run_node
+from mmchat_ros.nodes.base import LatestFrameWorker
+from mmchat_ros.nodes.common import Param, first_frame_line
 from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
     "detector": Param("yolo", "detector backend: 'yolo' (ultralytics YOLO, the weights below) or 'hog' (OpenCV's "
@@ -45,7 +50,8 @@ PARAMS = {
     "tracker": Param("bytetrack", "multi-object tracker: " + " or ".join(TRACKERS) + " (ultralytics' own)"),
     "tracker_config": Param("", "tracker YAML in ultralytics' format; empty = ultralytics' <tracker>.yaml"),
     "frame_rate": Param(15.0, "rate at which frames are processed, Hz: sizes the tracker's lost-track buffer"),
-    "max_rate_hz": Param(0.0, "process at most this many frames per second; 0 = as fast as detection runs"),
+    "max_rate_hz": Param(0.0, "process at most this many frames per second; 0 = as fast as detection runs",
+                         value_range=(0.0, 1000.0), live=True),
     "publish_debug_image": Param(True, "publish /detections/debug_image while it has subscribers"),
     "hog_upscale": Param(1.0, "HOG: enlarge frames by this factor first (people must be ~100 px tall to be found; "
                               "cost grows with its square)"),
@@ -53,10 +59,16 @@ PARAMS = {
     "hog_scale": Param(1.1, "HOG: image pyramid step (larger = faster, misses more sizes; OpenCV's default is 1.05)"),
     "hog_hit_threshold": Param(0.0, "HOG: SVM margin a window needs to count as a detection"),
     "hog_score_offset": Param(1.0, "HOG: SVM margin reported as score 0.5 (score = sigmoid(margin - offset))"),
+    **LIFECYCLE_PARAMS,
 }
 
 _TO_RGB = {"rgb8": None, "bgr8": "COLOR_BGR2RGB", "rgba8": "COLOR_RGBA2RGB", "bgra8": "COLOR_BGRA2RGB",
            "mono8": "COLOR_GRAY2RGB", "8UC1": "COLOR_GRAY2RGB", "8UC3": None}
+
+
+def min_period(max_rate_hz: float) -> float:
+    """The worker's shortest interval between frames for a max_rate_hz (0: no limit)."""
+    return 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
 
 
 def rgb_from_image(msg: Image) -> np.ndarray:
@@ -91,12 +103,19 @@ def detections_to_msg(tracks: list[Track], detections: Detections, header, width
     return out
 
 
-class TrackerNode(MmchatNode):
+class TrackerNode(MmchatLifecycleNode):
+    """Lifecycle: configure loads the detector (and runs it once: ultralytics builds its predictor on the first
+    inference), activate subscribes to the camera and starts detection with a fresh tracker, deactivate stops both."""
+
     def __init__(self):
-        super().__init__("tracker", PARAMS)
+        super().__init__("tracker", PARAMS, on_change=self.apply_rate)
+        if self.p.max_rate_hz < 0 or self.p.frame_rate <= 0:
+            raise ValueError(f"max_rate_hz must be >= 0 and frame_rate > 0 (got {self.p.max_rate_hz}, "
+                             f"{self.p.frame_rate})")
+        self.worker: LatestFrameWorker | None = None
+
+    def configure(self) -> None:
         p = self.p
-        if p.max_rate_hz < 0 or p.frame_rate <= 0:
-            raise ValueError(f"max_rate_hz must be >= 0 and frame_rate > 0 (got {p.max_rate_hz}, {p.frame_rate})")
         if p.detector == "yolo":
             detector_options = dict(weights=p.weights, image_size=p.image_size, confidence=p.confidence, iou=p.iou,
                                     device=p.device, half=p.half, models_dir=p.models_dir,
@@ -104,26 +123,36 @@ class TrackerNode(MmchatNode):
         else:
             detector_options = dict(upscale=p.hog_upscale, win_stride=p.hog_win_stride, scale=p.hog_scale,
                                     hit_threshold=p.hog_hit_threshold, score_offset=p.hog_score_offset)
-        self.detector = make_detector(p.detector, **detector_options)   # DetectorError: stops with the reason
-        self.classes = parse_class_filter(p.classes, self.detector.names)
+        detector = make_detector(p.detector, **detector_options)   # DetectorError: stops with the reason
+        self.classes = parse_class_filter(p.classes, detector.names)
         if p.detector == "yolo" and self.classes is not None:
-            self.detector.classes = self.classes                          # filtered inside YOLO's NMS: cheaper
-        self.tracker = MultiObjectTracker(p.tracker, p.frame_rate, p.tracker_config)
+            detector.classes = self.classes                          # filtered inside YOLO's NMS: cheaper
         # The first inference builds ultralytics' predictor (seconds): do it now, not on the first camera frame.
-        self.detector.detect(np.zeros((240, 320, 3), np.uint8))
-
+        detector.detect(np.zeros((240, 320, 3), np.uint8))
+        self.detector = detector
         self.detections_pub = self.publish_to(topics.DETECTIONS, DetectionArray)
         self.debug_pub = self.publish_to(topics.DETECTIONS_DEBUG_IMAGE, Image)
+        self.get_logger().info(f"tracker ready: {self.detector.name}, tracker {p.tracker}, classes "
+                               f"{p.classes or 'all'}")
+
+    def activate(self) -> None:
+        self.tracker = MultiObjectTracker(self.p.tracker, self.p.frame_rate, self.p.tracker_config)
         self.frames_done = 0
         self.frames_dropped_before = 0
         self.busy_s = 0.0
-        self.worker = LatestFrameWorker(self, "detection", self.process,
-                                        min_period_s=1.0 / p.max_rate_hz if p.max_rate_hz > 0 else 0.0)
+        self.worker = LatestFrameWorker(self, "detection", self.process, min_period_s=min_period(self.p.max_rate_hz))
         self.start_worker(self.worker)
         self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
         self.create_timer(10.0, self.log_statistics)
-        self.get_logger().info(f"tracker ready: {self.detector.name}, tracker {self.tracker.kind} "
-                               f"({self.tracker.config_file.name}), classes {p.classes or 'all'}")
+        self.get_logger().info(f"tracking with {self.tracker.kind} ({self.tracker.config_file.name})")
+
+    def apply_rate(self, values: dict) -> None:
+        """max_rate_hz is live (the activation policy slows the tracker down while nobody needs full rate)."""
+        if self.worker is not None:
+            self.worker.min_period_s = min_period(values["max_rate_hz"])
+
+    def release(self) -> None:
+        self.detector = None
 
     def process(self, msg: Image) -> None:
         start = time.monotonic()
@@ -157,7 +186,7 @@ class TrackerNode(MmchatNode):
 
 
 def main(args=None):
-    return run_node(TrackerNode, args)
+    return run_lifecycle_node(TrackerNode, args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
   mmchat param list|get|set|dump NODE ...  a running node's parameters (live ones can be set)
+  mmchat lifecycle NODE get|set T|list     a lifecycle node's state (tracker, gesture, face_auth, drivers)
   mmchat doctor                            check the installation
   mmchat operators enroll|list|delete      manage the operators allowed to fly
   mmchat record | play | view | panel      record/replay bags, Foxglove live view, the operator web panel
@@ -112,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check the installation")
     doctor.set_defaults(func=lambda a: __import__("mmchat_ros.tools.doctor", fromlist=["run"]).run())
 
-    from mmchat_ros.tools import observe_cli, operators_cli, param_cli
+    from mmchat_ros.tools import lifecycle_cli, observe_cli, operators_cli, param_cli
     param_cli.add_subparser(sub)          # mmchat param list|get|set|dump
+    lifecycle_cli.add_subparser(sub)      # mmchat lifecycle NODE get|set|list
     operators_cli.add_subparser(sub)      # mmchat operators enroll|list|delete
     observe_cli.add_subparsers(sub)       # mmchat record|play|view|panel
 

@@ -16,31 +16,11 @@ from typing import Any
 
 import yaml
 
-SERVICE_WAIT_S = 10.0
+from mmchat_ros.tools.node_services import SERVICE_WAIT_S, NodeServiceClient
 
 
-class ParameterClient:
+class ParameterClient(NodeServiceClient):
     """Calls one node's parameter services from a temporary node."""
-
-    def __init__(self, node_name: str, wait_s: float = SERVICE_WAIT_S):
-        from mmchat_ros.tools.introspect import _init
-        self.rclpy, self.node = _init()
-        self.target = node_name if node_name.startswith("/") else f"/{node_name}"
-        self.wait_s = wait_s
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
-
-    def call(self, srv_type, service: str, request):
-        client = self.node.create_client(srv_type, f"{self.target}/{service}")
-        if not client.wait_for_service(timeout_sec=self.wait_s):
-            raise SystemExit(f"node '{self.target}' not found (no {service} service after {self.wait_s:.0f} s)")
-        future = client.call_async(request)
-        self.rclpy.spin_until_future_complete(self.node, future, timeout_sec=self.wait_s)
-        if not future.done():
-            raise SystemExit(f"no answer from {self.target}/{service} within {self.wait_s:.0f} s")
-        return future.result()
 
     def names(self) -> list[str]:
         from rcl_interfaces.srv import ListParameters
