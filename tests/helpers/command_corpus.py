@@ -16,9 +16,9 @@ import yaml
 
 from mmchat_ros.core import answers
 from mmchat_ros.core.detections import TrackedObject
-from mmchat_ros.core.flight.plan import ActionType, PlanStep, PlanVehicle
+from mmchat_ros.core.flight.plan import PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
-from mmchat_ros.core.plan_schema import ACTION_NAMES, NAME_OF
+from mmchat_ros.core.plan_vocabulary import ACTIONS, ACTIONS_BY_NAME, ActionType, PlanStep
 from mmchat_ros.core.planner import Context, PlannerDecision
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "commands"
@@ -57,7 +57,7 @@ def _expected_steps(entry: dict) -> list[PlanStep]:
     steps = []
     for raw in entry.get("plan", []):
         args = {k: float(v) for k, v in raw.items() if k not in ("action", "target_track_id", "target_class")}
-        step = PlanStep(ACTION_NAMES[raw["action"]], **args)
+        step = PlanStep(ACTIONS_BY_NAME[raw["action"]].type, **args)
         if raw["action"] == "follow":
             step = PlanStep(ActionType.FOLLOW, target_track_id=int(raw.get("target_track_id", -1)))
         steps.append(step)
@@ -87,7 +87,7 @@ def _same_step(a: PlanStep, b: PlanStep) -> bool:
 def plan_text(steps: list[PlanStep]) -> str:
     parts = []
     for s in steps:
-        name = NAME_OF.get(ActionType(s.type), str(s.type))
+        name = ACTIONS[ActionType(s.type)].name
         args = {k: round(getattr(s, k), 3) for k in ("x", "y", "z", "yaw_deg", "duration_s", "speed")
                 if getattr(s, k)}
         if s.type == ActionType.FOLLOW:

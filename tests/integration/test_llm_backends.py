@@ -6,8 +6,8 @@ import socket
 import pytest
 
 from mmchat_ros.backends.llm import LlamaCppBackend, OllamaBackend, default_gguf_path
-from mmchat_ros.core.flight.plan import ActionType as A
 from mmchat_ros.core.plan_schema import SYSTEM_PROMPT, json_schema, parse_llm_output, user_prompt
+from mmchat_ros.core.plan_vocabulary import ActionType as A
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner
 from tests.helpers.ollama_server import FakeOllama
 from tests.unit.test_planner_core import HOVERING

@@ -12,7 +12,7 @@ import yaml
 from mmchat_ros.backends.sim.lockstep import Lockstep
 from mmchat_ros.backends.sim.quadrotor import Perturbation
 from mmchat_ros.core.flight.gains import default_gains_file
-from mmchat_ros.core.flight.plan import ActionType, PlanStep
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 
 pytestmark = [pytest.mark.sim]
 

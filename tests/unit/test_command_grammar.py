@@ -4,7 +4,7 @@ import math
 import pytest
 
 from mmchat_ros.core.language.parser import parse_command
-from mmchat_ros.core.flight.plan import ActionType as A
+from mmchat_ros.core.plan_vocabulary import ActionType as A
 
 
 def steps(text):

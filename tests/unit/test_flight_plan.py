@@ -1,24 +1,21 @@
-"""Plan executor: PlanAction mirror, validation, reference trajectories, completion, and a full flown plan."""
+"""Plan executor: validation, reference trajectories, completion, and a full flown plan."""
 from __future__ import annotations
 
 import math
-import re
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
-from mmchat_ros.core.flight.plan import (ActionType, PlanConfig, PlanExecutor, PlanOutput, PlanState, PlanStep,
-                                         PlanVehicle, TrapezoidProfile)
+from mmchat_ros.core.flight.plan import PlanConfig, PlanExecutor, PlanOutput, PlanState, PlanVehicle, TrapezoidProfile
 from mmchat_ros.core.flight.state_machine import FlightMode
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_flight_control import FlightHarness  # noqa: E402  (the shared rigid-body test double)
 
-ROOT = Path(__file__).resolve().parents[2]
 DT = 0.02
 T = ActionType
 
@@ -83,20 +80,6 @@ def execute(executor, vehicle, seconds, start=0.0, record=None):
         if not executor.running:
             break
     return now
-
-
-# ---------------------------------------------------------------------------------------------- the schema
-def test_plan_step_mirrors_plan_action_msg():
-    text = (ROOT / "msg" / "PlanAction.msg").read_text()
-    constants = dict(re.findall(r"^uint8\s+([A-Z_]+)\s*=\s*(\d+)", text, flags=re.M))
-    assert {name: int(value) for name, value in constants.items()} == {t.name: t.value for t in ActionType}
-    msg_fields = re.findall(r"^(?:uint8|float64|int64|string)\s+([a-z_]+)\s*(?:#.*)?$", text, flags=re.M)
-    assert msg_fields == [f.name for f in fields(PlanStep)]
-
-    class FakeMsg:                                            # duck-typed PlanAction
-        type, x, y, z, yaw_deg, duration_s, speed, target_track_id, target_class = 3, 1.0, 2.0, 0.5, 0, 0, 0.4, -1, ""
-
-    assert PlanStep.from_msg(FakeMsg) == PlanStep(3, 1.0, 2.0, 0.5, 0.0, 0.0, 0.4, -1, "")
 
 
 def test_trapezoid_profile_respects_speed_and_acceleration():

@@ -12,8 +12,8 @@ from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.flight_core import FlightCoreConfig
 from mmchat_ros.core.flight.mux import (CommandMux, EmergencyStopCommand, HoverCommand, LandCommand,
                                         PositionCommand, VelocityCommand)
-from mmchat_ros.core.flight.plan import ActionType, PlanStep
 from mmchat_ros.core.flight.state_machine import FlightEvent, FlightMode, FlightStateMachine, GuardContext
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_flight_control import FlightHarness  # noqa: E402  (the shared rigid-body test double)

@@ -12,10 +12,11 @@ from mmchat_ros.core.airframe import load_airframe
 from mmchat_ros.core.flight.control import CascadedController
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
 from mmchat_ros.core.flight.gains import GainRule, default_gains_file, derive_gains_spec, load_gains
-from mmchat_ros.core.flight.plan import PlanExecutor, PlanStep, PlanVehicle
+from mmchat_ros.core.flight.plan import PlanExecutor, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.flight.trajectory import (FigureEight, GoToShaper, KinematicLimits, SmoothProfile,
                                                TrapezoidProfile, time_scale_factor)
+from mmchat_ros.core.plan_vocabulary import PlanStep
 
 DT = 0.004
 LIMITS = KinematicLimits(speed_xy=1.0, speed_z=1.8, accel_xy=3.6, accel_up=3.2, accel_down=2.5, jerk_xy=20.0,

@@ -6,10 +6,11 @@ import pytest
 
 from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.flight.envelope import EnvelopeConfig
-from mmchat_ros.core.flight.plan import ActionType as A
 from mmchat_ros.core.flight.plan import PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
-from mmchat_ros.core.plan_schema import PlanSchemaError, describe, json_schema, parse_llm_output
+from mmchat_ros.core.plan_schema import PlanSchemaError, json_schema, parse_llm_output
+from mmchat_ros.core.plan_vocabulary import ActionType as A
+from mmchat_ros.core.plan_vocabulary import describe
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, confirmation_answer
 
 HOVERING = PlanVehicle(np.array([0.0, 0.0, 1.5]), np.zeros(3), 0.0, FlightMode.HOVER)

@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 
-from mmchat_ros.core.flight.plan import ActionType as A
 from mmchat_ros.core.flight.plan import PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.language.clauses import split_clauses
@@ -15,6 +14,7 @@ from mmchat_ros.core.language.normalise import normalise
 from mmchat_ros.core.language.numbers import NumberReader
 from mmchat_ros.core.language.parser import parse_command
 from mmchat_ros.core.language.recognition_slips import phonetic_key
+from mmchat_ros.core.plan_vocabulary import ActionType as A
 from mmchat_ros.core.planner import Context, Planner
 from mmchat_ros.core.understanding import IntentClassifier, Understanding, chat_kind
 from tests.helpers import command_corpus as corpus
@@ -197,7 +197,7 @@ def test_corpus_accuracy_and_no_motion_where_none_is_expected(planner_with_inten
 def test_fresh_safety_requests_are_refused_and_nothing_but_a_stop_moves_where_nothing_should(planner_with_intents):
     """dev_safety.yaml, a third author's probe of safety requests and near misses: the floors it reached when the
     refusal of requests naming a protected thing was built (bench/understanding.py prints the failures)."""
-    from mmchat_ros.core.flight.plan import ActionType
+    from mmchat_ros.core.plan_vocabulary import ActionType
     report = corpus.evaluate(planner_with_intents, corpus.load("dev_safety"))
     failures = "\n".join(f"{s.entry['text']!r}: {s.why}" for s in report.failures())
     assert report.accuracy >= 0.9 and report.safety_recall >= 0.88, failures

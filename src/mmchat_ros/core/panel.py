@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
-from mmchat_ros.core.flight.plan import ActionType
 from mmchat_ros.core.overlays import yaw_deg_of
+from mmchat_ros.core.plan_vocabulary import ACTIONS, ARGUMENTS, ActionType, PlanStep
 
 MAX_COMMAND_CHARS = 500
 # The page (src/mmchat_ros/web, installed as package data) by URL path: file name, content type.
@@ -61,19 +61,16 @@ def _number(value: float) -> str:
 
 
 def plan_action_text(action) -> str:
+    """One PlanAction as the log shows it: "MOVE_BY x=2 y=0 z=0"; arguments left at their default are left out,
+    except where the action shows them all (coordinates)."""
     try:
         kind = ActionType(int(action.type))
     except ValueError:
         return f"UNKNOWN({action.type})"
-    fields = {
-        ActionType.TAKEOFF: [("z", action.z)], ActionType.HOVER: [("s", action.duration_s)],
-        ActionType.MOVE_BY: [("x", action.x), ("y", action.y), ("z", action.z)],
-        ActionType.GOTO: [("x", action.x), ("y", action.y), ("z", action.z)],
-        ActionType.ROTATE: [("deg", action.yaw_deg)],
-        ActionType.FOLLOW: [("track", action.target_track_id), ("class", action.target_class)],
-    }.get(kind, [])
-    shown = [f"{name}={_number(v) if isinstance(v, float) else v}" for name, v in fields
-             if v not in (0, 0.0, "", -1) or kind in (ActionType.MOVE_BY, ActionType.GOTO)]
+    spec, unset = ACTIONS[kind], PlanStep(kind)
+    values = {name: getattr(action, name) for name in spec.shown}
+    shown = [f"{ARGUMENTS[name].label}={_number(value) if isinstance(value, float) else value}"
+             for name, value in values.items() if spec.shows_defaults or value != getattr(unset, name)]
     return kind.name + (" " + " ".join(shown) if shown else "")
 
 

@@ -11,20 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mmchat_ros.core.flight.plan import ActionType, PlanStep
-
-ACTION_NAMES = {
-    "takeoff": ActionType.TAKEOFF, "land": ActionType.LAND, "hover": ActionType.HOVER,
-    "move_by": ActionType.MOVE_BY, "goto": ActionType.GOTO, "rotate": ActionType.ROTATE,
-    "follow": ActionType.FOLLOW, "return_home": ActionType.RETURN_HOME, "stop": ActionType.STOP,
-}
-NAME_OF = {v: k for k, v in ACTION_NAMES.items()}
-ARGUMENTS = {   # which fields each action takes; anything else is an error
-    "takeoff": {"z"}, "land": set(), "hover": {"duration_s"}, "move_by": {"x", "y", "z", "speed"},
-    "goto": {"x", "y", "z", "speed"}, "rotate": {"yaw_deg"}, "follow": {"target_class", "target_track_id"},
-    "return_home": {"speed"}, "stop": set(),
-}
-NUMERIC = {"x", "y", "z", "yaw_deg", "duration_s", "speed"}
+from mmchat_ros.core.plan_vocabulary import ACTIONS, ACTIONS_BY_NAME, ARGUMENTS, NUMBER_ARGUMENTS, ActionType, PlanStep
 
 
 @dataclass(frozen=True)
@@ -43,20 +30,20 @@ class PlanSchemaError(ValueError):
 
 
 MAX_REPLY_CHARS = 160
-REQUIRED_ARGUMENTS = {"rotate": ["yaw_deg"], "goto": ["x", "y", "z"], "follow": ["target_class"]}
+MAX_TARGET_CLASS_CHARS = 40
 
 
 def json_schema(limits: PlanLimits = PlanLimits()) -> dict:
     """JSON schema for constrained decoding (llama.cpp grammar, Ollama `format`): one object variant per action
     with exactly the arguments that action takes, so a decoder held to it cannot give `rotate` an `x`."""
-    types = {name: {"type": "number"} for name in NUMERIC}
-    types.update(target_class={"type": "string", "maxLength": 40}, target_track_id={"type": "integer"})
+    types = {name: {"type": argument.json_type} for name, argument in ARGUMENTS.items()}
+    types["target_class"]["maxLength"] = MAX_TARGET_CLASS_CHARS
     variants = [{
         "type": "object",
-        "properties": {"action": {"const": name}, **{arg: types[arg] for arg in sorted(ARGUMENTS[name])}},
-        "required": ["action", *REQUIRED_ARGUMENTS.get(name, [])],
+        "properties": {"action": {"const": name}, **{arg: types[arg] for arg in sorted(action.arguments)}},
+        "required": ["action", *action.required],
         "additionalProperties": False,
-    } for name in sorted(ACTION_NAMES)]
+    } for name, action in sorted(ACTIONS_BY_NAME.items())]
     return {
         "type": "object",
         "properties": {
@@ -114,14 +101,14 @@ def _step(index: int, raw: Any, limits: PlanLimits) -> PlanStep:
     if not isinstance(raw, dict):
         raise PlanSchemaError(f"{where} must be an object")
     name = raw.get("action")
-    if name not in ACTION_NAMES:
-        raise PlanSchemaError(f"{where}: unknown action {name!r} (known: {', '.join(sorted(ACTION_NAMES))})")
-    allowed = ARGUMENTS[name] | {"action"}
-    extra = set(raw) - allowed
+    if name not in ACTIONS_BY_NAME:
+        raise PlanSchemaError(f"{where}: unknown action {name!r} (known: {', '.join(sorted(ACTIONS_BY_NAME))})")
+    action = ACTIONS_BY_NAME[name]
+    extra = set(raw) - set(action.arguments) - {"action"}
     if extra:
         raise PlanSchemaError(f"{where} ({name}): unexpected argument(s) {sorted(extra)}")
-    values = {key: _number(raw[key], f"{where} ({name}).{key}") for key in raw if key in NUMERIC}
-    step = PlanStep(ACTION_NAMES[name], **values)
+    values = {key: _number(raw[key], f"{where} ({name}).{key}") for key in raw if key in NUMBER_ARGUMENTS}
+    step = PlanStep(action.type, **values)
     if name == "follow":
         target_class = raw.get("target_class", "person")
         track = raw.get("target_track_id", -1)
@@ -136,7 +123,7 @@ def _step(index: int, raw: Any, limits: PlanLimits) -> PlanStep:
 
 def check_limits(step: PlanStep, limits: PlanLimits, where: str = "action") -> None:
     """Argument ranges that hold for any source (grammar or LLM); the geofence is the flight core's job."""
-    name = NAME_OF.get(ActionType(step.type), str(step.type))
+    name = ACTIONS[ActionType(step.type)].name
     if step.type == ActionType.MOVE_BY:
         for axis in ("x", "y", "z"):
             if abs(getattr(step, axis)) > limits.max_step_m:
@@ -157,45 +144,6 @@ def check_limits(step: PlanStep, limits: PlanLimits, where: str = "action") -> N
             value = getattr(step, axis)
             if math.isfinite(value) and abs(value) > limits.coordinate_limit_m:
                 raise PlanSchemaError(f"{where} (goto).{axis}={value:g} m is not a plausible coordinate")
-
-
-def _quantity(value: float, unit: str) -> str:
-    """"1 meter", "2 meters", "1.5 meters" for speaking."""
-    return f"{value:g} {unit}" + ("" if value == 1 else "s")
-
-
-def describe(steps: list[PlanStep]) -> str:
-    """A short spoken description of a plan: "taking off, then flying forward 2 meters, then landing"."""
-    parts = []
-    for step in steps:
-        kind = ActionType(step.type)
-        if kind == ActionType.TAKEOFF:
-            parts.append(f"taking off to {_quantity(step.z, 'meter')}" if step.z else "taking off")
-        elif kind == ActionType.LAND:
-            parts.append("landing")
-        elif kind == ActionType.HOVER:
-            parts.append(f"hovering for {_quantity(step.duration_s, 'second')}" if step.duration_s else "hovering")
-        elif kind == ActionType.STOP:
-            parts.append("stopping")
-        elif kind == ActionType.MOVE_BY:
-            moves = []
-            for value, positive, negative in ((step.x, "forward", "back"), (step.y, "left", "right"),
-                                              (step.z, "up", "down")):
-                if value:
-                    moves.append(f"{positive if value > 0 else negative} {_quantity(abs(value), 'meter')}")
-            parts.append("flying " + " and ".join(moves))
-        elif kind == ActionType.ROTATE:
-            parts.append(f"turning {'left' if step.yaw_deg > 0 else 'right'} {_quantity(abs(step.yaw_deg), 'degree')}")
-        elif kind == ActionType.GOTO:
-            height = f", {step.z:g}" if math.isfinite(step.z) else ""
-            parts.append(f"flying to {step.x:g}, {step.y:g}{height}")
-        elif kind == ActionType.FOLLOW:
-            who = f"track {step.target_track_id}" if step.target_track_id >= 0 else f"the {step.target_class}"
-            parts.append(f"following {who}")
-        elif kind == ActionType.RETURN_HOME:
-            parts.append("coming back home")
-    text = ", then ".join(parts)
-    return text[:1].upper() + text[1:] if text else ""
 
 
 SYSTEM_PROMPT = """You control a drone. Turn the operator's command into a JSON plan and nothing else.

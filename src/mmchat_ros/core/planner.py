@@ -23,12 +23,13 @@ import numpy as np
 from mmchat_ros.core import answers
 from mmchat_ros.core.detections import TrackedObject
 from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
-from mmchat_ros.core.flight.plan import ActionType, PlanConfig, PlanExecutor, PlanStep, PlanVehicle
+from mmchat_ros.core.flight.plan import PlanConfig, PlanExecutor, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.language.clause_reader import FollowTarget, ParseResult
 from mmchat_ros.core.language.recognition_slips import unexplained_words
-from mmchat_ros.core.plan_schema import (NAME_OF, SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits,
-                                         describe, json_schema, parse_llm_output, user_prompt)
+from mmchat_ros.core.plan_schema import (SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits, json_schema,
+                                         parse_llm_output, user_prompt)
+from mmchat_ros.core.plan_vocabulary import ACTIONS, ActionType, PlanStep, describe
 from mmchat_ros.core.understanding import Understanding
 
 LlmCall = Callable[[str, str, dict], str]    # (system prompt, user prompt, JSON schema) -> JSON text
@@ -297,7 +298,7 @@ class Planner:
                      "unfollow"}, "move_by": {"move", "climb", "descend"}, "goto": {"move", "climb", "descend"},
                      "rotate": {"turn"}, "follow": {"follow"}, "return_home": {"home"}}
         for step in steps:
-            name = NAME_OF.get(ActionType(step.type), "")
+            name = ACTIONS[ActionType(step.type)].name
             if not by_action.get(name, set()) & plausible:
                 return f"(the model proposed '{name}', which doesn't match what you said)"
         return ""

@@ -34,7 +34,7 @@ from mmchat_ros.core.language.numbers import NumberReader
 from mmchat_ros.core.language.parser import parse_command
 from mmchat_ros.core.language.recognition_slips import unexplained_words
 from mmchat_ros.core.language.safety import SAFETY_REFUSAL, names_protected_thing, refusal_for, without_compliance
-from mmchat_ros.core.flight.plan import ActionType
+from mmchat_ros.core.plan_vocabulary import ActionType
 
 Encode = Callable[[list[str]], np.ndarray]      # sentences → (n, d) unit vectors
 

@@ -29,9 +29,10 @@ from mmchat_ros.core.command_freshness import STALE, command_stamp_problem
 from mmchat_ros.core.flight.control import VehicleState
 from mmchat_ros.core.flight.envelope import ENVELOPE_PARAMETERS, EnvelopeConfig, envelope_to_json
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
-from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState, PlanStep
+from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState
 from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_heading, yaw_from_quat
 from mmchat_ros.core.live_parameters import three_numbers
+from mmchat_ros.core.plan_vocabulary import PlanStep
 from mmchat_ros.msg import FlightState, MotorCommand
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
 from mmchat_ros.nodes.base import MmchatNode, PacedLoop

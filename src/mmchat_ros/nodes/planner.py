@@ -26,7 +26,8 @@ from mmchat_ros.core.flight.envelope import EnvelopeConfig, envelope_from_json
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.geometry import yaw_from_quat
-from mmchat_ros.core.plan_schema import PlanLimits, describe
+from mmchat_ros.core.plan_schema import PlanLimits
+from mmchat_ros.core.plan_vocabulary import describe
 from mmchat_ros.core.planner import Context, LlmUnavailable, Planner
 from mmchat_ros.core.understanding import IntentClassifier, Understanding
 from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,
@@ -325,9 +326,7 @@ class PlannerNode(MmchatNode):
                 return False, "", decision.reply
             plan = ActionPlan(id=uuid.uuid4().hex, source=decision.source, utterance=text)
             plan.header.stamp = self.get_clock().now().to_msg()
-            plan.actions = [PlanAction(type=int(s.type), x=s.x, y=s.y, z=s.z, yaw_deg=s.yaw_deg,
-                                       duration_s=s.duration_s, speed=s.speed, target_track_id=s.target_track_id,
-                                       target_class=s.target_class) for s in decision.steps]
+            plan.actions = [PlanAction(**step.message_fields()) for step in decision.steps]
             if not self.plan_client.server_is_ready():
                 reply = "I can't reach the flight controller, so nothing will move."
                 self.say(reply)

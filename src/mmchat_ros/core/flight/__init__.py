@@ -11,16 +11,16 @@ from mmchat_ros.core.flight.gains import ControlLimits, FlightGains, PidGains, l
 from mmchat_ros.core.flight.mixer import Mixer
 from mmchat_ros.core.flight.mux import (ActiveCommand, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
-from mmchat_ros.core.flight.plan import (ActionType, FollowRequest, PlanConfig, PlanExecutor, PlanFeedback,
-                                         PlanOutput, PlanState, PlanStep, PlanVehicle)
+from mmchat_ros.core.flight.plan import (FollowRequest, PlanConfig, PlanExecutor, PlanFeedback, PlanOutput,
+                                         PlanState, PlanVehicle)
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
 
 __all__ = [
-    "ActionType", "ActiveCommand", "CascadedController", "CommandMux", "ControlLimits", "ControlOutput", "Decision",
+    "ActiveCommand", "CascadedController", "CommandMux", "ControlLimits", "ControlOutput", "Decision",
     "EmergencyStopCommand", "EnvelopeCheck", "EnvelopeConfig", "FlightCore", "FlightCoreConfig", "FlightEvent",
     "FlightGains", "FlightMode", "FlightStateMachine", "FlightStatus", "FollowRequest", "GuardContext",
     "HoverCommand", "LandCommand", "Mixer", "PidGains", "PlanConfig", "PlanExecutor", "PlanFeedback", "PlanOutput",
-    "PlanState", "PlanStep", "PlanVehicle", "PositionCommand", "SafetyEnvelope", "Setpoint", "Transition",
+    "PlanState", "PlanVehicle", "PositionCommand", "SafetyEnvelope", "Setpoint", "Transition",
     "VehicleState", "VelocityCommand", "load_gains",
 ]

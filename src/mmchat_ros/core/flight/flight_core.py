@@ -34,14 +34,14 @@ from mmchat_ros.core.flight.gains import FlightGains, load_gains
 from mmchat_ros.core.flight.landing import Landing
 from mmchat_ros.core.flight.mux import (ACCEPTED, CommandMux, Decision, EmergencyStopCommand, HoverCommand,
                                         LandCommand, PositionCommand, VelocityCommand)
-from mmchat_ros.core.flight.plan import (PLAN_REPLACED, FollowRequest, PlanExecutor, PlanFeedback, PlanStep,
-                                         PlanVehicle)
+from mmchat_ros.core.flight.plan import PLAN_REPLACED, FollowRequest, PlanExecutor, PlanFeedback, PlanVehicle
 from mmchat_ros.core.flight.odometry import Odometry
 from mmchat_ros.core.flight.setpoints import HoverAndGoTo, velocity_setpoint
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
 from mmchat_ros.core.flight.takeoff import TakeoffClimb
 from mmchat_ros.core.geometry import heading_to_world, tilt_from_quat
+from mmchat_ros.core.plan_vocabulary import PlanStep
 
 PLAN_SOURCE = "plan"
 EMERGENCY_REST_S = 1.0              # after an emergency stop, at rest this long before a reset (not mid-fall)

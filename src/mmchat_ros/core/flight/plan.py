@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from enum import Enum, IntEnum
-from typing import Any, Iterable, Sequence
+from enum import Enum
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -23,46 +23,8 @@ from mmchat_ros.core.flight.mux import PositionCommand
 from mmchat_ros.core.flight.state_machine import FLYING_MODES, FlightMode
 from mmchat_ros.core.flight.trajectory import KinematicLimits, SmoothProfile, TrapezoidProfile  # noqa: F401
 from mmchat_ros.core.geometry import heading_to_world, wrap_angle
-
-
-class ActionType(IntEnum):
-    """Same values as the constants of msg/PlanAction.msg."""
-    TAKEOFF = 0
-    LAND = 1
-    HOVER = 2
-    MOVE_BY = 3
-    GOTO = 4
-    ROTATE = 5
-    FOLLOW = 6
-    RETURN_HOME = 7
-    STOP = 8
-
-
-@dataclass
-class PlanStep:
-    """One action, field for field as msg/PlanAction.msg."""
-    type: int
-    x: float = 0.0
-    y: float = 0.0
-    z: float = 0.0
-    yaw_deg: float = 0.0
-    duration_s: float = 0.0
-    speed: float = 0.0                   # m/s cap for this step; 0 = default
-    target_track_id: int = -1
-    target_class: str = ""
-
-    @classmethod
-    def from_msg(cls, msg: Any) -> "PlanStep":
-        """From a PlanAction message (or anything with the same attributes)."""
-        return cls(int(msg.type), float(msg.x), float(msg.y), float(msg.z), float(msg.yaw_deg),
-                   float(msg.duration_s), float(msg.speed), int(msg.target_track_id), str(msg.target_class))
-
-    @property
-    def type_name(self) -> str:
-        try:
-            return ActionType(self.type).name
-        except ValueError:
-            return f"UNKNOWN({self.type})"
+# Also imported from here by the grammar until it takes them from plan_vocabulary like everything else.
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 
 
 @dataclass(frozen=True)
