@@ -7,6 +7,10 @@ vehicle's yaw (x forward, y left, z up). Nothing here depends on which way z poi
 z-down (NED/FRD) frames: vehicle_frames.py builds the conversions between the two on top of them.
 
 Pure numpy and math, no ROS: ROS message ↔ array conversions live in nodes/ros_conversions.py.
+
+The ``*_tuple`` functions do the same on plain floats (any sequences in, tuples out) and the array functions
+wrap them: numpy spends about a microsecond on each operation with a 3- or 4-element array, and the 250 Hz
+control step (core/flight/control.py) does hundreds of them.
 """
 from __future__ import annotations
 
@@ -16,16 +20,19 @@ import numpy as np
 
 
 # ------------------------------------------------------------------------------------------------ quaternions
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def quat_multiply_tuple(a, b) -> tuple[float, float, float, float]:
     """Hamilton product a ⊗ b: the rotation b, then a."""
     aw, ax, ay, az = a
     bw, bx, by, bz = b
-    return np.array([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ])
+    return (aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a ⊗ b: the rotation b, then a."""
+    return np.array(quat_multiply_tuple(a, b))
 
 
 def quat_conjugate(q: np.ndarray) -> np.ndarray:
@@ -33,13 +40,18 @@ def quat_conjugate(q: np.ndarray) -> np.ndarray:
     return np.array([q[0], -q[1], -q[2], -q[3]])
 
 
+def quat_normalize_tuple(q) -> tuple[float, float, float, float]:
+    """q scaled to unit length; ValueError for a zero or non-finite quaternion (it names no rotation)."""
+    w, x, y, z = q
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    if not math.isfinite(norm) or norm < 1e-9:
+        raise ValueError(f"quaternion {[float(v) for v in q]} cannot be normalised")
+    return w / norm, x / norm, y / norm, z / norm
+
+
 def quat_normalize(q) -> np.ndarray:
     """q scaled to unit length; ValueError for a zero or non-finite quaternion (it names no rotation)."""
-    q = np.asarray(q, float).reshape(4)
-    norm = math.sqrt(float(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2))
-    if not math.isfinite(norm) or norm < 1e-9:
-        raise ValueError(f"quaternion {q.tolist()} cannot be normalised")
-    return q / norm
+    return np.array(quat_normalize_tuple(np.asarray(q, float).reshape(4)))
 
 
 def quat_canonical(q: np.ndarray) -> np.ndarray:
@@ -47,49 +59,70 @@ def quat_canonical(q: np.ndarray) -> np.ndarray:
     return -q if q[0] < 0.0 else q
 
 
-def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+def quat_between_tuple(u, v) -> tuple[float, float, float, float] | None:
     """Shortest rotation taking unit vector u onto unit vector v; None when they are (nearly) opposite."""
-    dot = float(u @ v)
+    dot = u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
     if dot < -1.0 + 1e-6:
         return None
-    axis = cross3(u, v)
-    q = np.array([1.0 + dot, axis[0], axis[1], axis[2]])
-    return q / math.sqrt(float(q @ q))
+    ax, ay, az = cross3_tuple(u, v)
+    w = 1.0 + dot
+    norm = math.sqrt(w * w + ax * ax + ay * ay + az * az)
+    return w / norm, ax / norm, ay / norm, az / norm
+
+
+def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+    """Shortest rotation taking unit vector u onto unit vector v; None when they are (nearly) opposite."""
+    q = quat_between_tuple(u, v)
+    return None if q is None else np.array(q)
+
+
+def cross3_tuple(a, b) -> tuple[float, float, float]:
+    """a × b for 3-vectors."""
+    return a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]
 
 
 def cross3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a × b for 3-vectors (np.cross is an order of magnitude slower on tiny arrays)."""
-    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+    return np.array(cross3_tuple(a, b))
 
 
 # ------------------------------------------------------------------------------------------- rotation matrices
+def quat_to_rotation_rows(q) -> tuple[tuple[float, float, float], ...]:
+    """The rows of quat_to_rotation_matrix(q), as tuples."""
+    w, x, y, z = q
+    return ((1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)),
+            (2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)),
+            (2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)))
+
+
 def quat_to_rotation_matrix(q: np.ndarray) -> np.ndarray:
     """3×3 matrix R with v_world = R @ v_body for a unit body→world quaternion."""
-    w, x, y, z = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+    return np.array(quat_to_rotation_rows(q))
+
+
+def rotation_rows_to_quat_tuple(rot) -> tuple[float, float, float, float]:
+    """Inverse of quat_to_rotation_rows, with w >= 0 (Shepperd's method, numerically safe for every rotation)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = rot
+    trace = m00 + m11 + m22
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = (0.25 * s, (m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s)
+    elif m00 > m11 and m00 > m22:
+        s = 2.0 * math.sqrt(1.0 + m00 - m11 - m22)
+        q = ((m21 - m12) / s, 0.25 * s, (m01 + m10) / s, (m02 + m20) / s)
+    elif m11 > m22:
+        s = 2.0 * math.sqrt(1.0 + m11 - m00 - m22)
+        q = ((m02 - m20) / s, (m01 + m10) / s, 0.25 * s, (m12 + m21) / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
+        q = ((m10 - m01) / s, (m02 + m20) / s, (m12 + m21) / s, 0.25 * s)
+    w, x, y, z = quat_normalize_tuple(q)
+    return (-w, -x, -y, -z) if w < 0.0 else (w, x, y, z)
 
 
 def rotation_matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     """Inverse of quat_to_rotation_matrix, with w >= 0 (Shepperd's method, numerically safe for every rotation)."""
-    m = rot
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0.0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    return quat_canonical(quat_normalize(np.array(q)))
+    return np.array(rotation_rows_to_quat_tuple(rot))
 
 
 def body_to_world(q, vector_body) -> np.ndarray:

@@ -3,6 +3,7 @@ the inverse of the airframe's allocation matrix, giving up yaw, then collective,
 cannot deliver everything (see Mixer)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,7 @@ class Mixer:
         self._roll_pitch_rows = [(float(a), float(b)) for a, b in self._roll_pitch_columns]
         self._yaw_column_list = [float(c) for c in self._yaw_column]
 
-    def mix(self, collective_n: float, torque_nm: np.ndarray) -> MixerResult:
+    def mix(self, collective_n: float, torque_nm: Sequence[float]) -> MixerResult:
         # Plain floats: for 4-8 motors this is several times faster than numpy and runs every control step.
         col = self._thrust_column_list
         top = self.max_thrust
