@@ -23,7 +23,6 @@ from mmchat_ros.core.flight.mux import PositionCommand
 from mmchat_ros.core.flight.state_machine import FLYING_MODES, FlightMode
 from mmchat_ros.core.flight.trajectory import KinematicLimits, SmoothProfile, TrapezoidProfile  # noqa: F401
 from mmchat_ros.core.geometry import heading_to_world, wrap_angle
-# Also imported from here by the grammar until it takes them from plan_vocabulary like everything else.
 from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 
 

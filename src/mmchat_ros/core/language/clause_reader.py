@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from mmchat_ros.core.flight.plan import ActionType, PlanStep
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 from mmchat_ros.core.language.lexicon import (DEFAULT_TURN_DEGREES, DIRECTIONS, HEDGE_DEGREES, HEDGE_METRES, HEDGES,
                                               TURN_SIDES, VERB_DIRECTIONS, phrase_spans, phrases_in)
 from mmchat_ros.core.language.numbers import SMALL_NUMBERS, TENS, UNITS_TO_METRES, NumberReader, Quantity

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mmchat_ros.core.flight.plan import ActionType
+from mmchat_ros.core.plan_vocabulary import ActionType
 from mmchat_ros.core.language.clause_reader import Ambiguous, Clause, ClauseReader, ParseResult
 from mmchat_ros.core.language.clauses import merge_split_turns, split_clauses
 from mmchat_ros.core.language.lexicon import DIRECTIONS, TURN_SIDES, VERB_DIRECTIONS, find_intent, stem
