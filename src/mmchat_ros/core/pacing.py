@@ -1,5 +1,6 @@
-"""The ROS-free parts of the nodes' worker threads: the hand-off of the newest camera frame to a worker that is
-slower than the camera, and the pacing of a fixed-rate loop. nodes/base.py wraps them in threads."""
+"""The ROS-free parts of the nodes' worker threads: the hand-off of work to a consumer thread (the newest camera
+frame to a worker slower than the camera, speech to a recogniser, sentences to a player), and the pacing of a
+fixed-rate loop. nodes/base.py wraps them in threads."""
 from __future__ import annotations
 
 import threading
@@ -7,70 +8,108 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-FRAME, JOB = "frame", "job"
+ITEM, JOB = "item", "job"
 
 
-class NewestSlot:
-    """Frames from producers to one consumer: a frame not yet taken is replaced by a newer one (counted in
-    ``dropped``), never queued, so the consumer always works on the newest. One-off jobs queue, and are taken
-    before the frame. ``close`` wakes the consumer for good."""
+class WorkQueue:
+    """Items from producers to one consumer, oldest first, at most ``capacity`` of them waiting: a newer item then
+    pushes out the oldest (counted in ``dropped``). With capacity 1 the consumer always gets the newest (camera
+    frames); ``put_when_room`` waits for room instead (a pipeline stage that must not lose items). One-off jobs
+    queue without limit and are taken before items. ``close`` wakes the consumer and waiting producers for good."""
 
-    def __init__(self):
-        self._ready = threading.Condition()
-        self._frame: Any = None
-        self._has_frame = False
+    def __init__(self, capacity: int = 1):
+        if capacity < 1:
+            raise ValueError(f"capacity {capacity} must be >= 1")
+        self.capacity = capacity
+        self._changed = threading.Condition()
+        self._items: deque[Any] = deque()
         self._jobs: deque[Callable[[], Any]] = deque()
         self._closed = False
+        self._consumer_busy = False
         self.dropped = 0
 
-    def put(self, frame: Any) -> None:
-        with self._ready:
-            if self._has_frame:
-                self.dropped += 1
-            self._frame, self._has_frame = frame, True
-            self._ready.notify()
+    def put(self, item: Any) -> list[Any]:
+        """Queues the item; returns the older ones it pushed out."""
+        with self._changed:
+            dropped = [self._items.popleft() for _ in range(len(self._items) - self.capacity + 1)]
+            self.dropped += len(dropped)
+            self._items.append(item)
+            self._changed.notify_all()
+            return dropped
+
+    def put_when_room(self, item: Any, wanted: Callable[[], bool] = lambda: True, poll_s: float = 0.1) -> bool:
+        """Queues the item once there is room; False, and not queued, when the queue closes first or ``wanted()``
+        turns false meanwhile (checked at least every ``poll_s``)."""
+        with self._changed:
+            while not self._closed and wanted() and len(self._items) >= self.capacity:
+                self._changed.wait(poll_s)
+            if self._closed or not wanted():
+                return False
+            self._items.append(item)
+            self._changed.notify_all()
+            return True
 
     def put_job(self, job: Callable[[], Any]) -> None:
-        with self._ready:
+        with self._changed:
             self._jobs.append(job)
-            self._ready.notify()
+            self._changed.notify_all()
 
     def take(self) -> tuple[str, Any] | None:
-        """(JOB, job) or (FRAME, frame), waiting for one; None once closed."""
-        with self._ready:
-            while not self._closed and not self._jobs and not self._has_frame:
-                self._ready.wait()
+        """(JOB, job) or (ITEM, item), waiting for one; None once closed. The consumer calls it when it is done
+        with what it took before."""
+        with self._changed:
+            self._consumer_busy = False
+            while not self._closed and not self._jobs and not self._items:
+                self._changed.wait()
             if self._closed:
                 return None
-            if self._jobs:
-                return JOB, self._jobs.popleft()
-            frame, self._frame, self._has_frame = self._frame, None, False
-            return FRAME, frame
+            self._consumer_busy = True
+            self._changed.notify_all()   # room for a producer waiting in put_when_room
+            return (JOB, self._jobs.popleft()) if self._jobs else (ITEM, self._items.popleft())
+
+    def clear(self) -> list[Any]:
+        """Takes back the items waiting (not the jobs)."""
+        with self._changed:
+            cleared = list(self._items)
+            self._items.clear()
+            self._changed.notify_all()
+            return cleared
+
+    @property
+    def waiting(self) -> int:
+        return len(self._items)
+
+    @property
+    def ready(self) -> bool:
+        """Open, nothing waiting and the consumer done with what it took: an item put now is taken at once."""
+        with self._changed:
+            return not self._closed and not self._consumer_busy and not self._items and not self._jobs
 
     def close(self) -> None:
-        with self._ready:
+        with self._changed:
             self._closed = True
-            self._ready.notify_all()
+            self._changed.notify_all()
 
 
 class Pacer:
-    """Absolute deadlines one period apart, so the rate does not drift by the time each step takes. After an
-    overrun the schedule restarts from then: no burst of catch-up steps."""
+    """Absolute deadlines one period apart, so the rate does not drift by the time each step takes. A step late by
+    at most ``max_lag_s`` is caught up (a simulator keeping sim time in step with wall time); after a longer
+    overrun the schedule restarts from then: no burst of catch-up steps. Period 0: as fast as possible."""
 
-    def __init__(self, period_s: float, now: float):
-        if not period_s > 0:
-            raise ValueError(f"period {period_s} s must be > 0")
+    def __init__(self, period_s: float, now: float, max_lag_s: float = 0.0):
+        if not period_s >= 0:
+            raise ValueError(f"period {period_s} s must be >= 0")
         self.period_s = period_s
+        self.max_lag_s = max_lag_s
         self.deadline = now
 
     def delay_after_step(self, now: float) -> float:
         """Seconds to wait before the next step, called when a step ends at ``now``."""
         self.deadline += self.period_s
         delay = self.deadline - now
-        if delay <= 0:
+        if delay < -self.max_lag_s:
             self.deadline = now
-            return 0.0
-        return delay
+        return max(delay, 0.0)
 
 
 class PeriodLog:

@@ -1,6 +1,6 @@
 """asr node: faster-whisper on each /speech/segment → mmchat_ros/Transcript on /speech/transcript.
 
-Thin wrapper around backends.asr.WhisperRecognizer. Recognition runs in a worker thread (never in a callback);
+Thin wrapper around backends.asr.WhisperRecognizer. Recognition runs in a QueueWorker (never in a callback);
 it starts early on /speech/segment_early (the vad's guess when the speech pauses, identical to the segment that
 will end if the silence lasts): when /speech/segment then arrives unchanged, that result is published at once, so
 the vad's speech-end delay and the recognition overlap;
@@ -10,18 +10,15 @@ capture times of the speech; empty results (Whisper's no-speech rule) are logged
 """
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
-
 
 from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, WhisperRecognizer
 from mmchat_ros.backends.audio_io import int16_numpy
 from mmchat_ros.core import topics
 from mmchat_ros.core.understanding import best_hypothesis
 from mmchat_ros.msg import SpeechSegment, Transcript
-from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.base import MmchatNode, QueueWorker
 from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds
 
 PARAMS = {
@@ -70,16 +67,17 @@ class AsrNode(MmchatNode):
         super().__init__("asr", PARAMS)
         if not 1.0 <= self.p.window_s <= 30.0:
             raise ValueError(f"window_s must be within 1..30 s, got {self.p.window_s}")
-        self.segments: queue.Queue = queue.Queue()
-        self.running = True
         self.recognizer: WhisperRecognizer | None = None
         self.transcript_pub = self.publish_to(topics.TRANSCRIPT, Transcript)
         self.early_result = (None, None)   # (segment key, recognition) of the last /speech/segment_early
         self.subscribe_to(topics.SPEECH_SEGMENT, SpeechSegment, self.on_segment)
         if self.p.early_recognition:
             self.subscribe_to(topics.SPEECH_SEGMENT_EARLY, SpeechSegment, self.on_early_segment)
-        self.worker = threading.Thread(target=self.work, name="asr", daemon=True)
-        self.worker.start()
+        # max_queue 0: the newest segment only. A stop waits for a model load or a decode to end: neither can be
+        # cut short, and a process that exits under CTranslate2's threads aborts ('terminate called ...').
+        self.recognition = QueueWorker(self, "recognition", self.recognize, capacity=max(1, self.p.max_queue),
+                                       on_start=self.load_model, stop_timeout_s=30.0)
+        self.start_worker(self.recognition)
 
     def on_early_segment(self, msg: SpeechSegment) -> None:
         self.on_segment(msg, early=True)
@@ -88,16 +86,11 @@ class AsrNode(MmchatNode):
         if len(msg.samples) == 0 or msg.sample_rate == 0:
             self.get_logger().error("ignored empty speech segment (no samples or sample rate 0)")
             return
-        while self.segments.qsize() >= self.p.max_queue:
-            try:
-                dropped, _ = self.segments.get_nowait()
-                seconds = len(dropped.samples) / dropped.sample_rate
-                self.get_logger().warn(f"recognition is behind: dropped a {seconds:.1f} s segment")
-            except queue.Empty:
-                break
-        self.segments.put((msg, early))
+        for dropped, _ in self.recognition.offer((msg, early)):
+            seconds = len(dropped.samples) / dropped.sample_rate
+            self.get_logger().warn(f"recognition is behind: dropped a {seconds:.1f} s segment")
 
-    def work(self) -> None:
+    def load_model(self) -> None:
         log = self.get_logger()
         try:
             started = time.monotonic()
@@ -117,23 +110,15 @@ class AsrNode(MmchatNode):
         else:
             log.info(f"asr ready: {self.recognizer.model_path} ({self.p.compute_type}, {self.p.cpu_threads} threads, "
                      f"window {self.p.window_s:.0f} s) in {time.monotonic() - started:.1f} s")
-        while self.running:
-            try:
-                msg, early = self.segments.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if self.recognizer is None:
-                log.error("dropped a speech segment: no ASR model loaded", throttle_duration_sec=10.0)
-                continue
-            try:
-                self.recognize(msg, early)
-            except Exception as exc:  # noqa: BLE001 - one bad segment must not stop recognition
-                log.error(f"recognition failed: {type(exc).__name__}: {exc}")
 
-    def recognize(self, msg: SpeechSegment, early: bool) -> None:
+    def recognize(self, segment: tuple[SpeechSegment, bool]) -> None:
+        msg, early = segment
+        if self.recognizer is None:
+            self.get_logger().error("dropped a speech segment: no ASR model loaded", throttle_duration_sec=10.0)
+            return
         key = (msg.start.sec, msg.start.nanosec, msg.end.sec, msg.end.nanosec, len(msg.samples))
         if early:
-            if not self.segments.empty():
+            if self.recognition.waiting:
                 return   # something newer is waiting (this segment's end, or more speech): no head start to win
             self.early_result = (key, self.recognizer.transcribe(int16_numpy(msg.samples), msg.sample_rate))
             return
@@ -163,10 +148,6 @@ class AsrNode(MmchatNode):
         transcript.segment_end = msg.end
         self.transcript_pub.publish(transcript)
         self.get_logger().info(f"transcript: '{result.text}' {summary}")
-
-    def close(self) -> None:
-        self.running = False
-        join_thread(self.worker, 5.0)
 
 
 def main(args=None):

@@ -1,7 +1,8 @@
 """audio_input node: microphone (sounddevice) or an audio file/stream replayed in real time → /audio/chunks.
 
 Publishes mmchat_ros/AudioChunk (16 kHz mono int16, chunk_samples each, stamped with the capture time of the first
-sample) with sensor-data QoS. Capture runs in its own thread. A missing or failing sound card is logged with the
+sample) with sensor-data QoS. Capture runs in its own thread (a NodeThread: it blocks in the sound card's read, or
+in the file's real-time pacing, neither a queue nor a paced loop). A missing or failing sound card is logged with the
 list of devices and retried every retry_s; the node stays up. The file source can wait for a subscriber (or a delay)
 before playing, append silence so the last utterance is closed by the VAD, loop, and idle or exit at the end.
 """
@@ -17,7 +18,7 @@ from mmchat_ros.backends.audio_io import (AudioDeviceError, DeviceAudioSource, F
                                           int16_array)
 from mmchat_ros.core import topics
 from mmchat_ros.msg import AudioChunk
-from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.base import MmchatNode, NodeThread
 from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp
 
 PARAMS = {
@@ -58,8 +59,6 @@ class AudioInputNode(MmchatNode):
         if self.p.sample_rate <= 0 or self.p.chunk_samples <= 0:
             raise ValueError("sample_rate and chunk_samples must be positive")
         self.publisher = self.publish_to(topics.AUDIO_CHUNKS, AudioChunk)
-        self.stop_event = threading.Event()
-        self.failed = False
         self.chunks_sent = 0
         if self.p.source == "file":
             if not self.p.file_path:
@@ -67,13 +66,12 @@ class AudioInputNode(MmchatNode):
             self.source = FileAudioSource(self.p.file_path, self.p.sample_rate, self.p.chunk_samples,
                                           realtime=self.p.realtime, lead_silence_s=self.p.lead_silence_s,
                                           trail_silence_s=self.p.trail_silence_s, loop=self.p.loop)
-            target = self.file_loop
+            capture = self.file_loop
         else:
             self.source = DeviceAudioSource(self.p.device, self.p.sample_rate, self.p.chunk_samples,
                                             self.p.device_sample_rate, self.p.device_channels)
-            target = self.device_loop
-        self.thread = threading.Thread(target=target, name="capture", daemon=True)
-        self.thread.start()
+            capture = self.device_loop
+        self.start_worker(NodeThread(self, "capture", capture))
         what = self.p.file_path if self.p.source == "file" else f"device '{self.p.device or 'default'}'"
         self.get_logger().info(f"audio input ready: {self.p.source} {what} → /audio/chunks "
                                f"({self.p.sample_rate} Hz mono, {self.p.chunk_samples} samples a chunk)")
@@ -88,24 +86,24 @@ class AudioInputNode(MmchatNode):
         self.publisher.publish(msg)
         self.chunks_sent += 1
 
-    def device_loop(self) -> None:
-        while not self.stop_event.is_set():
+    def device_loop(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
-                self.source.run(self.publish_chunk, self.stop_event)
+                self.source.run(self.publish_chunk, stopping)
             except AudioDeviceError as exc:
                 self.get_logger().error(f"{exc} — retrying in {self.p.retry_s} s")
             except Exception as exc:  # noqa: BLE001 - the node stays up and says why
                 self.get_logger().error(f"audio capture failed: {type(exc).__name__}: {exc} — retrying in "
                                         f"{self.p.retry_s} s")
-            self.stop_event.wait(self.p.retry_s)
+            stopping.wait(self.p.retry_s)
 
-    def file_loop(self) -> None:
+    def file_loop(self, stopping: threading.Event) -> None:
         try:
-            if not self.wait_to_start():
+            if not self.wait_to_start(stopping):
                 return
             self.get_logger().info(f"playing {self.p.file_path}")
-            sent = self.source.run(self.publish_chunk, self.stop_event)
-            if self.stop_event.is_set():
+            sent = self.source.run(self.publish_chunk, stopping)
+            if stopping.is_set():
                 return
             self.get_logger().info(f"end of {self.p.file_path}: {sent} chunks "
                                    f"({sent * self.p.chunk_samples / self.p.sample_rate:.2f} s) published")
@@ -116,21 +114,17 @@ class AudioInputNode(MmchatNode):
             time.sleep(0.2)   # let the last best-effort chunks leave before the participant goes away
             self.context.try_shutdown()
 
-    def wait_to_start(self) -> bool:
+    def wait_to_start(self, stopping: threading.Event) -> bool:
         if self.p.start == "on_subscriber":
             self.get_logger().info(f"waiting for {self.p.min_subscribers} subscriber(s) on /audio/chunks")
             while self.publisher.get_subscription_count() < self.p.min_subscribers:
-                if self.stop_event.wait(0.05):
+                if stopping.wait(0.05):
                     return False
         if self.p.start in ("on_subscriber", "delay") and self.p.start_delay_s > 0:
             # after discovery the subscriber's side may need a moment before it receives
-            if self.stop_event.wait(self.p.start_delay_s):
+            if stopping.wait(self.p.start_delay_s):
                 return False
         return True
-
-    def close(self) -> None:
-        self.stop_event.set()
-        join_thread(self.thread, 2.0)
 
 
 def main(args=None):

@@ -1,5 +1,7 @@
-"""The one way to write an mmchat_ros node: ``MmchatNode`` with its declared parameters, and the two worker threads
-nodes need, ``LatestFrameWorker`` (inference on the newest camera frame) and ``PacedLoop`` (a fixed-rate loop).
+"""The one way to write an mmchat_ros node: ``MmchatNode`` with its declared parameters, and the threads nodes need:
+``QueueWorker`` (work handed to one thread: ``LatestFrameWorker`` for inference on the newest camera frame, a longer
+queue for speech or sentences), ``PacedLoop`` (a fixed-rate loop) and ``NodeThread`` (a thread that blocks in a
+device read or a server's loop of its own).
 
 Worker threads stop before the ROS context goes: run_node stops the node (``shutdown``) on SIGINT/SIGTERM before it
 shuts rclpy down, and the context's on-shutdown hook stops them too when something else shuts it down. So a worker
@@ -8,6 +10,7 @@ never publishes into a dead context and needs no ``context.ok()`` checks.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +18,7 @@ from typing import Any
 
 from rclpy.node import Node
 
-from mmchat_ros.core.pacing import JOB, NewestSlot, Pacer, PeriodLog
+from mmchat_ros.core.pacing import JOB, Pacer, PeriodLog, WorkQueue
 from mmchat_ros.core.topics import Topic
 from mmchat_ros.nodes.common import Param, Params, topic_publisher, topic_subscription
 
@@ -25,6 +28,13 @@ def join_thread(thread: threading.Thread, timeout_s: float) -> None:
     (``context.try_shutdown()``) runs the context's shutdown hook, and so the node's stop, itself."""
     if thread is not threading.current_thread() and thread.is_alive():
         thread.join(timeout=timeout_s)
+
+
+def fail_node(node: Node, message: str) -> None:
+    """Ends the node from one of its threads: logged fatal, the spin returns and run_node exits with status 1."""
+    node.get_logger().fatal(message)
+    node.failed = True
+    node.context.try_shutdown()
 
 
 class MmchatNode(Node):
@@ -37,7 +47,8 @@ class MmchatNode(Node):
                  on_change: Callable[[dict[str, Any]], str | None] | None = None, **node_options):
         super().__init__(name, **node_options)
         self.p = Params(self, params, on_change)
-        self._workers: list[LatestFrameWorker | PacedLoop] = []
+        self.failed = False   # set by a thread that ended the node: exit status 1
+        self._workers: list[Worker] = []
         self._stopped = False
         self.context.on_shutdown(self.shutdown)
 
@@ -47,7 +58,7 @@ class MmchatNode(Node):
     def subscribe_to(self, topic: Topic, msg_type: type, callback: Callable[[Any], Any], **options):
         return topic_subscription(self, topic, msg_type, callback, **options)
 
-    def start_worker(self, worker: LatestFrameWorker | PacedLoop) -> None:
+    def start_worker(self, worker: Worker) -> None:
         self._workers.append(worker)
         worker.start()
 
@@ -65,26 +76,87 @@ class MmchatNode(Node):
         """What a node releases after its workers stopped (models, devices, sockets)."""
 
 
-class LatestFrameWorker:
-    """A thread that runs ``process(frame)`` on the newest frame ``offer``ed: frames arriving while it is busy
-    replace the one waiting (counted in ``dropped``), never queue. ``submit`` runs a one-off job on the same thread
-    ahead of the next frame. ``on_start`` runs first on the thread (slow model loads, thread priority). At most one
-    frame per ``min_period_s``. An exception from one frame or job is logged; the worker carries on."""
+class Worker:
+    """What a node's threads share. ``on_start`` and ``on_end`` run on the thread, first and last (slow model
+    loads, thread priority; releasing a GL context bound to the thread). ``stop`` sets ``stopping``, calls
+    ``on_stop`` (to unblock what the thread waits in: a server's loop, audio playback) and waits for the thread,
+    ``stop_timeout_s`` at most (one stuck in a device call is left behind, a daemon). An exception that escapes
+    the thread ends the node (``fail_node``): a dead worker must not leave a node that looks alive."""
 
-    def __init__(self, node: Node, name: str, process: Callable[[Any], None], *,
-                 on_start: Callable[[], None] | None = None, min_period_s: float = 0.0):
-        self.node, self.name, self.process = node, name, process
-        self.on_start = on_start
+    stop_timeout_s = 5.0
+
+    def __init__(self, node: Node, name: str, *, on_start: Callable[[], None] | None = None,
+                 on_end: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None,
+                 stop_timeout_s: float | None = None):
+        self.node, self.name = node, name
+        self.on_start, self.on_end, self.on_stop = on_start, on_end, on_stop
+        if stop_timeout_s is not None:
+            self.stop_timeout_s = stop_timeout_s
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        self.stopping.set()
+        if self.on_stop is not None:
+            self.on_stop()
+        join_thread(self.thread, self.stop_timeout_s if timeout_s is None else timeout_s)
+
+    def _main(self) -> None:
+        try:
+            if self.on_start is not None:
+                self.on_start()
+            self._run()
+            if self.on_end is not None:
+                self.on_end()
+        except Exception as exc:
+            if not self.stopping.is_set():
+                fail_node(self.node, f"{self.name} stopped: {type(exc).__name__}: {exc}")
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class QueueWorker(Worker):
+    """A thread that runs ``process(item)`` on the items ``offer``ed, oldest first, ``capacity`` of them waiting at
+    most: beyond, the oldest waiting is dropped (returned by ``offer``, counted in ``dropped``); capacity 1 is
+    ``LatestFrameWorker``. ``offer_when_room`` waits for room instead. ``submit`` runs a one-off job on the same
+    thread ahead of the next item. At most one item per ``min_period_s``. An exception from one item or job is
+    logged; the worker carries on."""
+
+    def __init__(self, node: Node, name: str, process: Callable[[Any], None], *, capacity: int = 1,
+                 min_period_s: float = 0.0, **hooks):
+        super().__init__(node, name, **hooks)
+        self.process = process
         self.min_period_s = min_period_s
-        self.slot = NewestSlot()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.queue = WorkQueue(capacity)
 
     @property
     def dropped(self) -> int:
-        return self.slot.dropped
+        return self.queue.dropped
 
-    def offer(self, frame: Any) -> None:
-        self.slot.put(frame)
+    @property
+    def waiting(self) -> int:
+        return self.queue.waiting
+
+    @property
+    def ready(self) -> bool:
+        """Nothing waiting and nothing in hand: an item offered now is processed at once."""
+        return self.queue.ready
+
+    def offer(self, item: Any) -> list[Any]:
+        """Queues the item; returns the older ones it pushed out."""
+        return self.queue.put(item)
+
+    def offer_when_room(self, item: Any, wanted: Callable[[], bool] = lambda: True) -> bool:
+        """Queues the item once there is room: False when the worker stops first or ``wanted()`` turns false."""
+        return self.queue.put_when_room(item, wanted)
+
+    def clear(self) -> list[Any]:
+        """Takes back the items waiting."""
+        return self.queue.clear()
 
     def submit(self, job: Callable[[], Any]) -> concurrent.futures.Future:
         """The job's result (or exception) in a future, once the worker ran it."""
@@ -95,71 +167,81 @@ class LatestFrameWorker:
                 future.set_result(job())
             except Exception as exc:
                 future.set_exception(exc)
-        self.slot.put_job(run)
+        self.queue.put_job(run)
         return future
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self.slot.close()
-        join_thread(self.thread, timeout_s)
+    def stop(self, timeout_s: float | None = None) -> None:
+        self.queue.close()
+        super().stop(timeout_s)
 
     def _run(self) -> None:
-        if self.on_start is not None:
-            self.on_start()
         last_start = float("-inf")
         while True:
             wait = last_start + self.min_period_s - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            item = self.slot.take()
-            if item is None:
+            taken = self.queue.take()
+            if taken is None:
                 return
-            kind, value = item
+            kind, value = taken
             last_start = time.monotonic()
             try:
                 value() if kind == JOB else self.process(value)
-            except Exception as exc:   # one bad frame or backend hiccup must not stop the worker
+            except Exception as exc:   # one bad item or backend hiccup must not stop the worker
                 self.node.get_logger().error(f"{self.name} failed: {type(exc).__name__}: {exc}",
                                              throttle_duration_sec=5.0)
 
 
-class PacedLoop:
-    """A thread that calls ``step()`` at ``rate_hz`` on absolute deadlines, without a burst of catch-up steps after
-    an overrun (core.pacing.Pacer). ``periods`` holds the intervals between step starts (jitter statistics).
-    ``on_start`` runs first on the thread (e.g. to raise its scheduling priority). A failing step is logged and
-    the loop goes on."""
+class LatestFrameWorker(QueueWorker):
+    """A QueueWorker for camera frames: one waits at most, so a worker slower than the camera always gets the
+    newest; the frames it replaces are counted in ``dropped``."""
 
-    def __init__(self, node: Node, name: str, rate_hz: float, step: Callable[[], None], *,
-                 on_start: Callable[[], None] | None = None):
-        self.node, self.name, self.step = node, name, step
-        self.period_s = 1.0 / rate_hz
-        self.on_start = on_start
+    def __init__(self, node: Node, name: str, process: Callable[[Any], None], **options):
+        super().__init__(node, name, process, capacity=1, **options)
+
+
+class PacedLoop(Worker):
+    """A thread that calls ``step()`` at ``rate_hz`` (inf: as fast as it can) on absolute deadlines; a step late by
+    up to ``max_lag_s`` is caught up, a longer overrun restarts the schedule without a burst of catch-up steps
+    (core.pacing.Pacer). ``periods`` holds the intervals between step starts (jitter statistics). A failing step
+    is logged and the loop goes on, or, with ``end_node_on_error``, ends the node (a simulator's physics)."""
+
+    stop_timeout_s = 2.0
+
+    def __init__(self, node: Node, name: str, rate_hz: float, step: Callable[[], None], *, max_lag_s: float = 0.0,
+                 end_node_on_error: bool = False, **hooks):
+        super().__init__(node, name, **hooks)
+        self.step = step
+        self.period_s = 0.0 if math.isinf(rate_hz) else 1.0 / rate_hz
+        self.max_lag_s = max_lag_s
+        self.end_node_on_error = end_node_on_error
         self.log = PeriodLog()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
     def periods(self) -> list[float]:
         return self.log.periods
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self, timeout_s: float = 2.0) -> None:
-        self.stopping.set()
-        join_thread(self.thread, timeout_s)
-
     def _run(self) -> None:
-        if self.on_start is not None:
-            self.on_start()
-        pacer = Pacer(self.period_s, time.monotonic())
+        pacer = Pacer(self.period_s, time.monotonic(), self.max_lag_s)
         while not self.stopping.is_set():
             self.log.record(time.monotonic())
             try:
                 self.step()
-            except Exception as exc:   # keep the loop going; say what broke
+            except Exception as exc:
+                if self.end_node_on_error:
+                    raise
                 self.node.get_logger().error(f"{self.name} step failed: {type(exc).__name__}: {exc}",
-                                             throttle_duration_sec=1.0)
+                                             throttle_duration_sec=1.0)   # keep the loop going; say what broke
             self.stopping.wait(pacer.delay_after_step(time.monotonic()))
+
+
+class NodeThread(Worker):
+    """A thread that is neither a queue nor a paced loop: ``run(stopping)`` blocks in something of its own (a device
+    read, a source that sets the pace, a server's loop) until ``stopping`` is set or ``on_stop`` unblocks it."""
+
+    def __init__(self, node: Node, name: str, run: Callable[[threading.Event], None], **hooks):
+        super().__init__(node, name, **hooks)
+        self.run = run
+
+    def _run(self) -> None:
+        self.run(self.stopping)

@@ -1,9 +1,11 @@
 """camera node: a V4L2 device, a video file, a folder of images or another camera topic → /camera/image_raw.
 
 Publishes sensor_msgs/Image (rgb8) + CameraInfo with sensor-data QoS at ``rate_hz`` and ``width`` x ``height``,
-stamped when the frame was captured. Capture runs in its own thread; a source that breaks (device unplugged,
-corrupt or missing file) is logged once and reopened with back-off while the node stays up. With source 'topic'
-the node relays another camera (the simulator's onboard camera on ``input_topic``): each new input frame is
+stamped when the frame was captured. Capture runs in its own thread, a NodeThread rather than a PacedLoop: a camera
+device or the relayed topic sets the pace (the thread blocks in its read) and a faster one is thinned; only files
+and folders are paced here. A dead capture thread ends the node (exit status 1). A source that breaks (device
+unplugged, corrupt or missing file) is logged once and reopened with back-off while the node stays up. With source
+'topic' the node relays another camera (the simulator's onboard camera on ``input_topic``): each new input frame is
 resized and republished once, at most at ``rate_hz``, keeping the input's capture stamp.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from mmchat_ros.backends.camera_sources import (PushedFrameSource, ReconnectingSource, fit_frame,
                                                 make_source)
 from mmchat_ros.core import topics
-from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.base import MmchatNode, NodeThread
 from mmchat_ros.nodes.common import SENSOR_QOS, Param, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import (ImageConversionError, camera_info_from_fov,
                                                 numpy_to_image, scaled_camera_info, to_rgb)
@@ -64,10 +66,8 @@ class CameraNode(MmchatNode):
             self.create_subscription(CameraInfo, self.p.input_info_topic, self.on_input_info, SENSOR_QOS)
         self.published = 0
         self.bad_inputs = 0
-        self.failed = False
-        self.running = True
-        self.thread = threading.Thread(target=self.capture_loop, name="capture", daemon=True)
-        self.thread.start()
+        self.start_worker(NodeThread(self, "capture", self.capture_loop,
+                                     on_stop=self.pushed.wake if self.pushed is not None else None))
         size = f"{self.p.width}x{self.p.height}" if self.p.width else "source size"
         self.get_logger().info(f"camera ready: {self.source.description}, {size} at {self.p.rate_hz:g} Hz on "
                                f"{self.image_pub.topic_name}")
@@ -97,22 +97,13 @@ class CameraNode(MmchatNode):
             self.input_info = msg
 
     # ---------------------------------------------------------------------------------------------- capture
-    def capture_loop(self) -> None:
-        try:
-            self._capture_loop()
-        except Exception as exc:   # a dead capture thread must not leave a live-looking node: exit, be reported
-            if self.running:       # (not while close() stops it)
-                self.get_logger().fatal(f"capture stopped: {type(exc).__name__}: {exc}")
-                self.failed = True
-                self.context.try_shutdown()
-
-    def _capture_loop(self) -> None:
+    def capture_loop(self, stopping: threading.Event) -> None:
         period = 1.0 / self.p.rate_hz
         next_slot = time.monotonic()
-        while self.running:
+        while not stopping.is_set():
             if self.pushed is not None:
                 self.pushed.wait(0.2)
-                if not self.running:
+                if stopping.is_set():
                     break
             elif not self.source.source.paced:
                 delay = next_slot - time.monotonic()
@@ -154,10 +145,6 @@ class CameraNode(MmchatNode):
             self.get_logger().info(f"first frame published ({width}x{height})")
 
     def close(self) -> None:
-        self.running = False
-        if self.pushed is not None:
-            self.pushed.wake()
-        join_thread(self.thread, 3.0)
         self.source.close()
 
 

@@ -220,6 +220,8 @@ def spin_until_signal(node: Node, executor) -> None:
         while os.read(wake_read, 1):
             wake.trigger()
         os.close(wake_read)
+    # Its own thread, not a node worker: it belongs to the spin, not to a node, blocks in os.read, and is joined
+    # below, before run_node stops the node and shuts the context down.
     relay_thread = threading.Thread(target=relay, name="signal_relay", daemon=True)
     relay_thread.start()
     previous_fd = signal.set_wakeup_fd(wake_write)

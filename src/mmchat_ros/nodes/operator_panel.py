@@ -5,6 +5,9 @@ buttons for land and emergency stop and a text box for commands.
 
 Serves the package's web/ files (index.html, panel.js, panel.css: no internet resources) and a Server-Sent
 Events stream (/events) from the standard library's HTTP server, on loopback by default (parameters host, port).
+The server's loop runs in a NodeThread (it blocks in accept, neither a queue nor a paced loop), each request in a
+thread of the server's; when the node stops, the connections pages keep open are closed and every request thread
+is waited for.
 Camera frames (/camera/image_raw) go to open pages as JPEG at most max_frame_rate_hz, with the newest
 /detections boxes and /gesture hand skeleton (drawn by the page) when their stamps are within overlay_max_age_s
 of the frame's; /auth/state, /flight/state, /speech/transcript, /planner/plan and /tts/say as they come. The page's
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -40,7 +44,7 @@ from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_sign
                                             load_or_create_token, presented_token, refusal_page, session_cookie,
                                             token_matches, token_required)
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript
-from mmchat_ros.nodes.base import MmchatNode
+from mmchat_ros.nodes.base import MmchatNode, NodeThread
 from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image
 from mmchat_ros.srv import SubmitCommand
@@ -110,8 +114,7 @@ class OperatorPanelNode(MmchatNode):
                                    f"its access token: {exc}") from exc
             self.get_logger().info(f"listening on {self.p.host}: every request needs the panel's access token "
                                    f"({'made now; ' if made else ''}`mmchat panel --show-token` shows it)")
-        self.server = ThreadingHTTPServer((self.p.host, self.p.port), PanelRequestHandler)
-        self.server.daemon_threads = True
+        self.server = PanelServer((self.p.host, self.p.port), PanelRequestHandler)
         self.tls = bool(self.p.tls)
         if self.tls:
             cert, key, made = ensure_self_signed_cert(self.p.tls_dir or None, (self.p.host, "localhost"))
@@ -121,10 +124,9 @@ class OperatorPanelNode(MmchatNode):
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
             self.get_logger().info(f"TLS with {'a new ' if made else ''}self-signed certificate {cert}")
         self.server.panel = self
-        self.running = True
-        self.server_thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                              name="http", daemon=True)
-        self.server_thread.start()
+        self.http = NodeThread(self, "http", lambda _stopping: self.server.serve_forever(poll_interval=0.2),
+                               on_stop=self.server.stop_serving)
+        self.start_worker(self.http)
         host, port = self.server.server_address[:2]
         self.url = f"{'https' if self.tls else 'http'}://{host}:{port}/"
         self.get_logger().info(f"operator panel at {self.url} (web files {WEB_DIR})")
@@ -188,9 +190,12 @@ class OperatorPanelNode(MmchatNode):
             future = client.call_async(request)
             done = threading.Event()
             future.add_done_callback(lambda _f: done.set())
-            if not done.wait(timeout):
-                client.remove_pending_request(future)
-                raise ServiceError(f"{client.srv_name} did not answer within {timeout} s")
+            stopping, deadline = self.http.stopping, time.monotonic() + timeout
+            while not done.wait(0.1):   # in slices: a panel that stops does not wait the timeout out
+                if stopping.is_set() or time.monotonic() > deadline:
+                    client.remove_pending_request(future)
+                    raise ServiceError("the panel is stopping" if stopping.is_set() else
+                                       f"{client.srv_name} did not answer within {timeout} s")
             return future.result()
 
     def trigger(self, name: str) -> dict:
@@ -222,9 +227,45 @@ class OperatorPanelNode(MmchatNode):
         return [sse_event("snapshot", self.state.snapshot())]
 
     def close(self) -> None:
-        self.running = False
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.server_close()   # waits for the request threads
+
+
+class PanelServer(ThreadingHTTPServer):
+    """The panel's HTTP server, whose request threads end with it: ``stop_serving`` ends its loop and closes the
+    connections still open (an event stream, a browser's idle keep-alive connection, which would block a request
+    thread in its read for ever), so that ``server_close`` can wait for every request thread."""
+
+    panel: OperatorPanelNode
+    daemon_threads = False   # ThreadingHTTPServer's daemon request threads are not waited for
+
+    def __init__(self, address, handler):
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def stop_serving(self) -> None:
+        self.shutdown()
+        with self.connections_lock:
+            open_connections = list(self.connections)
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass   # already closed by the client
+
+    def handle_error(self, request, client_address):
+        if not self.panel.http.stopping.is_set():   # while stopping, a request whose connection was closed
+            super().handle_error(request, client_address)
 
 
 class PanelRequestHandler(BaseHTTPRequestHandler):
@@ -346,7 +387,7 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
         events = self.panel.fanout.subscribe(self.panel.initial_events())
         try:
             last_write = time.monotonic()
-            while self.panel.running:
+            while not self.panel.http.stopping.is_set():
                 try:
                     event = events.get(timeout=0.5)
                 except Exception:   # queue.Empty: a comment line now and then keeps proxies from closing us

@@ -1,8 +1,9 @@
 """sim node: the embedded MuJoCo quadrotor as a vehicle driver.
 
 Motor commands in (/motor_command); /odom, /imu, /battery, /camera/image_raw + /camera/camera_info and /clock out.
-Physics runs in its own thread, paced to real_time_factor x wall time (<= 0: as fast as possible); the camera
-renders in another thread from a snapshot of the physics state, so rendering never stalls the physics.
+Physics runs in a PacedLoop, paced to real_time_factor x wall time (<= 0: as fast as possible; up to 0.5 s behind
+is caught up, so sim time keeps step with wall time); the camera renders in a QueueWorker from a snapshot of the
+physics state, so rendering never stalls the physics. A failing physics step ends the node (exit status 1).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from mmchat_ros.core.airframe import load_airframe
 from mmchat_ros.core.geometry import world_to_body
 from mmchat_ros.core.paths import share_dir
 from mmchat_ros.msg import MotorCommand
-from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.base import MmchatNode, PacedLoop, QueueWorker
 from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp
 from mmchat_ros.nodes.image_conversion import numpy_to_image
 from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
@@ -80,18 +81,21 @@ class SimNode(MmchatNode):
         self.create_service(Trigger, "sim/reset", self.on_reset)
 
         sys.setswitchinterval(0.0002)   # physics pacing thread: see flight_controller.py
-        self.running = True
-        self.failed = False
-        self.rtf_measured = float("nan")
-        self.render_request = threading.Condition()
-        self.render_snapshot = None
-        self.render_stamp = None
-        self.threads = [threading.Thread(target=self.physics_loop, name="physics", daemon=True)]
+        self.steps = 0
+        self.every = {name: max(1, int(round(self.p.odom_rate_hz / rate))) for name, rate in (
+            ("battery", self.p.battery_rate_hz), ("clock", self.p.clock_rate_hz),
+            ("camera", self.p.camera_rate_hz), ("targets", 10.0))}
+        self.renderer: QueueWorker | None = None
         if self.p.camera_enabled:
-            self.snapshot = mujoco.MjData(self.sim.model)
-            self.threads.append(threading.Thread(target=self.render_loop, name="camera", daemon=True))
-        for thread in self.threads:
-            thread.start()
+            self.snapshot = mujoco.MjData(self.sim.model)   # the renderer's one copy of the state
+            self.camera_info = self.make_camera_info()
+            # the GL context belongs to the thread that rendered: released there
+            self.renderer = QueueWorker(self, "camera", self.render, on_end=self.sim.release_camera)
+            self.start_worker(self.renderer)
+        rtf = self.p.real_time_factor
+        # started last, so stopped first: no render request after the renderer stopped
+        self.start_worker(PacedLoop(self, "physics", self.p.odom_rate_hz * rtf if rtf > 0 else math.inf,
+                                    self.physics_step, max_lag_s=0.5, end_node_on_error=True))
         self.get_logger().info(
             f"simulator ready: {airframe.name} ({airframe.mass_kg} kg), world {world}, physics "
             f"{self.p.physics_rate_hz:.0f} Hz, real-time factor {self.p.real_time_factor}, camera "
@@ -118,59 +122,34 @@ class SimNode(MmchatNode):
         return seconds_to_stamp(sim_time) if self.p.stamp_with_sim_time else self.get_clock().now().to_msg()
 
     # --------------------------------------------------------------------------------------------- physics
-    def physics_loop(self) -> None:
-        try:
-            self._physics_loop()
-        except Exception as exc:   # a dead physics thread must not leave a live-looking node: exit, be reported
-            self.get_logger().fatal(f"physics stopped: {type(exc).__name__}: {exc}")
-            self.failed = True
-            self.context.try_shutdown()
-
-    def _physics_loop(self) -> None:
-        tick = 1.0 / self.p.odom_rate_hz
-        rtf = self.p.real_time_factor
-        every = {name: max(1, int(round(self.p.odom_rate_hz / rate))) for name, rate in (
-            ("battery", self.p.battery_rate_hz), ("clock", self.p.clock_rate_hz),
-            ("camera", self.p.camera_rate_hz), ("targets", 10.0))}
-        wall_start = time.monotonic()
-        sim_start = self.sim.state().time_s
-        count = 0
-        while self.running:
-            with self.lock:
-                thrusts, armed = self.command
-                stale = self.last_command_wall is not None and \
-                    time.monotonic() - self.last_command_wall > self.p.motor_timeout_s
-                if stale and armed:
-                    if not self.command_timed_out:
-                        self.get_logger().error(f"no motor command for {self.p.motor_timeout_s} s: motors stop")
-                    self.command_timed_out = True
-                    armed = False
-                elif not stale:
-                    self.command_timed_out = False
-                self.sim.set_motor_commands(thrusts, armed)
-                sim_time = self.sim.step(tick)
-                state = self.sim.state()
-                if self.p.camera_enabled and count % every["camera"] == 0:
-                    self.request_render(sim_time)
-                targets = self.sim.target_positions() if count % every["targets"] == 0 else None
-            self.publish_state(state)
-            if count % every["battery"] == 0:
-                self.publish_battery(state)
-            if count % every["clock"] == 0:
-                self.clock_pub.publish(Clock(clock=seconds_to_stamp(sim_time)))
-            if targets:
-                self.publish_targets(targets, sim_time)
-            count += 1
-            elapsed_sim = sim_time - sim_start
-            if rtf > 0:
-                delay = wall_start + elapsed_sim / rtf - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                elif delay < -0.5:   # fell far behind (CPU starved): re-anchor instead of sprinting
-                    wall_start, sim_start = time.monotonic(), sim_time
-            if count % 250 == 0:
-                wall = time.monotonic() - wall_start
-                self.rtf_measured = elapsed_sim / wall if wall > 0 else float("nan")
+    def physics_step(self) -> None:
+        """One odometry period of physics, and what is due after it."""
+        count, every = self.steps, self.every
+        with self.lock:
+            thrusts, armed = self.command
+            stale = self.last_command_wall is not None and \
+                time.monotonic() - self.last_command_wall > self.p.motor_timeout_s
+            if stale and armed:
+                if not self.command_timed_out:
+                    self.get_logger().error(f"no motor command for {self.p.motor_timeout_s} s: motors stop")
+                self.command_timed_out = True
+                armed = False
+            elif not stale:
+                self.command_timed_out = False
+            self.sim.set_motor_commands(thrusts, armed)
+            sim_time = self.sim.step(1.0 / self.p.odom_rate_hz)
+            state = self.sim.state()
+            if self.renderer is not None and count % every["camera"] == 0:
+                self.request_render(sim_time)
+            targets = self.sim.target_positions() if count % every["targets"] == 0 else None
+        self.publish_state(state)
+        if count % every["battery"] == 0:
+            self.publish_battery(state)
+        if count % every["clock"] == 0:
+            self.clock_pub.publish(Clock(clock=seconds_to_stamp(sim_time)))
+        if targets:
+            self.publish_targets(targets, sim_time)
+        self.steps += 1
 
     def publish_state(self, state) -> None:
         stamp = self.stamp(state.time_s)
@@ -221,17 +200,7 @@ class SimNode(MmchatNode):
         self.targets_pub.publish(msg)
 
     # ---------------------------------------------------------------------------------------------- camera
-    def request_render(self, sim_time: float) -> None:
-        """Called with the physics lock held: copy the state for the render thread (microseconds)."""
-        with self.render_request:
-            if self.render_snapshot is not None:
-                return   # the renderer is still busy with the previous frame: drop this one
-            mujoco.mj_copyData(self.snapshot, self.sim.model, self.sim.data)
-            self.render_snapshot = self.snapshot
-            self.render_stamp = self.stamp(sim_time)
-            self.render_request.notify()
-
-    def render_loop(self) -> None:
+    def make_camera_info(self) -> CameraInfo:
         intrinsics = self.sim.camera_intrinsics()
         info = CameraInfo()
         info.header.frame_id = self.p.camera_frame
@@ -241,36 +210,30 @@ class SimNode(MmchatNode):
         info.k = [intrinsics.fx, 0.0, intrinsics.cx, 0.0, intrinsics.fy, intrinsics.cy, 0.0, 0.0, 1.0]
         info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
         info.p = [intrinsics.fx, 0.0, intrinsics.cx, 0.0, 0.0, intrinsics.fy, intrinsics.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        while self.running:
-            with self.render_request:
-                while self.render_snapshot is None and self.running:
-                    self.render_request.wait(0.5)
-                if not self.running:
-                    break
-                snapshot, stamp = self.render_snapshot, self.render_stamp
-            try:
-                pixels = self.sim.render_camera(data=snapshot)
-            except Exception as exc:   # no GL: say why once, keep the vehicle flying without a camera
-                self.get_logger().error(f"camera disabled: {type(exc).__name__}: {exc}")
-                self.sim.release_camera()
-                return
-            finally:
-                with self.render_request:
-                    self.render_snapshot = None
-            image = numpy_to_image(pixels, "rgb8")
-            image.header.stamp = stamp
-            image.header.frame_id = self.p.camera_frame
-            info.header.stamp = stamp
-            self.image_pub.publish(image)
-            self.info_pub.publish(info)
-        self.sim.release_camera()   # the GL context belongs to this thread
+        return info
+
+    def request_render(self, sim_time: float) -> None:
+        """Called with the physics lock held: copy the state for the renderer (microseconds)."""
+        if not self.renderer.ready:
+            return   # still busy with the previous frame (its snapshot in use), or stopped: drop this one
+        mujoco.mj_copyData(self.snapshot, self.sim.model, self.sim.data)
+        self.renderer.offer(self.stamp(sim_time))
+
+    def render(self, stamp) -> None:
+        try:
+            pixels = self.sim.render_camera(data=self.snapshot)
+        except Exception as exc:   # no GL: say why once, keep the vehicle flying without a camera
+            self.get_logger().error(f"camera disabled: {type(exc).__name__}: {exc}")
+            self.renderer.stop()
+            return
+        image = numpy_to_image(pixels, "rgb8")
+        image.header.stamp = stamp
+        image.header.frame_id = self.p.camera_frame
+        self.camera_info.header.stamp = stamp
+        self.image_pub.publish(image)
+        self.info_pub.publish(self.camera_info)
 
     def close(self) -> None:
-        self.running = False
-        with self.render_request:
-            self.render_request.notify_all()
-        for thread in self.threads:
-            join_thread(thread, 2.0)
         self.sim.close()
 
 

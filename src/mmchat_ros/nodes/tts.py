@@ -1,6 +1,6 @@
 """tts node: Piper speaks the text from /tts/say, sentence by sentence, to the sound card or to WAV files; barge-in.
 
-Two worker threads: one synthesises sentences, one plays them, so the second sentence is made while the first
+Two QueueWorkers: one synthesises sentences, one plays them, so the second sentence is made while the first
 plays. /tts/speaking (std_msgs/Bool, transient local) is true from the first sample played until the last
 utterance ends; the vad node uses it to ignore the robot's own voice. Barge-in: when /speech/active turns true
 (the vad node has confirmed the user talking, over the robot's voice or not), playback stops at once, queued
@@ -9,7 +9,6 @@ user is talking, so the robot does not talk over them.
 """
 from __future__ import annotations
 
-import queue
 import sys
 import threading
 import time
@@ -19,7 +18,7 @@ from std_msgs.msg import Bool, String
 from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSink, WavFileSink
 from mmchat_ros.backends.tts import PiperSynthesizer
 from mmchat_ros.core import topics
-from mmchat_ros.nodes.base import MmchatNode, join_thread
+from mmchat_ros.nodes.base import MmchatNode, QueueWorker
 from mmchat_ros.nodes.common import Param, run_node
 
 PARAMS = {
@@ -47,15 +46,12 @@ class TtsNode(MmchatNode):
         if self.p.output not in ("device", "file"):
             raise ValueError(f"output must be 'device' or 'file', got '{self.p.output}'")
         self.lock = threading.Lock()
-        self.texts: queue.Queue = queue.Queue()
-        self.sentences: queue.Queue = queue.Queue(maxsize=2)   # synthesis runs at most two sentences ahead
         self.generation = 0          # bumped by barge-in: everything of an older generation is dropped
         self.pending = 0             # accepted utterances not yet finished playing
         self.playing = False
         self.user_speaking = False
         self.user_silent = threading.Event()
         self.user_silent.set()
-        self.running = True
         self.utterances = 0
         self.synth: PiperSynthesizer | None = None
         self.sink = None
@@ -63,10 +59,13 @@ class TtsNode(MmchatNode):
         self.speaking_pub.publish(Bool(data=False))
         self.subscribe_to(topics.SAY, String, self.on_say)
         self.subscribe_to(topics.SPEECH_ACTIVE, Bool, self.on_user_speaking)
-        self.threads = [threading.Thread(target=self.synth_loop, name="synth", daemon=True),
-                        threading.Thread(target=self.play_loop, name="play", daemon=True)]
-        for thread in self.threads:
-            thread.start()
+        # max_queue 0: the newest text only
+        self.synthesis = QueueWorker(self, "synthesis", self.synthesise, capacity=max(1, self.p.max_queue),
+                                     on_start=self.open_outputs)
+        # synthesis runs at most two sentences ahead (it waits for room); started last, so stopped first
+        self.playback = QueueWorker(self, "playback", self.play, capacity=2, on_stop=self.stop_playback)
+        self.start_worker(self.synthesis)
+        self.start_worker(self.playback)
 
     # --------------------------------------------------------------------------------------------- callbacks
     def on_say(self, msg: String) -> None:
@@ -75,15 +74,10 @@ class TtsNode(MmchatNode):
             self.get_logger().warn("ignored empty text on /tts/say")
             return
         with self.lock:
-            while self.texts.qsize() >= self.p.max_queue:
-                try:
-                    dropped = self.texts.get_nowait()
-                    self.pending -= 1
-                    self.get_logger().warn(f"too much to say: dropped '{dropped[1]}'")
-                except queue.Empty:
-                    break
+            for _, dropped in self.synthesis.offer((self.generation, text)):
+                self.pending -= 1
+                self.get_logger().warn(f"too much to say: dropped '{dropped}'")
             self.pending += 1
-            self.texts.put((self.generation, text))
 
     def on_user_speaking(self, msg: Bool) -> None:
         self.user_speaking = bool(msg.data)
@@ -101,12 +95,8 @@ class TtsNode(MmchatNode):
             self.generation += 1
             dropped = self.pending
             self.pending = 0
-            for pending_queue in (self.texts, self.sentences):
-                while True:
-                    try:
-                        pending_queue.get_nowait()
-                    except queue.Empty:
-                        break
+            for worker in (self.synthesis, self.playback):
+                worker.clear()
             if self.sink is not None:
                 self.sink.interrupt()
             self.set_speaking(False)
@@ -119,14 +109,14 @@ class TtsNode(MmchatNode):
             self.speaking_pub.publish(Bool(data=speaking))
 
     # ----------------------------------------------------------------------------------------------- workers
-    def open_outputs(self) -> bool:
+    def open_outputs(self) -> None:
         log = self.get_logger()
         try:
             self.synth = PiperSynthesizer(self.p.voice_path, length_scale=self.p.length_scale,
                                           speaker_id=self.p.speaker_id, volume=self.p.volume, threads=self.p.threads)
         except Exception as exc:  # noqa: BLE001 - no voice: say why, stay up
             log.error(f"cannot load the Piper voice: {type(exc).__name__}: {exc}; nothing will be spoken")
-            return False
+            return
         try:
             self.sink = WavFileSink(self.p.output_dir, realtime=self.p.file_realtime) if self.p.output == "file" \
                 else DeviceAudioSink(self.p.device)
@@ -135,90 +125,70 @@ class TtsNode(MmchatNode):
         where = self.p.output_dir if self.p.output == "file" else f"device '{self.p.device or 'default'}'"
         log.info(f"tts ready: Piper {self.synth.model_path.name} ({self.synth.sample_rate} Hz) → {self.p.output} "
                  f"{where}")
-        return True
 
-    def synth_loop(self) -> None:
-        if not self.open_outputs():
-            self.drain_without_voice()
-            return
-        while self.running:
-            try:
-                generation, text = self.texts.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.utterances += 1
-            utterance = self.utterances
-            try:
-                for index, sentence in enumerate(self.synth.sentences(text)):
-                    if not self.put_sentence((generation, utterance, index, sentence)):
-                        break
-            except Exception as exc:  # noqa: BLE001 - e.g. text the phonemiser cannot read
-                self.get_logger().error(f"cannot synthesise '{text}': {type(exc).__name__}: {exc}")
-            self.put_sentence((generation, utterance, None, None))   # end of this utterance
-
-    def put_sentence(self, item) -> bool:
-        while self.running and item[0] == self.generation:
-            try:
-                self.sentences.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def drain_without_voice(self) -> None:
-        while self.running:
-            try:
-                self.texts.get(timeout=0.2)
-            except queue.Empty:
-                continue
+    def synthesise(self, item: tuple[int, str]) -> None:
+        generation, text = item
+        if self.synth is None:
             with self.lock:
                 self.pending = max(0, self.pending - 1)
             self.get_logger().error("dropped text: no voice loaded", throttle_duration_sec=10.0)
+            return
+        self.utterances += 1
+        utterance = self.utterances
+        try:
+            for index, sentence in enumerate(self.synth.sentences(text)):
+                if not self.put_sentence((generation, utterance, index, sentence)):
+                    break
+        except Exception as exc:  # noqa: BLE001 - e.g. text the phonemiser cannot read
+            self.get_logger().error(f"cannot synthesise '{text}': {type(exc).__name__}: {exc}")
+        self.put_sentence((generation, utterance, None, None))   # end of this utterance
 
-    def play_loop(self) -> None:
+    def put_sentence(self, item) -> bool:
+        """Waits for the player to have room, while the utterance is still wanted (not cut by barge-in)."""
+        return self.playback.offer_when_room(item, wanted=lambda: item[0] == self.generation)
+
+    def play(self, item) -> None:
+        generation, utterance, index, sentence = item
         log = self.get_logger()
-        while self.running:
-            try:
-                generation, utterance, index, sentence = self.sentences.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if generation != self.generation:
-                continue
-            if sentence is None:   # the utterance is over
-                with self.lock:
-                    if generation == self.generation:
-                        self.pending = max(0, self.pending - 1)
-                        if self.pending == 0:
-                            self.set_speaking(False)
-                continue
-            if index == 0 and not self.playing and self.user_speaking:
-                self.user_silent.wait(self.p.wait_for_silence_s)   # don't start talking over the user
-            if self.sink is None:
-                log.error("no audio output: sentence dropped", throttle_duration_sec=10.0)
-                continue
+        if generation != self.generation:
+            return
+        if sentence is None:   # the utterance is over
             with self.lock:
-                if generation != self.generation:
-                    continue
-                self.sink.arm()
-                self.set_speaking(True)
-            started = time.monotonic()
-            try:
-                played = self.sink.play(sentence.samples, sentence.sample_rate, f"tts-{utterance:04d}-{index:02d}")
-            except AudioDeviceError as exc:
-                log.error(f"playback failed: {exc}", throttle_duration_sec=10.0)
-                continue
-            if generation == self.generation:
-                log.info(f"spoke utterance {utterance} sentence {index + 1} ({played:.2f} s)")
-            else:
-                log.info(f"utterance {utterance} sentence {index + 1} cut after {played:.2f} of "
-                         f"{sentence.duration_s:.2f} s ({time.monotonic() - started:.2f} s)")
+                if generation == self.generation:
+                    self.pending = max(0, self.pending - 1)
+                    if self.pending == 0:
+                        self.set_speaking(False)
+            return
+        if index == 0 and not self.playing and self.user_speaking:
+            self.user_silent.wait(self.p.wait_for_silence_s)   # don't start talking over the user
+        if self.sink is None:
+            log.error("no audio output: sentence dropped", throttle_duration_sec=10.0)
+            return
+        with self.lock:
+            if generation != self.generation:
+                return
+            self.sink.arm()
+            self.set_speaking(True)
+        started = time.monotonic()
+        try:
+            played = self.sink.play(sentence.samples, sentence.sample_rate, f"tts-{utterance:04d}-{index:02d}")
+        except AudioDeviceError as exc:
+            log.error(f"playback failed: {exc}", throttle_duration_sec=10.0)
+            return
+        if generation == self.generation:
+            log.info(f"spoke utterance {utterance} sentence {index + 1} ({played:.2f} s)")
+        else:
+            log.info(f"utterance {utterance} sentence {index + 1} cut after {played:.2f} of "
+                     f"{sentence.duration_s:.2f} s ({time.monotonic() - started:.2f} s)")
 
-    def close(self) -> None:
-        self.running = False
-        if self.sink is not None:
-            self.sink.interrupt()
-        for thread in self.threads:
-            join_thread(thread, 3.0)
+    def stop_playback(self) -> None:
+        """When the node stops: cut the sentence playing short, end a wait for the user's silence, and make what
+        is queued stale, so the player's thread ends at once."""
+        with self.lock:
+            self.generation += 1
+            if self.sink is not None:
+                self.sink.interrupt()
+        self.user_silent.set()
 
 
 def main(args=None):
