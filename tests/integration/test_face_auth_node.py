@@ -26,6 +26,7 @@ from tests.helpers import faces
 from tests.helpers.liveness import LiveOperator, PromptResponder
 from tests.helpers.domains import unused_domain_id
 from tests.helpers.flight import ros_args
+from tests.helpers.lifecycle import change_state
 from tests.helpers.processes import cpu_percent, python_cmd
 
 pytestmark = pytest.mark.slow
@@ -259,13 +260,6 @@ def set_parameter(ros, name, value):
     return ros.call(SetParameters, "/face_auth/set_parameters", request).results[0]
 
 
-def change_state(ros, transition):
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-    return ros.call(ChangeState, "/face_auth/change_state",
-                    ChangeState.Request(transition=Transition(label=transition))).success
-
-
 def test_an_authorised_operator_is_re_verified_now_and_then_and_an_inactive_check_authorises_nobody(
         spawn, ros, tmp_path):
     database = tmp_path / "operators.db"
@@ -289,7 +283,7 @@ def test_an_authorised_operator_is_re_verified_now_and_then_and_an_inactive_chec
         assert reverify_cpu < 0.7 * every_frame_cpu, (every_frame_cpu, reverify_cpu)
 
         # Inactive: nobody is authorised, and nothing is analysed; active again, the operator is back.
-        assert change_state(ros, "deactivate")
+        assert change_state(ros, "face_auth", "deactivate")
         ros.wait_for_message(states, lambda m: not m.authorised and m.reason == "face check inactive", 10,
                              "the inactive state")
         inactive_cpu = cpu_percent(node.proc.pid, 3.0)
@@ -297,7 +291,7 @@ def test_an_authorised_operator_is_re_verified_now_and_then_and_an_inactive_chec
         refused = enroll(ros, "grace", faces.views("grace_hopper", range(4)))
         assert not refused.success and "face_auth is inactive" in refused.message, refused.message
         states.clear()
-        assert change_state(ros, "activate")
+        assert change_state(ros, "face_auth", "activate")
         ros.wait_for_message(states, lambda m: m.authorised, 40, "authorisation after activate")
     finally:
         camera.stop()

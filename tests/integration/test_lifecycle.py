@@ -7,8 +7,6 @@ import subprocess
 import time
 
 import pytest
-from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import GetParameters
 from std_msgs.msg import Bool
 
@@ -16,6 +14,7 @@ from mmchat_ros.msg import DetectionArray, FlightState, Transcript
 from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
 from tests.helpers.faces import CameraStream
 from tests.helpers.flight import ros_args
+from tests.helpers.lifecycle import change_state, get_state
 from tests.helpers.processes import cpu_percent, python_cmd
 from tests.helpers.yolo import vtest
 
@@ -87,10 +86,6 @@ def test_a_configure_that_fails_is_refused_with_the_reason_and_the_node_stays_un
     assert node.stop() == 0 and "Traceback" not in node.output
 
 
-def get_state(ros, node):
-    return ros.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
-
-
 def get_parameter(ros, node, name):
     from rclpy.parameter import parameter_value_to_python
     values = ros.call(GetParameters, f"/{node}/get_parameters", GetParameters.Request(names=[name])).values
@@ -130,7 +125,7 @@ def test_the_activation_policy_moves_tracker_and_gesture_with_what_the_graph_doe
     policy.wait_for_line("signals: .*scene_asked", timeout=5)
 
     # A node moved by hand is brought back.
-    ros.call(ChangeState, "/gesture/change_state", ChangeState.Request(transition=Transition(label="deactivate")))
+    assert change_state(ros, "gesture", "deactivate")
     ros.wait_for(lambda: get_state(ros, "gesture") == "active", 20, "gesture back to what the policy wants")
     for proc in (policy, gesture, tracker):
         assert proc.stop() == 0 and "Traceback" not in proc.output, proc.output[-3000:]

@@ -10,6 +10,7 @@ import pytest
 from sensor_msgs.msg import BatteryState, Imu
 
 from tests.helpers.flight import ros_args
+from tests.helpers.lifecycle import change_state, get_state
 from tests.helpers.mavlink_emulator import MavlinkVehicleEmulator
 from tests.helpers.processes import python_cmd
 from tests.helpers.vehicle_flight import VehicleStack, flight_controller_cmd, free_udp_port
@@ -50,6 +51,10 @@ def test_px4_offboard_takeoff_fly_land(mavlink_stack, ros):
     ros.wait_for(lambda: abs(stack.position()[2] - 1.5) < 0.12, 20, "odometry at the take-off height")
     assert abs(emulator.truth().position[2] - 1.5) < 0.15
     assert abs(stack.yaw() - math.radians(START_YAW_DEG)) < 0.05, "odometry heading (ENU) != the vehicle's"
+    # In the air the driver refuses to stop streaming set-points (the vehicle would be left to its failsafe).
+    assert not change_state(ros, "mavlink_driver", "deactivate")
+    driver.wait_for_line("deactivate refused: the vehicle is armed or in the air", timeout=5)
+    assert get_state(ros, "mavlink_driver") == "active"
 
     # Forward (the vehicle's nose) at 0.6 m/s for 3 s: the simulator must move along its 60-degree heading.
     start, start_odom = emulator.truth().position[:2].copy(), np.array(stack.position()[:2])
@@ -73,6 +78,9 @@ def test_px4_offboard_takeoff_fly_land(mavlink_stack, ros):
     stack.land()
     ros.wait_for(lambda: not emulator.armed, 15, "the vehicle disarmed after landing")
     assert emulator.truth().position[2] < 0.05
+    # Disarmed on the ground it may stop, and start again.
+    assert change_state(ros, "mavlink_driver", "deactivate") and get_state(ros, "mavlink_driver") == "inactive"
+    assert change_state(ros, "mavlink_driver", "activate")
     assert emulator.received.get("SET_POSITION_TARGET_LOCAL_NED", 0) > 200
     # IMU: orientation ENU, specific force +g up at rest (HIGHRES_IMU FRD → FLU).
     ros.wait_for(lambda: imus, 5, "/imu")

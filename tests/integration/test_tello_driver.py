@@ -13,6 +13,7 @@ from sensor_msgs.msg import BatteryState, CameraInfo, Image
 from mmchat_ros.core.geometry import wrap_angle
 from mmchat_ros.core.paths import config_file
 from tests.helpers.flight import ros_args
+from tests.helpers.lifecycle import change_state, get_state
 from tests.helpers.processes import python_cmd
 from tests.helpers.tello_emulator import TelloEmulator
 from tests.helpers.vehicle_flight import VehicleStack, flight_controller_cmd, free_udp_port
@@ -62,6 +63,10 @@ def test_takeoff_fly_turn_land_with_video(tello_stack, ros):
     assert abs(emulator.truth().position[2] - TAKEOFF_HEIGHT_M) < 0.2, emulator.truth().position
     assert emulator.commands.count("takeoff") == 1 and "command" in emulator.commands
     driver.wait_for_line("take-off done: rc control", timeout=5)
+    # In the air the driver refuses to stop its control loop (the Tello would be left to its failsafe).
+    assert not change_state(ros, "tello_driver", "deactivate")
+    driver.wait_for_line("deactivate refused: the Tello is in the air", timeout=5)
+    assert get_state(ros, "tello_driver") == "active"
 
     # 0.5 m/s along odom x for 3 s: odom x is the Tello's yaw-0 heading, 30 degrees from the simulator's x.
     start_truth, start_odom = truth_xy(emulator), np.array(stack.position()[:2])
@@ -110,6 +115,15 @@ def test_takeoff_fly_turn_land_with_video(tello_stack, ros):
     driver.wait_for_line(r"ignored bad video data: H.264 decoding failed", timeout=5)
     count = len(images)
     ros.wait_for(lambda: len(images) > count + 3, 10, "decoded images after the corrupt data")
+
+    # On the ground the driver may stop: inactive, it publishes nothing; active again, the video is back.
+    assert change_state(ros, "tello_driver", "deactivate")
+    time.sleep(0.5)
+    count = len(images)
+    time.sleep(1.0)
+    assert len(images) == count, "an inactive driver publishes nothing"
+    assert change_state(ros, "tello_driver", "activate")
+    ros.wait_for(lambda: len(images) > count + 3, 10, "decoded images after activate")
 
 
 @pytest.mark.slow

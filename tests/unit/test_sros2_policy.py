@@ -3,6 +3,7 @@ now; every node of the graph has an enclave; each table name is one the node's c
 serves take-off and executes plans, and nobody but face_auth publishes /auth/state."""
 from __future__ import annotations
 
+import importlib
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -67,3 +68,21 @@ def test_policy_structure_and_who_may_do_what():
     assert "/sim/camera/image_raw" in allowed("sim", "topics", "publish")   # the graph's remapping applied
     assert "/cmd_vel/teleop" in allowed("teleop", "topics", "publish")
     assert "/cmd_vel/teleop" not in allowed("follow", "topics", "publish")
+
+
+def test_lifecycle_nodes_serve_their_state_and_only_the_activation_node_changes_it():
+    declared = {node for node in sros2_policy.INTERFACES
+                if "start_state" in importlib.import_module(f"mmchat_ros.nodes.{node}").PARAMS}
+    assert sros2_policy.LIFECYCLE_NODES == declared
+    root = ET.fromstring((ROOT / "config" / "sros2" / "policy.xml").read_text())
+    enclaves = {e.get("path"): e for e in root.iter("enclave")}
+
+    def allowed(node, group, attribute):
+        return {t.text for g in enclaves[f"/mmchat/{node}"].iter(group) if g.get(attribute) == "ALLOW" for t in g}
+    assert "~/change_state" in allowed("tracker", "services", "reply")
+    assert "~/transition_event" in allowed("mavlink_driver", "topics", "publish")
+    assert {"/tracker/change_state", "/gesture/change_state", "/face_auth/set_parameters"} <= \
+        allowed("activation", "services", "request")
+    callers = [node for node in sros2_policy.INTERFACES
+               if any(name.endswith("/change_state") for name in allowed(node, "services", "request"))]
+    assert callers == ["activation"]

@@ -93,6 +93,12 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
     def release(self) -> None:
         """Free what ``configure`` loaded."""
 
+    def stop_refusal(self) -> str | None:
+        """Why the node must not stop working now (a driver whose vehicle flies), or None: deactivate and cleanup
+        are refused meanwhile, and a shutdown transition leaves the work running (the state machine cannot refuse
+        one). Stopping the process is never refused."""
+        return None
+
     @property
     def lifecycle_state(self) -> str:
         """'unconfigured', 'inactive', 'active', 'finalized' (or a transition's label while one runs)."""
@@ -158,6 +164,8 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
         return SUCCESS
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
+        if self._refused("deactivate"):
+            return FAILURE
         self._stop_work()
         self.deactivate()
         super().on_deactivate(state)
@@ -165,11 +173,15 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
         return SUCCESS
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
+        if self._refused("cleanup"):
+            return FAILURE
         self._release_all()
         self.get_logger().info("unconfigured: released")
         return SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
+        if self._refused("shutdown"):
+            return FAILURE   # finalized all the same (rcl), but still working until the process stops
         if state.state_id == State.PRIMARY_STATE_ACTIVE:
             self._stop_work()
             super().on_deactivate(state)
@@ -181,6 +193,12 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
         self._stop_work()
         self._release_all()
         return SUCCESS
+
+    def _refused(self, transition: str) -> bool:
+        reason = self.stop_refusal() if self._configured else None
+        if reason:
+            self.get_logger().error(f"{transition} refused: {reason}")
+        return bool(reason)
 
     def _stop_work(self) -> None:
         self._active_scope.close()

@@ -17,14 +17,17 @@ descends open loop), and the driver goes silent (no heartbeat, no set-point) so 
 engage: PX4's offboard-loss action (COM_OBL_RC_ACT / COM_OF_LOSS_T), ArduPilot's GCS failsafe (FS_GCS_ENABLE).
 When the link returns with the controller no longer enabling the vehicle and the vehicle still in the air, it
 is told to land.
+
+A lifecycle node (nodes/lifecycle.py), never managed by the activation policy: configure opens the connection
+(telemetry flows in, nothing is sent but an emergency disarm), activate starts the control loop; deactivate,
+cleanup and a shutdown transition are refused while the vehicle is armed or in the air (a driver that stops
+streaming leaves a flying vehicle to its failsafe). Ctrl-C stops the process as before.
 """
 from __future__ import annotations
 
 import math
 import sys
 import time
-
-from rclpy.node import Node
 
 from mmchat_ros.backends.mavlink_vehicle import (AUTOPILOTS, CONTROL_MODE, LAND_MODE, MAV_RESULTS,
                                                  TELEMETRY_MESSAGES, MavlinkVehicle, Telemetry, in_air, mavlink)
@@ -35,7 +38,8 @@ from mmchat_ros.core.vehicle_link import (Arm, Disarm, HeadingSetpoint, MavlinkS
                                           ReportLinkUp, RequestTelemetry, SendHeartbeat, SendLand, SetMode,
                                           StreamSetpoint, TakeOff)
 from mmchat_ros.nodes.base import PacedLoop
-from mmchat_ros.nodes.common import Param, Params, run_node
+from mmchat_ros.nodes.common import Param
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
 
 PARAMS = {
@@ -64,17 +68,23 @@ PARAMS = {
                                   "EXTENDED_SYS_STATE, m"),
     "odom_frame": Param("odom", "frame of /odom poses (the autopilot's local frame turned ENU)"),
     "base_frame": Param("base_link", "the vehicle body frame"),
+    **LIFECYCLE_PARAMS,
 }
 
 
-class MavlinkDriverNode(Node):
+class MavlinkDriverNode(MmchatLifecycleNode):
+    """Lifecycle: configure opens the connection (telemetry received, nothing sent; an EMERGENCY from the flight
+    controller still disarms), activate starts the control loop (heartbeat, set-points, mode/arm/land), deactivate
+    stops it: refused while the vehicle is armed or in the air."""
+
     def __init__(self):
-        super().__init__("mavlink_driver")
-        self.p = Params(self, PARAMS)
+        super().__init__("mavlink_driver", PARAMS)
         if self.p.setpoint_rate_hz < 20.0:
             raise ValueError(f"setpoint_rate_hz={self.p.setpoint_rate_hz}: autopilots need >= 20 Hz")
         if self.p.autopilot not in ("auto", *AUTOPILOTS):
             raise ValueError(f"autopilot '{self.p.autopilot}' is not auto, {' or '.join(AUTOPILOTS)}")
+
+    def configure(self) -> None:
         self.controller = ControllerLink(self, on_mode=self.on_mode)
         self.outputs = VehicleStatePublisher(self, self.p.odom_frame, self.p.base_frame)
         self.report = ProblemReport(self, {"malformed": "malformed MAVLink data",
@@ -93,12 +103,23 @@ class MavlinkDriverNode(Node):
                                       target_component=self.p.target_component, on_position=self.on_position,
                                       on_attitude=self.on_attitude, on_problem=self.report, on_text=self.on_text,
                                       on_ack=self.on_ack)
-        # a blocking take-off/land that overruns a period is followed by no burst of set-points (PacedLoop)
-        self.loop = PacedLoop(self, "mavlink-control", self.p.setpoint_rate_hz,
-                              lambda: self.control_step(time.monotonic()))
-        self.loop.start()
         self.get_logger().info(f"mavlink driver ready: {self.p.connection_url}, autopilot {self.p.autopilot}, "
                                f"set-points at {self.p.setpoint_rate_hz:g} Hz")
+
+    def activate(self) -> None:
+        # a blocking take-off/land that overruns a period is followed by no burst of set-points (PacedLoop)
+        self.start_worker(PacedLoop(self, "mavlink-control", self.p.setpoint_rate_hz,
+                                    lambda: self.control_step(time.monotonic())))
+
+    def stop_refusal(self) -> str | None:
+        t = self.vehicle.telemetry
+        if t.armed or in_air(t.landed_state, self.height(t), self.p.landed_height_m):
+            return ("the vehicle is armed or in the air: land it first (the driver keeps streaming set-points "
+                    "and heartbeats)")
+        return None
+
+    def release(self) -> None:
+        self.vehicle.close()
 
     def autopilot(self, telemetry: Telemetry) -> str | None:
         return telemetry.autopilot if self.p.autopilot == "auto" else self.p.autopilot
@@ -221,13 +242,9 @@ class MavlinkDriverNode(Node):
             return None
         return -t.position_ned[2] - (self.arming_height or 0.0)
 
-    def shutdown(self) -> None:
-        self.loop.stop(timeout_s=3.0)
-        self.vehicle.close()
-
 
 def main(args=None):
-    return run_node(MavlinkDriverNode, args)
+    return run_lifecycle_node(MavlinkDriverNode, args)
 
 
 if __name__ == "__main__":

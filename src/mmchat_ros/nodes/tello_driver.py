@@ -11,6 +11,10 @@ one ``rc 0 0 0 0`` is sent and then nothing, so that the Tello's own failsafe (i
 command) is not defeated. When the link returns with the controller no longer enabling the vehicle and the Tello
 still in the air, ``land`` is sent. The control sequencing runs in its own thread: ``takeoff`` and ``land`` block
 for seconds until the Tello answers.
+
+A lifecycle node (nodes/lifecycle.py), never managed by the activation policy: configure binds the sockets (state
+and video flow in, nothing is sent but an emergency stop), activate starts the control loop; deactivate, cleanup
+and a shutdown transition are refused while the Tello is in the air. Ctrl-C stops the process as before.
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ import sys
 import threading
 import time
 
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from mmchat_ros.backends.tello import TelloLink
@@ -30,8 +33,9 @@ from mmchat_ros.core.vehicle_link import (FollowSetpoint, LandOutcome, Reconnect
                                           ReportLinkRestored, ReportLinkUp, SendHover, SendLand, TakeOff,
                                           TakeoffOutcome, TelloSupervisor)
 from mmchat_ros.nodes.base import PacedLoop
-from mmchat_ros.nodes.common import SENSOR_QOS, Param, Params, run_node
+from mmchat_ros.nodes.common import SENSOR_QOS, Param
 from mmchat_ros.nodes.image_conversion import camera_info_from_fov, numpy_to_image
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 from mmchat_ros.nodes.vehicle_driver import ControllerLink, ProblemReport, VehicleStatePublisher
 
 PARAMS = {
@@ -67,18 +71,24 @@ PARAMS = {
     "odom_frame": Param("odom", "frame of /odom poses: the Tello's yaw-0 heading, z up, origin at start"),
     "base_frame": Param("base_link", "the vehicle body frame"),
     "camera_frame": Param("camera_optical", "optical frame of the camera images"),
+    **LIFECYCLE_PARAMS,
 }
 
 
-class TelloDriverNode(Node):
+class TelloDriverNode(MmchatLifecycleNode):
+    """Lifecycle: configure binds the sockets (state and video flow in, nothing is sent but an emergency stop),
+    activate starts the control loop (SDK mode, take-off, rc, land), deactivate stops it: refused while the Tello
+    is in the air."""
+
     def __init__(self):
-        super().__init__("tello_driver")
-        self.p = Params(self, PARAMS)
+        super().__init__("tello_driver", PARAMS)
         if not 5.0 <= self.p.rc_rate_hz <= 50.0:
             raise ValueError(f"rc_rate_hz={self.p.rc_rate_hz} is outside 5..50 Hz")
         self.rc_limits = TelloRcLimits(self.p.rc_full_scale_speed_xy_m_s, self.p.rc_full_scale_speed_z_m_s,
                                        math.radians(self.p.rc_full_scale_yaw_rate_deg_s))
         tello_rc_from_heading_velocity(0.0, 0.0, 0.0, 0.0, self.rc_limits)     # validates the limits now
+
+    def configure(self) -> None:
         self.estimator = TelloEstimator(self.p.velocity_unit_m_s, self.p.state_velocity_frame, self.p.height_source,
                                         self.p.tof_max_valid_cm)
         self.controller = ControllerLink(self, on_mode=self.on_mode)
@@ -100,15 +110,24 @@ class TelloDriverNode(Node):
                               on_state=self.on_state, on_bad_packet=self.report,
                               on_frame=self.on_frame if video else None, local_command_port=self.p.local_command_port,
                               bind_host=self.p.bind_host, video_max_rate_hz=self.p.video_rate_hz)
-        # a blocking take-off/land that overruns a period is followed by no burst of set-points (PacedLoop)
-        self.loop = PacedLoop(self, "tello-control", self.p.rc_rate_hz,
-                              lambda: self.control_step(time.monotonic()))
-        self.loop.start()
         self.get_logger().info(
             f"tello driver ready: Tello at {self.p.tello_host}:{self.p.command_port}, state on :{self.p.state_port}, "
             f"video {'on :%d' % self.p.video_port if video else 'off'}, rc at {self.p.rc_rate_hz:g} Hz "
             f"(full stick = {self.rc_limits.speed_xy_m_s} m/s, {self.rc_limits.speed_z_m_s} m/s, "
             f"{self.p.rc_full_scale_yaw_rate_deg_s} deg/s)")
+
+    def activate(self) -> None:
+        # a blocking take-off/land that overruns a period is followed by no burst of set-points (PacedLoop)
+        self.start_worker(PacedLoop(self, "tello-control", self.p.rc_rate_hz,
+                                    lambda: self.control_step(time.monotonic())))
+
+    def stop_refusal(self) -> str | None:
+        if self.supervisor.flying or self.in_air():
+            return "the Tello is in the air: land it first (the driver keeps sending rc)"
+        return None
+
+    def release(self) -> None:
+        self.link.close()
 
     # ------------------------------------------------------------------------------------- vehicle → ROS
     def on_state(self, state: TelloState, now: float) -> None:
@@ -214,13 +233,9 @@ class TelloDriverNode(Node):
         else:
             self.get_logger().error(f"'land' failed ({reply.text if reply else 'no reply'}); retrying")
 
-    def shutdown(self) -> None:
-        self.loop.stop(timeout_s=3.0)
-        self.link.close()
-
 
 def main(args=None):
-    return run_node(TelloDriverNode, args)
+    return run_lifecycle_node(TelloDriverNode, args)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 The table below lists each node's own topics, services and actions as its code names them (relative names, before
 remapping); tests/unit/test_sros2_policy.py checks every name appears in that node's source and that every node of
 config/graph.yaml has a row. The policy applies the graph's remappings for every mode (sim, gazebo, hardware with
-each vehicle, voice on), gives each node one enclave /mmchat/<node>, and adds what every rclpy node needs (rosout,
+each vehicle, voice and the activation policy on), gives each node one enclave /mmchat/<node>, and adds what every rclpy node needs (rosout,
 parameter events, its own parameter services). With a full ROS 2 install:
 ``ros2 security generate_artifacts -k KEYSTORE -p config/sros2/policy.xml`` (docs/security.md).
 """
@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from mmchat_ros.core.activation import load_policy
 from mmchat_ros.core.launch_graph import load_graph
+from mmchat_ros.core.paths import config_file
 from mmchat_ros.core.topics import FLIGHT_SOURCES
 AUTH_GUARD = {"subscribe": ["auth/state"], "publish": ["diagnostics"]}   # nodes/auth_guard.py (controller, planner)
 VEHICLE_DRIVER = {"publish": ["odom", "imu", "battery", "camera/image_raw", "camera/camera_info"],
@@ -63,6 +65,8 @@ INTERFACES: dict[str, dict[str, list[str]]] = {
     "tts": {"publish": ["tts/speaking"], "subscribe": ["tts/say", "speech/active"]},
     "tello_driver": VEHICLE_DRIVER,
     "mavlink_driver": VEHICLE_DRIVER,
+    "activation": {"subscribe": ["follow/enable", "follow/target", "cmd_vel/follow", "speech/transcript",
+                                 "flight/state", "auth/state"]},   # + the managed nodes' services: ACTIVATION_CALLS
 }
 # Service names are not topics: teleop's "takeoff"/"land" above are calls, not publications.
 INTERFACES["teleop"]["publish"] = ["cmd_vel/teleop", "follow/enable"]
@@ -71,12 +75,20 @@ COMMON = {"publish": ["rosout", "parameter_events"], "subscribe": ["parameter_ev
           "reply": [f"~/{s}" for s in ("describe_parameters", "get_parameter_types", "get_parameters",
                                         "list_parameters", "set_parameters", "set_parameters_atomically",
                                         "get_type_description")]}
+# Lifecycle nodes (nodes/lifecycle.py) serve the standard lifecycle services and publish their transitions; the
+# activation node calls those of the nodes its policy manages, and their parameter services.
+LIFECYCLE_NODES = {"tracker", "gesture", "face_auth", "tello_driver", "mavlink_driver"}
+LIFECYCLE = {"publish": ["~/transition_event"],
+             "reply": [f"~/{s}" for s in ("get_state", "change_state", "get_available_states",
+                                          "get_available_transitions", "get_transition_graph")]}
+ACTIVATION_CALLS = ("get_state", "change_state", "get_parameters", "set_parameters")
 TAGS = {"publish": ("topics", "publish", "topic"), "subscribe": ("topics", "subscribe", "topic"),
         "reply": ("services", "reply", "service"), "request": ("services", "request", "service"),
         "execute": ("actions", "execute", "action"), "call": ("actions", "call", "action")}
-MODE_ARGUMENTS = [("sim", {}), ("sim", {"voice": "true"}), ("gazebo", {"voice": "true"}),
-                  ("hardware", {"vehicle": "tello", "voice": "true"}),
-                  ("hardware", {"vehicle": "mavlink", "voice": "true"})]
+MODE_ARGUMENTS = [("sim", {}), ("sim", {"voice": "true", "activation_policy": "true"}),
+                  ("gazebo", {"voice": "true", "activation_policy": "true"}),
+                  ("hardware", {"vehicle": "tello", "voice": "true", "activation_policy": "true"}),
+                  ("hardware", {"vehicle": "mavlink", "voice": "true", "activation_policy": "true"})]
 
 
 def _absolute(name: str) -> str:
@@ -93,7 +105,11 @@ def node_permissions(graph=None) -> dict[str, dict[str, set[str]]]:
                 raise KeyError(f"node '{spec.name}' of config/graph.yaml has no row in sros2_policy.INTERFACES")
             remap = {_absolute(k): _absolute(v) for k, v in spec.remappings.items()}
             kinds = result.setdefault(spec.name, {})
-            for kind, names in list(INTERFACES[spec.name].items()) + list(COMMON.items()):
+            extra = list(LIFECYCLE.items()) if spec.name in LIFECYCLE_NODES else []
+            if spec.name == "activation":
+                extra.append(("request", [f"{node}/{call}" for node in load_policy(config_file(
+                    "activation_policy.yaml")).nodes for call in ACTIVATION_CALLS]))
+            for kind, names in list(INTERFACES[spec.name].items()) + list(COMMON.items()) + extra:
                 for name in names:
                     kinds.setdefault(kind, set()).add(remap.get(_absolute(name), _absolute(name)))
     return result
