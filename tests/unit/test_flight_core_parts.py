@@ -16,7 +16,7 @@ from mmchat_ros.core.flight.landing import DESCENT_LEAD_M, Landing
 from mmchat_ros.core.flight.mux import PositionCommand, VelocityCommand
 from mmchat_ros.core.flight.odometry import MAX_ODOM_PREDICTION_S, Odometry
 from mmchat_ros.core.flight.setpoints import HoverAndGoTo, velocity_setpoint
-from mmchat_ros.core.flight.takeoff import CLIMB_LEAD_M, LIFTOFF_HEIGHT_M, TakeoffClimb
+from mmchat_ros.core.flight.takeoff import ABANDON_AFTER_TIMEOUTS, CLIMB_LEAD_M, LIFTOFF_HEIGHT_M, TakeoffClimb
 from mmchat_ros.core.geometry import quat_from_euler
 
 DT = 0.004
@@ -85,15 +85,15 @@ def test_odometry_is_carried_forward_with_the_measured_acceleration():
 
 # ---------------------------------------------------------------------------------------------------- take-off
 def test_the_climb_waits_for_the_lift_off_then_arrives_without_overshoot():
-    climb = TakeoffClimb(np.array([1.0, 2.0, 1.5]), 0.0, 0.3, ground_z=0.0)
+    climb = TakeoffClimb(np.array([1.0, 2.0, 1.5]), 0.0, 0.3, ground_z=0.0, max_speed=0.7, liftoff_timeout_s=2.0,
+                         started_at=0.0)
     grounded = at((1.0, 2.0, 0.0))
     for _ in range(500):                                      # 2 s on the ground
-        setpoint = climb.setpoint(grounded, DT, max_speed=0.7)
+        setpoint = climb.setpoint(grounded, DT)
     assert setpoint.position[2] == pytest.approx(CLIMB_LEAD_M) and setpoint.velocity[2] == pytest.approx(0.7)
-    assert not climb.lifted(grounded) and climb.lifted(at((1.0, 2.0, LIFTOFF_HEIGHT_M + 0.01)))
     z, references = 0.0, []
     for _ in range(2000):                                     # a vehicle that follows the reference exactly
-        setpoint = climb.setpoint(at((1.0, 2.0, z)), DT, max_speed=0.7)
+        setpoint = climb.setpoint(at((1.0, 2.0, z)), DT)
         z = setpoint.position[2]
         references.append((z, setpoint.velocity[2], setpoint.acceleration[2]))
     heights, speeds, accels = np.array(references).T
@@ -102,6 +102,22 @@ def test_the_climb_waits_for_the_lift_off_then_arrives_without_overshoot():
     assert climb.reached(at((1.0, 2.0, 1.45), (0.0, 0.0, 0.1)), tolerance=0.1)
     assert not climb.reached(at((1.0, 2.0, 1.45), (0.0, 0.0, 0.3)), tolerance=0.1)
     assert tuple(setpoint.position[:2]) == (1.0, 2.0) and setpoint.yaw_rad == 0.3
+
+
+def test_the_lift_off_watchdog_lets_the_integrators_act_then_gives_up():
+    climb = TakeoffClimb(np.array([0.0, 0.0, 1.5]), 0.0, 0.0, ground_z=0.0, max_speed=0.7, liftoff_timeout_s=2.0,
+                         started_at=10.0)
+    grounded, off = at((0.0, 0.0, 0.0)), at((0.0, 0.0, LIFTOFF_HEIGHT_M + 0.01))
+    assert not climb.integrate(grounded, 11.9) and climb.integrate(grounded, 12.0)    # after the timeout
+    assert not climb.stuck(13.9) and climb.stuck(10.0 + ABANDON_AFTER_TIMEOUTS * 2.0)
+    assert climb.integrate(off, 14.5) and climb.on_ground_for(14.5) == 0.0 and not climb.stuck(20.0)
+    # Back on the ground (a fall): the watchdog starts again from there.
+    assert not climb.integrate(grounded, 20.0) and climb.on_ground_for(21.0) == pytest.approx(1.0)
+    assert climb.integrate(grounded, 22.0) and climb.stuck(24.0)
+    # Whatever keeps it from the height, the climb is overdue once the watchdog's allowance and twice the time a
+    # follower of the reference needs (speed up, 1.5 m at 0.7 m/s, slow down) have passed.
+    assert climb.deadline == pytest.approx(10.0 + ABANDON_AFTER_TIMEOUTS * 2.0 + 2.0 * (1.5 / 0.7 + 0.7))
+    assert not climb.overdue(climb.deadline - 0.01) and climb.overdue(climb.deadline)
 
 
 # ----------------------------------------------------------------------------------------------------- landing
@@ -190,5 +206,9 @@ def test_flight_core_config_checks_its_values():
         FlightCoreConfig(takeoff_speed_m_s=0.0)
     with pytest.raises(ValueError, match="open_loop_thrust_fraction"):
         FlightCoreConfig(open_loop_thrust_fraction=1.0)
+    with pytest.raises(ValueError, match="takeoff_liftoff_timeout_s"):
+        FlightCoreConfig(takeoff_liftoff_timeout_s=-1.0)
+    with pytest.raises(ValueError, match="max_arming_tilt_deg"):
+        FlightCoreConfig(max_arming_tilt_deg=90.0)
     with pytest.raises(ValueError, match="unknown flight core keys"):
         FlightCoreConfig.from_dict({"takeoff_hieght_m": 2.0})

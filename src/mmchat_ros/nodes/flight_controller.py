@@ -54,6 +54,13 @@ PARAMS = {
                                    "priority and says so"),
     "state_rate_hz": Param(10.0, "rate of /flight/state and /diagnostics publication, Hz"),
     "takeoff_height_m": Param(1.5, "take-off height above the take-off point, m"),
+    "takeoff_liftoff_timeout_s": Param(2.0, "still on the ground this long into the take-off climb: the outer "
+                                            "integrators and the disturbance observer act (a vehicle heavier than "
+                                            "its model); on the ground twice as long: the take-off is abandoned "
+                                            "(motors off, LANDED, the reason in last_rejection), s"),
+    "max_arming_tilt_deg": Param(20.0, "a take-off is refused while the vehicle leans more than this from upright "
+                                       "(on its side or back after a crash, or on ground too steep), deg",
+                                 value_range=(1.0, 89.0)),
     "command_timeout_s": Param(0.5, "a motion command older than this no longer counts (watchdog → hover), s"),
     "command_max_age_s": Param(1.0, "a motion command stamped more than this before or after now is refused (a "
                                     "stalled publisher's backlog, a jumped clock); unstamped ones count from "
@@ -100,6 +107,8 @@ class FlightControllerNode(MmchatNode):
         config = FlightCoreConfig.from_dict({
             "control_rate_hz": self.p.control_rate_hz,
             "takeoff_height_m": self.p.takeoff_height_m,
+            "takeoff_liftoff_timeout_s": self.p.takeoff_liftoff_timeout_s,
+            "max_arming_tilt_deg": self.p.max_arming_tilt_deg,
             "command_timeout_s": self.p.command_timeout_s,
             "odom_timeout_s": self.p.odom_timeout_s,
             "odom_jump_m": self.p.odom_jump_m,
@@ -375,9 +384,13 @@ class FlightControllerNode(MmchatNode):
             self.ticks += 1
             key = (status.mode, status.armed, status.active_source, status.rejection_count)
             if key != self.last_state_key:
-                if self.last_state_key is None or status.mode != self.last_state_key[0]:
-                    why = f" ({status.land_reason})" if str(status.mode) == "LANDING" and status.land_reason else ""
-                    self.get_logger().info(f"mode {status.mode}{why}, source '{status.active_source}'")
+                mode, previous = str(status.mode), None if self.last_state_key is None else str(self.last_state_key[0])
+                if mode != previous:
+                    # TAKING_OFF straight to LANDED: the core abandoned a take-off that never left the ground.
+                    abandoned = previous == "TAKING_OFF" and mode == "LANDED"
+                    why = f" ({status.land_reason})" if (mode == "LANDING" or abandoned) and status.land_reason else ""
+                    log = self.get_logger().warn if abandoned else self.get_logger().info
+                    log(f"mode {mode}{why}, source '{status.active_source}'")
                 self.last_state_key = key
                 self.publish_state(status)
         except Exception as exc:

@@ -18,6 +18,10 @@ class FlightCoreConfig:
     takeoff_speed_m_s: float = 0.7
     takeoff_tolerance_m: float = 0.1          # take-off is complete within this of the height, nearly still
     spool_up_s: float = 0.3                   # ARMED at idle before the climb starts
+    # Still on the ground this long into the climb: the outer integrators and the disturbance observer act (a vehicle
+    # heavier than its model); on the ground twice as long: the take-off is abandoned (motors off, LANDED).
+    takeoff_liftoff_timeout_s: float = 2.0
+    max_arming_tilt_deg: float = 20.0         # a take-off is refused when the vehicle leans more (not upright)
     motor_idle_fraction: float = 0.05         # of motor_max_thrust_n while ARMED on the ground
     landing_speed_m_s: float = 0.5
     landing_final_speed_m_s: float = 0.25     # below landing_slowdown_height_m
@@ -46,7 +50,7 @@ class FlightCoreConfig:
         for name in ("control_rate_hz", "takeoff_height_m", "takeoff_speed_m_s", "takeoff_tolerance_m",
                      "landing_speed_m_s", "landing_final_speed_m_s", "touchdown_height_m", "touchdown_speed_m_s",
                      "command_timeout_s", "odom_timeout_s", "imu_timeout_s", "hover_latch_speed_m_s",
-                     "odom_jump_m", "odom_reset_samples"):
+                     "odom_jump_m", "odom_reset_samples", "takeoff_liftoff_timeout_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0.0):
                 raise ValueError(f"flight core {name} must be a finite number > 0, got {value!r}")
@@ -54,6 +58,8 @@ class FlightCoreConfig:
             raise ValueError("open_loop_thrust_fraction must be in (0, 1): the blind descent must go down")
         if not 0.0 <= self.motor_idle_fraction < 0.5:
             raise ValueError("motor_idle_fraction must be in [0, 0.5)")
+        if not 0.0 < self.max_arming_tilt_deg < 90.0:
+            raise ValueError(f"max_arming_tilt_deg must be in (0, 90), got {self.max_arming_tilt_deg!r}")
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any] | None) -> "FlightCoreConfig":

@@ -14,6 +14,9 @@ Safety behaviour:
 - battery at or below the envelope's low threshold → land (and no take-off until it is replaced);
 - an operator authorisation lapses at its expiry unless renewed: motion commands refused, those in force dropped
   (hover), a running plan stopped;
+- a take-off is refused while the vehicle leans more than ``max_arming_tilt_deg``; a climb still on the ground
+  ``takeoff_liftoff_timeout_s`` lets the outer integrators act, still on it twice as long it is abandoned (motors
+  off, LANDED), and one not at the height by its deadline lands (takeoff.py);
 - landing ends at touchdown (low and still, or resting on something with the thrust wound down) → LANDED.
 """
 from __future__ import annotations
@@ -202,6 +205,11 @@ class FlightCore:
             check = self.envelope.check_position(*target, what="take-off target")
             if not check:
                 return self._refuse(check.code, check.reason)
+        tilt = 0.0 if self.state is None else math.degrees(tilt_from_quat(self.state.quaternion_wxyz))
+        if self.odometry.fresh(now) and tilt > self.config.max_arming_tilt_deg:
+            # Lying on its side or back (after a crash), the thrust would only push it along the ground.
+            return self._refuse("takeoff", f"take-off refused: the vehicle leans {tilt:.0f} deg (more than "
+                                           f"max_arming_tilt_deg={self.config.max_arming_tilt_deg:g}): not upright")
         transition = self.machine.request(FlightEvent.ARM, self._guard_context(now))
         if not transition:
             return self._refuse_transition(transition)
@@ -407,6 +415,8 @@ class FlightCore:
                                     f"{self.envelope.config.low_battery_fraction:.0%})", now)
         elif mode is FlightMode.ARMED and not odometry_ok:
             self._disarm_on_ground("odometry lost before take-off", now)
+        if self.machine.mode is FlightMode.TAKING_OFF:
+            self._supervise_climb(now)
 
         limit = self.config.hover_land_timeout_s
         if self.machine.mode is FlightMode.HOVER and limit is not None and not self.plan.running:
@@ -487,17 +497,36 @@ class FlightCore:
         return self.controller.update(state, setpoint, dt, integrate=integrate, integrate_rates=True)
 
     def _takeoff_setpoint(self, state: VehicleState, now: float, dt: float) -> tuple[Setpoint, bool]:
-        """The climb's set-point, and whether the vehicle is off the ground; hover at the height once reached."""
+        """The climb's set-point, and whether the outer integrators may act; hover at the height once reached."""
         climb = self._takeoff
         assert climb is not None
-        setpoint = climb.setpoint(state, dt, self.config.takeoff_speed_m_s)
-        lifted = climb.lifted(state)
+        setpoint = climb.setpoint(state, dt)
+        integrate = climb.integrate(state, now)
         if climb.reached(state, self.config.takeoff_tolerance_m):
             self.machine.request(FlightEvent.TAKEOFF_COMPLETE, self._guard_context(now))
             self.references.hold(climb.target, climb.yaw)
             self._hover_since = now
             self._takeoff = None
-        return setpoint, lifted
+        return setpoint, integrate
+
+    def _supervise_climb(self, now: float) -> None:
+        """End a take-off that cannot complete: still on the ground with the integrators acting (motors off at
+        once), or not at the height by the climb's deadline (land)."""
+        climb, state = self._takeoff, self.state
+        assert climb is not None and state is not None
+        reason = climb.failure(state, now, self._output.collective_thrust_n / self.airframe.hover_thrust_n)
+        if not reason:
+            return
+        self._stop_plan(reason, failed=True)
+        self._count("takeoff", reason)
+        if not climb.stuck(now):
+            self._begin_landing(reason, now)
+            return
+        context = self._guard_context(now)
+        self.machine.request(FlightEvent.LAND, context)      # it never left the ground: down already
+        self.machine.request(FlightEvent.TOUCHDOWN, context)
+        self._takeoff = None
+        self._land_reason = reason
 
     def _armed_step(self, now: float) -> ControlOutput:
         cfg = self.config
@@ -508,7 +537,8 @@ class FlightCore:
                 assert state is not None
                 ground_z = self._ground_reference_z()
                 target = np.array([state.position[0], state.position[1], ground_z + self._pending_takeoff_height])
-                self._takeoff = TakeoffClimb(target, float(state.position[2]), state.yaw_rad, ground_z)
+                self._takeoff = TakeoffClimb(target, float(state.position[2]), state.yaw_rad, ground_z,
+                                             cfg.takeoff_speed_m_s, cfg.takeoff_liftoff_timeout_s, started_at=now)
                 self._pending_takeoff_height = None
                 self.controller.reset(state)
                 return self.controller.mix_collective_only(self._idle_collective())
