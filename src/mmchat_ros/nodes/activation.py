@@ -53,6 +53,7 @@ class ManagedNode:
     decision: Decision | None = None
     original: dict[str, Any] = field(default_factory=dict)   # managed parameters' values before the policy
     busy_since: float | None = None                           # a call chain is under way
+    chain: int = 0                                            # which one: a late answer to an older one is dropped
     running: bool = True                                      # its services were there at the last check
 
 
@@ -126,7 +127,8 @@ class ActivationNode(MmchatNode):
             if node.busy_since is not None:
                 if now - node.busy_since < self.p.service_timeout_s:
                     continue
-                self.get_logger().warn(f"{node.name}: no answer within {self.p.service_timeout_s:g} s; trying again")
+                self.get_logger().info(f"{node.name}: no answer within {self.p.service_timeout_s:g} s (loading "
+                                       "a model?); asking again", throttle_duration_sec=30.0)
             self.check(node)
 
     def check(self, node: ManagedNode) -> None:
@@ -138,12 +140,16 @@ class ActivationNode(MmchatNode):
             return
         node.running = True
         node.busy_since = time.monotonic()
+        node.chain += 1
         self.call(node, "get_state", GetState.Request(), lambda response: self.on_state(node, response))
 
     def call(self, node: ManagedNode, service: str, request, then) -> None:
         future = node.clients[service].call_async(request)
+        chain = node.chain
 
         def done(f):
+            if chain != node.chain:   # given up on (timed out) and asked again since: the newer chain decides
+                return
             try:
                 response = f.result()
             except Exception as exc:   # the node went away mid-call: the next check starts over
