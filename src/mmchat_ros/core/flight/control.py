@@ -125,8 +125,6 @@ class PidLoop:
     def __init__(self, gains: PidGains, low: float, high: float):
         self.gains = gains
         self.low, self.high = float(low), float(high)
-        self.integral = 0.0
-        self._last_measurement: float | None = None
         self.reset()
 
     def __call__(self, setpoint: float, measurement: float, dt: float, integrate: bool = True) -> float:
@@ -140,7 +138,7 @@ class PidLoop:
 
     def reset(self) -> None:
         self.integral = min(max(0.0, self.low), self.high)
-        self._last_measurement = None
+        self._last_measurement: float | None = None
 
 
 # ------------------------------------------------------------------------------------------------- controller
@@ -404,11 +402,11 @@ class CascadedController:
         if learn and previous is not None and max(abs(gyro[0]), abs(gyro[1]), abs(gyro[2])) < 1.0:
             pw, px, py, pz = previous
             dw, dx, dy, dz = quat_multiply_tuple((pw, -px, -py, -pz), q)
-            sign = 2.0 * math.copysign(1.0, dw)
+            twice_sign = 2.0 * math.copysign(1.0, dw)     # rates from the attitude: 2 sign(δw) δxyz / dt
             step = dt / GYRO_BIAS_TIME_S
             # The gyro averaged over the same step as the attitude difference.
             self.gyro_bias = [
-                _clamp(bias + step * (0.5 * (rate + last) - sign * delta / dt - bias), MAX_GYRO_BIAS)
+                _clamp(bias + step * (0.5 * (rate + last) - twice_sign * delta / dt - bias), MAX_GYRO_BIAS)
                 for bias, rate, last, delta in zip(self.gyro_bias, gyro, self._last_gyro, (dx, dy, dz))]
         self._last_gyro = gyro
         bx, by, bz = self.gyro_bias
