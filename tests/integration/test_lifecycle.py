@@ -68,6 +68,11 @@ def test_a_deactivated_tracker_stops_publishing_and_costs_no_cpu_until_activated
             assert out.returncode == 0 and out.stdout.strip() == f"{transition}: /tracker is {state}", out.stderr
         assert node.output.count("tracker ready") == 2
         ros.wait_for(lambda: len(detections) > stopped_at + 4, 60, "detections again after activate")
+        out = lifecycle(ros_env, "tracker", "set", "shutdown")   # from active: work stopped, detector released
+        assert out.returncode == 0 and out.stdout.strip() == "shutdown: /tracker is finalized", out.stderr
+        finalized_at = len(detections)
+        time.sleep(1.0)
+        assert len(detections) == finalized_at and node.alive()
     finally:
         camera.stop()
     assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]

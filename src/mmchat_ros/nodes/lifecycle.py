@@ -166,9 +166,7 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         if self._refused("deactivate"):
             return FAILURE
-        self._stop_work()
-        self.deactivate()
-        super().on_deactivate(state)
+        self._leave_active(state)
         self.get_logger().info("inactive: work stopped")
         return SUCCESS
 
@@ -183,8 +181,7 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
         if self._refused("shutdown"):
             return FAILURE   # finalized all the same (rcl), but still working until the process stops
         if state.state_id == State.PRIMARY_STATE_ACTIVE:
-            self._stop_work()
-            super().on_deactivate(state)
+            self._leave_active(state)
         self._release_all()
         return SUCCESS
 
@@ -202,6 +199,12 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
 
     def _stop_work(self) -> None:
         self._active_scope.close()
+
+    def _leave_active(self, state) -> None:
+        """The work stops, the node has its last word, then its publishers go silent."""
+        self._stop_work()
+        self.deactivate()
+        super().on_deactivate(state)
 
     def _release_all(self) -> None:
         self._configured_scope.close()
