@@ -99,7 +99,7 @@ def end_to_end(frames, seconds: float, rate: float, model_complexity: int) -> di
     try:
         for process, ready in zip(processes, ("camera ready", "gesture recogniser ready", "teleop ready")):
             process.wait_for_line(ready, timeout=60)
-        commands = ros.collect(TwistStamped, "/cmd_vel/teleop", COMMAND_QOS)
+        commands = ros.collect(TwistStamped, "/cmd_vel/teleop", "sensor")
         gestures = ros.collect(Gesture, "/gesture", COMMAND_QOS)
         ros.wait_for(lambda: len(commands) > 30, 60, "velocity commands")
         time.sleep(2.0)                                         # warm up

@@ -200,7 +200,7 @@ class Bench:
         from mmchat_ros.tools.ros_client import RosClient
         self.ros = RosClient(self.domain, "bench_graph")
         self.mux = CameraMux(self.ros, Image, SENSOR_QOS)
-        self.teleop_cmds = self.ros.collect(TwistStamped, "/cmd_vel/teleop", COMMAND_QOS)
+        self.teleop_cmds = self.ros.collect(TwistStamped, "/cmd_vel/teleop", "sensor")
         self.detections = self.ros.collect(DetectionArray, "/detections", SENSOR_QOS)
         self.auth_states = self.ros.collect(AuthState, "/auth/state", STATE_QOS)
         self.follow_enable = self.ros.node.create_publisher(Bool, "/follow/enable", STATE_QOS)   # as teleop's

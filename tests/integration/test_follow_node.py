@@ -63,7 +63,7 @@ def test_follow_steers_hovers_when_the_target_is_out_of_view_and_says_it_lost_it
     node = spawn(python_cmd("mmchat_ros.nodes.follow", *ros_args(
         {"hold_timeout_s": 0.4, "lost_timeout_s": 1.5, "smoothing_time_s": 0.0})), name="follow")
     node.wait_for_line("follow ready", timeout=30)
-    commands = ros.collect(TwistStamped, "/cmd_vel/follow", COMMAND_QOS)
+    commands = ros.collect(TwistStamped, "/cmd_vel/follow", "sensor")
     speech = ros.collect(String, "/tts/say", COMMAND_QOS)
     target_pub = ros.node.create_publisher(Detection, "/follow/target", COMMAND_QOS)
     tracker = FakeTracker(ros)
@@ -105,7 +105,7 @@ def test_follow_steers_hovers_when_the_target_is_out_of_view_and_says_it_lost_it
 def test_enable_stop_new_plans_landing_and_bad_input(spawn, ros):
     node = spawn(python_cmd("mmchat_ros.nodes.follow", *ros_args({"lost_timeout_s": 5.0})), name="follow")
     node.wait_for_line("follow ready", timeout=30)
-    commands = ros.collect(TwistStamped, "/cmd_vel/follow", COMMAND_QOS)
+    commands = ros.collect(TwistStamped, "/cmd_vel/follow", "sensor")
     enable_pub = ros.node.create_publisher(Bool, "/follow/enable", COMMAND_QOS)
     target_pub = ros.node.create_publisher(Detection, "/follow/target", COMMAND_QOS)
     plan_pub = ros.node.create_publisher(ActionPlan, "/planner/plan", COMMAND_QOS)

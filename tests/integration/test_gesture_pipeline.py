@@ -77,7 +77,7 @@ def test_gestures_drive_teleop_commands_actions_and_the_dead_man(spawn, ros):
         response.success, response.message = True, "taking off (test double)"
         return response
     ros.node.create_service(Trigger, "/takeoff", on_takeoff)
-    commands = ros.collect(TwistStamped, "/cmd_vel/teleop", COMMAND_QOS)
+    commands = ros.collect(TwistStamped, "/cmd_vel/teleop", "sensor")
     follow = ros.collect(Bool, topics.FOLLOW_ENABLE.name, topic_qos(topics.FOLLOW_ENABLE))
     gesture = start_gesture(spawn)
     teleop = spawn(python_cmd("mmchat_ros.nodes.teleop", *ros_args({"require_flying": False})), name="teleop")

@@ -176,6 +176,9 @@ def test_land_ends_with_motors_off(stack):
     flight.wait_mode("LANDED", timeout=60)
     time.sleep(0.5)
     assert flight.position()[2] < 0.15
+    q = flight.odom[-1][1].pose.pose.orientation
+    tilt_deg = math.degrees(math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y)))))
+    assert tilt_deg < 10.0, f"landed leaning {tilt_deg:.0f} deg: {flight.describe_motion()}"
     recent = [m for _, m in list(flight.motors)[-50:]]
     assert recent and all(not m.armed and max(m.thrust_n) == 0.0 for m in recent)
     assert flight.state().armed is False

@@ -13,7 +13,7 @@ from mmchat_ros.core import topics
 from mmchat_ros.tools import sros2_policy
 
 ROOT = Path(__file__).resolve().parents[2]
-RCLPY_TOPICS = {"/rosout", "/parameter_events"}
+RCLPY_TOPICS = {"/rosout", "/parameter_events", "~/transition_event"}   # the last: every lifecycle node's own
 # A camera source's own topics (/sim/camera/..., /tello/camera/...): remapped away from the graph's camera topics,
 # which the camera node publishes after it.
 SOURCE_CAMERA = re.compile(r"/\w+/camera/(image_raw|camera_info)")

@@ -90,7 +90,10 @@ FLIGHT_SOURCES = ("operator", "plan", "teleop", "follow")
 
 
 def velocity_command(source: str) -> Topic:
-    return Topic(f"/cmd_vel/{source}", "geometry_msgs/msg/TwistStamped", COMMAND)
+    # A stream (teleop and follow repeat it at 20 Hz; the mux drops a source after its timeout): on a lossy link a
+    # reliable stream holds every later command behind a lost one (p95 407-461 ms on bench/network.py's link,
+    # 127 ms best effort), so only the newest counts. A go-to on /cmd_pose is sent once and stays reliable.
+    return Topic(f"/cmd_vel/{source}", "geometry_msgs/msg/TwistStamped", SETPOINT)
 
 
 def pose_command(source: str) -> Topic:

@@ -93,9 +93,13 @@ class SimNode(MmchatNode):
             self.renderer = QueueWorker(self, "camera", self.render, on_end=self.sim.release_camera)
             self.start_worker(self.renderer)
         rtf = self.p.real_time_factor
+        step_rate = self.p.odom_rate_hz * rtf if rtf > 0 else math.inf
+        # When this process is starved, the world must not jump ahead in a burst of steps that all fly the same
+        # motor command: no controller could react inside it (a loaded machine flipped the vehicle so). Only a lag
+        # of two steps is caught up; a longer stall stretches sim time instead, as if the world had paused too.
         # started last, so stopped first: no render request after the renderer stopped
-        self.start_worker(PacedLoop(self, "physics", self.p.odom_rate_hz * rtf if rtf > 0 else math.inf,
-                                    self.physics_step, max_lag_s=0.5, end_node_on_error=True))
+        self.start_worker(PacedLoop(self, "physics", step_rate, self.physics_step, max_lag_s=2.0 / step_rate,
+                                    end_node_on_error=True))
         self.get_logger().info(
             f"simulator ready: {airframe.name} ({airframe.mass_kg} kg), world {world}, physics "
             f"{self.p.physics_rate_hz:.0f} Hz, real-time factor {self.p.real_time_factor}, camera "
