@@ -223,7 +223,6 @@ CHECKS: list[tuple[str, Check]] = [
     ("launch graph and parameter files", check_graph),
     ("DDS round trip", check_dds_roundtrip),
     ("physics engine (MuJoCo)", check_module("mujoco")),
-    ("flight PID library (simple-pid)", check_module("simple_pid")),
     ("simulator camera rendering", check_simulator_rendering),
     ("planner LLM (llama.cpp + SmolLM2 GGUF)", check_llm_models),
     ("planner LLM (Ollama client)", check_ollama_client),

@@ -1,7 +1,7 @@
 """Flight control core: cascaded PID controller and mixer, flight state machine, command mux, safety envelope,
 action-plan executor, and the FlightCore that ties them together for the flight_controller node.
 
-Pure Python (numpy, simple-pid, PyYAML); never imports rclpy. Frames are REP 103 (world z up; body x forward,
+Pure Python (numpy, PyYAML); never imports rclpy. Frames are REP 103 (world z up; body x forward,
 y left, z up) and every time is an explicit ``now`` in seconds, so wall time and sim time work alike.
 """
 from mmchat_ros.core.flight.control import CascadedController, ControlOutput, Setpoint, VehicleState
