@@ -23,7 +23,7 @@ ROOT = PACKAGE_DIR.parents[1]
 # nodes/ is a node with an entry point in entry_points.txt.
 SHARED_NODE_HELPERS = {
     "mmchat_ros.nodes.common",            # entry point, declared parameters, the graph's QoS profiles
-    "mmchat_ros.nodes.base",              # the node base class and its worker threads (frame worker, paced loop)
+    "mmchat_ros.nodes.base",              # the node base class and its worker threads (queue, paced loop, own thread)
     "mmchat_ros.nodes.lifecycle",         # the lifecycle (managed) node base class and its entry point
     "mmchat_ros.nodes.image_conversion",  # sensor_msgs/Image <-> numpy, JPEG/PNG encoding, CameraInfo
     "mmchat_ros.nodes.ros_conversions",   # geometry messages <-> the core's numpy types
