@@ -72,7 +72,22 @@ def fit_frame(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-class V4L2Source:
+class _OpenCvCapture:
+    """What the sources read through cv2.VideoCapture share: numbering the frames and releasing the capture."""
+    capture = None
+    count = 0
+
+    def _next_frame(self, bgr_image) -> Frame:
+        self.count += 1
+        return Frame(bgr_to_rgb(bgr_image), time.time(), self.count - 1)
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+
+
+class V4L2Source(_OpenCvCapture):
     """A camera through OpenCV's V4L2 backend (device index N = /dev/videoN)."""
     paced = True
 
@@ -103,19 +118,12 @@ class V4L2Source:
         if self.capture is None:
             raise SourceError("device not open")
         ok, image = self.capture.read()
-        stamp = time.time()
         if not ok or image is None:
             raise SourceError(f"/dev/video{self.device} stopped delivering frames (unplugged?)")
-        self.count += 1
-        return Frame(bgr_to_rgb(image), stamp, self.count - 1)
-
-    def close(self) -> None:
-        if self.capture is not None:
-            self.capture.release()
-            self.capture = None
+        return self._next_frame(image)
 
 
-class VideoFileSource:
+class VideoFileSource(_OpenCvCapture):
     """A video file, played once or looped; frames come as fast as they are read (the node paces them)."""
     paced = False
 
@@ -155,14 +163,7 @@ class VideoFileSource:
             ok, image = self.capture.read()
             if not ok or image is None:
                 raise SourceError(f"video file {self.path} stopped decoding")
-        stamp = time.time()
-        self.count += 1
-        return Frame(bgr_to_rgb(image), stamp, self.count - 1)
-
-    def close(self) -> None:
-        if self.capture is not None:
-            self.capture.release()
-            self.capture = None
+        return self._next_frame(image)
 
 
 class ImageFolderSource:
