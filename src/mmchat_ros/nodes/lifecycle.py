@@ -29,7 +29,7 @@ from typing import Any
 from lifecycle_msgs.msg import State
 from rclpy.lifecycle import LifecycleNodeMixin, LifecyclePublisher, TransitionCallbackReturn
 
-from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode, PacedLoop
+from mmchat_ros.nodes.base import MmchatNode, Worker
 from mmchat_ros.nodes.common import Param, run_node
 
 # Where a node takes itself right after it is made, by the transitions that lead there.
@@ -49,7 +49,7 @@ class _Scope:
 
     def __init__(self):
         self.undo: list[Callable[[], Any]] = []
-        self.workers: list[LatestFrameWorker | PacedLoop] = []
+        self.workers: list[Worker] = []
 
     def stop_workers(self) -> None:
         while self.workers:
@@ -127,7 +127,7 @@ class MmchatLifecycleNode(LifecycleNodeMixin, MmchatNode):
             self._making.undo.append(lambda: destroy(entity))
         return entity
 
-    def start_worker(self, worker: LatestFrameWorker | PacedLoop) -> None:
+    def start_worker(self, worker: Worker) -> None:
         """Start a worker thread for the phase being entered (activate): stopped when the node deactivates."""
         if self._making is None:
             raise RuntimeError("start_worker belongs in activate() (or configure()) of a lifecycle node")
