@@ -105,7 +105,7 @@ def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
         lapsed = ros.wait_for_message(states, lambda m: not m.authorised and m.reason == "expired",
                                       ABSENCE_S + 10, "the authorisation to lapse")
         assert lapsed.operator_id == ""
-        node.wait_for_line(r"ignored camera frame: (data has 1000 bytes|unsupported image encoding '32FC1')", 10)
+        node.wait_for_line(r"ignored a camera frame: (data has 1000 bytes|cannot convert '32FC1' images to RGB)", 10)
 
         # The node is still working: the operator alone is authorised again, and can re-enroll from the camera.
         camera.show(faces.views("astronaut", range(100, 104)))

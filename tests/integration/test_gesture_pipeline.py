@@ -59,7 +59,7 @@ def test_gesture_node_recognises_real_hands_and_reports_bad_frames(spawn, ros):
         assert not empty.stable and not empty.landmarks
 
         player.send_raw_once(Image(height=480, width=640, encoding="yuv422", step=1280, data=bytes(480 * 1280)))
-        node.wait_for_line("ignored a camera frame: unsupported image encoding 'yuv422'", timeout=10)
+        node.wait_for_line("ignored a camera frame: cannot convert 'yuv422' images to RGB", timeout=10)
 
         player.show(photos.shot("thumb_left"))      # the user's left: the thumb points to the image's right
         ros.wait_for_message(gestures, lambda m: m.name == "thumb_left" and m.stable, 20, "a stable thumb_left")

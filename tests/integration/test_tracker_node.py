@@ -52,7 +52,7 @@ def test_hog_tracker_publishes_tracked_people_and_a_debug_image_and_survives_bad
 
         # A frame the detector cannot use is logged and skipped; the node goes on with the next good one.
         camera.show([np.zeros((48, 64), np.uint16)], encoding="mono16")
-        node.wait_for_line(r"dropped a camera frame: cannot detect on 'mono16'", timeout=30)
+        node.wait_for_line(r"ignored a camera frame: cannot convert 'mono16' images to RGB", timeout=30)
         count = len(detections)
         camera.show(vtest(2, start=470))
         ros.wait_for(lambda: len(detections) > count + 2, 60, "detections after the bad frames")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image, image_to_numpy, numpy_to_image
+from mmchat_ros.nodes.image_conversion import (CameraFrames, ImageConversionError, check_rgb_frame, encode_image,
+                                              image_to_numpy, numpy_to_image, to_rgb)
 
 
 @pytest.mark.parametrize("encoding,shape,dtype", [("rgb8", (4, 5, 3), np.uint8), ("bgra8", (3, 2, 4), np.uint8),
@@ -53,3 +54,39 @@ def test_encode_image_scales_wider_frames_down_to_max_width():
     assert decoded.shape == (240, 320, 3) and decoded[120, 160, 0] > 240    # blue (BGR) kept
     assert encode_image(msg, "jpeg", 80, max_width=1000)[1:] == (640, 480)  # never scaled up
     assert encode_image(msg, "png")[1:] == (640, 480)                        # 0: as it comes
+
+
+def test_every_8_bit_encoding_becomes_contiguous_rgb_and_others_are_refused_by_name():
+    rgb = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    alpha = np.zeros((4, 5, 1), np.uint8)
+    for array, encoding in ((rgb, "rgb8"), (rgb[:, :, ::-1], "bgr8"), (np.dstack([rgb, alpha]), "rgba8"),
+                            (np.dstack([rgb[:, :, ::-1], alpha]), "bgra8")):
+        converted = to_rgb(numpy_to_image(np.ascontiguousarray(array), encoding))
+        assert np.array_equal(converted, rgb) and converted.flags.c_contiguous, encoding
+    grey = to_rgb(numpy_to_image(rgb[:, :, 0].copy(), "mono8"))
+    assert grey.shape == (4, 5, 3) and np.array_equal(grey[:, :, 2], rgb[:, :, 0])
+    with pytest.raises(ImageConversionError, match="cannot convert 'mono16' images to RGB"):
+        to_rgb(numpy_to_image(np.zeros((4, 5), np.uint16), "mono16"))
+    truncated = numpy_to_image(rgb, "rgb8")
+    truncated.data = bytes(7)
+    with pytest.raises(ImageConversionError, match="data has 7 bytes"):
+        check_rgb_frame(truncated)
+
+
+def test_camera_frames_report_a_bad_frame_at_once_and_pass_the_others_on():
+    errors, accepted = [], []
+
+    class Logger:
+        def error(self, text, **_):
+            errors.append(text)
+
+    class Node:
+        def get_logger(self):
+            return Logger()
+    frames = CameraFrames(Node(), accepted.append)
+    good = numpy_to_image(np.zeros((2, 2, 3), np.uint8), "bgr8")
+    frames(good)
+    frames(Image(height=2, width=2, encoding="yuv422", step=4, data=bytes(8)))
+    assert accepted == [good] and frames.bad == 1
+    assert errors == ["ignored a camera frame: cannot convert 'yuv422' images to RGB (use one of rgb8, 8UC3, rgba8, "
+                      "bgr8, bgra8, mono8, 8UC1)"]

@@ -87,24 +87,6 @@ def model_path(kind: str, model_dir: str = "") -> Path:
     return path
 
 
-def as_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
-    """An HxWx3 uint8 RGB array from a decoded image of a ROS ``encoding``; FaceImageError for anything else."""
-    import cv2
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise FaceImageError(f"face images must be 8-bit; got {array.dtype} ({encoding})")
-    conversions = {"rgb8": None, "bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB,
-                   "mono8": cv2.COLOR_GRAY2RGB}
-    if encoding not in conversions:
-        raise FaceImageError(f"unsupported encoding '{encoding}' for face images (use one of "
-                             f"{', '.join(conversions)})")
-    channels = {"mono8": 1, "rgba8": 4, "bgra8": 4}.get(encoding, 3)
-    if (array.ndim == 2 and channels != 1) or (array.ndim == 3 and array.shape[2] != channels) or array.ndim not in (2, 3):
-        raise FaceImageError(f"array of shape {array.shape} is not a {encoding} image")
-    code = conversions[encoding]
-    return np.ascontiguousarray(array if code is None else cv2.cvtColor(array, code))
-
-
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise FaceImageError(f"expected an HxWx3 uint8 RGB image, got "

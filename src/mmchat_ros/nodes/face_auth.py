@@ -44,7 +44,7 @@ from std_msgs.msg import String
 
 from mmchat_ros.backends.face_mesh import FaceMeshError, MediaPipeFaceMesh, landmarks_in_box
 from mmchat_ros.backends.faces import (DETECTORS, EMBEDDING_DIM, EMBEDDING_MODEL_NAME, FaceImageError,
-                                       as_rgb, make_face_analyzer)
+                                       make_face_analyzer)
 from mmchat_ros.core import topics
 from mmchat_ros.core.auth_signing import (AuthClaim, AuthKeyError, AuthSigner, ensure_keys,
                                           key_dir_or_default, load_private_key)
@@ -57,7 +57,7 @@ from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_an
 from mmchat_ros.msg import AuthState, Transcript
 from mmchat_ros.nodes.base import LatestFrameWorker
 from mmchat_ros.nodes.common import Param, sleep_async
-from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
+from mmchat_ros.nodes.image_conversion import CameraFrames, ImageConversionError, to_rgb
 from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 from mmchat_ros.srv import EnrollOperator
 
@@ -150,6 +150,7 @@ class FaceAuthNode(MmchatLifecycleNode):
         self.reload_lock = threading.Lock()   # the timer and the worker (after an enrollment) both reload
         self.worker: LatestFrameWorker | None = None   # while active
         self.counts = {"received": 0, "analysed": 0, "dropped": 0, "bad": 0}
+        self.frames: CameraFrames | None = None     # the camera subscription's callback while active
         self.analyse_times: deque[float] = deque(maxlen=50)
         self.capture: list | None = None   # frames being collected for a camera enrollment
         self.last_capture = float("-inf")
@@ -205,7 +206,8 @@ class FaceAuthNode(MmchatLifecycleNode):
         self.challenge: dict | None = None   # the PIN challenge now open (second_factor pin)
         self.prompt_pub.publish(String(data=""))
         self.start_worker(self.worker)
-        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_image)
+        self.frames = CameraFrames(self, self.on_image)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.frames)
         if self.config.second_factor == "pin":
             self.subscribe_to(topics.AUTH_SECRET, String, lambda msg: self.submit_secret(msg.data))
         elif self.config.second_factor == "passphrase":
@@ -302,9 +304,6 @@ class FaceAuthNode(MmchatLifecycleNode):
         self.last_frame_accepted = now
         self.worker.offer(msg)
 
-    def rgb_of(self, msg: Image):
-        return as_rgb(image_to_numpy(msg), msg.encoding)
-
     # ------------------------------------------------------------------------------------------- the worker
     def prepare_worker(self) -> None:
         if self.p.worker_niceness > 0:
@@ -315,12 +314,7 @@ class FaceAuthNode(MmchatLifecycleNode):
 
     def analyse_frame(self, msg: Image) -> None:
         start = time.perf_counter()
-        try:
-            rgb = self.rgb_of(msg)
-        except (ImageConversionError, FaceImageError) as exc:
-            self.counts["bad"] += 1
-            self.get_logger().error(f"ignored camera frame: {exc}", throttle_duration_sec=2.0)
-            return
+        rgb = to_rgb(msg)
         # During a challenge Face Mesh wants every frame it can get (a blink is short) and an embedding (hundreds of
         # ms on a small CPU) only often enough to keep the session alive: every third of absence_timeout_s.
         embed_period = max(1.0 / self.p.max_rate_hz, self.config.absence_timeout_s / 3.0) if self.liveness_active \
@@ -331,7 +325,7 @@ class FaceAuthNode(MmchatLifecycleNode):
                 analysis = self.analyzer.analyse(rgb)
             except FaceImageError as exc:
                 self.counts["bad"] += 1
-                self.get_logger().error(f"ignored camera frame: {exc}", throttle_duration_sec=2.0)
+                self.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=2.0)
                 return
             self.analyse_times.append(time.perf_counter() - start)
             self.counts["analysed"] += 1
@@ -465,9 +459,9 @@ class FaceAuthNode(MmchatLifecycleNode):
                 images, indices = [], []
                 for i, msg in enumerate(request.images):
                     try:
-                        images.append(self.rgb_of(msg))
+                        images.append(to_rgb(msg))
                         indices.append(i)
-                    except (ImageConversionError, FaceImageError) as exc:
+                    except ImageConversionError as exc:
                         problems.append(f"image {i}: {exc}")
             else:
                 images = await self.capture_frames(int(request.num_frames) or self.p.enroll_frames)
@@ -514,8 +508,8 @@ class FaceAuthNode(MmchatLifecycleNode):
         images = []
         for msg in frames:
             try:
-                images.append(self.rgb_of(msg))
-            except (ImageConversionError, FaceImageError) as exc:
+                images.append(to_rgb(msg))
+            except ImageConversionError as exc:
                 raise ValueError(f"camera frame unusable for enrollment: {exc}") from exc
         return images
 
@@ -607,7 +601,7 @@ class FaceAuthNode(MmchatLifecycleNode):
         typical = f", {1000 * times[len(times) // 2]:.0f} ms each (median of the last {len(times)})" if times else ""
         dropped = done["dropped"] + (self.worker.dropped if self.worker is not None else 0)
         self.get_logger().info(f"frames received {done['received']}, analysed {done['analysed']}, dropped "
-                               f"{dropped}, unusable {done['bad']}{typical}")
+                               f"{dropped}, unusable {done['bad'] + (self.frames.bad if self.frames else 0)}{typical}")
 
 
 def reverify_problem(values: dict) -> str | None:

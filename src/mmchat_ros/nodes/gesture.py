@@ -24,7 +24,7 @@ from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognize
 from mmchat_ros.msg import Gesture
 from mmchat_ros.nodes.base import LatestFrameWorker
 from mmchat_ros.nodes.common import Param, first_frame_line, stamp_to_seconds
-from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image, to_rgb
+from mmchat_ros.nodes.image_conversion import CameraFrames, numpy_to_image, to_rgb
 from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
@@ -91,12 +91,12 @@ class GestureNode(MmchatLifecycleNode):
             min_hand_score=self.p.min_hand_score, preferred_hand=self.p.preferred_hand,
             dynamic_enabled=self.p.swipes_enabled))
         self.processed = 0
-        self.bad_frames = 0
         self.infer_ms: list[float] = []
         self.last_stable = ""
         self.worker = LatestFrameWorker(self, "gesture recognition", self.process)
         self.start_worker(self.worker)
-        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
+        self.frames = CameraFrames(self, self.worker.offer)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.frames)
         if self.p.stats_period_s > 0:
             self.create_timer(self.p.stats_period_s, self.log_stats)
 
@@ -112,12 +112,7 @@ class GestureNode(MmchatLifecycleNode):
 
     def process(self, msg: Image) -> None:
         self.get_logger().info(first_frame_line(msg), once=True)
-        try:
-            rgb = to_rgb(msg)
-        except ImageConversionError as exc:
-            self.bad_frames += 1
-            self.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=5.0)
-            return
+        rgb = to_rgb(msg)
         t = self.frame_time(msg)
         start = time.perf_counter()
         hands = self.detector.detect(rgb, t)
@@ -151,7 +146,7 @@ class GestureNode(MmchatLifecycleNode):
             return
         p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
         self.get_logger().info(f"{len(times)} frames, landmarks+classifier p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
-                               f"dropped {self.worker.dropped} while busy, {self.bad_frames} bad")
+                               f"dropped {self.worker.dropped} while busy, {self.frames.bad} bad")
 
     def release(self) -> None:
         self.detector.close()

@@ -16,7 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from mmchat_ros.core import topics
 from mmchat_ros.nodes.base import LatestFrameWorker, MmchatNode
 from mmchat_ros.nodes.common import Param, first_frame_line, run_node
-from mmchat_ros.nodes.image_conversion import ImageConversionError, encode_image
+from mmchat_ros.nodes.image_conversion import CameraFrames, ImageConversionError, encode_image
 
 STATISTICS_PERIOD_S = 10.0
 
@@ -36,7 +36,7 @@ class ImageCompressorNode(MmchatNode):
         self.compressed_pub = self.publish_to(topics.CAMERA_IMAGE_COMPRESSED, CompressedImage)
         self.worker = LatestFrameWorker(self, "compression", self.compress, min_period_s=1.0 / self.p.max_rate_hz)
         self.start_worker(self.worker)
-        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, CameraFrames(self, self.worker.offer))
         self.frames_done = 0
         self.bytes_done = 0
         self.busy_s = 0.0
@@ -54,7 +54,7 @@ class ImageCompressorNode(MmchatNode):
         try:
             data, _, _ = encode_image(msg, "jpeg", self.p.jpeg_quality, self.p.max_width)
         except ImageConversionError as exc:
-            self.get_logger().error(f"dropped a camera frame: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=5.0)
             return
         self.compressed_pub.publish(CompressedImage(header=msg.header, format="jpeg", data=data))
         self.frames_done += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any, Callable
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
@@ -97,20 +98,46 @@ def scaled_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
     return out
 
 
+# The encodings an RGB consumer (gesture, tracker, face_auth, the image relays) takes, and how: channel order.
+_AS_RGB = {"rgb8": slice(0, 3), "8UC3": slice(0, 3), "rgba8": slice(0, 3), "bgr8": slice(2, None, -1),
+           "bgra8": slice(2, None, -1), "mono8": None, "8UC1": None}
+
+
+def check_rgb_frame(msg: Image) -> None:
+    """Raises ImageConversionError, with the reason, for a frame ``to_rgb`` cannot convert. Cheap: no pixel is
+    read, so a subscription callback can check every frame before a worker takes the newest."""
+    if msg.encoding not in _AS_RGB:
+        raise ImageConversionError(f"cannot convert '{msg.encoding}' images to RGB (use one of "
+                                   f"{', '.join(_AS_RGB)})")
+    image_to_numpy(msg)
+
+
 def to_rgb(msg: Image) -> np.ndarray:
-    """An Image of any supported encoding as an HxWx3 RGB array."""
+    """An Image of any 8-bit encoding as a contiguous HxWx3 uint8 RGB array (a view of the message where it can)."""
+    check_rgb_frame(msg)
     array = image_to_numpy(msg)
-    if msg.encoding in ("rgb8", "8UC3"):
-        return array
-    if msg.encoding == "bgr8":
-        return array[:, :, ::-1]
-    if msg.encoding in ("rgba8",):
-        return array[:, :, :3]
-    if msg.encoding in ("bgra8",):
-        return array[:, :, 2::-1]
-    if msg.encoding in ("mono8", "8UC1"):
-        return np.repeat(array[:, :, None], 3, axis=2)
-    raise ImageConversionError(f"cannot relay '{msg.encoding}' images as rgb8")
+    channels = _AS_RGB[msg.encoding]
+    rgb = np.repeat(array[:, :, None], 3, axis=2) if channels is None else array[:, :, channels]
+    return np.ascontiguousarray(rgb)
+
+
+class CameraFrames:
+    """The camera subscription's callback of a node that works on the newest frame: a frame that cannot be read as
+    RGB is reported at once with the reason (a newest-frame worker would drop it unseen when the next came first)
+    and counted in ``bad``; the others go to ``accept``."""
+
+    def __init__(self, node, accept: Callable[[Image], Any]):
+        self.node, self.accept = node, accept
+        self.bad = 0
+
+    def __call__(self, msg: Image) -> None:
+        try:
+            check_rgb_frame(msg)
+        except ImageConversionError as exc:
+            self.bad += 1
+            self.node.get_logger().error(f"ignored a camera frame: {exc}", throttle_duration_sec=5.0)
+            return
+        self.accept(msg)
 
 
 def encode_image(msg: Image, image_format: str = "jpeg", jpeg_quality: int = 80,

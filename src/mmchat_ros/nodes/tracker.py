@@ -29,7 +29,7 @@ from mmchat_ros.core import topics
 from mmchat_ros.msg import Detection, DetectionArray
 from mmchat_ros.nodes.base import LatestFrameWorker
 from mmchat_ros.nodes.common import Param, first_frame_line
-from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy, numpy_to_image
+from mmchat_ros.nodes.image_conversion import CameraFrames, numpy_to_image, to_rgb
 from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
@@ -62,23 +62,9 @@ PARAMS = {
     **LIFECYCLE_PARAMS,
 }
 
-_TO_RGB = {"rgb8": None, "bgr8": "COLOR_BGR2RGB", "rgba8": "COLOR_RGBA2RGB", "bgra8": "COLOR_BGRA2RGB",
-           "mono8": "COLOR_GRAY2RGB", "8UC1": "COLOR_GRAY2RGB", "8UC3": None}
-
-
 def min_period(max_rate_hz: float) -> float:
     """The worker's shortest interval between frames for a max_rate_hz (0: no limit)."""
     return 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
-
-
-def rgb_from_image(msg: Image) -> np.ndarray:
-    """HxWx3 uint8 RGB from an Image message; ImageConversionError for encodings detection cannot use."""
-    import cv2
-    if msg.encoding not in _TO_RGB:
-        raise ImageConversionError(f"cannot detect on '{msg.encoding}' images (use one of {', '.join(_TO_RGB)})")
-    array = image_to_numpy(msg)
-    code = _TO_RGB[msg.encoding]
-    return np.ascontiguousarray(array if code is None else cv2.cvtColor(array, getattr(cv2, code)))
 
 
 def detections_to_msg(tracks: list[Track], detections: Detections, header, width: int, height: int,
@@ -142,7 +128,7 @@ class TrackerNode(MmchatLifecycleNode):
         self.busy_s = 0.0
         self.worker = LatestFrameWorker(self, "detection", self.process, min_period_s=min_period(self.p.max_rate_hz))
         self.start_worker(self.worker)
-        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.worker.offer)
+        self.subscribe_to(topics.CAMERA_IMAGE, Image, CameraFrames(self, self.worker.offer))
         self.create_timer(10.0, self.log_statistics)
         self.get_logger().info(f"tracking with {self.tracker.kind} ({self.tracker.config_file.name})")
 
@@ -158,14 +144,12 @@ class TrackerNode(MmchatLifecycleNode):
         start = time.monotonic()
         try:
             self.detect_and_track(msg)
-        except ImageConversionError as exc:
-            self.get_logger().error(f"dropped a camera frame: {exc}", throttle_duration_sec=5.0)
         finally:
             self.busy_s += time.monotonic() - start
 
     def detect_and_track(self, msg: Image) -> None:
         self.get_logger().info(first_frame_line(msg), once=True)
-        rgb = rgb_from_image(msg)
+        rgb = to_rgb(msg)
         detections = self.detector.detect(rgb)
         if self.classes is not None:
             detections = detections.select(np.isin(detections.class_ids, self.classes))
