@@ -17,15 +17,17 @@ def generate_graph_launch(mode: str):
 
     graph = load_graph()
 
+    def node(spec):
+        inline = spec.parameters_applied()
+        return Node(package="mmchat_ros", executable=spec.executable, name=spec.name,
+                    namespace=spec.namespace or None, output="screen",
+                    parameters=[str(p) for p in spec.parameter_files_applied()] + ([inline] if inline else []),
+                    remappings=list(spec.remappings.items()), arguments=spec.arguments,
+                    respawn=spec.respawn, respawn_delay=spec.respawn_delay_s)
+
     def nodes_for_arguments(context):
         arguments = {name: LaunchConfiguration(name).perform(context) for name in graph.launch_arguments}
-        return [
-            Node(package="mmchat_ros", executable=spec.executable, name=spec.name, output="screen",
-                 parameters=[str(p) for p in spec.parameter_files] + ([spec.parameters] if spec.parameters else []),
-                 remappings=list(spec.remappings.items()), arguments=spec.arguments,
-                 respawn=spec.respawn, respawn_delay=spec.respawn_delay_s)
-            for spec in graph.resolve(mode, arguments)
-        ]
+        return [node(spec) for spec in graph.resolve(mode, arguments)]
 
     actions = [DeclareLaunchArgument(name, default_value=str(spec.get("default", "")),
                                      description=str(spec.get("description", "")))

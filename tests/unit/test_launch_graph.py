@@ -129,3 +129,31 @@ def test_the_shipped_graph_splits_every_node_into_robot_or_ground():
     assert robot | ground == {s.name for s in graph.resolve("sim", arguments)}
     hardware = {s.name for s in graph.resolve("hardware", {"vehicle": "mavlink", "part": "robot"})}
     assert "mavlink_driver" in hardware and "operator_panel" not in hardware
+
+
+def test_vehicle_name_puts_every_node_in_its_namespace(tmp_path):
+    graph = load_graph(write(tmp_path, GRAPH.replace("      airframe: {default: x500}",
+                                                     "      airframe: {default: x500}\n      vehicle_name: {default: ''}"),
+                             PARAMS))
+    plain = graph.resolve("sim")[0]
+    assert plain.namespace == "" and "/clock" not in plain.remappings
+    assert plain.parameter_files_applied() == plain.parameter_files and plain.parameters_applied() == plain.parameters
+    fc = graph.resolve("sim", {"vehicle_name": "drone1"})[0]
+    assert fc.namespace == "/drone1"
+    args = fc.ros_args()
+    assert args[:5] == ["--ros-args", "-r", "__node:=fc", "-r", "__ns:=/drone1"]
+    # rcl would apply the file's 'fc:' section to /fc only: its values come as parameters, inline ones last
+    assert "--params-file" not in args and fc.parameters_applied() == {"rate": 250.0, "airframe": "x500"}
+    assert "rate:=250.0" in args
+    assert fc.remappings["/clock"] == "clock"     # use_sim_time follows this vehicle's simulator
+    with pytest.raises(GraphError, match="vehicle_name '2nd drone' is not a ROS name"):
+        graph.resolve("sim", {"vehicle_name": "2nd drone"})
+
+
+def test_the_shipped_graph_namespaces_a_simulated_vehicle_at_its_start_position():
+    specs = {s.name: s for s in load_graph().resolve(
+        "sim", {"part": "robot", "vehicle_name": "drone2", "start_position": "[3.0, 0.0, 0.0]"})}
+    assert {s.namespace for s in specs.values()} == {"/drone2"}
+    assert specs["sim"].parameters_applied()["start_position"] == [3.0, 0.0, 0.0]
+    # the camera relays its own vehicle's simulator camera (a relative name), not /sim/camera of the root
+    assert specs["camera"].parameters_applied()["input_topic"] == "sim/camera/image_raw"

@@ -19,6 +19,10 @@ NODE_KEYS = {"executable", "description", "modes", "parameters", "remappings", "
 # Which machine runs a node: the vehicle's companion computer or the operator's station (docs/deployment.md).
 PARTS = ("robot", "ground")
 ALL_PARTS = "all"
+# vehicle_name:=NAME starts every node of the launch under the ROS namespace /NAME: nodes name their topics,
+# services and actions relatively, so one vehicle's graph stays apart from another's in the same ROS domain.
+VEHICLE_NAME_ARGUMENT = "vehicle_name"
+_NAMESPACE_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TOP_KEYS = {"modes", "nodes", "launch_arguments"}
 
 
@@ -38,17 +42,36 @@ class NodeSpec:
     arguments: list[str] = field(default_factory=list)
     description: str = ""
     part: str = ""
+    namespace: str = ""     # "/drone1", or "" for the root namespace
 
     def ros_args(self) -> list[str]:
         """Command-line arguments for rclpy, exactly what `ros2 run` / launch_ros would pass."""
         args = [*self.arguments, "--ros-args", "-r", f"__node:={self.name}"]
-        for path in self.parameter_files:
+        if self.namespace:
+            args += ["-r", f"__ns:={self.namespace}"]
+        for path in self.parameter_files_applied():
             args += ["--params-file", str(path)]
-        for key, value in self.parameters.items():
+        for key, value in self.parameters_applied().items():
             args += ["-p", f"{key}:={_param_literal(value)}"]
         for src, dst in self.remappings.items():
             args += ["-r", f"{src}:={dst}"]
         return args
+
+    # rcl applies a parameter file's 'sim:' section to the node /sim only, not to /drone1/sim: a namespaced node gets
+    # its files' values as parameters instead.
+    def parameter_files_applied(self) -> list[Path]:
+        """The parameter files as given to the node: none in a namespace (parameters_applied holds their values)."""
+        return [] if self.namespace else list(self.parameter_files)
+
+    def parameters_applied(self) -> dict[str, Any]:
+        """The inline parameters given to the node, after its files' values in a namespace."""
+        if not self.namespace:
+            return dict(self.parameters)
+        from_files: dict[str, Any] = {}
+        for path in self.parameter_files:
+            section = validate_parameter_file(path).get(self.name) or {}
+            from_files.update(section.get("ros__parameters") or {})
+        return {**from_files, **self.parameters}
 
 
 def _param_literal(value: Any) -> str:
@@ -147,6 +170,7 @@ class Graph:
         part = args.get("part", ALL_PARTS)
         if part not in (*PARTS, ALL_PARTS):
             raise GraphError(f"part '{part}' is not one of {', '.join((*PARTS, ALL_PARTS))}")
+        namespace = _vehicle_namespace(args.get(VEHICLE_NAME_ARGUMENT, ""))
         specs = []
         config_dir = self.path.parent
         for name, raw in self.nodes.items():
@@ -172,14 +196,30 @@ class Graph:
                 executable=merged["executable"],
                 parameter_files=self._parameter_files(name, merged.get("parameters") or [], args),
                 parameters={k: _substitute(v, args) for k, v in (merged.get("inline_parameters") or {}).items()},
-                remappings=dict(merged.get("remappings") or {}),
+                remappings={**dict(merged.get("remappings") or {}), **_namespace_remappings(namespace)},
                 respawn=bool(merged.get("respawn", False)),
                 respawn_delay_s=float(merged.get("respawn_delay_s", 1.0)),
                 arguments=[_substitute(a, args) for a in merged.get("arguments") or []],
                 description=str(merged.get("description", "")),
                 part=str(merged.get("part", "")),
+                namespace=namespace,
             ))
         return specs
+
+
+def _vehicle_namespace(vehicle_name: str) -> str:
+    if not vehicle_name:
+        return ""
+    if not _NAMESPACE_TOKEN.fullmatch(vehicle_name):
+        raise GraphError(f"{VEHICLE_NAME_ARGUMENT} '{vehicle_name}' is not a ROS name (letters, digits and '_', "
+                         "not starting with a digit)")
+    return f"/{vehicle_name}"
+
+
+def _namespace_remappings(namespace: str) -> dict[str, str]:
+    """rclpy's use_sim_time follows the absolute /clock; in a vehicle's namespace it follows that vehicle's
+    simulator (its relative 'clock'), not another's."""
+    return {"/clock": "clock"} if namespace else {}
 
 
 _ARG_PATTERN = re.compile(r"\$\(arg ([A-Za-z0-9_]+)\)")

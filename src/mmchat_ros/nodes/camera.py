@@ -37,8 +37,8 @@ PARAMS = {
     "height": Param(480, "published image height, pixels (0 with width 0: the source's own size)"),
     "frame_id": Param("camera_optical", "frame_id of the published images (the camera's optical frame)"),
     "horizontal_fov_deg": Param(60.0, "horizontal field of view for CameraInfo when the source gives none, deg"),
-    "input_topic": Param("/sim/camera/image_raw", "camera topic relayed with source 'topic'"),
-    "input_info_topic": Param("/sim/camera/camera_info", "its CameraInfo (rescaled to the published size)"),
+    "input_topic": Param("sim/camera/image_raw", "camera topic relayed with source 'topic'"),
+    "input_info_topic": Param("sim/camera/camera_info", "its CameraInfo (rescaled to the published size)"),
     "retry_initial_s": Param(0.5, "first wait before reopening a failed source, s (doubles on each failure)"),
     "retry_max_s": Param(5.0, "longest wait between attempts to reopen a failed source, s"),
 }

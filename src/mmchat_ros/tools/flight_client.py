@@ -18,12 +18,14 @@ from mmchat_ros.nodes.common import STATE_QOS
 class FlightClient:
     """Test-side view of the vehicle: odometry, flight state, motor commands, services and the plan action."""
 
-    def __init__(self, ros):
+    def __init__(self, ros, namespace: str = ""):
+        """``namespace``: the vehicle's ("/drone1", launched with vehicle_name:=drone1); "" for the root one."""
         self.ros = ros
-        self.odom = ros.collect(Odometry, "/odom", "sensor")
-        self.states = ros.collect(FlightState, "/flight/state", STATE_QOS)
-        self.motors = ros.collect(MotorCommand, "/motor_command", "sensor")
-        self.plan_client = ActionClient(ros.node, ExecutePlan, "/execute_plan")
+        self.namespace = namespace.rstrip("/")
+        self.odom = ros.collect(Odometry, f"{self.namespace}/odom", "sensor")
+        self.states = ros.collect(FlightState, f"{self.namespace}/flight/state", STATE_QOS)
+        self.motors = ros.collect(MotorCommand, f"{self.namespace}/motor_command", "sensor")
+        self.plan_client = ActionClient(ros.node, ExecutePlan, f"{self.namespace}/execute_plan")
         ros.wait_for(lambda: self.odom and self.states and self.motors, 30, "odometry, flight state and motors")
 
     # --------------------------------------------------------------------------------------------- readouts
@@ -75,7 +77,8 @@ class FlightClient:
 
     # ------------------------------------------------------------------------------------------------ calls
     def trigger(self, name: str) -> Trigger.Response:
-        return self.ros.call(Trigger, name, Trigger.Request(), timeout=15)
+        """Call the vehicle's service ``name`` ("/takeoff": /drone1/takeoff in the namespace /drone1)."""
+        return self.ros.call(Trigger, self.namespace + name, Trigger.Request(), timeout=15)
 
     def take_off(self) -> None:
         """Ask for a take-off (to the controller's default height); returns once it is accepted."""

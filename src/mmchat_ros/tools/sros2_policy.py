@@ -36,7 +36,7 @@ INTERFACES: dict[str, dict[str, list[str]]] = {
                      + [f"cmd_pose/{s}" for s in FLIGHT_SOURCES],
         "reply": ["takeoff", "land", "emergency_stop", "reset_emergency"], "execute": ["execute_plan"]},
     "camera": {"publish": ["camera/image_raw", "camera/camera_info"],   # sim mode relays the simulator's camera
-               "subscribe": ["/sim/camera/image_raw", "/sim/camera/camera_info"]},   # (input_topic, graph.yaml)
+               "subscribe": ["sim/camera/image_raw", "sim/camera/camera_info"]},   # (input_topic, graph.yaml)
     "face_auth": {"publish": ["auth/state", "auth/prompt", "auth/challenge", "tts/say"],
                   "subscribe": ["camera/image_raw", "auth/secret", "speech/transcript"],
                   "reply": ["enroll_operator"]},

@@ -1,0 +1,82 @@
+"""Minimum separation between vehicles: is a plan's path clear of every other vehicle?
+
+Paths are polylines in the shared world frame (each vehicle's odom frame, the simulators started at their
+start_position): the vehicle's position now, then each point it will fly to in order. Another vehicle is its
+position, or its own plan's path when it flies one; the check takes that whole path as occupied (it does not know when
+each vehicle will be where), so it may refuse two plans that would pass the same point at different times, never
+the other way round. Vehicles already closer than the minimum (two parked side by side) may fly any plan that brings
+them no closer than they are.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+Point = tuple[float, float, float]
+
+_TOLERANCE_M = 1e-3   # "no closer than now", up to rounding
+
+
+def separation_problem(vehicle: str, path: Sequence[Point], others: Mapping[str, Sequence[Point]],
+                       min_distance_m: float) -> str | None:
+    """Why ``vehicle`` flying ``path`` (its position now first) would come closer than ``min_distance_m`` to one
+    of ``others`` (name → its position now, then its planned points), or None when the path keeps clear."""
+    if not path:
+        raise ValueError("a path starts at the vehicle's position now")
+    for other, other_path in sorted(others.items()):
+        if not other_path:
+            raise ValueError(f"no position for '{other}'")
+        closest = polyline_distance(path, other_path)
+        now = math.dist(path[0], other_path[0])
+        if closest < min(min_distance_m, now - _TOLERANCE_M):
+            return (f"{vehicle}'s plan would come within {closest:.1f} m of {other} (minimum separation "
+                    f"{min_distance_m:g} m)")
+    return None
+
+
+def polyline_distance(a: Sequence[Point], b: Sequence[Point]) -> float:
+    """The smallest distance between two polylines (a single point is a polyline too)."""
+    return min(segment_distance(p, q, r, s) for p, q in _segments(a) for r, s in _segments(b))
+
+
+def _segments(points: Sequence[Point]) -> list[tuple[Point, Point]]:
+    return list(zip(points, points[1:])) or [(points[0], points[0])]
+
+
+def segment_distance(p1: Point, q1: Point, p2: Point, q2: Point) -> float:
+    """The smallest distance between segments p1-q1 and p2-q2 (either may be a point): the closest points of the
+    two lines, each clamped to its segment (Ericson, Real-Time Collision Detection, 5.1.9)."""
+    d1, d2, r = _sub(q1, p1), _sub(q2, p2), _sub(p1, p2)
+    a, e, f = _dot(d1, d1), _dot(d2, d2), _dot(d2, r)
+    if a == 0.0 and e == 0.0:
+        return math.dist(p1, p2)
+    if a == 0.0:
+        s, t = 0.0, _clamp(f / e)
+    else:
+        c = _dot(d1, r)
+        if e == 0.0:
+            s, t = _clamp(-c / a), 0.0
+        else:
+            b = _dot(d1, d2)
+            denominator = a * e - b * b
+            s = _clamp((b * f - c * e) / denominator) if denominator > 0.0 else 0.0   # parallel: any s will do
+            t = (b * s + f) / e
+            if t < 0.0:
+                s, t = _clamp(-c / a), 0.0
+            elif t > 1.0:
+                s, t = _clamp((b - c) / a), 1.0
+    closest1 = tuple(p + s * d for p, d in zip(p1, d1))
+    closest2 = tuple(p + t * d for p, d in zip(p2, d2))
+    return math.dist(closest1, closest2)
+
+
+def _sub(u: Point, v: Point) -> Point:
+    return (u[0] - v[0], u[1] - v[1], u[2] - v[2])
+
+
+def _dot(u: Point, v: Point) -> float:
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
+def _clamp(x: float) -> float:
+    return min(1.0, max(0.0, x))
