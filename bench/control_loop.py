@@ -9,7 +9,8 @@ Per step: wall time (µs, p50 / p95 per phase and overall) and the thread's CPU 
 message, not the control thread's) are timed apart. A second flight runs under cProfile, enabled inside step only,
 and prints where the time goes.
 
-    python bench/control_loop.py [--airframe x500] [--rounds 3] [--baseline REV] [--sources DIR] [--no-profile] [--node]
+    python bench/control_loop.py [--airframe x500] [--rounds 3] [--baseline REV] [--sources DIR] [--no-profile]
+                                   [--node] [--node-rounds 2]
 
 Each timed flight runs in a child process; ``--rounds`` of them (default 3) give the median. ``--baseline REV``
 also flies the sources of git revision REV (git archive into a temporary directory), alternating with this tree's
@@ -19,7 +20,8 @@ under DIR (a checkout or such an archive) instead of this checkout's.
 ``--node`` also starts the real sim and flight_controller processes (ROS, loopback, a private domain), takes off,
 flies a plan, and reads the control thread's CPU (the SCHED_FIFO thread, as bench/graph.py finds it) and the whole
 node's from /proc: the step plus the node's own per-tick work (motor command message, publishing, pacing) and its
-executor (odometry, IMU, state publishing).
+executor (odometry, IMU, state publishing); and the loop rate the node reports on /diagnostics. With
+``--baseline`` the baseline's node flies too, alternating with this tree's (``--node-rounds`` each).
 """
 from __future__ import annotations
 
@@ -164,8 +166,18 @@ def median_round(rounds: list[dict]) -> dict:
     return sorted(rounds, key=lambda r: r["cpu_pct_at_250hz"])[len(rounds) // 2]
 
 
+def loop_rate(diagnostics: list, since: float) -> float:
+    """Median of the loop rates the node reported on /diagnostics after ``since`` (each over its last 1000 ticks)."""
+    rates = [float(value.value) for at, msg in list(diagnostics) if at >= since for status in msg.status
+             for value in status.values if value.key == "loop_rate_hz"]
+    return percentile(rates, 50)
+
+
 def node_cpu(airframe: str, sources: str | None) -> dict:
-    """Sim + flight_controller as processes: CPU of the control thread and of the whole node while a plan flies."""
+    """Sim + flight_controller as processes: CPU of the control thread and of the whole node while a plan flies,
+    and the loop rate the node reports."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
     from mmchat_ros.core.launch_graph import load_graph
     from mmchat_ros.core.rosenv import ros_environment
     from mmchat_ros.msg import PlanAction
@@ -184,6 +196,7 @@ def node_cpu(airframe: str, sources: str | None) -> dict:
     ros = RosClient(domain, "bench_control_loop")
     try:
         flight = FlightClient(ros)
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
         # The client's own /motor_command subscription would cost the node one more reader to publish to at 250 Hz.
         for subscription in list(ros.node.subscriptions):
             if subscription.topic_name == "/motor_command":
@@ -194,6 +207,7 @@ def node_cpu(airframe: str, sources: str | None) -> dict:
         flight.execute([action(PlanAction.MOVE_BY, x=2.0), action(PlanAction.ROTATE, yaw_deg=90.0),
                         action(PlanAction.MOVE_BY, x=-2.0)])
         thread_after, process_after, wall = control_thread_ticks(pid), cpu_ticks(pid), time.monotonic() - t0
+        rate_hz = loop_rate(diagnostics, t0 + 4.0)     # reports from 1000 ticks into the plan on
         flight.land_and_wait()
     finally:
         ros.close()
@@ -201,7 +215,21 @@ def node_cpu(airframe: str, sources: str | None) -> dict:
     if thread_before is None or thread_after is None:
         raise SystemExit("no SCHED_FIFO control thread in the flight controller (realtime priority refused?)")
     return {"node_control_thread_cpu_pct": 100.0 * (thread_after - thread_before) / CLK_TCK / wall,
-            "node_process_cpu_pct": 100.0 * (process_after - process_before) / CLK_TCK / wall, "node_wall_s": wall}
+            "node_process_cpu_pct": 100.0 * (process_after - process_before) / CLK_TCK / wall, "node_wall_s": wall,
+            "node_loop_rate_hz": rate_hz}
+
+
+def print_node(label: str, node: dict) -> None:
+    print(f"{label}: flight_controller node while a plan flies ({node['node_wall_s']:.0f} s): control thread "
+          f"{node['node_control_thread_cpu_pct']:.1f} % of one core, whole node {node['node_process_cpu_pct']:.1f} "
+          f"%, loop {node['node_loop_rate_hz']:.0f} Hz", flush=True)
+
+
+def extract(revision: str, tree: str) -> None:
+    """The sources of a git revision under ``tree`` (git archive)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src", "config", "sim", "package.xml"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
 
 
 def main() -> None:
@@ -212,6 +240,8 @@ def main() -> None:
     parser.add_argument("--sources", metavar="DIR", help="measure the sources under DIR/src")
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled flight")
     parser.add_argument("--node", action="store_true", help="also measure the flight_controller node's CPU")
+    parser.add_argument("--node-rounds", type=int, default=2,
+                        help="node flights per tree, alternated with the baseline's (median counts)")
     parser.add_argument("--profile-lines", type=int, default=25)
     parser.add_argument("--figures-only", action="store_true", help=argparse.SUPPRESS)   # a timed flight's child
     args = parser.parse_args()
@@ -224,9 +254,7 @@ def main() -> None:
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="control-loop-baseline-") as tree:
         if args.baseline:
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "src", "config", "sim",
-                                      "package.xml"], check=True, capture_output=True).stdout
-            subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+            extract(args.baseline, tree)
         # Alternated, so that a change in the machine's load falls on both alike; the median round of each counts.
         before, now = [], []
         for _ in range(args.rounds):
@@ -251,12 +279,23 @@ def main() -> None:
         "step_us_p50", "step_us_p95", "step_us_mean", "step_cpu_us_p50", "step_cpu_us_p95", "step_cpu_us_mean",
         "cpu_pct_at_250hz", "inputs_us_p50")})
     if args.node:
-        node = node_cpu(args.airframe, args.sources)
-        print(f"flight_controller node while a plan flies ({node['node_wall_s']:.0f} s): control thread "
-              f"{node['node_control_thread_cpu_pct']:.1f} % of one core, whole node "
-              f"{node['node_process_cpu_pct']:.1f} %", flush=True)
-        out.update(node_control_thread_cpu_pct=node["node_control_thread_cpu_pct"],
-                   node_process_cpu_pct=node["node_process_cpu_pct"])
+        # The same alternation as the in-process flights; the baseline's node runs from its archived sources.
+        node_before, node_now = [], []
+        with tempfile.TemporaryDirectory(prefix="control-loop-baseline-") as tree:
+            if args.baseline:
+                extract(args.baseline, tree)
+            for _ in range(args.node_rounds):
+                if args.baseline:
+                    node_before.append(node_cpu(args.airframe, tree))
+                    print_node(f"baseline ({args.baseline})", node_before[-1])
+                node_now.append(node_cpu(args.airframe, args.sources))
+                print_node("this tree", node_now[-1])
+        median_node = lambda rounds: sorted(rounds, key=lambda r: r["node_control_thread_cpu_pct"])[  # noqa: E731
+            len(rounds) // 2]
+        for prefix, rounds in (("baseline_", node_before), ("", node_now)):
+            if rounds:
+                out.update({prefix + key: median_node(rounds)[key] for key in (
+                    "node_control_thread_cpu_pct", "node_process_cpu_pct", "node_loop_rate_hz")})
     if args.baseline:
         # CPU time: the wall-clock figures also count time the thread spent preempted on a busy machine.
         out["speedup_cpu"] = out["baseline_cpu_pct_at_250hz"] / out["cpu_pct_at_250hz"]

@@ -265,6 +265,26 @@ def test_command_silence_turns_into_hover_in_place(airborne):
     assert np.linalg.norm(sim.position - stopped) < 0.05
 
 
+def test_status_key_follows_the_status_the_node_publishes_on_change(airborne):
+    """The node steps with control() and builds the full status only when status_key() changes: the key must
+    change whenever mode, armed, source in control or rejection count do."""
+    core = airborne.core
+    keys = []
+
+    def check(now):
+        status = core.status(now)
+        key = core.status_key(now)
+        assert key == (status.mode, status.armed, status.active_source, status.rejection_count)
+        keys.append(key)
+    airborne.run(1.0, each=lambda now: (core.submit_velocity("teleop", 0.5, 0.0, 0.0, 0.0, now), check(now)))
+    core.submit_velocity("teleop", NAN, 0.0, 0.0, 0.0, airborne.now)
+    airborne.run(1.0, each=check)                            # teleop's timeout: hover
+    core.land(airborne.now)
+    airborne.run(10.0, each=check)
+    assert {key[0] for key in keys} >= {"VELOCITY", "HOVER", "LANDING", "LANDED"}
+    assert {key[2] for key in keys} == {"teleop", ""} and len({key[3] for key in keys}) == 2
+
+
 def test_odometry_silence_lands_open_loop_and_cuts_only_on_the_ground(airborne):
     airborne.odometry = False                                # the IMU keeps the blind descent level
     status = airborne.run(0.6)

@@ -7,6 +7,7 @@ deadlines (rclpy timers jitter by milliseconds at 250 Hz).
 """
 from __future__ import annotations
 
+import array
 import math
 import os
 import sys
@@ -19,6 +20,7 @@ from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.time import Time
 from sensor_msgs.msg import BatteryState, Imu
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -129,6 +131,7 @@ class FlightControllerNode(MmchatNode):
             raise ValueError(f"vehicle_interface '{self.p.vehicle_interface}' is not 'motors' or 'velocity'")
         if self.p.vehicle_interface == "motors":
             self.motor_pub = self.publish_to(topics.MOTOR_COMMAND, MotorCommand)
+            self.motor_command = MotorCommand()
         else:
             self.velocity_pub = self.publish_to(topics.VEHICLE_VELOCITY, Twist)
             self.enable_pub = self.publish_to(topics.VEHICLE_ENABLE, Bool)
@@ -352,12 +355,15 @@ class FlightControllerNode(MmchatNode):
         return result
 
     # ------------------------------------------------------------------------------------------ control loop
-    def send_to_vehicle(self, thrusts, armed: bool, ticks: int) -> None:
+    def send_to_vehicle(self, thrusts: np.ndarray, armed: bool, ticks: int, stamp: Time | None = None) -> None:
+        """The tick's command to the vehicle driver; ``stamp``: the tick's time (default: now)."""
         if self.p.vehicle_interface == "motors":
-            command = MotorCommand()
-            command.header.stamp = self.get_clock().now().to_msg()
+            # One message, refilled every tick: building one costs as much as publishing it.
+            command = self.motor_command
+            command.header.stamp.sec, command.header.stamp.nanosec = divmod(
+                (stamp or self.get_clock().now()).nanoseconds, 1_000_000_000)
             command.armed = bool(armed)
-            command.thrust_n = [float(t) for t in thrusts]
+            command.thrust_n = array.array("f", thrusts.tolist())
             self.motor_pub.publish(command)
             return
         if ticks % self.velocity_every:
@@ -376,14 +382,20 @@ class FlightControllerNode(MmchatNode):
         self.velocity_pub.publish(twist)
 
     def control_step(self, now: float | None = None) -> None:
-        """One tick of the controller: step the core, command the vehicle, publish state changes."""
+        """One tick of the controller: step the core, command the vehicle, publish state changes. ``now``: the
+        tick's time in seconds (sim time: the odometry stamp); default the node's clock, read once per tick."""
         with self.lock:
-            thrusts, armed, status = self.core.step(self.now() if now is None else now)
+            stamp = None if now is not None else self.get_clock().now()
+            now = now if stamp is None else stamp.nanoseconds * 1e-9
+            thrusts, armed = self.core.control(now)
+            # The full status only when what it reports at once changed; /flight/state otherwise goes out at
+            # state_rate_hz from publish_state.
+            key = self.core.status_key(now)
+            status = self.core.status(now) if key != self.last_state_key else None
         try:
-            self.send_to_vehicle(thrusts, armed, self.ticks)
+            self.send_to_vehicle(thrusts, armed, self.ticks, stamp)
             self.ticks += 1
-            key = (status.mode, status.armed, status.active_source, status.rejection_count)
-            if key != self.last_state_key:
+            if status is not None:
                 mode, previous = str(status.mode), None if self.last_state_key is None else str(self.last_state_key[0])
                 if mode != previous:
                     # TAKING_OFF straight to LANDED: the core abandoned a take-off that never left the ground.

@@ -342,9 +342,15 @@ class FlightCore:
     # ================================================================================================= step
     def step(self, now: float) -> tuple[np.ndarray, bool, FlightStatus]:
         """One control step: returns (motor thrusts in N, armed, status)."""
+        thrusts, armed = self.control(now)
+        return thrusts, armed, self.status(now)
+
+    def control(self, now: float) -> tuple[np.ndarray, bool]:
+        """``step`` without the status snapshot, for a caller that reports the status less often than it steps
+        (``status_key`` tells when it changed): returns (motor thrusts in N, armed)."""
         self._lapse_authorisation(now)
         if self._last_step is not None and now <= self._last_step:
-            return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
+            return self._output.motor_thrusts_n.copy(), self.machine.armed
         dt = self.nominal_dt if self._last_step is None else min(now - self._last_step, 5.0 * self.nominal_dt)
         self._last_step = float(now)
         odometry_ok = self.odometry.fresh(now)
@@ -368,17 +374,16 @@ class FlightCore:
             assert self.state is not None
             self._output = self._flying_step(now, dt)
             self._learn_hover_thrust()
-        return self._output.motor_thrusts_n.copy(), self.machine.armed, self.status(now)
+        return self._output.motor_thrusts_n.copy(), self.machine.armed
 
     def status(self, now: float) -> FlightStatus:
-        active = self.mux.active(now)
         return FlightStatus(
             mode=self.machine.mode.value,
             armed=self.machine.armed,
-            active_source=active.source if active else "",
+            active_source=self._active_source(now),
             operator_authorised=self.mux.operator_authorised,
             last_rejection=self.last_rejection,
-            rejection_count=sum(self.rejections.values()),
+            rejection_count=self.rejection_count,
             rejections_by_reason=dict(self.rejections),
             plan=self.plan.feedback(),
             battery_percentage=self._battery,
@@ -388,6 +393,15 @@ class FlightCore:
             saturated=self._output.saturated,
             home=None if self._home is None else self._home.copy(),
         )
+
+    def status_key(self, now: float) -> tuple[str, bool, str, int]:
+        """The status fields whose change a node reports at once (mode, armed, source in control, rejection
+        count): a few reads where ``status`` builds the whole snapshot."""
+        return self.machine.mode.value, self.machine.armed, self._active_source(now), self.rejection_count
+
+    @property
+    def rejection_count(self) -> int:
+        return sum(self.rejections.values())
 
     @property
     def mode(self) -> FlightMode:
@@ -403,6 +417,11 @@ class FlightCore:
         return self._output
 
     # ============================================================================================ internals
+    def _active_source(self, now: float) -> str:
+        """The mux source in control, "" when none (hovering on the watchdog)."""
+        active = self.mux.active(now)
+        return active.source if active else ""
+
     def _safety_checks(self, now: float, odometry_ok: bool) -> None:
         mode = self.machine.mode
         if self.machine.airborne and mode is not FlightMode.LANDING:
