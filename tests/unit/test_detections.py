@@ -12,8 +12,7 @@ from mmchat_ros.backends.tracking import Track, draw_tracks
 from mmchat_ros.core.tracking_metrics import clear_mot_id_switches, iou_matrix, proxy_id_switches
 from mmchat_ros.msg import Detection, DetectionArray
 from mmchat_ros.nodes.follow import boxes_from_msg
-from mmchat_ros.nodes.image_conversion import ImageConversionError, numpy_to_image
-from mmchat_ros.nodes.tracker import detections_to_msg, rgb_from_image
+from mmchat_ros.nodes.tracker import detections_to_msg
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTURE = ROOT / "sim" / "worlds" / "textures" / "pedestrian_vtest.png"
@@ -65,17 +64,6 @@ def test_follow_reads_back_tracked_detections_normalised_and_skips_bad_ones():
     assert (b.track_id, b.class_name, b.center_x, b.center_y, b.width, b.height) == (5, "person", 0.5, 0.5, 0.1, 0.5)
     with pytest.raises(ValueError, match="image size"):
         boxes_from_msg(DetectionArray(detections=msg.detections))
-
-
-def test_camera_encodings_are_converted_to_rgb_and_others_refused():
-    rgb = np.zeros((4, 6, 3), np.uint8)
-    rgb[..., 0] = 200
-    assert np.array_equal(rgb_from_image(numpy_to_image(rgb, "rgb8")), rgb)
-    assert np.array_equal(rgb_from_image(numpy_to_image(np.ascontiguousarray(rgb[..., ::-1]), "bgr8")), rgb)
-    grey = rgb_from_image(numpy_to_image(np.full((4, 6), 7, np.uint8), "mono8"))
-    assert grey.shape == (4, 6, 3) and (grey == 7).all()
-    with pytest.raises(ImageConversionError, match="cannot detect on 'mono16'"):
-        rgb_from_image(numpy_to_image(np.zeros((4, 6), np.uint16), "mono16"))
 
 
 def test_debug_image_draws_tracks_without_touching_the_input():
