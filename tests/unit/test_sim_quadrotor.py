@@ -4,7 +4,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -321,28 +320,20 @@ def test_textured_billboard_shows_its_image_upright(x500, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ speed
 
-def test_real_time_factor_and_camera_rate(x500):
+def test_sim_time_advances_by_the_steps_and_the_camera_renders_each_step(x500):
+    # How fast this runs against the wall clock is bench/control.py's figure (its rtf section), not a unit test's.
     s = QuadrotorSim(x500, load_world(), physics_hz=500)
     s.reset((0.0, 0.0, 2.0), motor_thrusts_n=hover_each(x500))
-    sim_seconds, control_hz = 4.0, 250
-    t0 = time.perf_counter()
-    for _ in range(int(sim_seconds * control_hz)):
-        s.step(1.0 / control_hz)
-        s.state()
-    rtf = sim_seconds / (time.perf_counter() - t0)
-    assert s.state().time_s == pytest.approx(sim_seconds)
-    frames = 20
-    s.render_camera()
-    t0 = time.perf_counter()
-    for _ in range(frames):
+    for _ in range(1000):
+        s.step(1.0 / 250)
+    assert s.state().time_s == pytest.approx(4.0)
+    frames = []
+    for _ in range(2):
         s.step(1 / 30)
-        s.render_camera()
-    fps = frames / (time.perf_counter() - t0)
+        frames.append(s.render_camera())
     s.close()
-    print(f"\nreal-time factor at 500 Hz physics, 250 Hz step()+state(), no camera: {rtf:.0f}x; "
-          f"camera {x500.camera['width']}x{x500.camera['height']}: {fps:.0f} fps")
-    assert rtf >= 10
-    assert fps >= 5
+    assert all(f.shape == (x500.camera["height"], x500.camera["width"], 3) for f in frames) and len(frames) == 2
+    assert not np.array_equal(frames[0], np.zeros_like(frames[0]))
 
 
 # ------------------------------------------------------------------------------------------------ layering
