@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from mmchat_ros.core.geometry import quat_from_euler, yaw_from_quat  # Z-Y-X Euler, any frame
+
 os.environ.setdefault("MAVLINK20", "1")     # read by pymavlink at import: speak MAVLink 2, as PX4 and ArduPilot do
 from pymavlink import mavutil  # noqa: E402
-
-from mmchat_ros.core.geometry import quat_from_euler, yaw_from_quat  # noqa: E402  (Z-Y-X Euler, any frame)
 
 mavlink = mavutil.mavlink
 
