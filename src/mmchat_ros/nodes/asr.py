@@ -74,9 +74,10 @@ class AsrNode(MmchatNode):
         if self.p.early_recognition:
             self.subscribe_to(topics.SPEECH_SEGMENT_EARLY, SpeechSegment, self.on_early_segment)
         # max_queue 0: the newest segment only. A stop waits for a model load or a decode to end: neither can be
-        # cut short, and a process that exits under CTranslate2's threads aborts ('terminate called ...').
+        # cut short, and a process that exits under CTranslate2's threads aborts ('terminate called ...'); one
+        # slower than the stop's wait (a busy computer) is still waited for before the process exits.
         self.recognition = QueueWorker(self, "recognition", self.recognize, capacity=max(1, self.p.max_queue),
-                                       on_start=self.load_model, stop_timeout_s=30.0)
+                                       on_start=self.load_model, stop_timeout_s=30.0, finish_before_exit=True)
         self.start_worker(self.recognition)
 
     def on_early_segment(self, msg: SpeechSegment) -> None:
@@ -92,6 +93,7 @@ class AsrNode(MmchatNode):
 
     def load_model(self) -> None:
         log = self.get_logger()
+        log.info(f"loading ASR model '{self.p.model}'")
         try:
             started = time.monotonic()
             self.recognizer = WhisperRecognizer(
@@ -101,7 +103,7 @@ class AsrNode(MmchatNode):
                 hotwords=self.p.hotwords, no_speech_threshold=self.p.no_speech_threshold,
                 logprob_threshold=self.p.logprob_threshold, fallback_beam_size=self.p.fallback_beam_size,
                 hypotheses=self.p.hypotheses, choose=best_hypothesis)
-            if self.p.warm_up:
+            if self.p.warm_up and not self.recognition.stopping.is_set():   # no warm-up for a node being stopped
                 self.recognizer.warm_up()
         except Exception as exc:  # noqa: BLE001 - no model: say why, stay up (segments are dropped)
             log.error(f"cannot load ASR model '{self.p.model}': {type(exc).__name__}: {exc}; segments will be "

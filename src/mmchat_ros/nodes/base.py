@@ -80,20 +80,24 @@ class Worker:
     """What a node's threads share. ``on_start`` and ``on_end`` run on the thread, first and last (slow model
     loads, thread priority; releasing a GL context bound to the thread). ``stop`` sets ``stopping``, calls
     ``on_stop`` (to unblock what the thread waits in: a server's loop, audio playback) and waits for the thread,
-    ``stop_timeout_s`` at most (one stuck in a device call is left behind, a daemon). An exception that escapes
-    the thread ends the node (``fail_node``): a dead worker must not leave a node that looks alive."""
+    ``stop_timeout_s`` at most (one stuck in a device call is left behind, a daemon). A thread whose work cannot be
+    cut short in native code (a model load, a decode) says ``finish_before_exit``: the interpreter then waits for
+    it before it exits, even once the stop's wait ran out, because a thread still inside such a call when the
+    interpreter finalizes aborts the process ('terminate called without an active exception', exit -6). An
+    exception that escapes the thread ends the node (``fail_node``): a dead worker must not leave a node that looks
+    alive."""
 
     stop_timeout_s = 5.0
 
     def __init__(self, node: Node, name: str, *, on_start: Callable[[], None] | None = None,
                  on_end: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None,
-                 stop_timeout_s: float | None = None):
+                 stop_timeout_s: float | None = None, finish_before_exit: bool = False):
         self.node, self.name = node, name
         self.on_start, self.on_end, self.on_stop = on_start, on_end, on_stop
         if stop_timeout_s is not None:
             self.stop_timeout_s = stop_timeout_s
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread = threading.Thread(target=self._main, name=name, daemon=not finish_before_exit)
 
     def start(self) -> None:
         self.thread.start()
