@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
+import numpy as np
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from std_srvs.srv import Trigger
@@ -52,7 +53,18 @@ class VehicleStack:
         return self.states[-1][1].mode if self.states else "?"
 
     def wait_mode(self, mode: str, timeout: float):
-        return self.ros.wait_for(lambda: self.mode() == mode, timeout, f"flight mode {mode} (now {self.mode()})")
+        try:
+            return self.ros.wait_for(lambda: self.mode() == mode, timeout, f"flight mode {mode}")
+        except TimeoutError as exc:     # the modes passed through, read when the wait failed, not when it began
+            raise TimeoutError(f"{exc}; modes seen: {' -> '.join(self.modes_seen())}") from None
+
+    def modes_seen(self) -> list[str]:
+        """The flight modes /flight/state went through, in order, repeats left out."""
+        modes: list[str] = []
+        for _, state in list(self.states):
+            if not modes or modes[-1] != state.mode:
+                modes.append(state.mode)
+        return modes
 
     def take_off(self, timeout: float = 60.0) -> None:
         self.ros.wait_for(lambda: self.odom and self.states, 30, "odometry from the driver and flight state")
@@ -84,3 +96,12 @@ class VehicleStack:
 
     def odometry_count_since(self, t0: float) -> int:
         return sum(1 for t, _ in list(self.odom) if t >= t0)
+
+
+def wait_at_rest(ros, emulator, timeout: float = 15.0) -> None:
+    """Until the emulated vehicle has stopped after an operator command: it brakes for a second or so once the
+    commands end, longer on a loaded machine, so a test measures the whole manoeuvre and not a fixed part of it."""
+    def at_rest() -> bool:
+        truth = emulator.truth()
+        return float(np.linalg.norm(truth.velocity[:2])) < 0.1 and abs(truth.angular_velocity_body[2]) < 0.05
+    ros.wait_for(at_rest, timeout, "the vehicle to come to rest after the operator command")

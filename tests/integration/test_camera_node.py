@@ -224,7 +224,7 @@ def test_corrupt_video_is_reported_and_retried_until_a_good_one_replaces_it(spaw
     images = ros.collect(Image, "/camera/image_raw", "sensor")
     camera = start_camera(spawn, source="video", path=str(video), rate_hz=10.0)
     camera.wait_for_line(r"feed\.avi.*(cannot decode|no readable frame).*retrying", timeout=15)
-    time.sleep(1.5)
+    time.sleep(1.5)     # a negative check: retrying, it publishes nothing and does not repeat the message
     assert camera.alive() and not images
     assert camera.output.count("cannot decode") + camera.output.count("no readable frame") == 1   # said once
     good = tmp_path / "good.avi"
@@ -239,7 +239,7 @@ def test_corrupt_video_is_reported_and_retried_until_a_good_one_replaces_it(spaw
 def test_missing_device_is_reported_and_the_node_stays_up(spawn, ros):
     camera = start_camera(spawn, source="device", device_index=57)
     camera.wait_for_line(r"/dev/video57 does not exist \(V4L2 devices present: .*\); retrying", timeout=15)
-    time.sleep(2.0)
+    time.sleep(2.0)     # a negative check: retrying, it does not give up and exit
     assert camera.alive()
 
 

@@ -51,8 +51,9 @@ def test_velocity_interface_sends_heading_frame_setpoints_and_enable(spawn, ros)
     try:
         ros.wait_for(lambda: setpoints and states, 20, "velocity set-points and flight state")
         assert all(abs(m.linear.x) + abs(m.linear.z) == 0.0 for _, m in setpoints), "zero while on the ground"
-        time.sleep(1.5)   # at rest on the ground long enough to arm
-        assert ros.call(Trigger, "/takeoff", Trigger.Request()).success
+        # It arms once the scripted odometry has reached it: asked again until then.
+        ros.wait_for(lambda: ros.call(Trigger, "/takeoff", Trigger.Request()).success, 20,
+                     "the take-off to be accepted (the controller has the odometry)", poll=0.5)
         ros.wait_for(lambda: enables and enables[-1][1].data, 5, "motor enable")
         ros.wait_for(lambda: setpoints[-1][1].linear.z > 0.3, 10, "a climb set-point")
         vehicle.z = 1.5                                   # the vehicle reports it reached the take-off height
@@ -67,7 +68,7 @@ def test_velocity_interface_sends_heading_frame_setpoints_and_enable(spawn, ros)
         while time.monotonic() < deadline:
             command.header.stamp = ros.node.get_clock().now().to_msg()
             pub.publish(command)
-            time.sleep(0.05)
+            time.sleep(0.05)                              # an operator's 20 Hz stream
         last = setpoints[-1][1]
         assert last.linear.y < -0.8 and abs(last.linear.x) < 0.2, (last.linear.x, last.linear.y)
         assert ros.call(Trigger, "/land", Trigger.Request()).success

@@ -18,6 +18,8 @@ from tests.helpers.processes import python_cmd
 
 pytestmark = pytest.mark.slow
 
+QUIET_S = 0.3       # no follow command for this long: the node has stopped commanding
+
 
 @pytest.fixture
 def domain_id():
@@ -59,6 +61,12 @@ def recent(received, since):
     return [m for t, m in list(received) if t >= since]
 
 
+def wait_until_quiet(ros, commands, why: str) -> None:
+    """Until no follow command has come for QUIET_S: the node got what stops it and anything it sent before has
+    arrived (it commands at 20 Hz while following)."""
+    ros.wait_for(lambda: not recent(commands, time.monotonic() - QUIET_S), 10, f"the follow commands to stop {why}")
+
+
 def test_follow_steers_hovers_when_the_target_is_out_of_view_and_says_it_lost_it(spawn, ros):
     node = spawn(python_cmd("mmchat_ros.nodes.follow", *ros_args(
         {"hold_timeout_s": 0.4, "lost_timeout_s": 1.5, "smoothing_time_s": 0.0})), name="follow")
@@ -71,13 +79,13 @@ def test_follow_steers_hovers_when_the_target_is_out_of_view_and_says_it_lost_it
         ros.wait_for_subscribers(target_pub)
         ros.wait_for_subscribers(tracker.pub)
         tracker.show((4, 250.0, 120.0, 60.0), (9, 100.0, 120.0, 40.0))    # right of centre, far: the largest
-        time.sleep(1.0)
+        time.sleep(1.0)                                                 # a negative check: nothing may come
         assert not commands, "an idle follow node must publish nothing"
 
         target_pub.publish(Detection(class_name="person", track_id=-1))
         node.wait_for_line(r"acquired person 4", timeout=10)
         t0 = time.monotonic()
-        time.sleep(1.0)
+        time.sleep(1.0)                                                 # a measurement window: the command rate
         steering = recent(commands, t0)
         assert len(steering) >= 12, f"expected ~20 commands a second, got {len(steering)}"
         last = steering[-1]
@@ -94,7 +102,7 @@ def test_follow_steers_hovers_when_the_target_is_out_of_view_and_says_it_lost_it
         during = [m for t, m in commands if t1 + 0.6 < t < lost_at - 0.05]
         assert during and all(m.twist.linear.x == 0 and m.twist.angular.z == 0 for m in during), \
             "while the target is briefly gone the command is a hover"
-        time.sleep(0.6)
+        time.sleep(0.6)                                                 # a negative check: nothing may come
         assert not [t for t, _ in commands if t > lost_at + 0.2], "after losing the target the node goes quiet"
         assert sum(m.data == "I lost the target." for _, m in speech) == 1
         assert node.alive()
@@ -123,9 +131,9 @@ def test_enable_stop_new_plans_landing_and_bad_input(spawn, ros):
         ros.wait_for(lambda: commands, 5, "follow commands")
         enable_pub.publish(Bool(data=False))
         node.wait_for_line(r"stopped following .*disabled on /follow/enable", timeout=5)
-        time.sleep(0.3)
+        wait_until_quiet(ros, commands, "after the disable")
         quiet_since = time.monotonic()
-        time.sleep(0.7)
+        time.sleep(0.7)                                                 # a negative check: nothing may come
         assert not recent(commands, quiet_since)
 
         # A plan without FOLLOW replaces following; one with FOLLOW does not.
@@ -146,9 +154,9 @@ def test_enable_stop_new_plans_landing_and_bad_input(spawn, ros):
 
         # No commands while taking off; landing ends the follow.
         state_pub.publish(FlightState(mode="TAKING_OFF"))
-        time.sleep(0.3)
+        wait_until_quiet(ros, commands, "while the vehicle is TAKING_OFF")
         t0 = time.monotonic()
-        time.sleep(0.5)
+        time.sleep(0.5)                                                 # a negative check: nothing may come
         assert not recent(commands, t0)
         state_pub.publish(FlightState(mode="LANDING"))
         node.wait_for_line(r"stopped following .*the vehicle is LANDING", timeout=5)

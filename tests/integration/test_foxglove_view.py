@@ -219,7 +219,7 @@ def test_view_reads_camera_and_odometry_only_while_a_client_watches(spawn, ros):
     odom_pub = ros.node.create_publisher(Odometry, "/odom", SENSOR_QOS)
     state_pub = ros.node.create_publisher(FlightState, "/flight/state", STATE_QOS)
     ros.wait_for_subscribers(state_pub, timeout=20)            # the bridge is discovered...
-    time.sleep(1.0)
+    time.sleep(1.0)                                            # a negative check
     assert (image_pub.get_subscription_count(), odom_pub.get_subscription_count()) == (0, 0)   # ...and reads neither
 
     stop = threading.Event()

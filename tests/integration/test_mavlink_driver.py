@@ -13,7 +13,7 @@ from tests.helpers.flight import ros_args
 from tests.helpers.lifecycle import change_state, get_state
 from tests.helpers.mavlink_emulator import MavlinkVehicleEmulator
 from tests.helpers.processes import python_cmd
-from tests.helpers.vehicle_flight import VehicleStack, flight_controller_cmd, free_udp_port
+from tests.helpers.vehicle_flight import VehicleStack, flight_controller_cmd, free_udp_port, wait_at_rest
 
 START_YAW_DEG = 60.0      # ENU: the vehicle's nose points 60 degrees left of east (NED heading 30 degrees)
 
@@ -59,7 +59,7 @@ def test_px4_offboard_takeoff_fly_land(mavlink_stack, ros):
     # Forward (the vehicle's nose) at 0.6 m/s for 3 s: the simulator must move along its 60-degree heading.
     start, start_odom = emulator.truth().position[:2].copy(), np.array(stack.position()[:2])
     stack.fly("base_link", 3.0, vx=0.6)
-    time.sleep(1.5)
+    wait_at_rest(ros, emulator)
     moved = emulator.truth().position[:2] - start
     direction = math.degrees(math.atan2(moved[1], moved[0]))
     assert np.linalg.norm(moved) > 1.0, f"moved only {moved}"
@@ -70,7 +70,7 @@ def test_px4_offboard_takeoff_fly_land(mavlink_stack, ros):
     start = emulator.truth().position[:2].copy()
     yaw0 = emulator.truth().yaw
     stack.fly("odom", 2.0, vy=0.5, yaw_rate=0.3)
-    time.sleep(1.0)
+    wait_at_rest(ros, emulator)
     moved = emulator.truth().position[:2] - start
     assert moved[1] > 0.6 and abs(moved[0]) < 0.25, f"north command moved the vehicle by {moved}"
     assert 0.3 < emulator.truth().yaw - yaw0 < 0.9, "the yaw rate sign (ENU counter-clockwise → NED) is wrong"
@@ -103,15 +103,15 @@ def test_px4_garbage_ignored_link_loss_failsafe_then_land(mavlink_stack, ros):
     driver.wait_for_line(r"ignored malformed MAVLink data: \d+ bytes", timeout=5)
     driver.wait_for_line(r"ignored a MAVLink message the dialect does not know: message id 703710", timeout=5)
     t0 = time.monotonic()
-    time.sleep(1.0)
-    assert stack.odometry_count_since(t0) > 10 and stack.mode() == "HOVER"
+    ros.wait_for(lambda: stack.odometry_count_since(t0) > 10, 10, "odometry to keep flowing after the garbage")
+    assert stack.mode() == "HOVER"
 
     # The link drops both ways: the vehicle's own failsafe (PX4 offboard loss → hold here) and ours (land).
     emulator.link_up = False
     driver.wait_for_line("link lost", timeout=5)
     stack.wait_mode("LANDING", 5)
     ros.wait_for(lambda: emulator.mode == "AUTO.LOITER", 5, "PX4's offboard-loss failsafe")
-    time.sleep(0.3)
+    time.sleep(0.3)     # grace for a packet already on its way when the link was declared lost; then none may come
     dropped = emulator.dropped
     stack.wait_mode("LANDED", 30)          # the controller's open-loop descent ran its course
     assert emulator.dropped == dropped, "the driver kept sending to a lost vehicle"
@@ -138,7 +138,7 @@ def test_ardupilot_guided_takeoff_fly_land(mavlink_stack, ros):
     assert emulator.rates.get("LOCAL_POSITION_NED") == pytest.approx(30.0), "telemetry was never requested"
     start = emulator.truth().position[:2].copy()
     stack.fly("odom", 2.5, vx=0.6)           # east
-    time.sleep(1.5)
+    wait_at_rest(ros, emulator)
     moved = emulator.truth().position[:2] - start
     assert moved[0] > 0.8 and abs(moved[1]) < 0.25, f"east command moved the vehicle by {moved}"
     stack.land()

@@ -72,7 +72,7 @@ def test_injection_and_unknown_commands_do_not_move_the_drone(planner_stack, ros
         response = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text=text), timeout=20)
         assert not response.accepted and expected in response.reply, response.reply
         ros.wait_for_message(replies, lambda m, e=expected: e in m.data, what=f"reply to '{text}'")
-    time.sleep(1.0)
+    time.sleep(1.0)     # a negative check: nothing may move the drone
     assert flight.mode() == "LANDED" and flight.position()[2] < 0.1
 
 
@@ -92,7 +92,7 @@ def test_an_llm_plan_is_read_back_and_flies_only_after_yes(spawn, ros, ros_env, 
             assert not asked.accepted
             assert asked.reply == "I would do this: taking off to 1.5 meters. Shall I? Say yes or no."
             assert server.requests and "zoom skyward" in server.requests[-1]["messages"][1]["content"]
-            time.sleep(1.0)
+            time.sleep(1.0)     # a negative check
             assert flight.mode() == "LANDED", "a read-back plan does not move the drone"
             done = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text="Yes."), timeout=20)
             assert done.accepted and done.reply == "Okay, taking off to 1.5 meters.", done.reply
