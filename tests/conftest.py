@@ -48,13 +48,15 @@ def ros_env(domain_id, tmp_path) -> dict:
 
 @pytest.fixture
 def spawn(ros_env, tmp_path):
-    """spawn(cmd, name=None, env=None) -> NodeProcess; every process is stopped when the test ends, pass or fail."""
+    """spawn(cmd, name=None, env=None, interactive=False) -> NodeProcess; every process is stopped when the test
+    ends, pass or fail."""
     from tests.helpers.processes import NodeProcess
     started: list[NodeProcess] = []
 
-    def _spawn(cmd, name=None, env=None):
+    def _spawn(cmd, name=None, env=None, interactive=False):
         name = name or Path(cmd[0]).name
-        proc = NodeProcess(cmd, env or ros_env, tmp_path / f"{name}-{len(started)}.log", name=name)
+        proc = NodeProcess(cmd, env or ros_env, tmp_path / f"{name}-{len(started)}.log", name=name,
+                           interactive=interactive)
         started.append(proc)
         return proc
 

@@ -4,15 +4,25 @@ comes from the test or bench):
   ground-fly      take off and land the robot across the link; prints a JSON line of the times taken
   ground-stream   take off, then stream zero-velocity operator commands at 20 Hz until stopped; prints STREAMING
   ground-station  a light ground station (flight state, compressed video, operator commands; no odometry) that
-                  takes commands on stdin: 'takeoff' (prints AIRBORNE), 'trials N' (N velocity steps, alternately
-                  forward and back, each printed as "CMD <sign> <monotonic s>", then zero-velocity commands streamed
-                  on; prints TRIALS_DONE). Every camera frame is printed as "FRAME <stamp-to-arrival ms> <bytes>
-                  <monotonic s>"
+                  takes commands on stdin: 'takeoff' (prints "AIRBORNE <monotonic s>"), 'trials N' (N velocity
+                  steps, alternately forward and back, each printed as "CMD <sign> <monotonic s>", then zero-velocity
+                  commands streamed on; prints TRIALS_DONE), 'takeoff-once TAG' (one /takeoff call, printed as
+                  "TAKEOFF TAG accepted|refused|unanswered: <reason>"), 'replay-auth' (publish again the last
+                  /auth/state that crossed the link to the ground: a stale copy; prints "REPLAYED <counter>").
+                  Every camera frame is printed as "FRAME <stamp-to-arrival ms> <bytes> <monotonic s>"
+  robot-authorise KEY_DIR
+                  face_auth's signed /auth/state without a face (the key pair in KEY_DIR, as in
+                  tests/sim/test_auth_forgery_sim.py), on stdin: 'present' signs an authorised operator every
+                  AUTH_PERIOD_S, valid AUTH_VALIDITY_S (face_auth's defaults), and prints the first claim of each
+                  session as "AUTHORISED <session> <counter> <monotonic s>"; 'absent' stops signing (prints
+                  "ABSENT <monotonic s>"): the last claim runs out at its expiry, as when face_auth no longer sees
+                  the operator
   robot-chatter   publish a std_msgs/String on /link_check at 10 Hz (no simulator needed)
   ground-hear     print "HEARD <monotonic s>" on the first /link_check message, then exit
   robot-observe   print every flight-mode change on the robot's side as "MODE <mode> <monotonic s>"
   robot-motion    as robot-observe, and "MOVING <sign> <monotonic s>" when the odometry's forward speed passes
-                  MOVING_SPEED_M_S forward (+1) or back (-1); "COMMAND <stamp-to-arrival ms> <monotonic s>" for
+                  MOVING_SPEED_M_S forward (+1) or back (-1), "CLIMBING <monotonic s>" when its vertical speed
+                  passes MOVING_SPEED_M_S up; "COMMAND <stamp-to-arrival ms> <monotonic s>" for
                   each operator velocity command, "SENT <bytes> <monotonic s>" for each compressed camera frame
                   the robot publishes (both subscribed as the flight controller and the ground subscribe them)
 
@@ -33,8 +43,10 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from mmchat_ros.core import topics
+from mmchat_ros.core.auth_signing import AuthClaim, AuthSigner, load_private_key
+from mmchat_ros.msg import AuthState, FlightState
+from mmchat_ros.nodes.auth_guard import auth_state_of
 from mmchat_ros.nodes.common import STATE_QOS, stamp_to_seconds, topic_qos
-from mmchat_ros.msg import FlightState
 from mmchat_ros.tools.flight_client import FlightClient
 from mmchat_ros.tools.ros_client import RosClient
 
@@ -43,6 +55,7 @@ TRIAL_SPEED_M_S = 0.5
 TRIAL_MOVE_S, TRIAL_REST_S = 1.5, 2.0
 MOVING_SPEED_M_S = 0.1      # a step of TRIAL_SPEED_M_S has started to move the vehicle
 RESTING_SPEED_M_S = 0.05    # below this the next crossing counts again
+AUTH_PERIOD_S, AUTH_VALIDITY_S = 0.5, 2.0   # face_auth's state_period_s and signature_validity_s
 
 
 def ground_fly(ros: RosClient) -> None:
@@ -82,6 +95,10 @@ class GroundStation:
                                      topic_qos(topics.CAMERA_IMAGE_COMPRESSED))
         operator = topics.velocity_command("operator")
         self.command_pub = ros.node.create_publisher(TwistStamped, operator.name, topic_qos(operator))
+        self.auth_copy: AuthState | None = None
+        ros.node.create_subscription(AuthState, topics.AUTH_STATE.name, self.on_auth,
+                                     topic_qos(topics.AUTH_STATE))
+        self.auth_pub = ros.node.create_publisher(AuthState, topics.AUTH_STATE.name, topic_qos(topics.AUTH_STATE))
         self.forward_speed = 0.0
         self.streaming = False
         threading.Thread(target=self.stream, daemon=True).start()
@@ -90,6 +107,15 @@ class GroundStation:
     def on_frame(self, msg: CompressedImage) -> None:
         latency_ms = 1000 * (self.ros.node.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp))
         print(f"FRAME {latency_ms:.1f} {len(msg.data)} {time.monotonic():.3f}", flush=True)
+
+    def on_auth(self, msg: AuthState) -> None:
+        self.auth_copy = msg
+
+    def replay_auth(self) -> None:
+        if self.auth_copy is None:
+            raise RuntimeError("no /auth/state reached the ground to replay")
+        self.auth_pub.publish(self.auth_copy)
+        print(f"REPLAYED {self.auth_copy.counter}", flush=True)
 
     def stream(self) -> None:
         while True:
@@ -109,8 +135,17 @@ class GroundStation:
             time.sleep(0.5)
         if not response.success:
             raise RuntimeError(f"take-off refused: {response.message}")
-        self.ros.wait_for(lambda: self.states[-1][1].mode == "HOVER", 60, "HOVER after take-off")
+        # Zero-velocity commands streamed on (after 'trials') take it from HOVER to VELOCITY within a step.
+        self.ros.wait_for(lambda: self.states[-1][1].mode in ("HOVER", "VELOCITY"), 60, "HOVER after take-off")
         print(f"AIRBORNE {time.monotonic():.3f}", flush=True)
+
+    def take_off_once(self, tag: str) -> None:
+        try:
+            response = self.ros.call(Trigger, "/takeoff", Trigger.Request(), timeout=20)
+        except TimeoutError as exc:
+            print(f"TAKEOFF {tag} unanswered: {exc}", flush=True)
+            return
+        print(f"TAKEOFF {tag} {'accepted' if response.success else 'refused'}: {response.message}", flush=True)
 
     def trials(self, count: int) -> None:
         self.streaming = True
@@ -133,6 +168,42 @@ def ground_station(ros: RosClient) -> None:
             station.take_off()
         elif command == "trials":
             station.trials(int(args[0]))
+        elif command == "takeoff-once":
+            station.take_off_once(args[0])
+        elif command == "replay-auth":
+            station.replay_auth()
+
+
+def robot_authorise(ros: RosClient) -> None:
+    signer = AuthSigner(load_private_key(sys.argv[2]), AUTH_VALIDITY_S)
+    publisher = ros.node.create_publisher(AuthState, topics.AUTH_STATE.name, topic_qos(topics.AUTH_STATE))
+    lock = threading.Lock()             # 'absent' stops the signing at once, not after one more claim
+    present = threading.Event()
+    sessions = announced = 0
+
+    def sign_while_present() -> None:
+        nonlocal announced
+        while present.wait():
+            with lock:
+                if present.is_set():
+                    now_ns = ros.node.get_clock().now().nanoseconds
+                    claim, signature = signer.sign(AuthClaim(True, "op-1", "test operator", 0.9, "face match"),
+                                                   now_ns)
+                    publisher.publish(auth_state_of(claim, signature))
+                    if announced < sessions:
+                        announced = sessions
+                        print(f"AUTHORISED {sessions} {claim.counter} {time.monotonic():.3f}", flush=True)
+            time.sleep(AUTH_PERIOD_S)
+
+    threading.Thread(target=sign_while_present, daemon=True).start()
+    for line in sys.stdin:
+        with lock:
+            if line.strip() == "present" and not present.is_set():
+                sessions += 1
+                present.set()
+            elif line.strip() == "absent":
+                present.clear()
+                print(f"ABSENT {time.monotonic():.3f}", flush=True)
 
 
 def robot_chatter(ros: RosClient) -> None:
@@ -168,16 +239,21 @@ def robot_observe(ros: RosClient) -> None:
 
 def robot_motion(ros: RosClient) -> None:
     print_mode_changes(ros)
-    armed = True
+    armed = climb_armed = True
 
     def on_odometry(msg: Odometry) -> None:
-        nonlocal armed
-        forward = msg.twist.twist.linear.x
+        nonlocal armed, climb_armed
+        forward, up = msg.twist.twist.linear.x, msg.twist.twist.linear.z
         if armed and abs(forward) > MOVING_SPEED_M_S:
             armed = False
             print(f"MOVING {1 if forward > 0 else -1} {time.monotonic():.3f}", flush=True)
         elif abs(forward) < RESTING_SPEED_M_S:
             armed = True
+        if climb_armed and up > MOVING_SPEED_M_S:
+            climb_armed = False
+            print(f"CLIMBING {time.monotonic():.3f}", flush=True)
+        elif abs(up) < RESTING_SPEED_M_S:
+            climb_armed = True
 
     def on_command(msg: TwistStamped) -> None:
         latency_ms = 1000 * (ros.node.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp))
@@ -194,8 +270,8 @@ def robot_motion(ros: RosClient) -> None:
 
 
 ROLES = {"ground-fly": ground_fly, "ground-stream": ground_stream, "ground-station": ground_station,
-         "ground-hear": ground_hear, "robot-chatter": robot_chatter, "robot-observe": robot_observe,
-         "robot-motion": robot_motion}
+         "ground-hear": ground_hear, "robot-authorise": robot_authorise, "robot-chatter": robot_chatter,
+         "robot-observe": robot_observe, "robot-motion": robot_motion}
 
 
 def main() -> int:

@@ -56,11 +56,12 @@ class NodeProcess:
         with self._cond:
             return "\n".join(self.lines)
 
-    def wait_for_line(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        """Block until a line matches (regex search); fail with the output so far on timeout or exit."""
+    def wait_for_line(self, pattern: str, timeout: float = 30.0, start: int = 0) -> re.Match:
+        """Block until a line matches (regex search), looking from line ``start`` on (``len(lines)`` before an
+        action: a line it causes, not an earlier one alike); fail with the output so far on timeout or exit."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = start
         with self._cond:
             while True:
                 for line in self.lines[seen:]:

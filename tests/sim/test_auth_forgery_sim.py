@@ -5,13 +5,12 @@ and refuse a replayed genuine message, an expired one and one signed with anothe
 test_auth_gating_sim.py's); every forged message comes from this test's own participant, a separate process."""
 from __future__ import annotations
 
-import array
-
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 
 from mmchat_ros.core.auth_signing import AuthClaim, AuthSigner, generate_keys, load_private_key
 from mmchat_ros.msg import AuthState
+from mmchat_ros.nodes.auth_guard import auth_state_of
 from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
 from tests.helpers.domains import unused_domain_id
 from tests.helpers.flight import FlightClient, start_stack
@@ -22,15 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.sim]
 @pytest.fixture
 def domain_id():
     return unused_domain_id()
-
-
-def to_msg(claim: AuthClaim, signature: bytes) -> AuthState:
-    msg = AuthState(authorised=claim.authorised, operator_id=claim.operator_id, operator_name=claim.operator_name,
-                    confidence=float(claim.confidence), reason=claim.reason, counter=claim.counter,
-                    key_id=claim.key_id, signature=array.array("B", signature))
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(claim.stamp_ns, 1_000_000_000)
-    msg.expires.sec, msg.expires.nanosec = divmod(claim.expires_ns, 1_000_000_000)
-    return msg
 
 
 def refusals(diagnostics) -> dict[str, int]:
@@ -70,34 +60,34 @@ def test_forged_replayed_and_expired_authorisation_cannot_fly(ros, ros_env, tmp_
         # 1. The issue's forgery: authorised, no expiry, no signature. Then with an expiry, still unsigned.
         send(AuthState(authorised=True, operator_name="mallory", reason="face match"), "unsigned")
         takeoff_refused()
-        forged = to_msg(AuthClaim(True, "x", "mallory", 1.0, "face match", now(), now() + 10**9, 1, ""), b"")
+        forged = auth_state_of(AuthClaim(True, "x", "mallory", 1.0, "face match", now(), now() + 10**9, 1, ""), b"")
         send(forged, "unsigned")
         # 2. Signed with a key of the forger's own, under its id and under the genuine key's id.
         rogue = AuthSigner(load_private_key(tmp_path / "rogue"), 2.0)
-        send(to_msg(*rogue.sign(AuthClaim(True, "x", "mallory", 1.0, "face match"), now())), "unknown key")
+        send(auth_state_of(*rogue.sign(AuthClaim(True, "x", "mallory", 1.0, "face match"), now())), "unknown key")
         claim, signature = rogue.sign(AuthClaim(True, "x", "mallory", 1.0, "face match"), now())
         genuine_id = AuthSigner(load_private_key(keys), 2.0).key_id
         from dataclasses import replace
-        send(to_msg(replace(claim, key_id=genuine_id), signature), "bad signature")
+        send(auth_state_of(replace(claim, key_id=genuine_id), signature), "bad signature")
         takeoff_refused()
 
         # 3. A genuine authorisation is accepted (the positive control) ...
         signer = AuthSigner(load_private_key(keys), 2.0)
-        genuine = to_msg(*signer.sign(AuthClaim(True, "op-1", "eileen", 0.9, "face match"), now()))
+        genuine = auth_state_of(*signer.sign(AuthClaim(True, "op-1", "eileen", 0.9, "face match"), now()))
         auth.publish(genuine)
         ros.wait_for(lambda: flight.state().operator_authorised, 10, "the genuine authorisation")
         # ... and its revocation, after which replaying the genuine message (still within its expiry) fails.
-        auth.publish(to_msg(*signer.sign(AuthClaim(False, reason="expired"), now())))
+        auth.publish(auth_state_of(*signer.sign(AuthClaim(False, reason="expired"), now())))
         ros.wait_for(lambda: not flight.state().operator_authorised, 10, "the revocation")
         send(genuine, "replayed or out of order")
         takeoff_refused()
 
         # 4. A genuine message that expired before it arrived (held back by an attacker) never authorises.
-        send(to_msg(*signer.sign(AuthClaim(True, "op-1", "eileen", 0.9, "face match"), now() - 5 * 10**9)),
+        send(auth_state_of(*signer.sign(AuthClaim(True, "op-1", "eileen", 0.9, "face match"), now() - 5 * 10**9)),
              "expired")
         takeoff_refused()
         # 5. A genuine authorisation lapses at its expiry when no renewal follows (face_auth died).
-        auth.publish(to_msg(*signer.sign(AuthClaim(True, "op-1", "eileen", 0.9, "face match"), now())))
+        auth.publish(auth_state_of(*signer.sign(AuthClaim(True, "op-1", "eileen", 0.9, "face match"), now())))
         ros.wait_for(lambda: flight.state().operator_authorised, 10, "a fresh genuine authorisation")
         ros.wait_for(lambda: not flight.state().operator_authorised, 5, "the lapse 2 s later")
         takeoff_refused()

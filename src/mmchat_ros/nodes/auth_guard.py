@@ -1,4 +1,5 @@
-"""The receiving end of /auth/state for the nodes that act on authorisation (flight controller, planner).
+"""The receiving end of /auth/state for the nodes that act on authorisation (flight controller, planner), and the
+message of a signed claim (``auth_state_of``: face_auth's, and test stand-ins').
 
 Thin: messages → core.auth_signing.AuthVerifier → a callback on every change of the standing decision. Refused
 messages are counted per reason (``counts``, and on /diagnostics when asked) and logged once per burst; they change
@@ -7,8 +8,10 @@ core judges the expiry itself (the flight controller's FlightCore) is also given
 """
 from __future__ import annotations
 
+import array
 from collections.abc import Callable
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
@@ -34,6 +37,19 @@ def claim_of(msg: AuthState) -> AuthClaim:
     return AuthClaim(authorised=bool(msg.authorised), operator_id=msg.operator_id, operator_name=msg.operator_name,
                      confidence=float(msg.confidence), reason=msg.reason, stamp_ns=stamp_ns(msg.header.stamp),
                      expires_ns=stamp_ns(msg.expires), counter=int(msg.counter), key_id=msg.key_id)
+
+
+def time_of(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def auth_state_of(claim: AuthClaim, signature: bytes) -> AuthState:
+    """The message of a signed claim (claim_of's inverse): what face_auth publishes."""
+    msg = AuthState(authorised=claim.authorised, operator_id=claim.operator_id, operator_name=claim.operator_name,
+                    confidence=float(claim.confidence), reason=claim.reason, expires=time_of(claim.expires_ns),
+                    counter=claim.counter, key_id=claim.key_id, signature=array.array("B", signature))
+    msg.header.stamp = time_of(claim.stamp_ns)
+    return msg
 
 
 class AuthGuard:

@@ -28,7 +28,6 @@ stops them and publishes "not authorised: face check inactive" (an inactive face
 """
 from __future__ import annotations
 
-import array
 import concurrent.futures
 import json
 import os
@@ -37,7 +36,6 @@ import threading
 import time
 from collections import deque
 
-from builtin_interfaces.msg import Time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -55,6 +53,7 @@ from mmchat_ros.core.operator_store import (OperatorStore, OperatorStoreError, d
                                             file_signature, verify_secret)
 from mmchat_ros.core.secret_challenge import ChallengeError, check_answer, is_answer, make_challenge
 from mmchat_ros.msg import AuthState, Transcript
+from mmchat_ros.nodes.auth_guard import auth_state_of
 from mmchat_ros.nodes.base import LatestFrameWorker
 from mmchat_ros.nodes.common import Param, sleep_async
 from mmchat_ros.nodes.image_conversion import CameraFrames, ImageConversionError, to_rgb
@@ -567,15 +566,7 @@ class FaceAuthNode(MmchatLifecycleNode):
             self.send(claim, signature)
 
     def send(self, claim: AuthClaim, signature: bytes) -> None:
-        msg = AuthState()
-        msg.header.stamp = Time(sec=claim.stamp_ns // 1_000_000_000, nanosec=claim.stamp_ns % 1_000_000_000)
-        msg.authorised = claim.authorised
-        msg.operator_id, msg.operator_name = claim.operator_id, claim.operator_name
-        msg.confidence = float(claim.confidence)
-        msg.expires = Time(sec=claim.expires_ns // 1_000_000_000, nanosec=claim.expires_ns % 1_000_000_000)
-        msg.reason = claim.reason
-        msg.counter, msg.key_id, msg.signature = claim.counter, claim.key_id, array.array("B", signature)
-        self.state_pub.publish(msg)
+        self.state_pub.publish(auth_state_of(claim, signature))
 
     def log_change(self, previous: AuthStatus | None, status: AuthStatus) -> None:
         was_authorised = previous is not None and previous.authorised
