@@ -59,9 +59,10 @@ class TtsNode(MmchatNode):
         self.speaking_pub.publish(Bool(data=False))
         self.subscribe_to(topics.SAY, String, self.on_say)
         self.subscribe_to(topics.SPEECH_ACTIVE, Bool, self.on_user_speaking)
-        # max_queue 0: the newest text only
+        # max_queue 0: the newest text only. The interpreter waits for a Piper load still under way at exit (a
+        # thread left inside native code when Python finalizes aborts the process, as asr's Whisper load did).
         self.synthesis = QueueWorker(self, "synthesis", self.synthesise, capacity=max(1, self.p.max_queue),
-                                     on_start=self.open_outputs)
+                                     on_start=self.open_outputs, finish_before_exit=True)
         # synthesis runs at most two sentences ahead (it waits for room); started last, so stopped first
         self.playback = QueueWorker(self, "playback", self.play, capacity=2, on_stop=self.stop_playback)
         self.start_worker(self.synthesis)
