@@ -1,7 +1,6 @@
-"""Ctrl-C while a node is still loading its model (Whisper in asr, the sentence encoder in the planner): the node
-stops cleanly (exit 0, no traceback) at every moment of the load. A thread left inside a native model load
-(CTranslate2, torch) when the interpreter finalizes aborts the process ('terminate called without an active
-exception', exit -6), so the stop must wait for the load."""
+"""Ctrl-C while a node is still loading its model: the node stops cleanly (exit 0, no traceback) at every moment of
+the load. A thread left inside a native model load (CTranslate2, torch) when the interpreter finalizes aborts the
+process ('terminate called without an active exception', exit -6), so the stop must wait for the load."""
 import signal
 import time
 
@@ -16,7 +15,6 @@ SIGNAL_AFTER_S = (0.0, 0.3, 0.8, 1.5)   # after the node says it is loading (the
 
 @pytest.mark.parametrize("module, loading, ready", [
     ("mmchat_ros.nodes.asr", "loading ASR model", "asr ready"),
-    ("mmchat_ros.nodes.planner", "loading the intent classifier", "intent classifier ready"),
 ])
 def test_sigint_during_the_model_load_exits_cleanly(spawn, module, loading, ready):
     during_load = 0

@@ -127,10 +127,10 @@ class QueueWorker(Worker):
     """A thread that runs ``process(item)`` on the items ``offer``ed, oldest first, ``capacity`` of them waiting at
     most: beyond, the oldest waiting is dropped (returned by ``offer``, counted in ``dropped``); capacity 1 is
     ``LatestFrameWorker``. ``offer_when_room`` waits for room instead. ``submit`` runs a one-off job on the same
-    thread ahead of the next item (a worker with no ``process`` runs jobs only). At most one item per
-    ``min_period_s``. An exception from one item or job is logged; the worker carries on."""
+    thread ahead of the next item. At most one item per ``min_period_s``. An exception from one item or job is
+    logged; the worker carries on."""
 
-    def __init__(self, node: Node, name: str, process: Callable[[Any], None] | None = None, *, capacity: int = 1,
+    def __init__(self, node: Node, name: str, process: Callable[[Any], None], *, capacity: int = 1,
                  min_period_s: float = 0.0, **hooks):
         super().__init__(node, name, **hooks)
         self.process = process

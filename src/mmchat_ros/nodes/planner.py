@@ -7,13 +7,11 @@ controller. A new command supersedes a plan still running.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import sys
 import threading
 import time
 import uuid
 from collections import deque
-from functools import partial
 
 import numpy as np
 from rclpy.action import ActionClient
@@ -35,7 +33,7 @@ from mmchat_ros.core.understanding import IntentClassifier, Understanding
 from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,
                             Transcript)
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
-from mmchat_ros.nodes.base import MmchatNode, NodeThread, QueueWorker
+from mmchat_ros.nodes.base import MmchatNode
 from mmchat_ros.nodes.common import Param, run_node
 from mmchat_ros.nodes.ros_conversions import quat_wxyz_from_msg, tracked_object_from_msg, vector_from_msg
 from mmchat_ros.srv import SubmitCommand
@@ -125,6 +123,7 @@ class PlannerNode(MmchatNode):
                                llm_timeout_s=self.p.llm_timeout_s,
                                warm_up_llm=self.p.llm_backend == "llama_cpp",
                                confirm_speech_below=self.p.confirm_speech_below)
+        self.context.on_shutdown(self.planner.close)
 
         self.say_pub = self.publish_to(topics.SAY, String)
         self.plan_pub = self.publish_to(topics.PLAN, ActionPlan)
@@ -155,26 +154,21 @@ class PlannerNode(MmchatNode):
         self.intent_status = "off"
         if self.p.intent_classifier:
             self.intent_status = "loading"
-            # The load cannot be cut short (torch): a stop waits for it before the process exits.
-            self.start_worker(NodeThread(self, "intent-loader", lambda _stopping: self.load_intents(understanding),
-                                         finish_before_exit=True))
+            threading.Thread(target=self.load_intents, args=(understanding,), name="intent-loader",
+                             daemon=True).start()
         return understanding
 
     def load_intents(self, understanding: Understanding) -> None:
-        self.get_logger().info("loading the intent classifier")
         try:
-            from mmchat_ros.backends.sentence_encoder import shared_encoder
+            from mmchat_ros.backends.sentence_encoder import EncoderUnavailable, shared_encoder
             encoder = shared_encoder(self.p.intent_model_path)
             understanding.classifier = IntentClassifier(encoder.encode)
-        except Exception as exc:  # noqa: BLE001 - no classifier: say why, the lexicon and grammar go on
+        except (EncoderUnavailable, ImportError, OSError) as exc:
             self.intent_status = f"unavailable: {exc}"
             self.get_logger().error(f"intent classifier unavailable, lexicon and grammar only: {exc}")
             return
         self.intent_status = f"all-MiniLM-L6-v2 from {encoder.source}"
         self.get_logger().info(f"intent classifier ready ({self.intent_status})")
-
-    def close(self) -> None:
-        self.planner.close()
 
     # ---------------------------------------------------------------------------------------------- context
     def on_parameters(self, values: dict) -> str | None:
@@ -259,26 +253,18 @@ class PlannerNode(MmchatNode):
         from mmchat_ros.backends.llm import OllamaVision
         self.vision = OllamaVision(self.p.ollama_host, self.p.vision_model, self.p.vision_timeout_s)
         self.vision_status = f"ollama {self.p.vision_model} at {self.p.ollama_host}"
-        # A request waits for the model on one worker, the model call runs on another: a slow model is given up
-        # on after vision_timeout_s (its call then ends at the client's own timeout). A request waiting behind
-        # another is replaced by a newer one: one look answers both. The stop ends a request's wait, and leaves a
-        # call in flight behind after a second (a socket read that publishes nothing).
-        self.vision_stopped: concurrent.futures.Future = concurrent.futures.Future()
-        self.vision_calls = QueueWorker(self, "vision-model", stop_timeout_s=1.0)
-        self.vision_requests = QueueWorker(self, "vision", self.describe_with_vision,
-                                           on_stop=lambda: self.vision_stopped.set_result(None))
-        self.start_worker(self.vision_calls)
-        self.start_worker(self.vision_requests)
         self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_frame, callback_group=self.callbacks)
 
     def on_frame(self, msg) -> None:
         self.frame = (time.monotonic(), msg)          # only the newest; converted when a description is asked for
 
-    def describe_with_vision(self, request: tuple[str, Status]) -> None:
-        """Vision worker: the newest frame to the vision model, bounded by vision_timeout_s; its answer, or why
+    def describe_with_vision(self, question: str, status: Status) -> None:
+        """Worker thread: the newest frame to the vision model, bounded by vision_timeout_s; its answer, or why
         not and what the tracker sees, on /tts/say."""
+        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import TimeoutError as FutureTimeout
+
         from mmchat_ros.nodes.image_conversion import ImageConversionError, image_to_numpy
-        question, status = request
         started = time.monotonic()
         frame = self.frame
         if frame is None or started - frame[0] > self.p.scene_max_age_s:
@@ -291,15 +277,13 @@ class PlannerNode(MmchatNode):
         except ImageConversionError as exc:
             self.say(vision_fallback(f"unreadable camera frame: {exc}", status))
             return
-        call = self.vision_calls.submit(partial(self.vision.describe, pixels, question))
-        concurrent.futures.wait((call, self.vision_stopped), timeout=self.p.vision_timeout_s,
-                                return_when=concurrent.futures.FIRST_COMPLETED)
-        if self.vision_stopped.done():
-            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
+        future = pool.submit(self.vision.describe, pixels, question)
+        pool.shutdown(wait=False)                     # a call past the timeout ends with the client's own timeout
         try:
-            reply = spoken_vision_reply(call.result(timeout=0))
+            reply = spoken_vision_reply(future.result(timeout=self.p.vision_timeout_s))
             reason = "it said nothing" if not reply else ""
-        except concurrent.futures.TimeoutError:
+        except FutureTimeout:
             reply, reason = "", f"no answer within {self.p.vision_timeout_s:g} seconds"
         except (LlmUnavailable, ValueError) as exc:
             reply, reason = "", "it is unavailable"
@@ -334,7 +318,8 @@ class PlannerNode(MmchatNode):
             if decision.kind == "answer" and decision.topic == "describe" and self.vision:
                 reply = "Let me have a look."
                 self.say(reply)
-                self.vision_requests.offer((text, context.status))
+                threading.Thread(target=self.describe_with_vision, args=(text, context.status),
+                                 name="describe", daemon=True).start()
                 return False, "", reply
             if decision.kind != "execute":
                 self.say(decision.reply)
