@@ -87,8 +87,22 @@ def assert_each_vehicle_keeps_to_its_namespace(node):
         assert node.count_publishers(topic) == 0 and node.count_subscribers(topic) == 0, topic
 
 
+def once_discovered(check, timeout_s: float = 20.0) -> None:
+    """Run a check of the ROS graph until it holds, or raise its last failure: discovery of every node's
+    publishers, subscriptions and services completes over a few seconds (a service was missing once at the first
+    look in a full run)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_two_vehicles_in_one_domain_fly_different_commands_without_cross_talk(vehicles, ros):
-    assert_each_vehicle_keeps_to_its_namespace(ros.node)
+    once_discovered(lambda: assert_each_vehicle_keeps_to_its_namespace(ros.node))
     drone1, drone2 = vehicles["drone1"], vehicles["drone2"]
     for vehicle, flight in vehicles.items():
         assert math.dist(horizontal(flight), STARTS[vehicle][:2]) < 0.05, (vehicle, flight.position())
