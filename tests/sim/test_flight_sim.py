@@ -13,6 +13,7 @@ import time
 import pytest
 from geometry_msgs.msg import PoseStamped, TwistStamped
 
+from mmchat_ros.core.geometry import tilt_from_quat
 from mmchat_ros.core.rosenv import ros_environment
 from mmchat_ros.msg import PlanAction
 from tests.helpers.flight import FlightClient, action, start_stack, yaw_of
@@ -177,7 +178,7 @@ def test_land_ends_with_motors_off(stack):
     time.sleep(0.5)
     assert flight.position()[2] < 0.15
     q = flight.odom[-1][1].pose.pose.orientation
-    tilt_deg = math.degrees(math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y)))))
+    tilt_deg = math.degrees(tilt_from_quat((q.w, q.x, q.y, q.z)))
     assert tilt_deg < 10.0, f"landed leaning {tilt_deg:.0f} deg: {flight.describe_motion()}"
     recent = [m for _, m in list(flight.motors)[-50:]]
     assert recent and all(not m.armed and max(m.thrust_n) == 0.0 for m in recent)

@@ -124,7 +124,8 @@ def test_two_vehicles_in_one_domain_fly_different_commands_without_cross_talk(ve
     start = drone2.position()
     result, _ = drone2.execute([action(PlanAction.MOVE_BY, x=1.0)])
     assert result.success, f"{result.message} ({drone2.describe_motion()}, from {start})"
-    time.sleep(1.0)
+    ros.wait_for(lambda: math.hypot(*(getattr(drone2.odom[-1][1].twist.twist.linear, a) for a in "xyz")) < 0.05, 10,
+                 f"drone2 to come to rest ({drone2.describe_motion()})")
     end = drone2.position()
     error, drift = math.dist(end, (start[0] + 1.0, start[1], start[2])), largest_move(drone1, t1, drone1_hover)
     print(f"\n[two vehicles] drone2 ended {error:.3f} m from its target; drone1 moved at most {drift:.3f} m meanwhile")

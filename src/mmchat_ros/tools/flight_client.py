@@ -10,7 +10,7 @@ from rclpy.action import ActionClient
 from std_srvs.srv import Trigger
 
 from mmchat_ros.action import ExecutePlan
-from mmchat_ros.core.geometry import yaw_from_quat
+from mmchat_ros.core.geometry import tilt_from_quat, yaw_from_quat
 from mmchat_ros.msg import ActionPlan, FlightState, MotorCommand, PlanAction
 from mmchat_ros.nodes.common import STATE_QOS
 
@@ -60,7 +60,7 @@ class FlightClient:
             return "no odometry"
         odom_at, odom = self.odom[-1]
         p, v, q = odom.pose.pose.position, odom.twist.twist.linear, odom.pose.pose.orientation
-        tilt = math.degrees(math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y)))))
+        tilt = math.degrees(tilt_from_quat((q.w, q.x, q.y, q.z)))
         text = (f"odometry {time.monotonic() - odom_at:.1f} s old: position ({p.x:.2f}, {p.y:.2f}, {p.z:.2f}) m, "
                 f"velocity ({v.x:.2f}, {v.y:.2f}, {v.z:.2f}) m/s, tilt {tilt:.0f} deg")
         if self.motors:
