@@ -68,6 +68,9 @@ PARAMS = {
                                   value_range=(0.0, 1.0), live=True),
     "max_step_m": Param(20.0, "largest single move a command may ask for, m"),
     "plan_action": Param("execute_plan", "the flight controller's plan action"),
+    "plan_server_wait_s": Param(3.0, "a plan waits this long for the flight controller's plan action to be "
+                                     "discovered before the operator hears it cannot be reached, s",
+                                value_range=(0.0, 30.0)),
     "scene_max_age_s": Param(2.0, "answers about what the camera sees use detections and frames no older than "
                                   "this, s (older = nothing seen)"),
     "scene_window_s": Param(1.0, "'what do you see' names every track in /detections of this last window (the "
@@ -327,7 +330,9 @@ class PlannerNode(MmchatNode):
             plan = ActionPlan(id=uuid.uuid4().hex, source=decision.source, utterance=text)
             plan.header.stamp = self.get_clock().now().to_msg()
             plan.actions = [PlanAction(**step.message_fields()) for step in decision.steps]
-            if not self.plan_client.server_is_ready():
+            # Discovery of the action server can trail a busy start-up by a second or two: wait that long, not
+            # forever (the operator hears why nothing moves).
+            if not self.plan_client.wait_for_server(timeout_sec=self.p.plan_server_wait_s):
                 reply = "I can't reach the flight controller, so nothing will move."
                 self.say(reply)
                 return False, "", reply
