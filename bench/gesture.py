@@ -8,7 +8,7 @@ OpenCV's hand photos, fingers folded into gestures, swiped across the frame):
    frame's capture stamp to the velocity command it causes arriving on /cmd_vel/teleop (teleop stamps each
    command with its frame's capture stamp), and to its /gesture message.
 
-    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 1]
+    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 1] [--max-num-hands 1]
 
 Target: latency p95 <= 60 ms. The last line is one JSON object (units in the key names); it records the machine's
 load average too, since other work on a shared machine dominates the tails.
@@ -47,10 +47,10 @@ def gesture_sequence() -> list:
     return frames
 
 
-def per_frame_times(frames, model_complexity: int, rate: float) -> dict:
+def per_frame_times(frames, model_complexity: int, max_num_hands: int, rate: float) -> dict:
     from mmchat_ros.backends.hands import MediaPipeHands
     from mmchat_ros.core.gestures import GestureRecognizer
-    detector = MediaPipeHands(static_image_mode=False, model_complexity=model_complexity)
+    detector = MediaPipeHands(static_image_mode=False, model_complexity=model_complexity, max_num_hands=max_num_hands)
     recognizer = GestureRecognizer()
     infer, classify, found = [], [], 0
     try:
@@ -70,7 +70,7 @@ def per_frame_times(frames, model_complexity: int, rate: float) -> dict:
     return {"infer": infer, "classify": classify, "hand_fraction": found / len(infer)}
 
 
-def end_to_end(frames, seconds: float, rate: float, model_complexity: int) -> dict:
+def end_to_end(frames, seconds: float, rate: float, model_complexity: int, max_num_hands: int) -> dict:
     from geometry_msgs.msg import TwistStamped
 
     from mmchat_ros.core.rosenv import ros_environment
@@ -90,7 +90,7 @@ def end_to_end(frames, seconds: float, rate: float, model_complexity: int) -> di
     env = ros_environment(domain_id=domain, log_dir=str(work / "ros"))
     nodes = [
         ("camera", {"source": "folder", "path": str(folder), "rate_hz": rate, "width": WIDTH, "height": HEIGHT}),
-        ("gesture", {"model_complexity": model_complexity, "stats_period_s": 5.0}),
+        ("gesture", {"model_complexity": model_complexity, "max_num_hands": max_num_hands, "stats_period_s": 5.0}),
         ("teleop", {"require_flying": False}),
     ]
     processes = [NodeProcess(python_cmd(f"mmchat_ros.nodes.{name}", *ros_args(params)), env, work / f"{name}.log",
@@ -126,16 +126,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="end-to-end measurement time")
     parser.add_argument("--rate", type=float, default=30.0, help="camera frame rate, Hz")
     parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1))
+    parser.add_argument("--max-num-hands", type=int, default=1,
+                        help="hands MediaPipe looks for (the node's default: 1)")
     args = parser.parse_args()
     if not photos.photos_available():
         sys.exit("bench/gesture.py needs Debian's opencv-doc (real hand photos)")
     frames = gesture_sequence()
     print(f"{len(frames)} frames of real hands at {WIDTH}x{HEIGHT}", flush=True)
-    local = per_frame_times(frames, args.model_complexity, args.rate)
+    local = per_frame_times(frames, args.model_complexity, args.max_num_hands, args.rate)
     print(f"per frame: MediaPipe p50 {percentile(local['infer'], 50):.1f} ms, p95 {percentile(local['infer'], 95):.1f}"
           f" ms; classifier p50 {percentile(local['classify'], 50):.3f} ms; hand found in "
           f"{100 * local['hand_fraction']:.0f} % of frames", flush=True)
-    e2e = end_to_end(frames, args.seconds, args.rate, args.model_complexity)
+    e2e = end_to_end(frames, args.seconds, args.rate, args.model_complexity, args.max_num_hands)
     lat, glat = e2e["command_latency"], e2e["gesture_latency"]
     print(f"end to end at {args.rate:g} fps: capture stamp → velocity command p50 {percentile(lat, 50):.1f} ms, "
           f"p95 {percentile(lat, 95):.1f} ms (→ /gesture p50 {percentile(glat, 50):.1f} ms); gesture node processed "
@@ -143,6 +145,7 @@ def main() -> None:
     emit({
         "load_average_1m": os.getloadavg()[0], "cpu_cores": os.cpu_count(),     # this machine is shared
         "width_px": WIDTH, "height_px": HEIGHT, "camera_rate_hz": args.rate, "model_complexity": args.model_complexity,
+        "max_num_hands": args.max_num_hands,
         "infer_ms_p50": percentile(local["infer"], 50), "infer_ms_p95": percentile(local["infer"], 95),
         "classify_ms_p50": percentile(local["classify"], 50), "classify_ms_p95": percentile(local["classify"], 95),
         "latency_p50_ms": percentile(lat, 50), "latency_p95_ms": percentile(lat, 95),
