@@ -3,9 +3,13 @@ reason; paths that keep clear, or vehicles already close that do not close in fu
 import math
 import random
 
+import numpy as np
 import pytest
 
-from mmchat_ros.core.separation import polyline_distance, segment_distance, separation_problem
+from mmchat_ros.core.flight.plan import PlanVehicle
+from mmchat_ros.core.flight.state_machine import FlightMode
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
+from mmchat_ros.core.separation import plan_path, polyline_distance, segment_distance, separation_problem
 
 HOVERING = {"drone2": [(3.0, 0.0, 1.5)]}
 
@@ -74,3 +78,33 @@ def test_segment_distance_matches_a_sampled_minimum():
 
 def test_polyline_distance_of_single_points_is_their_distance():
     assert polyline_distance([(0.0, 0.0, 0.0)], [(3.0, 4.0, 0.0)]) == pytest.approx(5.0)
+
+
+def _vehicle(position, mode=FlightMode.HOVER, yaw_deg=0.0):
+    return PlanVehicle(np.array(position, float), np.zeros(3), math.radians(yaw_deg), mode)
+
+
+def test_plan_path_follows_take_off_moves_and_landing():
+    steps = [PlanStep(ActionType.TAKEOFF), PlanStep(ActionType.MOVE_BY, x=1.0), PlanStep(ActionType.ROTATE, yaw_deg=90),
+             PlanStep(ActionType.MOVE_BY, x=1.0), PlanStep(ActionType.RETURN_HOME), PlanStep(ActionType.LAND)]
+    path = plan_path(steps, _vehicle((3.0, 0.0, 0.0), FlightMode.LANDED), None)
+    np.testing.assert_allclose(path, [(3.0, 0.0, 0.0), (3.0, 0.0, 1.5), (4.0, 0.0, 1.5), (4.0, 1.0, 1.5),
+                                      (3.0, 0.0, 1.5), (3.0, 0.0, 0.0)], atol=1e-9)
+
+
+def test_plan_path_of_a_flying_vehicle_uses_its_heading_home_and_goto():
+    steps = [PlanStep(ActionType.MOVE_BY, x=2.0), PlanStep(ActionType.GOTO, x=0.0, y=5.0, z=2.0),
+             PlanStep(ActionType.TAKEOFF, z=3.0), PlanStep(ActionType.HOVER, duration_s=2.0)]
+    path = plan_path(steps, _vehicle((0.0, 0.0, 1.5), yaw_deg=90.0), np.array([1.0, 1.0, 0.0]))
+    np.testing.assert_allclose(path, [(0.0, 0.0, 1.5), (0.0, 2.0, 1.5), (0.0, 5.0, 2.0), (0.0, 5.0, 3.0)], atol=1e-9)
+
+
+def test_plan_path_ends_where_following_begins():
+    steps = [PlanStep(ActionType.MOVE_BY, z=1.0), PlanStep(ActionType.FOLLOW, target_class="person")]
+    np.testing.assert_allclose(plan_path(steps, _vehicle((0.0, 0.0, 1.5)), None), [(0.0, 0.0, 1.5), (0.0, 0.0, 2.5)])
+
+
+def test_a_planned_take_off_next_to_a_hovering_vehicle_is_refused():
+    # drone1 parked 1 m below drone2's hover: climbing would bring it within 0 m
+    path = plan_path([PlanStep(ActionType.TAKEOFF)], _vehicle((3.0, 0.0, 0.0), FlightMode.LANDED), None)
+    assert separation_problem("drone1", path, HOVERING, 2.0) is not None

@@ -5,12 +5,20 @@ start_position): the vehicle's position now, then each point it will fly to in o
 position, or its own plan's path when it flies one; the check takes that whole path as occupied (it does not know when
 each vehicle will be where), so it may refuse two plans that would pass the same point at different times, never
 the other way round. Vehicles already closer than the minimum (two parked side by side) may fly any plan that brings
-them no closer than they are.
+them no closer than they are. ``plan_path`` turns a plan's steps into that polyline the way the flight controller
+flies them (take-off straight up, moves in straight lines); a FOLLOW step ends the path where following begins (where
+it leads is not known when the plan is checked).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mmchat_ros.core.flight.plan import PlanConfig, PlanVehicle
+from mmchat_ros.core.geometry import heading_to_world
+from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 
 Point = tuple[float, float, float]
 
@@ -32,6 +40,40 @@ def separation_problem(vehicle: str, path: Sequence[Point], others: Mapping[str,
             return (f"{vehicle}'s plan would come within {closest:.1f} m of {other} (minimum separation "
                     f"{min_distance_m:g} m)")
     return None
+
+
+def plan_path(steps: Sequence[PlanStep], vehicle: PlanVehicle, home: np.ndarray | None,
+              takeoff_height_m: float = PlanConfig.takeoff_height_m) -> list[Point]:
+    """The vehicle's position now, then each point ``steps`` fly it to; ``home``: its take-off point (None when
+    unknown: a vehicle on the ground takes off from where it stands)."""
+    position = np.asarray(vehicle.position, float).copy()
+    yaw = float(vehicle.yaw_rad)
+    if home is None or vehicle.on_ground:
+        home = position.copy()
+    path = [_point(position)]
+    for step in steps:
+        kind = ActionType(int(step.type))
+        if kind is ActionType.FOLLOW:
+            break
+        if kind is ActionType.TAKEOFF:
+            position = np.array([position[0], position[1], home[2] + (step.z if step.z > 0.0 else takeoff_height_m)])
+        elif kind is ActionType.LAND:
+            position = np.array([position[0], position[1], home[2]])
+        elif kind is ActionType.MOVE_BY:
+            position = position + heading_to_world((step.x, step.y, step.z), yaw)
+        elif kind is ActionType.GOTO:
+            position = np.array([step.x, step.y, step.z], float)
+        elif kind is ActionType.RETURN_HOME:
+            position = np.array([home[0], home[1], position[2]])
+        elif kind is ActionType.ROTATE:
+            yaw += math.radians(step.yaw_deg)
+        if _point(position) != path[-1]:
+            path.append(_point(position))
+    return path
+
+
+def _point(position: np.ndarray) -> Point:
+    return (float(position[0]), float(position[1]), float(position[2]))
 
 
 def polyline_distance(a: Sequence[Point], b: Sequence[Point]) -> float:

@@ -18,6 +18,13 @@ GET /api/state is the current state as JSON. POSTs must be JSON from the panel's
 Bound to anything but 127.0.0.1 / ::1 / localhost, every request and the event stream need the panel's token
 (core/panel_security.py; `mmchat panel --show-token`); refused ones get a 401 with a page that says what to do.
 With tls:=true it serves HTTPS with a self-signed certificate made once in the data directory.
+
+Several vehicles (parameter ``vehicles``: their namespaces): the page lists them with their flight modes (GET
+/api/vehicles) and switches between them (POST /api/vehicle {"name": ...}; every open page follows). The selected vehicle's
+/<name>/flight/state, camera, detections and hand skeleton are shown, the land and emergency-stop buttons call its
+/<name>/land and /<name>/emergency_stop, and a typed command that names no vehicle is sent addressed to it
+("drone2: take off"; core/language/addressing.py). Authorisation, transcripts, plans and replies stay the ground's
+(root names).
 """
 from __future__ import annotations
 
@@ -37,12 +44,14 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from mmchat_ros.core import topics
+from mmchat_ros.core.language.addressing import VehicleAddressing
 from mmchat_ros.core.overlays import LatestByStamp, build_overlay
 from mmchat_ros.core.panel import (STATIC_FILES, WEB_DIR, EventFanout, PanelState, auth_summary,
                                    flight_summary, plan_text, sse_event, validate_command)
 from mmchat_ros.core.panel_security import (PanelSecurityError, ensure_self_signed_cert,
                                             load_or_create_token, presented_token, refusal_page, session_cookie,
                                             token_matches, token_required)
+from mmchat_ros.core.vehicle_names import for_vehicle, in_vehicle
 from mmchat_ros.msg import ActionPlan, AuthState, DetectionArray, FlightState, Gesture, Transcript
 from mmchat_ros.nodes.base import MmchatNode, NodeThread
 from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds
@@ -65,6 +74,9 @@ PARAMS = {
     "token_file": Param("", "the access token needed on any address but 127.0.0.1/::1/localhost (made once, 0600; "
                             "`mmchat panel --show-token`); empty = $XDG_DATA_HOME/mmchat_ros/panel_token"),
     "tls": Param(False, "serve HTTPS with a self-signed certificate (made once, key 0600, in tls_dir)"),
+    "vehicles": Param([""], "namespaces of the vehicles the panel lists and switches between (the selected one's "
+                            "state, camera, land and emergency stop; typed commands that name no vehicle are "
+                            "addressed to it); [''] = the one vehicle in the root namespace"),
     "tls_dir": Param("", "directory of panel_cert.pem / panel_key.pem for tls; empty = $XDG_DATA_HOME/mmchat_ros"),
 }
 
@@ -87,18 +99,27 @@ class OperatorPanelNode(MmchatNode):
         self.fanout = EventFanout()
         self.detections = LatestByStamp(self.p.overlay_max_age_s)
         self.gesture = LatestByStamp(self.p.overlay_max_age_s)
+        self.vehicles = list(self.p.vehicles or [""])
+        self.addressing = VehicleAddressing([name for name in self.vehicles if name])
+        self.selected = self.vehicles[0]
+        self.flights: dict[str, dict] = {}     # each vehicle's newest flight summary
         self.last_frame_sent = 0.0
         self.frames_sent = 0
         self.bad_frames = 0
         self.call_lock = threading.Lock()     # one button/command call at a time, in order
 
-        self.land_client = self.create_client(Trigger, "land")
-        self.estop_client = self.create_client(Trigger, "emergency_stop")
+        self.trigger_clients = {(vehicle, name): self.create_client(Trigger, in_vehicle(vehicle, name))
+                                for vehicle in self.vehicles for name in ("land", "emergency_stop")}
         self.command_client = self.create_client(SubmitCommand, "submit_command")
-        self.subscribe_to(topics.CAMERA_IMAGE, Image, self.on_image)
-        self.subscribe_to(topics.DETECTIONS, DetectionArray, self.on_detections)
-        self.subscribe_to(topics.GESTURE, Gesture, self.on_gesture)
-        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state)
+        for vehicle in self.vehicles:
+            self.subscribe_to(for_vehicle(vehicle, topics.CAMERA_IMAGE), Image,
+                              self.while_selected(vehicle, self.on_image))
+            self.subscribe_to(for_vehicle(vehicle, topics.DETECTIONS), DetectionArray,
+                              self.while_selected(vehicle, self.on_detections))
+            self.subscribe_to(for_vehicle(vehicle, topics.GESTURE), Gesture,
+                              self.while_selected(vehicle, self.on_gesture))
+            self.subscribe_to(for_vehicle(vehicle, topics.FLIGHT_STATE), FlightState,
+                              lambda msg, v=vehicle: self.on_flight_state(v, msg))
         self.subscribe_to(topics.AUTH_STATE, AuthState, self.on_auth)
         self.subscribe_to(topics.TRANSCRIPT, Transcript, self.on_transcript)
         self.subscribe_to(topics.PLAN, ActionPlan, self.on_plan)
@@ -132,6 +153,13 @@ class OperatorPanelNode(MmchatNode):
         self.get_logger().info(f"operator panel at {self.url} (web files {WEB_DIR})")
 
     # ------------------------------------------------------------------------------------------------ inputs
+    def while_selected(self, vehicle: str, handler):
+        """A callback that hands ``vehicle``'s messages to ``handler`` while it is the selected vehicle."""
+        def callback(msg) -> None:
+            if vehicle == self.selected:
+                handler(msg)
+        return callback
+
     def on_image(self, msg: Image) -> None:
         now = time.monotonic()
         if self.fanout.clients == 0 or now - self.last_frame_sent < 1.0 / self.p.max_frame_rate_hz:
@@ -156,10 +184,35 @@ class OperatorPanelNode(MmchatNode):
     def on_gesture(self, msg: Gesture) -> None:
         self.gesture.update(msg, stamp_to_seconds(msg.header.stamp))
 
-    def on_flight_state(self, msg: FlightState) -> None:
+    def on_flight_state(self, vehicle: str, msg: FlightState) -> None:
         summary = flight_summary(msg)
-        self.state.set_flight(summary)
-        self.fanout.publish(sse_event("flight", summary))
+        mode_changed = self.flights.get(vehicle, {}).get("mode") != summary["mode"]
+        self.flights[vehicle] = summary
+        if mode_changed:
+            self.fanout.publish(sse_event("vehicles", self.vehicle_list()))
+        if vehicle == self.selected:
+            self.state.set_flight(summary)
+            self.fanout.publish(sse_event("flight", summary))
+
+    def vehicle_list(self) -> dict:
+        return {"selected": self.selected,
+                "vehicles": [{"name": name, "mode": self.flights.get(name, {}).get("mode", "unknown")}
+                             for name in self.vehicles]}
+
+    def select(self, vehicle: str) -> dict:
+        """Show and command ``vehicle`` from now on (from an HTTP thread)."""
+        if vehicle not in self.vehicles:
+            return {"success": False, "message": f"no vehicle '{vehicle}' (the panel lists {self.vehicles})"}
+        if vehicle != self.selected:
+            self.selected = vehicle
+            # the other vehicle's overlays and state must not be drawn on this one's
+            self.detections = LatestByStamp(self.p.overlay_max_age_s)
+            self.gesture = LatestByStamp(self.p.overlay_max_age_s)
+            self.state.set_flight(self.flights.get(vehicle))
+            self.log_entry("operator", f"selected {vehicle}")
+            self.fanout.publish(sse_event("vehicles", self.vehicle_list()))
+            self.fanout.publish(sse_event("flight", self.flights.get(vehicle)))
+        return {"success": True, "message": f"{vehicle} selected"}
 
     def on_auth(self, msg: AuthState) -> None:
         summary = auth_summary(msg)
@@ -199,7 +252,7 @@ class OperatorPanelNode(MmchatNode):
             return future.result()
 
     def trigger(self, name: str) -> dict:
-        client = {"land": self.land_client, "emergency_stop": self.estop_client}[name]
+        client = self.trigger_clients[(self.selected, name)]
         try:
             response = self.call(client, Trigger.Request(), name)
             result = {"success": bool(response.success), "message": response.message}
@@ -212,6 +265,8 @@ class OperatorPanelNode(MmchatNode):
         return result
 
     def submit(self, text: str) -> dict:
+        if self.selected and self.addressing.addressed(text) is None:
+            text = f"{self.selected}: {text}"
         self.log_entry("typed", f"\"{text}\"")
         try:
             response = self.call(self.command_client, SubmitCommand.Request(text=text), "command")
@@ -224,7 +279,7 @@ class OperatorPanelNode(MmchatNode):
         return result
 
     def initial_events(self) -> list[bytes]:
-        return [sse_event("snapshot", self.state.snapshot())]
+        return [sse_event("snapshot", self.state.snapshot()), sse_event("vehicles", self.vehicle_list())]
 
     def close(self) -> None:
         self.server.server_close()   # waits for the request threads
@@ -342,6 +397,8 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
             self.stream_events()
         elif path == "/api/state":
             self.reply_json(self.panel.state.snapshot())
+        elif path == "/api/vehicles":
+            self.reply_json(self.panel.vehicle_list())
         else:
             self.reply_json({"error": f"no such page: {path}"}, HTTPStatus.NOT_FOUND)
 
@@ -372,6 +429,11 @@ class PanelRequestHandler(BaseHTTPRequestHandler):
                 self.reply_json({"accepted": False, "plan_id": "", "reply": str(exc)}, HTTPStatus.BAD_REQUEST)
                 return
             self.reply_json(self.panel.submit(text))
+        elif path == "/api/vehicle":
+            name = body.get("name") if isinstance(body, dict) else None
+            result = self.panel.select(name) if isinstance(name, str) else {
+                "success": False, "message": "send {\"name\": VEHICLE}"}
+            self.reply_json(result, HTTPStatus.OK if result["success"] else HTTPStatus.BAD_REQUEST)
         else:
             self.reply_json({"error": f"no such action: {path}"}, HTTPStatus.NOT_FOUND)
 

@@ -4,6 +4,12 @@ executed through the flight controller's execute_plan action, with a short reply
 The decisions (grammar, LLM, validation) live in core/planner.py; this node feeds it the authorisation, flight
 state and what the tracker sees, runs the LLM off the executor's critical path, and talks to the flight
 controller. A new command supersedes a plan still running.
+
+Several vehicles (parameter ``vehicles``: their namespaces): a command goes to the vehicle it names ("drone two,
+take off"; core/language/addressing.py) or else to the one named last, through that vehicle's
+/<name>/execute_plan and checked against its /<name>/flight/state and /<name>/flight/envelope; a plan that would
+bring it closer than min_separation_m to another vehicle (its position, or the path of the plan it flies) is
+refused (core/separation.py).
 """
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from std_msgs.msg import String
 
@@ -26,10 +34,13 @@ from mmchat_ros.core.flight.envelope import EnvelopeConfig, envelope_from_json
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.geometry import yaw_from_quat
+from mmchat_ros.core.language.addressing import VehicleAddressing
 from mmchat_ros.core.plan_schema import PlanLimits
 from mmchat_ros.core.plan_vocabulary import describe
-from mmchat_ros.core.planner import Context, LlmUnavailable, Planner
+from mmchat_ros.core.planner import Context, LlmUnavailable, Planner, PlannerDecision
+from mmchat_ros.core.separation import Point, plan_path, separation_problem
 from mmchat_ros.core.understanding import IntentClassifier, Understanding
+from mmchat_ros.core.vehicle_names import for_vehicle, in_vehicle
 from mmchat_ros.msg import (ActionPlan, Detection, DetectionArray, FlightState, PlanAction,
                             Transcript)
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
@@ -68,6 +79,12 @@ PARAMS = {
                                   value_range=(0.0, 1.0), live=True),
     "max_step_m": Param(20.0, "largest single move a command may ask for, m"),
     "plan_action": Param("execute_plan", "the flight controller's plan action"),
+    "vehicles": Param([""], "namespaces of the vehicles commands go to ('drone two, take off' flies drone2; a "
+                            "command that names none goes to the one named last, at first the first); [''] = the "
+                            "one vehicle in the root namespace"),
+    "min_separation_m": Param(2.0, "with several vehicles, a plan whose path comes closer than this to another "
+                                   "vehicle (its position, or the path of the plan it flies) is refused, m",
+                              value_range=(0.0, 100.0)),
     "plan_server_wait_s": Param(3.0, "a plan waits this long for the flight controller's plan action to be "
                                      "discovered before the operator hears it cannot be reached, s",
                                 value_range=(0.0, 30.0)),
@@ -92,14 +109,10 @@ class PlannerNode(MmchatNode):
         self.state_lock = threading.Lock()
         self.authorised = False
         self.operator = ""
-        self.vehicle: PlanVehicle | None = None
-        self.home: np.ndarray | None = None          # the flight controller's take-off point
         self.seen: list[TrackedObject] = []
         self.image_width = 0.0
-        self.active_goal = None
-        # What questions are answered from (core/answers.py): the rest of the flight state, what the tracker
-        # sees with box sizes, the running plan's step, and (vision configured) the newest camera frame.
-        self.flight_msg: FlightState | None = None
+        # What questions are answered from (core/answers.py): the rest of the flight state (each VehicleLink's),
+        # what the tracker sees with box sizes, the running plan's step, and (vision configured) the newest frame.
         # (time.monotonic(), boxes in pixels) of recent /detections
         self.scene: deque[tuple[float, list[TrackedObject]]] = deque()
         self.image_height = 0.0
@@ -119,7 +132,8 @@ class PlannerNode(MmchatNode):
         except LlmUnavailable as exc:
             self.llm_status = f"unavailable: {exc}"
             self.get_logger().error(f"LLM backend '{self.p.llm_backend}' unavailable, grammar only: {exc}")
-        self.planner = Planner(llm, PlanLimits(max_step_m=self.p.max_step_m), EnvelopeConfig(),
+        self.initial_envelope = EnvelopeConfig()     # until a vehicle's flight controller publishes its own
+        self.planner = Planner(llm, PlanLimits(max_step_m=self.p.max_step_m), self.initial_envelope,
                                self.p.require_authorisation, llm_name=self.p.llm_backend,
                                confirm_llm_plans=self.p.confirm_llm_plans,
                                confirm_timeout_s=self.p.confirm_timeout_s, understanding=self.make_understanding(),
@@ -136,17 +150,15 @@ class PlannerNode(MmchatNode):
         # Signed, fresh, in-order /auth/state only (core/auth_signing.py); refusals counted on /diagnostics.
         self.auth_guard = AuthGuard(self, self.p, self.on_auth, required=self.p.require_authorisation,
                                     diagnostics_name="planner", callback_group=self.callbacks)
-        self.subscribe_to(topics.FLIGHT_STATE, FlightState, self.on_flight_state,
-                                 callback_group=self.callbacks)
-        # Plans are checked against the envelope the flight controller has in force (it publishes every change).
-        self.subscribe_to(topics.FLIGHT_ENVELOPE, String, self.on_envelope,
-                                 callback_group=self.callbacks)
+        vehicles = self.p.vehicles or [""]
+        self.addressing = VehicleAddressing([name for name in vehicles if name])
+        self.links = {name: self.link_vehicle(name) for name in vehicles}
         self.subscribe_to(topics.DETECTIONS, DetectionArray, self.on_detections,
                                  callback_group=self.callbacks)
         self.setup_vision()
         self.create_service(SubmitCommand, "submit_command", self.on_submit, callback_group=self.callbacks)
-        self.plan_client = ActionClient(self, ExecutePlan, self.p.plan_action, callback_group=self.callbacks)
-        self.get_logger().info(f"planner ready: LLM {self.llm_status}; intents {self.intent_status}; "
+        self.get_logger().info(f"planner ready: vehicles {', '.join(map(repr, self.links))}; LLM {self.llm_status}; "
+                               f"intents {self.intent_status}; "
                                f"vision {self.vision_status}; authorisation "
                                f"{'required' if self.p.require_authorisation else 'NOT required'}")
 
@@ -173,27 +185,38 @@ class PlannerNode(MmchatNode):
         self.intent_status = f"all-MiniLM-L6-v2 from {encoder.source}"
         self.get_logger().info(f"intent classifier ready ({self.intent_status})")
 
+    def link_vehicle(self, name: str) -> "VehicleLink":
+        """One vehicle's flight state, envelope and plan action, under /<name>/ (the root for '')."""
+        link = VehicleLink(name, ActionClient(self, ExecutePlan, in_vehicle(name, self.p.plan_action),
+                                              callback_group=self.callbacks))
+        self.subscribe_to(for_vehicle(name, topics.FLIGHT_STATE), FlightState,
+                          lambda msg: self.on_flight_state(link, msg), callback_group=self.callbacks)
+        # Plans are checked against the envelope the flight controller has in force (it publishes every change).
+        self.subscribe_to(for_vehicle(name, topics.FLIGHT_ENVELOPE), String, lambda msg: self.on_envelope(link, msg),
+                          callback_group=self.callbacks)
+        return link
+
     # ---------------------------------------------------------------------------------------------- context
     def on_parameters(self, values: dict) -> str | None:
         self.planner.confirm_speech_below = values["confirm_speech_below"]
         return None
 
-    def on_envelope(self, msg: String) -> None:
+    def on_envelope(self, link: "VehicleLink", msg: String) -> None:
         try:
             envelope = envelope_from_json(msg.data)
         except (TypeError, ValueError) as exc:       # json.JSONDecodeError is a ValueError
             self.get_logger().error(f"ignored an unreadable /flight/envelope ({exc}); plans keep the previous one")
             return
-        self.planner.envelope = envelope
-        self.get_logger().info(f"checking plans against the flight controller's envelope: {msg.data}")
+        link.envelope = envelope
+        self.get_logger().info(f"checking plans against the flight controller's envelope{link.label}: {msg.data}")
 
     def on_auth(self, authorised: bool, operator: str, _reason: str) -> None:
         with self.state_lock:
             self.authorised, self.operator = authorised, operator
 
-    def on_flight_state(self, msg: FlightState) -> None:
+    def on_flight_state(self, link: "VehicleLink", msg: FlightState) -> None:
         with self.state_lock:
-            self.flight_msg = msg
+            link.flight_msg = msg
         try:
             mode = FlightMode(msg.mode)
         except ValueError:
@@ -202,9 +225,9 @@ class PlannerNode(MmchatNode):
         q = quat_wxyz_from_msg(msg.pose.orientation)
         yaw = yaw_from_quat(q) if np.linalg.norm(q) > 0.5 else 0.0
         with self.state_lock:
-            self.vehicle = PlanVehicle(vector_from_msg(msg.pose.position), vector_from_msg(msg.velocity.linear),
+            link.vehicle = PlanVehicle(vector_from_msg(msg.pose.position), vector_from_msg(msg.velocity.linear),
                                        yaw, mode)
-            self.home = vector_from_msg(msg.home) if msg.home_known else None
+            link.home = vector_from_msg(msg.home) if msg.home_known else None
 
     def on_detections(self, msg: DetectionArray) -> None:
         scene = [tracked_object_from_msg(d) for d in msg.detections]
@@ -217,12 +240,12 @@ class PlannerNode(MmchatNode):
                 self.scene.popleft()
             self.image_height = float(msg.image_height)
 
-    def planning_context(self) -> Context:
+    def planning_context(self, link: "VehicleLink") -> Context:
         with self.state_lock:
-            return Context(self.authorised, self.vehicle, list(self.seen), self.image_width, self.home,
-                           status=self.status())
+            return Context(self.authorised, link.vehicle, list(self.seen), self.image_width, link.home,
+                           status=self.status(link))
 
-    def status(self) -> Status:
+    def status(self, link: "VehicleLink") -> Status:
         """What questions are answered from (call with state_lock held)."""
         now = time.monotonic()
         fresh = bool(self.scene) and now - self.scene[-1][0] <= self.p.scene_max_age_s
@@ -233,7 +256,7 @@ class PlannerNode(MmchatNode):
                         detections=merge_recent(window),
                         image_width=self.image_width if fresh else 0.0,
                         image_height=self.image_height if fresh else 0.0)
-        msg = self.flight_msg
+        msg = link.flight_msg
         if msg is not None:
             battery = float(msg.battery_percentage)
             status.battery_fraction = battery if np.isfinite(battery) else None
@@ -311,11 +334,20 @@ class PlannerNode(MmchatNode):
     def handle_command(self, text: str, source: str, speech_confidence: float | None = None) -> tuple[bool, str, str]:
         received = time.monotonic()
         with self.decide_lock:
-            context = self.planning_context()
-            decision = self.planner.decide(text, context, speech_confidence=speech_confidence)
+            route = self.addressing.route(text)
+            if route.refusal or not route.command:
+                reply = route.refusal or f"{route.vehicle} is listening."
+                self.say(reply)
+                self.get_logger().info(f"{source} command '{text}': {reply}")
+                return False, "", reply
+            link = self.links[route.vehicle]
+            context = self.planning_context(link)
+            self.planner.envelope = link.envelope or self.initial_envelope
+            decision = self.separation_checked(link, self.planner.decide(route.command, context,
+                                                                         speech_confidence=speech_confidence))
             decided = time.monotonic()
             self.get_logger().info(
-                f"{source} command '{text}' → {decision.kind} via {decision.source or 'checks'} in "
+                f"{source} command '{text}'{link.label} → {decision.kind} via {decision.source or 'checks'} in "
                 f"{1000 * (decided - received):.0f} ms: {decision.reply}"
                 + (f" [{'; '.join(decision.notes)}]" if decision.notes else ""))
             if decision.kind == "answer" and decision.topic == "describe" and self.vision:
@@ -332,7 +364,7 @@ class PlannerNode(MmchatNode):
             plan.actions = [PlanAction(**step.message_fields()) for step in decision.steps]
             # Discovery of the action server can trail a busy start-up by a second or two: wait that long, not
             # forever (the operator hears why nothing moves).
-            if not self.plan_client.wait_for_server(timeout_sec=self.p.plan_server_wait_s):
+            if not link.plan_client.wait_for_server(timeout_sec=self.p.plan_server_wait_s):
                 reply = "I can't reach the flight controller, so nothing will move."
                 self.say(reply)
                 return False, "", reply
@@ -341,32 +373,51 @@ class PlannerNode(MmchatNode):
                 if action.type == PlanAction.FOLLOW:
                     self.follow_pub.publish(Detection(class_name=action.target_class,
                                                       track_id=action.target_track_id))
-            self.supersede_active_goal()
+            self.supersede_active_goal(link)
+            link.active_path = plan_path(decision.steps, context.vehicle, context.home)
             self.say(decision.reply)
             self.track_activity(plan.id, list(decision.steps), 0, 0.0)
-            send = self.plan_client.send_goal_async(
+            send = link.plan_client.send_goal_async(
                 ExecutePlan.Goal(plan=plan),
                 feedback_callback=lambda fb, plan_id=plan.id: self.on_feedback(fb.feedback, plan_id))
-            send.add_done_callback(lambda fut, p=plan: self.on_goal_response(fut, p))
+            send.add_done_callback(lambda fut, p=plan: self.on_goal_response(fut, p, link))
             self.get_logger().info(f"plan {plan.id} sent {1000 * (time.monotonic() - received):.0f} ms after the "
                                    f"command arrived")
             return True, plan.id, decision.reply
 
-    def supersede_active_goal(self) -> None:
-        goal = self.active_goal
-        if goal is not None:
-            self.get_logger().info("a new command supersedes the running plan: cancelling it")
-            goal.cancel_goal_async()
-            self.active_goal = None
+    def separation_checked(self, link: "VehicleLink", decision: PlannerDecision) -> PlannerDecision:
+        """The decision, or a refusal when its plan would bring the vehicle too close to another one (only with
+        several vehicles; one whose position is not known yet counts as too close)."""
+        others = {name: other for name, other in self.links.items() if other is not link}
+        if decision.kind != "execute" or not others or link.vehicle is None:
+            return decision
+        occupied: dict[str, list[Point]] = {}
+        with self.state_lock:
+            for name, other in others.items():
+                if other.vehicle is None:
+                    return PlannerDecision("refuse", f"I don't know where {name} is yet, so {link.name} will not "
+                                                     f"move.")
+                occupied[name] = [tuple(float(v) for v in other.vehicle.position), *(other.active_path or [])]
+            path = plan_path(decision.steps, link.vehicle, link.home)
+        problem = separation_problem(link.name, path, occupied, self.p.min_separation_m)
+        return PlannerDecision("refuse", f"I won't do that: {problem}.") if problem else decision
 
-    def on_goal_response(self, future, plan: ActionPlan) -> None:
+    def supersede_active_goal(self, link: "VehicleLink") -> None:
+        goal = link.active_goal
+        if goal is not None:
+            self.get_logger().info(f"a new command supersedes the running plan{link.label}: cancelling it")
+            goal.cancel_goal_async()
+            link.active_goal = None
+
+    def on_goal_response(self, future, plan: ActionPlan, link: "VehicleLink") -> None:
         handle = future.result()
         if not handle.accepted:
             self.track_activity(plan.id, None, None, 0.0)
+            link.active_path = None
             self.say("The flight controller refused the plan.")
             return
-        self.active_goal = handle
-        handle.get_result_async().add_done_callback(lambda fut: self.on_result(fut, plan, handle))
+        link.active_goal = handle
+        handle.get_result_async().add_done_callback(lambda fut: self.on_result(fut, plan, handle, link))
 
     def track_activity(self, plan_id: str, steps: list | None, index: int | None, progress: float) -> None:
         """Status.activity: the running plan's current step and progress ("" when no plan runs)."""
@@ -384,11 +435,11 @@ class PlannerNode(MmchatNode):
     def on_feedback(self, feedback, plan_id: str) -> None:
         self.track_activity(plan_id, None, int(feedback.action_index), float(feedback.progress))
 
-    def on_result(self, future, plan: ActionPlan, handle) -> None:
+    def on_result(self, future, plan: ActionPlan, handle, link: "VehicleLink") -> None:
         result = future.result().result
         self.track_activity(plan.id, None, None, 0.0)
-        if self.active_goal is handle:
-            self.active_goal = None
+        if link.active_goal is handle:
+            link.active_goal, link.active_path = None, None
         if result.success:
             self.get_logger().info(f"plan {plan.id} done ({result.actions_completed} actions)")
             return
@@ -399,6 +450,24 @@ class PlannerNode(MmchatNode):
     def say(self, text: str) -> None:
         if text:
             self.say_pub.publish(String(data=text))
+
+
+@dataclass
+class VehicleLink:
+    """What the planner keeps of one vehicle."""
+    name: str                                    # its namespace; '' = the root
+    plan_client: ActionClient
+    vehicle: PlanVehicle | None = None
+    home: np.ndarray | None = None               # the flight controller's take-off point
+    flight_msg: FlightState | None = None
+    envelope: EnvelopeConfig | None = None       # what its flight controller has in force
+    active_goal: ClientGoalHandle | None = None
+    active_path: list[Point] | None = None       # the running plan's path, occupied for other vehicles' plans
+
+    @property
+    def label(self) -> str:
+        """' for drone1' in log lines; nothing for the root vehicle."""
+        return f" for {self.name}" if self.name else ""
 
 
 def main(args=None):

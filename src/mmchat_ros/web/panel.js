@@ -47,6 +47,27 @@ function addLog(entry) {
   log.scrollTop = log.scrollHeight;
 }
 
+// Several vehicles: one button each (name and flight mode); the selected one's state, camera, buttons and commands
+// are the panel's. With one vehicle the card stays hidden.
+function showVehicles(v) {
+  $("vehicles-card").hidden = v.vehicles.length < 2;
+  $("flight-vehicle").textContent = v.selected ? `· ${v.selected}` : "";
+  const list = $("vehicles");
+  list.innerHTML = "";
+  for (const vehicle of v.vehicles) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "vehicle" + (vehicle.name === v.selected ? " selected" : "");
+    button.setAttribute("aria-pressed", vehicle.name === v.selected);
+    button.textContent = `${vehicle.name} · ${vehicle.mode}`;
+    button.addEventListener("click", async () => {
+      const r = await post("api/vehicle", {name: vehicle.name});
+      $("vehicle-result").textContent = r.success ? "" : r.message;
+    });
+    list.appendChild(button);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- camera
 const canvas = $("camera");
 const ctx = canvas.getContext("2d");
@@ -139,6 +160,7 @@ function connect() {
     s.log.forEach(addLog);
   });
   events.addEventListener("flight", (e) => showFlight(JSON.parse(e.data)));
+  events.addEventListener("vehicles", (e) => showVehicles(JSON.parse(e.data)));
   events.addEventListener("auth", (e) => showAuth(JSON.parse(e.data)));
   events.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
   events.addEventListener("frame", (e) => { pendingFrame = JSON.parse(e.data); drawNext(); });
