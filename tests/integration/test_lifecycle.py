@@ -8,7 +8,7 @@ import time
 
 import pytest
 from rcl_interfaces.srv import GetParameters
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 
 from mmchat_ros.msg import DetectionArray, FlightState, Transcript
 from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
@@ -75,6 +75,32 @@ def test_a_deactivated_tracker_stops_publishing_and_costs_no_cpu_until_activated
         assert len(detections) == finalized_at and node.alive()
     finally:
         camera.stop()
+    assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]
+
+
+def test_an_inactive_tts_keeps_its_voice_speaks_nothing_and_speaks_again_once_active(spawn, ros, ros_env, tmp_path):
+    out_dir = tmp_path / "tts"
+    node = spawn(python_cmd("mmchat_ros.nodes.tts", *ros_args({"output": "file", "output_dir": str(out_dir),
+                                                                "file_realtime": False})), name="tts")
+    node.wait_for_line("active: working", timeout=60)
+    say = ros.node.create_publisher(String, "/tts/say", COMMAND_QOS)
+    ros.wait_for_subscribers(say)
+    say.publish(String(data="One."))
+    node.wait_for_line("spoke utterance 1 sentence 1", timeout=30)
+
+    out = lifecycle(ros_env, "tts", "set", "deactivate")
+    assert out.returncode == 0 and out.stdout.strip() == "deactivate: /tts is inactive", out.stderr
+    ros.wait_for(lambda: say.get_subscription_count() == 0, 10, "the inactive tts to leave /tts/say")
+    say.publish(String(data="Nobody hears this."))
+    time.sleep(1.0)                                   # a negative check: nothing may be spoken
+    assert len(list(out_dir.glob("*.wav"))) == 1
+
+    out = lifecycle(ros_env, "tts", "set", "activate")
+    assert out.returncode == 0 and out.stdout.strip() == "activate: /tts is active", out.stderr
+    assert node.output.count("tts ready") == 1, "activate reuses the voice configure loaded"
+    ros.wait_for_subscribers(say)
+    say.publish(String(data="Two."))
+    node.wait_for_line("spoke utterance 2 sentence 1", timeout=30)
     assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]
 
 

@@ -1,4 +1,5 @@
 """tts node: Piper speaks the text from /tts/say, sentence by sentence, to the sound card or to WAV files; barge-in.
+A lifecycle node (nodes/lifecycle.py): inactive, it holds the voice and costs nothing.
 
 Two QueueWorkers: one synthesises sentences, one plays them, so the second sentence is made while the first
 plays. /tts/speaking (std_msgs/Bool, transient local) is true from the first sample played until the last
@@ -18,8 +19,9 @@ from std_msgs.msg import Bool, String
 from mmchat_ros.backends.audio_io import AudioDeviceError, DeviceAudioSink, WavFileSink
 from mmchat_ros.backends.tts import PiperSynthesizer
 from mmchat_ros.core import topics
-from mmchat_ros.nodes.base import MmchatNode, QueueWorker
-from mmchat_ros.nodes.common import Param, run_node
+from mmchat_ros.nodes.base import QueueWorker
+from mmchat_ros.nodes.common import Param
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
     "voice_path": Param("", "Piper voice (.onnx, with its .onnx.json beside it); empty = en_US joe (medium) from "
@@ -37,10 +39,14 @@ PARAMS = {
     "barge_in": Param(True, "stop talking and drop the queue when /speech/active turns true"),
     "wait_for_silence_s": Param(3.0, "new text waits at most this long while the user is talking, s"),
     "max_queue": Param(8, "texts waiting to be spoken at most; the oldest is dropped beyond"),
+    **LIFECYCLE_PARAMS,
 }
 
 
-class TtsNode(MmchatNode):
+class TtsNode(MmchatLifecycleNode):
+    """Lifecycle: configure loads the Piper voice and opens the audio output, activate subscribes to /tts/say and
+    /speech/active and starts synthesis and playback, deactivate stops both (what was queued is dropped)."""
+
     def __init__(self):
         super().__init__("tts", PARAMS)
         if self.p.output not in ("device", "file"):
@@ -55,18 +61,36 @@ class TtsNode(MmchatNode):
         self.utterances = 0
         self.synth: PiperSynthesizer | None = None
         self.sink = None
+
+    def configure(self) -> None:
+        self.open_outputs()
         self.speaking_pub = self.publish_to(topics.TTS_SPEAKING, Bool)
+
+    def activate(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.pending, self.playing = 0, False
         self.speaking_pub.publish(Bool(data=False))
-        self.subscribe_to(topics.SAY, String, self.on_say)
-        self.subscribe_to(topics.SPEECH_ACTIVE, Bool, self.on_user_speaking)
-        # max_queue 0: the newest text only. The interpreter waits for a Piper load still under way at exit (a
-        # thread left inside native code when Python finalizes aborts the process, as asr's Whisper load did).
+        # max_queue 0: the newest text only; synthesis runs at most two sentences ahead of playback (it waits for
+        # room). Playback is started last, so it is stopped first. The interpreter waits for a synthesis still in
+        # Piper's native code at exit (a thread left there when Python finalizes aborts the process).
         self.synthesis = QueueWorker(self, "synthesis", self.synthesise, capacity=max(1, self.p.max_queue),
-                                     on_start=self.open_outputs, finish_before_exit=True)
-        # synthesis runs at most two sentences ahead (it waits for room); started last, so stopped first
+                                     finish_before_exit=True)
         self.playback = QueueWorker(self, "playback", self.play, capacity=2, on_stop=self.stop_playback)
         self.start_worker(self.synthesis)
         self.start_worker(self.playback)
+        self.subscribe_to(topics.SAY, String, self.on_say)
+        self.subscribe_to(topics.SPEECH_ACTIVE, Bool, self.on_user_speaking)
+
+    def deactivate(self) -> None:
+        with self.lock:
+            self.pending = 0
+            self.set_speaking(False)
+
+    def release(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+        self.synth, self.sink = None, None
 
     # --------------------------------------------------------------------------------------------- callbacks
     def on_say(self, msg: String) -> None:
@@ -111,6 +135,7 @@ class TtsNode(MmchatNode):
 
     # ----------------------------------------------------------------------------------------------- workers
     def open_outputs(self) -> None:
+        """The voice and the audio output; without either the node stays up and says why (nothing is spoken)."""
         log = self.get_logger()
         try:
             self.synth = PiperSynthesizer(self.p.voice_path, length_scale=self.p.length_scale,
@@ -193,7 +218,7 @@ class TtsNode(MmchatNode):
 
 
 def main(args=None):
-    return run_node(TtsNode, args)
+    return run_lifecycle_node(TtsNode, args)
 
 
 if __name__ == "__main__":
