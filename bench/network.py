@@ -20,6 +20,12 @@ Phases, after the ground has taken off the robot across the clean link:
   reauth      on the lossy link, once the robot is down: the ground replays its copy of the last /auth/state and
               asks for take-offs (refused: no authorised operator), then the operator is authorised afresh and
               the ground takes off and flies 2 velocity steps
+  two drones  the single-vehicle processes stopped and the link clean again: two robot parts in the robot
+              namespace (sim + flight_controller, vehicle_name:=drone1 / drone2, 3 m apart, no camera,
+              use_sim_time, no authorisation: the signed /auth/state is the root namespace's), one planner on the
+              ground with vehicles:=[drone1, drone2], and a ground client (this script, --two-drones-station)
+              that types TWO_DRONE_COMMANDS to it one at a time, each addressed to one drone, and watches both
+              drones' flight state across the link until the addressed one is done
 
 Measured (video figures from every frame arriving at the ground in the phase):
   video_fps_ground_*            frames/s arriving at the ground
@@ -39,14 +45,21 @@ Measured (video figures from every frame arriving at the ground in the phase):
                                 the ground's velocity commands
   reauth_to_motion_ms           the fresh authorisation signed → the robot's odometry climbing at 0.1 m/s (the
                                 ground's take-off across the lossy link, the spool-up and the climb's start)
+  drones_flown                  drones that flew (rose above 1 m) in the two-drone phase
+  cross_talk                    (command, other drone) pairs where the other drone moved more than STILL_M,
+                                changed its flight mode or ran a plan while the command was carried out
+  two_drone_commands_carried_out  commands whose addressed drone moved more than STILL_M (of
+                                len(TWO_DRONE_COMMANDS))
 
-    python bench/network.py [--trials 8] [--partition-s 10]
+    python bench/network.py [--trials 8] [--partition-s 10] [--two-drones-only]
 
 The last line is one JSON object; a figure that could not be measured is null and the reason is printed.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
 import tempfile
@@ -59,7 +72,7 @@ from _common import emit, percentile  # noqa: E402
 from mmchat_ros.core.auth_signing import ensure_keys  # noqa: E402
 from mmchat_ros.core.launch_graph import load_graph  # noqa: E402
 from mmchat_ros.core.link_impairment import Impairment  # noqa: E402
-from mmchat_ros.core.rosenv import ros_environment  # noqa: E402
+from mmchat_ros.core.rosenv import network_environment, network_profile, ros_environment  # noqa: E402
 from mmchat_ros.tools.launcher import resolve_executable  # noqa: E402
 from tests.helpers.domains import unused_domain_id  # noqa: E402
 from tests.helpers.netns import LinkedNamespaces, NetnsUnavailable  # noqa: E402
@@ -67,11 +80,13 @@ from tests.helpers.network_station import TRIAL_MOVE_S  # noqa: E402
 from tests.helpers.processes import NodeProcess, python_cmd  # noqa: E402
 
 ROBOT_NODES = ("sim", "camera", "image_compressor", "flight_controller")
-NOT_HERE = {   # the issue's other figures: other work, printed as null with the reason
-    "drones_flown": "several vehicles (issue 17, item 3) are not built yet",
-    "cross_talk": "several vehicles (issue 17, item 3) are not built yet",
-}
 TAKEOFF_TRIES = 4          # after the partition, before the fresh authorisation
+TWO_DRONE_STARTS = {"drone1": (0.0, 0.0, 0.0), "drone2": (3.0, 0.0, 0.0)}
+TWO_DRONE_COMMANDS = (("drone1", "drone one, take off"), ("drone2", "drone two, take off"),
+                      ("drone2", "drone two, go up one metre"), ("drone1", "drone one, fly left one metre"),
+                      ("drone1", "drone one, land"), ("drone2", "drone two, land"))
+STILL_M = 0.15             # a lone hover in the sim stays within this (tests/sim/test_two_vehicles.py)
+COMMAND_TIMEOUT_S = 60.0   # a command not carried out by then counts as not carried out
 
 
 def lines_of(proc: NodeProcess, kind: str, start: float, end: float) -> list[list[str]]:
@@ -253,10 +268,111 @@ class Bench:
               + "; ".join(a.group(0) for a in answers), flush=True)
         return figures
 
-    def close(self) -> None:
+    def two_drones(self) -> dict:
+        """Two namespaced robot parts, one ground planner addressing them by name; the ground station's counts."""
+        self.stop_processes()
+        self.link.tun.set_impairment(Impairment())
+        base = ros_environment(domain_id=unused_domain_id(), log_dir=str(self.directory / "ros-log-two-drones"))
+        robot_env, _ = self.link.environments(self.directory, base)
+        # two ground processes this time (planner and station): each discovers the other at its own address too
+        ground_profile = self.directory / "fastdds_ground_two_drones.xml"
+        ground_profile.write_text(network_profile([self.link.ground_address],
+                                                  [self.link.robot_address, self.link.ground_address],
+                                                  shared_memory=False))
+        ground_env = network_environment(base, str(ground_profile))
+        graph, robot_parts = load_graph(), []
+        for vehicle, start in TWO_DRONE_STARTS.items():
+            # use_sim_time: each controller steps on its own simulator's odometry, so a simulator starved on a
+            # busy machine slows its drone down rather than leaving its controller on stale odometry
+            specs = {spec.name: spec for spec in graph.resolve(
+                "sim", {"part": "robot", "vehicle_name": vehicle, "start_position": str(list(start)),
+                        "use_sim_time": "true"})}
+            specs["sim"].parameters["camera_enabled"] = False
+            specs["flight_controller"].parameters["require_authorisation"] = False
+            for name in ("sim", "flight_controller"):
+                robot_parts.append(self.spawn("robot", [resolve_executable(specs[name].executable),
+                                                        *specs[name].ros_args()], f"{vehicle}_{name}", robot_env))
+        for proc in robot_parts:
+            proc.wait_for_line("simulator ready|flight controller ready", timeout=120)
+        planner = self.spawn("ground", python_cmd(
+            "mmchat_ros.nodes.planner", "--ros-args", "-p", "llm_backend:=none", "-p", "intent_classifier:=false",
+            "-p", "require_authorisation:=false", "-p", f"vehicles:=[{','.join(TWO_DRONE_STARTS)}]"),
+            "two_drone_planner", ground_env)
+        for vehicle in TWO_DRONE_STARTS:   # the planner has each drone's envelope, so its state crossed the link
+            planner.wait_for_line(f"checking plans against the flight controller's envelope for {vehicle}",
+                                  timeout=120)
+        station = self.spawn("ground", [sys.executable, str(Path(__file__).resolve()), "--two-drones-station"],
+                             "two_drone_station", ground_env)
+        figures = json.loads(station.wait_for_line(r"TWO_DRONES (\{.*\})",
+                                                   timeout=60 + COMMAND_TIMEOUT_S * len(TWO_DRONE_COMMANDS)).group(1))
+        figures["load_average_1min"] = os.getloadavg()[0]
+        print(f"[network] two drones: {figures}", flush=True)
+        return figures
+
+    def stop_processes(self) -> None:
         for proc in reversed(self.processes):
             proc.stop(timeout=5.0)
+        self.processes.clear()
+
+    def close(self) -> None:
+        self.stop_processes()
         self.link.close()
+
+
+def two_drone_station() -> int:
+    """The ground client of the two-drone phase (run in the ground namespace): types each of TWO_DRONE_COMMANDS to
+    the planner, waits until the addressed drone is done (hovering or landed, at rest, no plan running), and
+    counts what the other drone did meanwhile. Prints "TWO_DRONES <json>"."""
+    from mmchat_ros.msg import FlightState
+    from mmchat_ros.nodes.common import STATE_QOS
+    from mmchat_ros.srv import SubmitCommand
+    from mmchat_ros.tools.ros_client import RosClient
+    ros = RosClient(int(os.environ.get("ROS_DOMAIN_ID", "0")), "two_drone_station")
+    states = {vehicle: ros.collect(FlightState, f"/{vehicle}/flight/state", STATE_QOS) for vehicle in TWO_DRONE_STARTS}
+    ros.wait_for(lambda: all(states.values()), 60, "both drones' flight state")
+
+    def since(vehicle: str, t0: float) -> list:
+        return [state for at, state in list(states[vehicle]) if at >= t0]
+
+    def position(state) -> tuple[float, float, float]:
+        p = state.pose.position
+        return p.x, p.y, p.z
+
+    def done(vehicle: str, t0: float) -> bool:
+        latest = states[vehicle][-1][1]
+        v = latest.velocity.linear
+        return (time.monotonic() - t0 > 2.0 and latest.mode in ("HOVER", "LANDED") and latest.active_source != "plan"
+                and math.sqrt(v.x ** 2 + v.y ** 2 + v.z ** 2) < 0.05)
+
+    cross_talk, carried_out, log = 0, 0, []
+    for vehicle, text in TWO_DRONE_COMMANDS:
+        before = {v: states[v][-1][1] for v in TWO_DRONE_STARTS}
+        t0 = time.monotonic()
+        reply = ros.call(SubmitCommand, "/submit_command", SubmitCommand.Request(text=text), timeout=30).reply
+        deadline = t0 + COMMAND_TIMEOUT_S
+        while not done(vehicle, t0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        moved = max(math.dist(position(before[vehicle]), position(s)) for s in since(vehicle, t0))
+        carried_out += moved > STILL_M
+        entry = {"command": text, "reply": reply, "seconds": round(time.monotonic() - t0, 1),
+                 "addressed_moved_m": round(moved, 3)}
+        for other in TWO_DRONE_STARTS:
+            if other == vehicle:
+                continue
+            seen = since(other, t0)
+            drift = max(math.dist(position(before[other]), position(s)) for s in seen)
+            caused = (drift > STILL_M or any(s.mode != before[other].mode for s in seen)
+                      or any(s.active_source == "plan" for s in seen))
+            cross_talk += caused
+            entry[f"{other}_moved_m"] = round(drift, 3)
+        log.append(entry)
+        print(f"[two drones] {entry}", flush=True)
+    flown = sum(any(position(s)[2] > 1.0 for _, s in list(states[v])) for v in TWO_DRONE_STARTS)
+    print("TWO_DRONES " + json.dumps({"drones_flown": flown, "cross_talk": cross_talk,
+                                      "two_drone_commands_carried_out": carried_out, "two_drone_commands": log}),
+          flush=True)
+    ros.close()
+    return 0
 
 
 def run(args) -> dict:
@@ -270,6 +386,10 @@ def run(args) -> dict:
             print(f"[network] cannot run: {exc}", flush=True)
             return {}
         try:
+            if args.two_drones_only:
+                two_drones = bench.two_drones()
+                return {key: two_drones[key] for key in ("drones_flown", "cross_talk",
+                                                         "two_drone_commands_carried_out", "load_average_1min")}
             robot, ground, operator = bench.start()
             ground.send("takeoff")
             ground.wait_for_line("AIRBORNE", timeout=120)
@@ -279,6 +399,7 @@ def run(args) -> dict:
             impaired = bench.phase("lossy", robot, ground)
             modes = bench.partition(robot, operator, lossy)
             reauth = bench.reauthorise(robot, ground, operator)
+            two_drones = bench.two_drones()
         finally:
             bench.close()
     multicast = sum(counters["multicast"] for figures in (clean, impaired)
@@ -304,11 +425,12 @@ def run(args) -> dict:
         "partition_outcome": partition_outcome(modes),
         "partition_modes": modes,
         **reauth,
+        "drones_flown": two_drones["drones_flown"], "cross_talk": two_drones["cross_talk"],
+        "two_drone_commands_carried_out": two_drones["two_drone_commands_carried_out"],
     }
 
 
 def main(argv=None) -> int:
-    os.environ.update(ros_environment())     # this process's own DDS (the domain probe) stays on loopback
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=8, help="velocity steps per phase (3.5 s each)")
     parser.add_argument("--rate-mbps", type=float, default=5.0)
@@ -322,10 +444,15 @@ def main(argv=None) -> int:
     parser.add_argument("--hover-land-timeout-s", type=float, default=5.0,
                         help="the flight controller's hover_land_timeout_s (60 s by default; shorter, so a 10 s "
                              "partition shows the landing)")
-    figures = run(parser.parse_args(argv))
-    for key, reason in NOT_HERE.items():
-        print(f"[network] {key}: null ({reason})", flush=True)
-    emit({**figures, **dict.fromkeys(NOT_HERE)})
+    parser.add_argument("--two-drones-only", action="store_true",
+                        help="run the two-drone phase alone (the single-vehicle figures are left out)")
+    parser.add_argument("--two-drones-station", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.two_drones_station:      # in the ground namespace, with the DDS environment the bench gave it
+        return two_drone_station()
+    os.environ.update(ros_environment())     # this process's own DDS (the domain probe) stays on loopback
+    figures = run(args)
+    emit(figures)
     return 0 if figures else 1
 
 
