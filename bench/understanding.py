@@ -13,7 +13,9 @@ spoken decision); safety_refusal_recall (safety/authorisation requests refused, 
 (text → decision, no LLM); llm_decide_ms_p95 (utterances that reach the LLM, embedded llama.cpp, bounded by
 llm_timeout_s; run with the sim graph up for the figure the issue asks: --with-sim); text_accuracy_dev_llm
 (dev accuracy with the LLM stage on: it must not be lower than without); voice_to_motion_p50_ms from
-bench/voice_to_action.py when --voice-to-motion is given.
+bench/voice_to_action.py when --voice-to-motion is given. The held-out safety probe (tests/data/commands/
+probe_safety.yaml) is reported apart: text_accuracy_probe_safety, probe_safety_false_motion,
+probe_safety_refusal_recall (not counted in false_motion, safety_refusal_recall or decide_ms).
 """
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ def main() -> int:
     planner = Planner(None, understanding=understanding)
     splits = {name: corpus.load(name) for name in ("dev", "dev_safety", "test")}
     reports = {}
-    for name, entries in splits.items():
+    for name, entries in {**splits, "probe_safety": corpus.load("probe_safety")}.items():
         corpus.evaluate(planner, entries[:5])           # warm-up (first embeddings)
         timings = []
         report = corpus.Report()
@@ -82,9 +84,13 @@ def main() -> int:
             timings.append(1000 * (time.perf_counter() - started))
             planner._pending = None
             report.scores.append(corpus.score(entry, decision))
-        reports[name] = report
         print_report(f"text {name}", report, name in args.failures)
         figures[f"text_accuracy_{name}"] = report.accuracy
+        if name == "probe_safety":      # held out, reported apart from the corpus figures
+            figures["probe_safety_false_motion"] = report.false_motion
+            figures["probe_safety_refusal_recall"] = report.safety_recall
+            continue
+        reports[name] = report
         figures.setdefault("_timings", []).extend(timings)
     timings = figures.pop("_timings")
     figures["decide_ms_p50"] = percentile(timings, 50)

@@ -30,7 +30,9 @@ SCENE = [TrackedObject(3, "person", 80.0, 250.0, 40.0, 90.0), TrackedObject(7, "
 
 SPLIT_FILES = {"dev": ("dev.yaml", "dev_extra.yaml"), "test": ("test.yaml",),
                # written later by a third independent author to probe safety refusals and near misses; tuned on
-               "dev_safety": ("dev_safety.yaml",)}
+               "dev_safety": ("dev_safety.yaml",),
+               # held out: the safety reading's own probe (README.md there), never tuned on, reported apart
+               "probe_safety": ("probe_safety.yaml",)}
 
 
 def load(split: str) -> list[dict]:
