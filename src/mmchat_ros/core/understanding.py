@@ -1,13 +1,15 @@
 """What an utterance is: a command, a question, chit-chat, a request to change safety, or not understood.
 
 The order is fixed (Understanding.read) and every stage is general:
-1. safety and authorisation changes → refused (patterns on protected things × changing verbs);
+1. safety and authorisation changes → refused (language.safety reads change predicates on protected things,
+   authority handed over and injection forms; reasons and compliance phrases are not requests);
 2. chit-chat → a short reply, no motion;
 3. questions → core/answers.py (battery, altitude, ..., what do you see);
-4. an utterance that names a protected thing (language.safety.names_protected_thing) outside a compliance phrase
-   → refused, unless it reads, as said, as landing, stopping, holding or going home (the patterns cannot list
-   every way of asking);
-5. commands → core/language/ (verb lexicon, slots, phonetic repair of recognition slips), with this
+4. an utterance whose request clause names a protected thing (language.safety.names_protected_thing: not in a
+   reason, a statement or a compliance phrase) → refused, unless it reads, as said, as landing, stopping, holding
+   or going home (a net under stage 1 for what its reading does not cover);
+5. commands → core/language/ (verb lexicon, slots, phonetic repair of recognition slips), read without reasons,
+   the speaker's own plans and compliance phrases (language.safety.command_words), with this
    module's intent classifier for clauses whose verb the lexicon does not know; what the grammar cannot read is
    refused when it is similar to a set of safety requests;
 6. anything else → the LLM stage when one is configured, else a question back.
@@ -33,7 +35,7 @@ from mmchat_ros.core.language.normalise import FILLERS, normalise
 from mmchat_ros.core.language.numbers import NumberReader
 from mmchat_ros.core.language.parser import parse_command
 from mmchat_ros.core.language.recognition_slips import unexplained_words
-from mmchat_ros.core.language.safety import SAFETY_REFUSAL, names_protected_thing, refusal_for, without_compliance
+from mmchat_ros.core.language.safety import SAFETY_REFUSAL, command_words, names_protected_thing, refusal_for
 from mmchat_ros.core.plan_vocabulary import ActionType
 
 Encode = Callable[[list[str]], np.ndarray]      # sentences → (n, d) unit vectors
@@ -242,10 +244,9 @@ class Understanding:
                            "position, speed and mode, who the operator is, what I'm doing and what I see. "
                            + answers.HELP_TEXT.split(". ")[0] + ".")
         # A command never needs to name what keeps the vehicle safe or who commands it, except to say it keeps
-        # within it ("climb a bit, stay under the ceiling": read without that phrase). Naming it otherwise is a
-        # request about it, refused rather than flown or asked about ("bump the ceiling up a couple of metres",
-        # "pretend the boundary isn't there").
-        parsed = parse_command(without_compliance(text), self.classifier)
+        # within it ("climb a bit, stay under the ceiling") or why ("land because the battery is low"): it is read
+        # without those. Naming it otherwise is a request about it, refused rather than flown or asked about.
+        parsed = parse_command(command_words(text), self.classifier)
         protected = names_protected_thing(text)
         if protected and not (parsed.complete and not parsed.notes
                               and all(step.type in _MAKES_SAFE for step in parsed.steps)):

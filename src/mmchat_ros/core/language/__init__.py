@@ -1,8 +1,10 @@
 """The deterministic command reader: an utterance → clauses → (intent, slots) → plan steps, without an LLM.
 
 How it reads, in order (each stage general, none keyed to a particular sentence), and where each stage lives:
-1. ``safety``: a request to change safety limits or authorisation is refused before anything else is read;
-   the protected things by name and the compliance phrases ("stay under the ceiling") are here too.
+1. ``safety``: a request to change safety limits or authorisation is refused before anything else is read (change
+   predicates on protected things, authority handed over, injection forms, from word classes with their
+   inflections); the protected things by name, and what the command is read without — reasons ("because the
+   battery is low") and compliance phrases ("stay under the ceiling") — are here too.
 2. ``normalise``: lower case, punctuation to separators, "2m" → "2 m", "take-off" → "take off", signs kept on
    numbers, number homophones that speech recognition writes ("to", "too", "for", "won", "tree", "ate") read as
    numbers only where a unit follows them; ``FILLERS`` (politeness, articles) carry no meaning.
@@ -21,7 +23,8 @@ What cannot be read stays ``unparsed`` (for the LLM stage); what is understood b
 clarifying question, never motion.
 
 Each module imports only those listed before it: numbers; normalise and lexicon (numbers); clauses;
-recognition_slips (the vocabulary of all of the above); safety (reads slips as safety words); clause_reader
+recognition_slips (the vocabulary of all of the above); safety (reads slips as safety words, quantities and verbs
+from numbers and lexicon); clause_reader
 (numbers, lexicon); parser (all). Names are imported from the module that defines them: this package re-exports
 nothing.
 """
