@@ -335,7 +335,7 @@ class PlannerNode(MmchatNode):
         received = time.monotonic()
         with self.decide_lock:
             route = self.addressing.route(text)
-            if route.refusal or not route.command:
+            if route.refusal or (text.strip() and not route.command):     # an unknown vehicle, or an address alone
                 reply = route.refusal or f"{route.vehicle} is listening."
                 self.say(reply)
                 self.get_logger().info(f"{source} command '{text}': {reply}")
