@@ -252,13 +252,14 @@ class OperatorPanelNode(MmchatNode):
             return future.result()
 
     def trigger(self, name: str) -> dict:
-        client = self.trigger_clients[(self.selected, name)]
+        vehicle = self.selected
+        client = self.trigger_clients[(vehicle, name)]
         try:
             response = self.call(client, Trigger.Request(), name)
             result = {"success": bool(response.success), "message": response.message}
         except ServiceError as exc:
             result = {"success": False, "message": str(exc)}
-        label = name.replace("_", " ")
+        label = name.replace("_", " ") + (f" {vehicle}" if vehicle else "")
         self.log_entry("operator", f"{label}: {'accepted' if result['success'] else 'refused: ' + result['message']}")
         (self.get_logger().info if result["success"] else self.get_logger().warn)(
             f"panel {label}: {result['message']}")
