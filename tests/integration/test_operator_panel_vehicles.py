@@ -114,3 +114,37 @@ def test_the_panel_lists_switches_and_commands_the_selected_vehicle(panel, vehic
     status, _, body = request(url + "api/vehicle", {"name": "drone3"}, JSON)
     assert status == 400 and "drone3" in json.loads(body)["message"]
     assert json.loads(request(url + "api/vehicles")[2])["selected"] == "drone2" and node.alive()
+
+
+def test_the_page_lists_the_vehicles_and_a_click_switches(panel, vehicles, tmp_path):
+    """The same panel in a real browser (Debian's Chromium through Playwright, as tests/sim/test_operator_panel_
+    browser.py): the vehicles card shows both with their modes, a click on drone2 switches the flight card."""
+    import os
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from tests.sim.test_operator_panel_browser import CHROMIUM, CHROMIUM_ARGS, artifacts_dir, wait_for_text
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing (Debian package chromium)")
+    _, url = panel
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                        headless=True, args=CHROMIUM_ARGS,
+                                                        viewport={"width": 1280, "height": 900})
+        try:
+            page = browser.new_page()
+            console_errors = []
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.goto(url)
+            wait_for_text(page, "vehicles", "drone1 · HOVER.*drone2 · LANDED", 20)
+            assert page.locator("#vehicles-card").is_visible()
+            assert page.locator(".vehicle.selected").inner_text() == "drone1 · HOVER"
+            assert wait_for_text(page, "mode", "^HOVER$", 10) == "HOVER"
+            page.get_by_text("drone2 · LANDED").click()
+            wait_for_text(page, "flight-vehicle", "^· drone2$", 10)     # the card's title (shown upper-case)
+            assert wait_for_text(page, "mode", "^LANDED$", 10) == "LANDED"
+            assert page.locator(".vehicle.selected").inner_text() == "drone2 · LANDED"
+            screenshot = artifacts_dir(tmp_path) / "operator_panel_two_vehicles.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"\n[artifact] operator panel with two vehicles, drone2 selected: {screenshot}")
+        finally:
+            browser.close()
+    assert not console_errors, f"console errors: {console_errors}"
