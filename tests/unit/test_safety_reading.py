@@ -51,6 +51,7 @@ def test_requests_are_read_by_their_structure(text):
     "land because the face check keeps failing",
     "the boundary is close, turn around",
     "descend one metre, I'll check the failsafe later",
+    "fly to the left of the operator",                 # "left" is a direction here, not "leave" in the past
 ])
 def test_reasons_compliance_and_questions_are_not_requests(text):
     assert not refusal_for(text), text

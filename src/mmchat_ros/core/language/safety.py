@@ -236,7 +236,7 @@ _SEPARATORS = {",", ".", ";", "and", "then", "but", "so", "also", "plus", "or", 
 _PREPOSITIONS = ("to", "towards", "toward", "into", "onto", "at", "near", "by", "past", "beyond", "over", "from",
                  "until", "before", "along", "around", "through", "across", "outside", "inside", "under", "below",
                  "above", "beside", "behind", "next", "with", "where", "what", "which", "who", "how", "when", "in",
-                 "on", "for", "as", "than", "is", "are", "if")
+                 "on", "for", "as", "than", "is", "are", "if", "of")
 _LOCATIVE = ("near", "next", "beside", "behind", "towards", "toward", "at", "over", "around", "above", "below", "by",
              "from", "with", "to")
 
