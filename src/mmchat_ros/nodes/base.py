@@ -208,7 +208,8 @@ class PacedLoop(Worker):
     """A thread that calls ``step()`` at ``rate_hz`` (inf: as fast as it can) on absolute deadlines; a step late by
     up to ``max_lag_s`` is caught up, a longer overrun restarts the schedule without a burst of catch-up steps
     (core.pacing.Pacer). ``periods`` holds the intervals between step starts (jitter statistics). A failing step
-    is logged and the loop goes on, or, with ``end_node_on_error``, ends the node (a simulator's physics)."""
+    is logged and the loop goes on, or, with ``end_node_on_error``, ends the node (a simulator's physics).
+    ``set_rate`` changes the rate from any thread (a loop that idles slowly while nothing is asked of it)."""
 
     stop_timeout_s = 2.0
 
@@ -216,18 +217,44 @@ class PacedLoop(Worker):
                  end_node_on_error: bool = False, **hooks):
         super().__init__(node, name, **hooks)
         self.step = step
-        self.period_s = 0.0 if math.isinf(rate_hz) else 1.0 / rate_hz
+        self.period_s = self._period(rate_hz)
         self.max_lag_s = max_lag_s
         self.end_node_on_error = end_node_on_error
         self.log = PeriodLog()
+        self._wake = threading.Event()     # ends the wait for the next step: a faster rate, or the stop
+
+    @staticmethod
+    def _period(rate_hz: float) -> float:
+        return 0.0 if math.isinf(rate_hz) else 1.0 / rate_hz
 
     @property
     def periods(self) -> list[float]:
         return self.log.periods
 
+    def set_rate(self, rate_hz: float) -> None:
+        """Step at ``rate_hz`` from now on: a faster rate at once (the wait for the slower rate's next step ends),
+        a slower one after the next step. ``periods`` starts afresh (its statistics are about one rate)."""
+        period_s = self._period(rate_hz)
+        if period_s == self.period_s:
+            return
+        faster = period_s < self.period_s
+        self.period_s = period_s
+        self.log = PeriodLog()
+        if faster:
+            self._wake.set()
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        self.stopping.set()
+        self._wake.set()
+        super().stop(timeout_s)
+
     def _run(self) -> None:
         pacer = Pacer(self.period_s, time.monotonic(), self.max_lag_s)
         while not self.stopping.is_set():
+            # Cleared before the period is compared: a set_rate after this line leaves the wait below short.
+            self._wake.clear()
+            if pacer.period_s != self.period_s:
+                pacer = Pacer(self.period_s, time.monotonic(), self.max_lag_s)
             self.log.record(time.monotonic())
             try:
                 self.step()
@@ -236,7 +263,7 @@ class PacedLoop(Worker):
                     raise
                 self.node.get_logger().error(f"{self.name} step failed: {type(exc).__name__}: {exc}",
                                              throttle_duration_sec=1.0)   # keep the loop going; say what broke
-            self.stopping.wait(pacer.delay_after_step(time.monotonic()))
+            self._wake.wait(pacer.delay_after_step(time.monotonic()))
 
 
 class NodeThread(Worker):

@@ -33,6 +33,7 @@ from mmchat_ros.core.flight.envelope import ENVELOPE_PARAMETERS, EnvelopeConfig,
 from mmchat_ros.core.flight.flight_core import FlightCore, FlightCoreConfig
 from mmchat_ros.core.flight.plan import PLAN_CANCELLED, PLAN_REPLACED, PlanState
 from mmchat_ros.core.geometry import body_to_world, quat_from_yaw, world_to_heading, yaw_from_quat
+from mmchat_ros.core.idle_rate import IdleRate
 from mmchat_ros.core.live_parameters import three_numbers
 from mmchat_ros.core.plan_vocabulary import PlanStep
 from mmchat_ros.msg import FlightState, MotorCommand
@@ -50,6 +51,13 @@ PARAMS = {
     "airframes_file": Param("", "airframes file; empty = the package's config/airframes.yaml"),
     "gains_file": Param("", "PID gains file; empty = the package's config/flight_gains.yaml"),
     "control_rate_hz": Param(250.0, "control loop rate, Hz (>= 200)"),
+    "idle_control_rate_hz": Param(10.0, "control loop rate while the vehicle rests (landed, disarmed, no plan, "
+                                        "standing still) for idle_settle_s; a take-off, landing, emergency stop, "
+                                        "plan, motion command or motion brings back control_rate_hz at once; "
+                                        "/flight/state and /diagnostics keep state_rate_hz; 0 = never idle, Hz",
+                                  value_range=(0.0, 100.0)),
+    "idle_settle_s": Param(1.0, "resting this long before the control loop slows to idle_control_rate_hz, s",
+                           value_range=(0.0, 60.0)),
     "realtime_priority": Param(20, "SCHED_FIFO priority (1..99) of the control thread, so other processes on the "
                                    "companion computer cannot delay a tick; 0 = normal scheduling. Needs "
                                    "CAP_SYS_NICE or an rtprio limit (limits.conf); without it the loop runs at normal "
@@ -176,6 +184,10 @@ class FlightControllerNode(MmchatNode):
         self.step_on_odometry = bool(self.get_parameter("use_sim_time").value)
         self.control_loop = PacedLoop(self, "control", self.p.control_rate_hz, self.control_step,
                                       on_start=self.raise_priority)
+        # Stepping on odometry, the simulator's own idle rate sets the pace.
+        self.idle_rate = IdleRate(self.p.control_rate_hz, 0.0 if self.step_on_odometry else
+                                  self.p.idle_control_rate_hz, self.p.idle_settle_s)
+        self.loop_rate_hz = self.idle_rate.full_hz
         if not self.step_on_odometry:
             self.favour_callbacks()
             self.start_worker(self.control_loop)
@@ -224,6 +236,8 @@ class FlightControllerNode(MmchatNode):
         now = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 if self.step_on_odometry else self.now()
         with self.lock:
             self.reject_log("odometry", self.core.update_odometry(state, now))
+            if self.loop_rate_hz < self.idle_rate.full_hz and not self.core.resting():
+                self.set_loop_rate(self.idle_rate.wake())      # pushed, picked up: full rate at once
         if self.step_on_odometry:
             self.control_step(now)
 
@@ -265,6 +279,8 @@ class FlightControllerNode(MmchatNode):
                 decision = self.core.submit_velocity(source, lin.x, lin.y, lin.z, ang.z, now)
             else:   # body / heading frame: x forward, y left (teleop, follow)
                 decision = self.core.submit_velocity_body(source, lin.x, lin.y, lin.z, ang.z, now)
+            if decision:
+                self.set_loop_rate(self.idle_rate.wake())
         self.reject_log(f"velocity command from '{source}'", decision)
 
     def on_pose(self, source: str, msg: PoseStamped) -> None:
@@ -274,11 +290,14 @@ class FlightControllerNode(MmchatNode):
         yaw = yaw_from_quat(quat_wxyz_from_msg(msg.pose.orientation))
         with self.lock:
             decision = self.core.submit_position(source, p.x, p.y, p.z, yaw, self.now())
+            if decision:
+                self.set_loop_rate(self.idle_rate.wake())
         self.reject_log(f"position command from '{source}'", decision)
 
     def _trigger(self, response, action: str, call) -> Trigger.Response:
         with self.lock:
             decision = call(self.now())
+            self.set_loop_rate(self.idle_rate.wake())    # a take-off's first tick comes now, not a slow tick later
         response.success = bool(decision)
         response.message = "accepted" if decision else decision.reason
         self.get_logger().info(f"{action}: {response.message}")
@@ -310,6 +329,7 @@ class FlightControllerNode(MmchatNode):
         with self.lock:
             decision = self.core.start_plan(steps, self.now())
             serial = self.core.plan_serial
+            self.set_loop_rate(self.idle_rate.wake())
         result = ExecutePlan.Result()
         if not decision:
             self.get_logger().warn(f"plan {plan.id} rejected: {decision.reason}")
@@ -392,6 +412,7 @@ class FlightControllerNode(MmchatNode):
             # state_rate_hz from publish_state.
             key = self.core.status_key(now)
             status = self.core.status(now) if key != self.last_state_key else None
+            self.set_loop_rate(self.idle_rate.rate_hz(self.core.resting(), time.monotonic()))
         try:
             self.send_to_vehicle(thrusts, armed, self.ticks, stamp)
             self.ticks += 1
@@ -407,6 +428,16 @@ class FlightControllerNode(MmchatNode):
                 self.publish_state(status)
         except Exception as exc:
             self.get_logger().error(f"control loop publish failed: {exc}", throttle_duration_sec=1.0)
+
+    def set_loop_rate(self, rate_hz: float) -> None:
+        """The control loop's rate from now (lock held: a wake-up must not be undone by a tick that decided to
+        idle just before it)."""
+        if rate_hz == self.loop_rate_hz:
+            return
+        self.loop_rate_hz = rate_hz
+        self.control_loop.set_rate(rate_hz)
+        self.get_logger().info(f"control loop at {rate_hz:g} Hz" + (" (landed, disarmed, at rest)"
+                                                                    if rate_hz < self.idle_rate.full_hz else ""))
 
     @property
     def loop_periods(self) -> list[float]:
@@ -487,7 +518,7 @@ class FlightControllerNode(MmchatNode):
         periods = sorted(self.loop_periods[-window:])
         if len(periods) < 10:
             return {}
-        nominal = 1.0 / self.p.control_rate_hz
+        nominal = 1.0 / self.loop_rate_hz
         jitter = sorted(abs(p - nominal) for p in periods)
         pick = lambda values, q: values[int(q * (len(values) - 1))]  # noqa: E731
         return {"loop_rate_hz": len(periods) / sum(periods), "jitter_p50_ms": 1000 * pick(jitter, 0.5),

@@ -4,6 +4,9 @@ Motor commands in (/motor_command); /odom, /imu, /battery, /camera/image_raw + /
 Physics runs in a PacedLoop, paced to real_time_factor x wall time (<= 0: as fast as possible; up to 0.5 s behind
 is caught up, so sim time keeps step with wall time); the camera renders in a QueueWorker from a snapshot of the
 physics state, so rendering never stalls the physics. A failing physics step ends the node (exit status 1).
+While the motors are disarmed and the vehicle stands still, the loop advances in steps of idle_odom_rate_hz (the
+physics keeps its rate inside each step): /odom and /imu, and everything their nodes do, come that much less often
+until an armed motor command or motion brings back odom_rate_hz at once (core/idle_rate.py).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from mmchat_ros.backends.sim.quadrotor import QuadrotorSim
 from mmchat_ros.core import topics
 from mmchat_ros.core.airframe import load_airframe
 from mmchat_ros.core.geometry import world_to_body
+from mmchat_ros.core.idle_rate import IdleRate, at_rest
 from mmchat_ros.core.paths import share_dir
 from mmchat_ros.msg import MotorCommand
 from mmchat_ros.nodes.base import MmchatNode, PacedLoop, QueueWorker
@@ -37,6 +41,13 @@ PARAMS = {
     "world_file": Param("", "world description (boxes, targets); empty = sim/worlds/default.yaml"),
     "physics_rate_hz": Param(500.0, "MuJoCo physics rate, Hz"),
     "odom_rate_hz": Param(250.0, "rate of /odom and /imu, Hz (the physics advances in steps of this period)"),
+    "idle_odom_rate_hz": Param(30.0, "rate of /odom, /imu and /clock (at most) while the motors are disarmed and the "
+                                     "vehicle stands still for idle_settle_s: the physics then advances in steps of "
+                                     "this period; an armed motor command or motion brings back odom_rate_hz at "
+                                     "once; 0 = never idle (nor with real_time_factor <= 0), Hz",
+                               value_range=(0.0, 250.0)),
+    "idle_settle_s": Param(1.0, "disarmed and still this long before the simulator slows to idle_odom_rate_hz, s",
+                           value_range=(0.0, 60.0)),
     "battery_rate_hz": Param(2.0, "rate of /battery, Hz"),
     "clock_rate_hz": Param(100.0, "rate of /clock, Hz (sim time, for nodes with use_sim_time)"),
     "camera_enabled": Param(True, "render the onboard camera"),
@@ -81,10 +92,11 @@ class SimNode(MmchatNode):
         self.create_service(Trigger, "sim/reset", self.on_reset)
 
         sys.setswitchinterval(0.0002)   # physics pacing thread: see flight_controller.py
-        self.steps = 0
-        self.every = {name: max(1, int(round(self.p.odom_rate_hz / rate))) for name, rate in (
-            ("battery", self.p.battery_rate_hz), ("clock", self.p.clock_rate_hz),
-            ("camera", self.p.camera_rate_hz), ("targets", 10.0))}
+        rtf = self.p.real_time_factor
+        # Unpaced (rtf <= 0), bigger steps would only run sim time faster: nothing to save.
+        self.idle_rate = IdleRate(self.p.odom_rate_hz, self.p.idle_odom_rate_hz if rtf > 0 else 0.0,
+                                  self.p.idle_settle_s)
+        self.set_step_rate(self.p.odom_rate_hz)
         self.renderer: QueueWorker | None = None
         if self.p.camera_enabled:
             self.snapshot = mujoco.MjData(self.sim.model)   # the renderer's one copy of the state
@@ -92,14 +104,14 @@ class SimNode(MmchatNode):
             # the GL context belongs to the thread that rendered: released there
             self.renderer = QueueWorker(self, "camera", self.render, on_end=self.sim.release_camera)
             self.start_worker(self.renderer)
-        rtf = self.p.real_time_factor
         step_rate = self.p.odom_rate_hz * rtf if rtf > 0 else math.inf
         # When this process is starved, the world must not jump ahead in a burst of steps that all fly the same
         # motor command: no controller could react inside it (a loaded machine flipped the vehicle so). Only a lag
         # of two steps is caught up; a longer stall stretches sim time instead, as if the world had paused too.
         # started last, so stopped first: no render request after the renderer stopped
-        self.start_worker(PacedLoop(self, "physics", step_rate, self.physics_step, max_lag_s=2.0 / step_rate,
-                                    end_node_on_error=True))
+        self.physics_loop = PacedLoop(self, "physics", step_rate, self.physics_step, max_lag_s=2.0 / step_rate,
+                                      end_node_on_error=True)
+        self.start_worker(self.physics_loop)
         self.get_logger().info(
             f"simulator ready: {airframe.name} ({airframe.mass_kg} kg), world {world}, physics "
             f"{self.p.physics_rate_hz:.0f} Hz, real-time factor {self.p.real_time_factor}, camera "
@@ -114,11 +126,14 @@ class SimNode(MmchatNode):
         with self.lock:
             self.command = (thrusts, bool(msg.armed))
             self.last_command_wall = time.monotonic()
+            if msg.armed:
+                self.pace(self.idle_rate.wake())     # the take-off's first motor command is stepped at full rate
 
     def on_reset(self, _req, response):
         with self.lock:
             self.sim.reset(position=tuple(self.p.start_position), yaw=math.radians(self.p.start_yaw_deg))
             self.command = (np.zeros(self.num_motors), False)
+            self.pace(self.idle_rate.wake())
         response.success, response.message = True, "vehicle reset to its start pose"
         return response
 
@@ -126,6 +141,23 @@ class SimNode(MmchatNode):
         return seconds_to_stamp(sim_time) if self.p.stamp_with_sim_time else self.get_clock().now().to_msg()
 
     # --------------------------------------------------------------------------------------------- physics
+    def set_step_rate(self, rate_hz: float) -> None:
+        """Steps of 1 / rate_hz sim seconds from now, and how many of them apart the other outputs come."""
+        self.step_rate_hz, self.steps = rate_hz, 0
+        self.every = {name: max(1, int(round(rate_hz / rate))) for name, rate in (
+            ("battery", self.p.battery_rate_hz), ("clock", self.p.clock_rate_hz),
+            ("camera", self.p.camera_rate_hz), ("targets", 10.0))}
+
+    def pace(self, rate_hz: float) -> None:
+        """Steps at ``rate_hz`` (odometry rate) from now; a faster rate at once. Lock held."""
+        if rate_hz == self.step_rate_hz:
+            return
+        self.set_step_rate(rate_hz)
+        rtf = self.p.real_time_factor
+        self.physics_loop.set_rate(rate_hz * rtf)
+        self.get_logger().info(f"odometry at {rate_hz:g} Hz" + (" (disarmed, at rest)"
+                                                               if rate_hz < self.idle_rate.full_hz else ""))
+
     def physics_step(self) -> None:
         """One odometry period of physics, and what is due after it."""
         count, every = self.steps, self.every
@@ -141,11 +173,13 @@ class SimNode(MmchatNode):
             elif not stale:
                 self.command_timed_out = False
             self.sim.set_motor_commands(thrusts, armed)
-            sim_time = self.sim.step(1.0 / self.p.odom_rate_hz)
+            sim_time = self.sim.step(1.0 / self.step_rate_hz)
             state = self.sim.state()
             if self.renderer is not None and count % every["camera"] == 0:
                 self.request_render(sim_time)
             targets = self.sim.target_positions() if count % every["targets"] == 0 else None
+            resting = not armed and at_rest(state.linear_velocity_world, state.angular_velocity_body)
+            self.pace(self.idle_rate.rate_hz(resting, time.monotonic()))
         self.publish_state(state)
         if count % every["battery"] == 0:
             self.publish_battery(state)

@@ -44,6 +44,7 @@ from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, Fligh
                                                   Transition)
 from mmchat_ros.core.flight.takeoff import TakeoffClimb
 from mmchat_ros.core.geometry import heading_to_world, tilt_from_quat
+from mmchat_ros.core.idle_rate import RestLimits, at_rest
 from mmchat_ros.core.plan_vocabulary import PlanStep
 
 PLAN_SOURCE = "plan"
@@ -398,6 +399,14 @@ class FlightCore:
         """The status fields whose change a node reports at once (mode, armed, source in control, rejection
         count): a few reads where ``status`` builds the whole snapshot."""
         return self.machine.mode.value, self.machine.armed, self._active_source(now), self.rejection_count
+
+    def resting(self, limits: RestLimits = RestLimits()) -> bool:
+        """Landed, disarmed, no plan under way and standing still (or no odometry yet): nothing the control loop
+        does changes until something asks for motion, so the node may step it slowly (core/idle_rate.py)."""
+        if self.machine.mode is not FlightMode.LANDED or self.machine.armed or self.plan.running:
+            return False
+        state = self.state
+        return state is None or at_rest(state.velocity, state.angular_velocity_body, limits)
 
     @property
     def rejection_count(self) -> int:
