@@ -145,6 +145,8 @@ def test_the_activation_policy_moves_tracker_and_gesture_with_what_the_graph_doe
     ros.wait_for_subscribers(follow)
     follow.publish(Bool(data=True))
     ros.wait_for(lambda: get_parameter(ros, "tracker", "max_rate_hz") == 5.0, 20, "full rate while following")
+    time.sleep(4.0)           # past following's 3 s hold: switched on, it holds until switched off
+    assert get_parameter(ros, "tracker", "max_rate_hz") == 5.0
     follow.publish(Bool(data=False))
     ros.wait_for(lambda: get_parameter(ros, "tracker", "max_rate_hz") == 1.0, 20, "slow again after follow")
 

@@ -94,6 +94,18 @@ def test_signals_hold_for_their_time_after_the_latest_evidence_and_can_be_withdr
     assert signals.holding(130.1) == set()
 
 
+def test_follow_switched_on_holds_until_it_is_switched_off():
+    signals = Signals({**HOLD, "following": 3.0})
+    signals.saw("following", 100.0, until_withdrawn=True)      # /follow/enable true, nobody found yet
+    assert signals.holding(160.0) == {"following"}
+    signals.saw("following", 161.0)                            # /cmd_vel/follow while it follows
+    assert signals.holding(200.0) == {"following"}
+    signals.withdraw("following")                              # /follow/enable false
+    assert signals.holding(200.0) == set()
+    signals.saw("following", 201.0)                            # a stray /cmd_vel/follow after: the hold only
+    assert signals.holding(203.9) == {"following"} and signals.holding(204.1) == set()
+
+
 @pytest.mark.parametrize("text, asked", [
     ("what do you see", True), ("is anyone there?", True), ("describe the scene", True),
     ("how many people are in front of you", True), ("take off", False), ("what is your battery level", False),

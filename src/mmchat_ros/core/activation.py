@@ -24,8 +24,8 @@ from mmchat_ros.core.launch_graph import GraphError, load_yaml
 
 # The evidence the activation node can see, and where it comes from.
 SIGNALS = {
-    "following": "the vehicle follows someone: /follow/enable true or a /follow/target (until /follow/enable "
-                 "false), and every /cmd_vel/follow the follow node sends",
+    "following": "the vehicle follows someone: /follow/enable true (held until /follow/enable false), a "
+                 "/follow/target, and every /cmd_vel/follow the follow node sends",
     "scene_asked": "someone asked what the camera sees (a question about the scene on /speech/transcript)",
     "flying": "/flight/state is in a mode other than LANDED or EMERGENCY (armed, taking off, in the air, landing)",
     "operator_seen": "/auth/state names a recognised operator: someone is in front of the camera and may gesture",
@@ -123,20 +123,25 @@ def load_policy(path: str | Path) -> Policy:
 
 
 class Signals:
-    """Each signal's latest evidence; a signal holds for its hold time after it, until withdrawn."""
+    """Each signal's latest evidence; a signal holds for its hold time after it, until withdrawn. Evidence seen
+    ``until_withdrawn`` (follow switched on) holds until ``withdraw`` (follow switched off), however long."""
 
     def __init__(self, hold_s: Mapping[str, float]):
         self.hold_s = dict(hold_s)
         self.last: dict[str, float] = {}
+        self.latched: set[str] = set()
 
-    def saw(self, signal: str, now: float) -> None:
+    def saw(self, signal: str, now: float, until_withdrawn: bool = False) -> None:
         self.last[signal] = now
+        if until_withdrawn:
+            self.latched.add(signal)
 
     def withdraw(self, signal: str) -> None:
         self.last.pop(signal, None)
+        self.latched.discard(signal)
 
     def holding(self, now: float) -> set[str]:
-        return {name for name, t in self.last.items() if now - t <= self.hold_s[name]}
+        return {name for name, t in self.last.items() if name in self.latched or now - t <= self.hold_s[name]}
 
 
 def asks_about_scene(text: str) -> bool:

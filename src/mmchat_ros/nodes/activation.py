@@ -83,13 +83,16 @@ class ActivationNode(MmchatNode):
         self.get_logger().info(f"activation policy ready: {path}, managing {', '.join(self.policy.nodes)}")
 
     # ------------------------------------------------------------------------------------------ evidence
-    def saw(self, signal: str) -> None:
-        self.signals.saw(signal, time.monotonic())
+    def saw(self, signal: str, until_withdrawn: bool = False) -> None:
+        self.signals.saw(signal, time.monotonic(), until_withdrawn)
         self.update()
 
     def on_follow_enable(self, msg: Bool) -> None:
         if msg.data:
-            self.saw("following")
+            # Until follow is switched off: the follow node needs every frame to find someone in the first place
+            # (with the hold alone, the tracker fell back to 1 frame/s 3 s after follow was switched on with
+            # nobody found yet, bench/graph.py's follow phase).
+            self.saw("following", until_withdrawn=True)
         else:
             self.signals.withdraw("following")
             self.update()
