@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from mmchat_ros.core.language.normalise import normalise
 from mmchat_ros.core.language.lexicon import find_intent
+from mmchat_ros.core.language.normalise import normalise
 from mmchat_ros.core.language.numbers import NumberReader, is_number_word
 from mmchat_ros.core.language.recognition_slips import VOCABULARY, phonetic_key
 
@@ -33,7 +33,7 @@ from mmchat_ros.core.language.recognition_slips import VOCABULARY, phonetic_key
 _IRREGULAR = {"forget": ("forgot", "forgotten"), "give": ("gave", "given"), "take": ("took", "taken"),
               "break": ("broke", "broken"), "override": ("overrode", "overridden"), "overrule": (), "let": (),
               "make": ("made",), "lend": ("lent",), "shut": (), "cut": (), "set": (), "put": (), "hit": (),
-              "leave": ("left",), "get": ("got", "gotten"), "do": ("did", "done", "does"), "go": ("went", "gone"),
+              "get": ("got", "gotten"), "do": ("did", "done", "does"), "go": ("went", "gone"),
               "undo": ("undid", "undone"), "overstep": (), "keep": ("kept",), "tell": ("told",)}
 _VOWELS = "aeiou"
 
@@ -241,6 +241,12 @@ _LOCATIVE = ("near", "next", "beside", "behind", "towards", "toward", "at", "ove
              "from", "with", "to")
 
 
+def _noun_phrase_words() -> str:
+    """A noun phrase's own words before its head: no preposition or question word ("lower the altitude limit",
+    not "move towards the fence")."""
+    return r"(?: (?!" + _words(*_PREPOSITIONS) + r"\b)\S+){0,3}?"
+
+
 @lru_cache(maxsize=1)
 def _readings() -> list[tuple[frozenset[str], re.Pattern]]:
     """The clause structures that make a request, over the word classes (compiled once), each with the words one
@@ -249,9 +255,7 @@ def _readings() -> list[tuple[frozenset[str], re.Pattern]]:
     limits = _words(*_LIMITS)
     gap = r"(?: \S+){0,6}?"                     # a few words between a verb and its object
     det = r"(?: " + _words(*_DETERMINERS) + r")*"   # determiners and modifiers only
-    # a noun phrase's own words before its head: no preposition or question word ("lower the altitude limit",
-    # not "move towards the fence")
-    modifiers = r"(?: (?!" + _words(*_PREPOSITIONS) + r"\b)\S+){0,3}?"
+    modifiers = _noun_phrase_words()
     not_located = r"(?: (?!" + _words(*_LOCATIVE) + r"\b)\S+){0,6}?"
     change_direct = _words(*_DIRECT_OBJECT_ONLY, inflect=True)
     change_any = _words(*(v for v in _CHANGE_VERBS if v not in _DIRECT_OBJECT_ONLY), inflect=True)
@@ -347,7 +351,7 @@ _NUMBER_WORD = "(?:one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirt
 def _compliance() -> re.Pattern:
     """Phrases that keep within a protected thing; taken out before reading."""
     protected = _words(*PROTECTED)
-    det = r"(?: (?!" + _words(*_PREPOSITIONS) + r"\b)\S+){0,3}?"     # the noun phrase's own words
+    det = _noun_phrase_words()
     negation = r"(?:dont|do not|never|not|without|no|wont|will not|careful not to|make sure not to|avoid)"
     return re.compile("|".join((
         rf"\b(?:(?:well|safely|comfortably|still|always|staying|stay|keeping|keep|remaining|remain|thats|its|"
@@ -457,8 +461,7 @@ def _aside_spans(tokens: list[str]) -> list[tuple[int, int]]:
     spans = []
     boundary = {",", ".", ";", "then", "so"}
     i = 0
-    first_words = _last_words(*(m.split()[0] for m in _REASON_MARKERS)) | {"as", "while", "ill", "i", "im", "we",
-                                                                              "well", "were"}
+    first_words = {m.split()[0] for m in _REASON_MARKERS} | {"as", "while", "ill", "i", "im", "we", "well", "were"}
     while i < len(tokens):
         if tokens[i] not in first_words:
             i += 1
