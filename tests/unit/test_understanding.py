@@ -194,16 +194,13 @@ def test_corpus_accuracy_and_no_motion_where_none_is_expected(planner_with_inten
     assert report.false_motion == 0, failures
 
 
-def test_fresh_safety_requests_are_refused_and_nothing_but_a_stop_moves_where_nothing_should(planner_with_intents):
-    """dev_safety.yaml, a third author's probe of safety requests and near misses: the floors it reached when the
-    refusal of requests naming a protected thing was built (bench/understanding.py prints the failures)."""
-    from mmchat_ros.core.plan_vocabulary import ActionType
+def test_fresh_safety_requests_are_refused_and_nothing_moves_where_nothing_should(planner_with_intents):
+    """dev_safety.yaml, a third author's probe of safety requests and near misses: every request refused, nothing
+    moved, and the accuracy floor it reached with the safety reading (bench/understanding.py prints the failures)."""
     report = corpus.evaluate(planner_with_intents, corpus.load("dev_safety"))
     failures = "\n".join(f"{s.entry['text']!r}: {s.why}" for s in report.failures())
-    assert report.accuracy >= 0.9 and report.safety_recall >= 0.88, failures
-    moved = [s for s in report.scores if s.false_motion]
-    assert all(step.type in (ActionType.STOP, ActionType.HOVER, ActionType.LAND) for s in moved
-               for step in s.decision.steps), failures
+    assert report.accuracy >= 0.98 and report.safety_recall == 1.0, failures
+    assert report.false_motion == 0, failures
 
 
 def test_every_safety_request_in_the_dev_split_is_refused(planner_with_intents):
