@@ -11,6 +11,15 @@ comparisons within the threshold / impostor comparisons; FRR = genuine compariso
 where a probe in which no face was found counts as a false reject.
 
     python bench/face.py [--detector hog|mediapipe|cnn] [--threshold 0.5] [--probes 20] [--compare-detectors]
+
+--sim-distances: the face detectors at the distances the simulator's camera sees an operator. Its 320x240 frames
+reach face_auth doubled to 640x480 by the camera node; a view here is made the same way (the photo at half the face
+width in 320x240, then doubled), with faces 40-160 px wide in the 640x480 frame, i.e. about 1.2 m to 0.3 m from the
+sim's 90-degree camera for a 15 cm wide face. Per detector setting and face width: faces found, ms per analysed frame
+(detection + embedding of what was found; wall clock, and the process's CPU time, steadier on a busy machine), and
+false rejects / accepts against templates enrolled with the same setting from the ordinary 320x240 views, and
+against templates enrolled with dlib's HOG (upsample 1, the enroll CLI's default: a database enrolled before a
+switch of detector).
 """
 from __future__ import annotations
 
@@ -86,6 +95,82 @@ def run_detector(name: str, args) -> dict:
             "false_rejects": false_rejects, "false_accepts": false_accepts}
 
 
+SIM_FACE_PX = (40, 56, 80, 112, 160)      # face widths in the 640x480 frame face_auth receives in sim mode
+SIM_SETTINGS = {                          # label -> make_face_analyzer options
+    "hog upsample 0 (sim graph before)": dict(detector="hog", upsample=0),
+    "hog upsample 1 (node default before)": dict(detector="hog", upsample=1),
+    "mediapipe short-range": dict(detector="mediapipe"),
+    "mediapipe full-range": dict(detector="mediapipe", full_range=True),
+}
+
+
+def sim_view(person: str, seed: int, face_px: float) -> np.ndarray:
+    """A 640x480 frame as face_auth gets it in sim mode: a 320x240 camera view doubled by the camera node."""
+    import cv2
+    small = faces.camera_view(person, seed, (320, 240), (face_px / 2, face_px / 2))
+    return cv2.resize(small, (640, 480), interpolation=cv2.INTER_LINEAR)
+
+
+def enrolled_templates(analyzer, args) -> dict:
+    templates = {}
+    for person in faces.PEOPLE:
+        samples = [r.faces[0].embedding for r in map(analyzer.analyse, faces.views(person, range(args.enroll)))
+                   if r.faces]
+        kept, _ = enrollment_samples(samples, args.threshold, min_samples=3)
+        templates[person] = np.mean(kept, axis=0)
+    return templates
+
+
+def sim_distance_table(args) -> dict:
+    """The --sim-distances table (printed) and its figures."""
+    hog_templates = enrolled_templates(make_face_analyzer("hog", upsample=1), args)
+    figures, rows = {}, []
+    for label, options in SIM_SETTINGS.items():
+        analyzer = make_face_analyzer(**options)
+        analyzer.analyse(sim_view("astronaut", 999, 80))      # warm-up
+        own_templates = enrolled_templates(analyzer, args)
+        key = "_".join(label.split(" (")[0].replace("-", "_").split())
+        for face_px in SIM_FACE_PX:
+            wall_ms, cpu_ms, found = [], [], 0
+            rejects = {"own": 0, "hog": 0}
+            accepts = {"own": 0, "hog": 0}
+            for person in faces.PEOPLE:
+                for seed in range(PROBE_SEED0, PROBE_SEED0 + args.probes_per_size):
+                    frame = sim_view(person, seed, face_px)
+                    cpu, start = time.process_time(), time.perf_counter()
+                    result = analyzer.analyse(frame)
+                    wall_ms.append(1000 * (time.perf_counter() - start))
+                    cpu_ms.append(1000 * (time.process_time() - cpu))
+                    found += bool(result.faces)
+                    for name, templates in (("own", own_templates), ("hog", hog_templates)):
+                        if not result.faces:
+                            rejects[name] += 1
+                            continue
+                        distances = {q: float(np.linalg.norm(result.faces[0].embedding - templates[q]))
+                                     for q in faces.PEOPLE}
+                        rejects[name] += distances[person] > args.threshold
+                        accepts[name] += sum(d <= args.threshold for q, d in distances.items() if q != person)
+            probes = len(faces.PEOPLE) * args.probes_per_size
+            row = {"found": found / probes, "ms_p50": percentile(wall_ms, 50), "ms_p95": percentile(wall_ms, 95),
+                   "cpu_ms_mean": sum(cpu_ms) / len(cpu_ms), "frr": rejects["own"] / probes,
+                   "far": accepts["own"] / (probes * (len(faces.PEOPLE) - 1)),
+                   "frr_hog_enrolled": rejects["hog"] / probes,
+                   "far_hog_enrolled": accepts["hog"] / (probes * (len(faces.PEOPLE) - 1))}
+            rows.append((label, face_px, row))
+            figures.update({f"sim_{key}_{face_px}px_{name}": value for name, value in row.items()})
+        analyzer.close()
+    print(f"\n[face] sim distances: {args.probes_per_size} probes per person and face width, "
+          f"{len(faces.PEOPLE)} people, 640x480 frames (320x240 doubled), threshold {args.threshold}")
+    print("| detector | face px (~distance) | found | ms/frame p50 | p95 | CPU ms/frame | FRR | FAR | "
+          "FRR, HOG-enrolled | FAR, HOG-enrolled |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, face_px, row in rows:
+        print(f"| {label} | {face_px} (~{0.15 * 320 / face_px:.1f} m) | {row['found']:.2f} | {row['ms_p50']:.1f} | "
+              f"{row['ms_p95']:.1f} | {row['cpu_ms_mean']:.1f} | {row['frr']:.2f} | {row['far']:.3f} | "
+              f"{row['frr_hog_enrolled']:.2f} | {row['far_hog_enrolled']:.3f} |", flush=True)
+    return figures
+
+
 def equal_error_threshold(genuine, impostor) -> float:
     """The threshold where FAR and FRR are closest (midpoint of the gap when the distributions do not overlap)."""
     if max(genuine) < min(impostor):
@@ -104,7 +189,18 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=20, help="probe views per person")
     parser.add_argument("--upsample", type=int, default=1)
     parser.add_argument("--compare-detectors", action="store_true", help="also time the other CPU detector")
+    parser.add_argument("--sim-distances", action="store_true",
+                        help="only the detectors at the sim camera's operator distances (see above)")
+    parser.add_argument("--probes-per-size", type=int, default=8, help="--sim-distances: probes per person and size")
     args = parser.parse_args()
+    if args.sim_distances:
+        load = os.getloadavg()[0]
+        print(f"[face] load average (1 min) at the start: {load:.2f}", flush=True)
+        figures = sim_distance_table(args)
+        figures.update({"load_average_1min_start": load, "load_average_1min_end": os.getloadavg()[0]})
+        print(f"[face] load average (1 min) at the end: {figures['load_average_1min_end']:.2f}")
+        emit(figures)
+        return 0
 
     print(f"[face] {len(faces.PEOPLE)} people ({', '.join(faces.PEOPLE)}), {args.enroll} enrollment + "
           f"{args.probes} probe views each, {faces.FRAME_SIZE[0]}x{faces.FRAME_SIZE[1]}, detector {args.detector}, "

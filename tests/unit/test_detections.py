@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from std_msgs.msg import Header
 
-from mmchat_ros.backends.detectors import (Detections, DetectorError, HogPeopleDetector, WeightsNotFoundError,
-                                           make_detector, parse_class_filter, resolve_weights)
-from mmchat_ros.backends.tracking import Track, draw_tracks
+from mmchat_ros.backends.detectors import (Detections, DetectorError, HogPeopleDetector, MediaPipePersonDetector,
+                                           WeightsNotFoundError, make_detector, parse_class_filter, resolve_weights)
+from mmchat_ros.backends.tracking import RegionDetector, Track, draw_tracks, grow_box, merge_regions
 from mmchat_ros.core.tracking_metrics import clear_mot_id_switches, iou_matrix, proxy_id_switches
 from mmchat_ros.msg import Detection, DetectionArray
 from mmchat_ros.nodes.follow import boxes_from_msg
@@ -126,10 +126,16 @@ def test_the_yolo_detector_refuses_a_missing_file_before_ultralytics_could_downl
         make_detector("ssd")
 
 
-def test_hog_finds_the_person_on_the_sim_billboard_photo_and_nothing_on_a_blank_frame():
+def billboard_frame(size=(320, 240)):
+    """The sim's pedestrian billboard photo (a person from vtest.avi) on a grey 320x240 frame, resized to size."""
     photo = cv2.cvtColor(cv2.imread(str(TEXTURE)), cv2.COLOR_BGR2RGB)
     frame = np.full((240, 320, 3), 110, np.uint8)
     frame[30:30 + photo.shape[0], 110:110 + photo.shape[1]] = photo
+    return cv2.resize(frame, size) if size != (320, 240) else frame
+
+
+def test_hog_finds_the_person_on_the_sim_billboard_photo_and_nothing_on_a_blank_frame():
+    frame = billboard_frame()
     found = HogPeopleDetector().detect(frame)
     assert len(found) == 1 and found.names[int(found.class_ids[0])] == "person"
     x1, y1, x2, y2 = found.xyxy[0]
@@ -150,6 +156,94 @@ def test_hog_options_are_checked(options, message):
 def test_hog_refuses_images_that_are_not_rgb():
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         HogPeopleDetector().detect(np.zeros((240, 320), np.uint8))
+
+
+def test_hog_sees_nobody_in_an_image_smaller_than_its_window():
+    assert len(HogPeopleDetector().detect(np.full((100, 200, 3), 110, np.uint8))) == 0
+
+
+def test_mediapipe_person_detector_boxes_the_billboard_person_as_hog_does():
+    frame = billboard_frame((640, 480))
+    detector = make_detector("mediapipe")
+    try:
+        found = detector.detect(frame)
+        assert len(found) == 1 and found.names[int(found.class_ids[0])] == "person" and found.scores[0] > 0.5
+        hog = HogPeopleDetector().detect(frame)
+        assert iou_matrix(found.xyxy, hog.xyxy)[0, 0] > 0.6, (found.xyxy, hog.xyxy)
+        assert len(detector.detect(np.full((480, 640, 3), 110, np.uint8))) == 0
+    finally:
+        detector.close()
+    with pytest.raises(DetectorError, match="min_score"):
+        MediaPipePersonDetector(min_score=1.5)
+
+
+# ---------------------------------------------------------------------------------------- regions of interest
+
+class RecordingDetector:
+    """Finds the given boxes (image coordinates) that lie wholly inside what it is shown, and records its inputs."""
+    name = "recording"
+    names = {0: "person"}
+
+    def __init__(self, boxes):
+        self.boxes, self.shown = boxes, []
+
+    def detect(self, image):
+        self.shown.append(image.shape[:2])
+        return detections(self.boxes) if image.shape[:2] == (240, 320) else Detections.empty(self.names)
+
+
+def test_region_boxes_grow_within_the_image_and_overlapping_ones_merge():
+    assert grow_box((100, 50, 140, 150), 0.5, 320, 240) == (80, 0, 160, 200)
+    assert grow_box((300, 200, 320, 240), 1.0, 320, 240) == (280, 160, 320, 240)
+    merged = merge_regions([(0, 0, 50, 50), (200, 0, 250, 50), (40, 40, 100, 100), (90, 90, 120, 120), (5, 5, 5, 9)])
+    assert sorted(merged) == [(0, 0, 120, 120), (200, 0, 250, 50)]
+
+
+def test_region_detector_looks_at_the_whole_frame_every_n_frames_and_else_around_what_it_saw():
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[60:160, 40:80] = 255                      # what the crops must show: the region's own pixels
+    inner = RecordingDetector([(40.0, 60.0, 80.0, 160.0)])
+    regions = RegionDetector(inner, full_frame_every=3, margin=0.5)
+    first = regions.detect(image)                  # frame 0: whole
+    assert inner.shown == [(240, 320)] and regions.last_regions is None and len(first) == 1
+    track = Track(7, (40.0, 60.0, 80.0, 160.0), 0.9, 0, "person", 0)
+    regions.follow([track], first)
+
+    crops = []
+    inner.detect = lambda crop: (crops.append(crop.copy()), Detections.empty(inner.names))[1]
+    assert len(regions.detect(image)) == 0         # frame 1: the track's region only, grown by half its size
+    assert regions.last_regions == [(20, 10, 100, 210)] and crops[0].shape == (200, 80, 3)
+    assert crops[0][50:150, 20:60].min() == 255 and crops[0][:50].max() == 0
+
+    moved = Track(7, (50.0, 60.0, 90.0, 160.0), 0.9, 0, "person", -1)
+    # frame 2: it moved 10 px right last frame, so it should be 10 px further: the region moves with it, and
+    # a detection no track took gets a region too (a newcomer, confirmed on the next frame)
+    regions.follow([moved], detections([(250.0, 20.0, 270.0, 60.0)]))
+    regions.detect(image)
+    assert sorted(regions.last_regions) == [(40, 10, 120, 210), (240, 0, 280, 80)]
+    regions.follow([], Detections.empty(inner.names))
+    inner.detect = RecordingDetector.detect.__get__(inner)
+    regions.detect(image)                          # frame 3: whole again
+    assert regions.last_regions is None and inner.shown[-1] == (240, 320)
+    regions.follow([], Detections.empty(inner.names))
+    regions.detect(image)                          # nobody seen on the whole frame: nothing to look at
+    assert regions.last_regions == []
+
+
+def test_region_detector_offsets_crop_detections_into_the_frame():
+    class CropFinder:
+        name, names = "crop", {0: "person"}
+
+        def detect(self, crop):
+            return detections([(5.0, 10.0, 25.0, 50.0)]) if crop.shape[:2] != (240, 320) else detections(
+                [(100.0, 100.0, 120.0, 140.0)])
+    regions = RegionDetector(CropFinder(), full_frame_every=5, margin=0.5)
+    image = np.zeros((240, 320, 3), np.uint8)
+    regions.follow([], regions.detect(image))      # whole frame: one untracked detection
+    found = regions.detect(image)                  # its region (90, 80, 130, 160): the crop's box moves there
+    assert found.xyxy.tolist() == [[95.0, 90.0, 115.0, 130.0]]
+    with pytest.raises(DetectorError, match="full_frame_every"):
+        RegionDetector(CropFinder(), full_frame_every=0)
 
 
 # -------------------------------------------------------------------------------------------------- metrics

