@@ -7,7 +7,8 @@ Phases (each measured for --phase-s seconds once it is under way):
   idle      landed, nobody in view (the vehicle starts facing away from the follow world's pedestrian), voice off
   auth      landed; an enrolled operator's face (tests/helpers/faces.py views) comes and goes in front of the camera
   teleop    hand photos (tests/helpers/hands.py) through the camera node: thumbs up takes off, pointing up climbs,
-            open palm holds, thumb left turns
+            open palm holds, thumb left turns (with the activation policy on, the operator's face comes first, until
+            gesture recognition is active: the policy keeps it off on the ground until an operator is seen)
   follow    turned towards the follow world's walking pedestrian, /follow/enable true
   voice     voice on (audio_input from a WAV, vad, asr, tts): "turn left ninety degrees", then "land now" lands
 
@@ -25,7 +26,10 @@ Measured:
   control_loop_cpu_pct     the flight controller's control thread (the SCHED_FIFO one with the highest priority)
   voice_to_motion_p50_ms   VAD segment end (capture clock) → /planner/plan stamp, as bench/voice_to_action.py
 
-    python bench/graph.py [--phase-s 30] [--only idle,teleop,...]
+    python bench/graph.py [--phase-s 30] [--only idle,teleop,...] [--activation-policy on|off]
+
+--activation-policy: launch the graph with activation_policy:=true or false (docs/activation.md); default the
+launcher's own default (config/graph.yaml).
 
 The last line is one JSON object (keys in docs/benchmarks.md); a figure that could not be measured is null and
 the reason is printed.
@@ -138,7 +142,7 @@ class Sampler:
 
 # ------------------------------------------------------------------------------------------------ the graph
 class Bench:
-    def __init__(self, work: Path, phase_s: float):
+    def __init__(self, work: Path, phase_s: float, activation_policy: str | None):
         from mmchat_ros.core.launch_graph import load_graph
         from mmchat_ros.core.rosenv import ros_environment
         from mmchat_ros.tools.launcher import Launcher
@@ -153,7 +157,10 @@ class Bench:
         self.arguments = {"world": str(ROOT / "sim" / "worlds" / "follow.yaml"), "operators_db": str(self.db),
                           "llm_backend": "none", "panel_port": str(18100 + self.domain),
                           "foxglove_port": str(19100 + self.domain)}
+        if activation_policy is not None:
+            self.arguments["activation_policy"] = "true" if activation_policy == "on" else "false"
         specs = self.graph.resolve("sim", self.arguments)
+        self.activation_policy = any(spec.name == "activation" for spec in specs)
         for spec in specs:
             if spec.name == "sim":
                 spec.parameters["start_yaw_deg"] = 180.0        # facing away from the pedestrian: nobody in view
@@ -209,6 +216,8 @@ class Bench:
                            ("follow", "follow ready"), ("planner", "planner ready"),
                            ("flight_controller", "flight controller ready")):
             self.ros.wait_for(lambda: line in self.log(name), 180, f"{name}: '{line}'", poll=0.5)
+        if self.activation_policy:
+            self.ros.wait_for(lambda: "activation policy ready" in self.log("activation"), 60, "the activation policy")
         self.flight = FlightClient(self.ros)
         self.ros.wait_for(lambda: "service /takeoff available" in self.log("teleop"), 60, "teleop's services")
         self.ros.wait_for(lambda: self.mux.forwarded > 10, 30, "simulator frames through the bench relay")
@@ -264,9 +273,20 @@ class Bench:
         self.ros.wait_for(lambda: not self.auth_states[-1][1].authorised, 10, "the lapse")
         sleep_until(deadline)
 
+    def present_operator(self):
+        """The operator's face until gesture recognition is active: with the activation policy it is off on the
+        ground until an operator is seen (as a user would first stand in front of the drone)."""
+        from tests.helpers import faces
+        activations = self.log("gesture").count("active: working")
+        self.mux.show([faces.camera_view(OPERATOR, 100 + seed) for seed in range(8)])
+        self.ros.wait_for(lambda: self.log("gesture").count("active: working") > activations, 30,
+                          "gesture recognition activated by the operator in view", poll=0.2)
+
     def teleop(self, deadline):
         from tests.helpers import hands
         flight, ros = self.flight, self.ros
+        if self.activation_policy:
+            self.present_operator()
         self.mux.show([hands.shot("thumbs_up")])
         ros.wait_for(lambda: flight.mode() not in ("LANDED", ""), 30, "the take-off to start")
         self.mux.show([hands.empty_frame()])
@@ -433,6 +453,8 @@ def figures(bench: Bench) -> dict:
     out["per_node_cpu_pct"] = {p: {n: round(v, 1) for n, v in r["cpu"].items()} for p, r in results.items()}
     out["per_node_rss_mb"] = {p: {n: round(v) for n, v in r["rss_mb"].items()} for p, r in results.items()}
     out["bench_cpu_pct"] = {p: round(r["bench_pct"], 1) for p, r in results.items()}
+    out["load_1min_by_phase"] = {p: round(r["load"], 1) for p, r in results.items()}
+    out["activation_policy"] = bench.activation_policy
 
     if "teleop" in results:
         sent = bench.mux.sent
@@ -502,11 +524,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phase-s", type=float, default=30.0, help="measured seconds per phase")
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run, in flight order")
+    parser.add_argument("--activation-policy", choices=("on", "off"), default=None,
+                        help="launch the graph with activation_policy:=true (on) or false (off); default: the "
+                             "launcher's default")
     args = parser.parse_args()
     wanted = [p for p in PHASES if p in args.only.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-graph-"))
     started = time.monotonic()
-    bench = Bench(work, args.phase_s)
+    bench = Bench(work, args.phase_s, args.activation_policy)
     try:
         bench.connect()
         print(f"graph up in {time.monotonic() - started:.0f} s ({len(bench.pids())} nodes; logs in {bench.log_dir})",
