@@ -394,3 +394,20 @@ def test_exported_formats_name_the_packages_they_need_instead_of_installing_them
         backend.UltralyticsDetector(str(model))
     with pytest.raises(DetectorError, match="exporting to openvino needs .*pip install openvino"):
         backend.export_model(str(model), "openvino")
+
+
+def test_a_newcomer_missed_on_a_region_frame_keeps_its_region_until_a_track_covers_it():
+    inner = RecordingDetector([])
+    regions = RegionDetector(inner, full_frame_every=10, margin=0.5)
+    image = np.zeros((240, 320, 3), np.uint8)
+    regions.detect(image)
+    regions.follow([], detections([(100.0, 100.0, 120.0, 140.0)]))       # whole frame: a newcomer, no track yet
+    for _ in range(2):                                                      # missed twice: still looked for
+        regions.detect(image)
+        assert regions.last_regions == [(90, 80, 130, 160)]
+        regions.follow([], Detections.empty(inner.names))
+    regions.detect(image)
+    regions.follow([Track(3, (102.0, 100.0, 122.0, 140.0), 0.9, 0, "person", 0)],
+                   detections([(102.0, 100.0, 122.0, 140.0)]))             # now a track: one region, the track's
+    regions.detect(image)
+    assert regions.last_regions == [(92, 80, 132, 160)]
