@@ -1,6 +1,7 @@
 """The tracker node as a real process over DDS, fed real video frames on /camera/image_raw: the HOG detector with
-ultralytics' ByteTrack finds and tracks vtest.avi's pedestrians; the YOLO path loads a locally built yolo11n model
-and runs; a missing weights file stops the node with a clear error; bad frames are logged and skipped."""
+ultralytics' ByteTrack finds and tracks vtest.avi's pedestrians (regions of interest between whole frames); the
+YOLO path loads a locally built yolo11n model and runs; a missing weights file stops the node with a clear error;
+bad frames are logged and skipped."""
 from __future__ import annotations
 
 import time
@@ -32,7 +33,10 @@ def start_tracker(spawn, **params):
 
 
 def test_hog_tracker_publishes_tracked_people_and_a_debug_image_and_survives_bad_frames(spawn, ros):
-    node = start_tracker(spawn, detector="hog", tracker="bytetrack", frame_rate=5.0, hog_scale=1.1)
+    # Regions of interest between whole frames, as the sim graph runs it.
+    node = start_tracker(spawn, detector="hog", tracker="bytetrack", frame_rate=5.0, hog_scale=1.1,
+                         full_frame_every=3)
+    assert "whole frame every 3 frames, else regions" in node.output
     detections = ros.collect(DetectionArray, "/detections", "sensor")
     debug = ros.collect(Image, "/detections/debug_image", "sensor")
     camera = CameraStream(ros, rate_hz=5.0)
