@@ -41,9 +41,10 @@ PARAMS = {
     "world_file": Param("", "world description (boxes, targets); empty = sim/worlds/default.yaml"),
     "physics_rate_hz": Param(500.0, "MuJoCo physics rate, Hz"),
     "odom_rate_hz": Param(250.0, "rate of /odom and /imu, Hz (the physics advances in steps of this period)"),
-    "idle_odom_rate_hz": Param(30.0, "rate of /odom, /imu and /clock (at most) while the motors are disarmed and the "
+    "idle_odom_rate_hz": Param(15.0, "rate of /odom, /imu and /clock (at most) while the motors are disarmed and the "
                                      "vehicle stands still for idle_settle_s: the physics then advances in steps of "
-                                     "this period; an armed motor command or motion brings back odom_rate_hz at "
+                                     "this period (the camera renders at most once a step: keep it >= "
+                                     "camera_rate_hz); an armed motor command or motion brings back odom_rate_hz at "
                                      "once; 0 = never idle (nor with real_time_factor <= 0), Hz",
                                value_range=(0.0, 250.0)),
     "idle_settle_s": Param(1.0, "disarmed and still this long before the simulator slows to idle_odom_rate_hz, s",
