@@ -47,7 +47,10 @@ OPTIONS = {
     "node-1best": dict(initial_prompt=COMMAND_VOCABULARY, **ONE_BEST),
     "node-window10": dict(initial_prompt=COMMAND_VOCABULARY, window_s=10.0, **ONE_BEST),
     "node-window6": dict(initial_prompt=COMMAND_VOCABULARY, window_s=6.0, **ONE_BEST),
-    "node-default": dict(initial_prompt=COMMAND_VOCABULARY),      # the asr node's: 5 hypotheses, best_hypothesis
+    "node-before": dict(initial_prompt=COMMAND_VOCABULARY, escalate_beam_size=0, extra=(("hypotheses", 5),)),
+    "node-escalate10": dict(initial_prompt=COMMAND_VOCABULARY, escalate_beam_size=10, extra=(("hypotheses", 5),)),
+    # the asr node's: 5 hypotheses, the first clean one; 10 more when none is clean; a 10 s window first
+    "node-default": dict(initial_prompt=COMMAND_VOCABULARY),
 }
 NON_COMMANDS = ["the weather is lovely today", "I had a sandwich in the kitchen", "my brother lives in Glasgow",
                 "hmm let me think", "can you pass me the salt"]

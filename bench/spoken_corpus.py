@@ -36,8 +36,9 @@ Timings, in the audio's own time plus measured compute (what the nodes would do 
     arrives (chunk end), i.e. the VAD's end delay (speech_end_s 0.3 s, in 32 ms steps);
   - asr_ms: the recognizer's wall time for the last segment;
   - latency_ms: end of speech → transcript of the last segment, with early recognition: recognition of the early
-    segment starts when its chunk arrives; the transcript is out when both the final segment has arrived and
-    recognition is done (max of the two), else final arrival + asr_ms.
+    segment starts when its chunk arrives; the transcript is out when recognition is done if it reads as a complete
+    utterance (the asr node's publish_complete_early), else when both the final segment has arrived and recognition
+    is done (max of the two); without an early segment, final arrival + asr_ms.
 Caches (both survive runs; delete the directory to start over): rendered audio as WAV under
 <cache>/audio/<voice>-<sha1(voice spec|text)>.wav, transcripts as JSON lines under
 <cache>/transcripts/<sha1(voice spec|ASR settings|harness version)>.jsonl, one line per text (the latest line for a
@@ -119,7 +120,9 @@ class AsrSettings:
     no_speech_threshold: float = 0.8
     logprob_threshold: float = -1.0
     compute_type: str = "int8"
-    extra: tuple = (("hypotheses", 5),)   # further WhisperRecognizer keyword arguments as (name, value) pairs
+    escalate_beam_size: int = 10
+    # further WhisperRecognizer keyword arguments as (name, value) pairs
+    extra: tuple = (("hypotheses", 5), ("fast_window_s", 10.0))
 
     def key(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -127,9 +130,9 @@ class AsrSettings:
     def recognizer_kwargs(self) -> dict:
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "extra")}
         kwargs.update(dict(self.extra))
-        if kwargs.get("hypotheses", 1) > 1:     # as the asr node does: the planner-readable hypothesis wins
-            from mmchat_ros.core.understanding import best_hypothesis
-            kwargs["choose"] = best_hypothesis
+        if kwargs.get("hypotheses", 1) > 1:     # as the asr node does: more hypotheses when the planner cannot read
+            from mmchat_ros.backends.asr import planner_reads_cleanly   # the first decode cleanly
+            kwargs["accept"] = planner_reads_cleanly
         return kwargs
 
 
@@ -226,6 +229,7 @@ def _silero():
 
 def play(speech: np.ndarray, recognizer, text: str = "", voice: str = "") -> Result:
     """``speech`` (16 kHz int16, trimmed) with silence around it through Silero VAD + segmenter → ``recognizer``."""
+    from mmchat_ros.backends.asr import reads_as_complete_utterance
     from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SpeechEnded, SpeechPaused,
                                                VadSegmenter)
     vad = _silero()
@@ -262,7 +266,12 @@ def play(speech: np.ndarray, recognizer, text: str = "", voice: str = "") -> Res
         if recognition.text:
             texts.append(recognition.text)
         compute = recognition.compute_s
-        out = max(arrival, early_arrival + compute) if early_arrival is not None else arrival + compute
+        if early_arrival is None:
+            out = arrival + compute
+        elif reads_as_complete_utterance(recognition.text):   # the asr node publishes it at the pause
+            out = early_arrival + compute
+        else:
+            out = max(arrival, early_arrival + compute)
         result.vad_ms = (arrival - speech_end) * 1000.0
         result.asr_ms = compute * 1000.0
         result.latency_ms = (out - speech_end) * 1000.0

@@ -3,13 +3,15 @@
 box a real node process over DDS: audio_input → vad → asr → planner → flight_controller, with the simulator) and
 through the LLM path; plus the planner's own decision time for the grammar and the embedded LLM.
 
-- grammar path, end to end: a WAV of spoken commands separated by silence is replayed in real time; for each
-  command, end of speech = the VAD segment's end stamp (capture clock), first motion command = the plan sent to
-  the flight controller (/planner/plan, stamped when sent).
+- grammar path, end to end: a WAV of spoken commands separated by silence is replayed in real time. Per command,
+  each stage from the end of speech (the last spoken sample, on the capture clock): the vad's early segment (the
+  pause that starts recognition), its final segment (the end delay passed), the transcript, the plan sent, the
+  first motion (the flight controller's state changing mode or control source). voice_to_motion_p50/p95_ms keep
+  the older reference: the final segment's end stamp (post_roll_s of silence after the speech) → the plan sent.
 - LLM path: the embedded llama.cpp planner (SmolLM2-135M) on commands the grammar cannot read, timed in process;
   its voice-to-motion figure is the measured end-of-speech → transcript time plus that planning time.
 
-    python bench/voice_to_action.py [--skip-voice] [--llm-runs 5]
+    python bench/voice_to_action.py [--skip-voice] [--llm-runs 5] [--asr-param fast_window_s=10.0 ...]
 """
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, emit, percentile  # noqa: E402
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from mmchat_ros.core.flight.plan import PlanVehicle  # noqa: E402
 from mmchat_ros.core.flight.state_machine import FlightMode  # noqa: E402
@@ -70,12 +74,19 @@ def llm_plan_seconds(runs: int) -> tuple[list[float], int]:
     return times, executable
 
 
-def voice_latencies() -> tuple[list[float], list[float]]:
-    """(end of speech → plan sent, end of speech → transcript) in ms, per spoken command."""
+STAGES = ("vad_early", "vad_final", "transcript", "plan", "motion")
+
+
+def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
+    """Per spoken command, ms from the end of speech (the last sample of the spoken command, on the capture clock)
+    to: the vad's early segment (the pause: recognition starts), its final segment (the end delay passed), the
+    transcript, the plan sent, and the first motion (the flight controller's state changing mode or control
+    source after the plan; arrival time here). "segment_end" is the older reference: ms from the final segment's
+    end stamp (post_roll_s of silence after the speech) to the plan sent."""
     sys.path.insert(0, str(ROOT))
     from mmchat_ros.core.launch_graph import NodeSpec
     from mmchat_ros.core.rosenv import ros_environment
-    from mmchat_ros.msg import ActionPlan, SpeechSegment, Transcript
+    from mmchat_ros.msg import ActionPlan, AudioChunk, FlightState, SpeechSegment, Transcript
     from mmchat_ros.tools.launcher import Launcher
     from mmchat_ros.tools.ros_client import RosClient
     from tests.helpers import speech
@@ -83,7 +94,7 @@ def voice_latencies() -> tuple[list[float], list[float]]:
     parts: list = [1.0]
     for text in VOICE_SEQUENCE:
         parts += [speech.speak(text), 6.0]
-    audio, _spans = speech.compose(*parts)
+    audio, spans = speech.compose(*parts)
     work = tempfile.mkdtemp(prefix="bench-voice-")
     wav = speech.write(os.path.join(work, "commands.wav"), audio)
     domain = 210 + os.getpid() % 20
@@ -91,19 +102,25 @@ def voice_latencies() -> tuple[list[float], list[float]]:
         NodeSpec("sim", "sim", parameters={"camera_enabled": False}),
         NodeSpec("flight_controller", "flight_controller", parameters={"require_authorisation": False}),
         NodeSpec("planner", "planner", parameters={"llm_backend": "none", "require_authorisation": False}),
-        NodeSpec("asr", "asr", parameters={"model": "tiny.en"}),
+        NodeSpec("asr", "asr", parameters={"model": "tiny.en", **asr_parameters}),
         NodeSpec("vad", "vad"),
     ]
     launcher = Launcher(specs, log_dir=work, env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
     launcher.start()
     ros = RosClient(domain, "bench_voice")
+    wall_minus_monotonic = time.time() - time.monotonic()
     try:
+        chunks = ros.collect(AudioChunk, "/audio/chunks", "sensor")
+        early_segments = ros.collect(SpeechSegment, "/speech/segment_early")
         segments = ros.collect(SpeechSegment, "/speech/segment")
         transcripts = ros.collect(Transcript, "/speech/transcript")
         plans = ros.collect(ActionPlan, "/planner/plan")
+        states = ros.collect(FlightState, "/flight/state")
         ros.wait_for(lambda: ros.node.count_subscribers("/speech/segment") and ros.node.count_subscribers(
             "/speech/transcript") and ros.node.count_subscribers("/audio/chunks"), 120, "the speech nodes")
-        time.sleep(3.0)    # the ASR warms up its model at start
+        asr_log = Path(work) / "asr.log"
+        ros.wait_for(lambda: asr_log.is_file() and "asr ready" in asr_log.read_text(errors="replace"), 120,
+                     "the asr model (loaded and warmed up)")
         player = Launcher([NodeSpec("audio_input", "audio_input", parameters={
             "source": "file", "file_path": str(wav), "start": "on_subscriber", "start_delay_s": 1.0,
             "at_end": "exit"})],
@@ -112,19 +129,43 @@ def voice_latencies() -> tuple[list[float], list[float]]:
         deadline = time.monotonic() + len(audio) / 16000 + 30
         while time.monotonic() < deadline and len(plans) < len(VOICE_SEQUENCE):
             time.sleep(0.2)
+        time.sleep(1.0)    # the last plan's first motion
         player.stop()
         stamp = lambda t: t.sec + t.nanosec * 1e-9  # noqa: E731
-        motion, recognised = [], []
+        audio_start = stamp(chunks[0][1].header.stamp) if chunks else float("nan")
+        stages: dict[str, list[float]] = {name: [] for name in (*STAGES, "segment_end")}
         for _, plan in plans:
             sent = stamp(plan.header.stamp)
             ends = [stamp(s.end) for _, s in segments if stamp(s.end) <= sent]
             if ends:
-                motion.append(1000 * (sent - max(ends)))
+                stages["segment_end"].append(1000 * (sent - max(ends)))
+        for start, end in spans:
+            speech_end = audio_start + end
+            before_next = speech_end + 5.0      # the commands are 6 s apart
+            first = lambda times: next((t for t in sorted(times) if speech_end <= t <= before_next),  # noqa
+                                       None)
+            times = {
+                "vad_early": first(stamp(m.header.stamp) for _, m in early_segments),
+                "vad_final": first(stamp(m.header.stamp) for _, m in segments),
+                "transcript": first(stamp(m.header.stamp) for _, m in transcripts),
+                "plan": first(stamp(m.header.stamp) for _, m in plans),
+            }
+            if times["plan"] is not None:
+                previous = None
+                for arrival, state in states:
+                    arrived = arrival + wall_minus_monotonic
+                    if arrived > times["plan"] and previous is not None and \
+                            (state.mode, state.active_source) != previous:
+                        times["motion"] = arrived
+                        break
+                    previous = (state.mode, state.active_source)
+            for name in STAGES:
+                if times.get(name) is not None:
+                    stages[name].append(1000 * (times[name] - speech_end))
         for _, transcript in transcripts:
-            recognised.append(1000 * (stamp(transcript.header.stamp) - stamp(transcript.segment_end)))
             print(f"  heard: '{transcript.text}'", flush=True)
         print(f"  {len(plans)} plans from {len(VOICE_SEQUENCE)} spoken commands", flush=True)
-        return motion, recognised
+        return stages
     finally:
         ros.close()
         launcher.stop()
@@ -133,7 +174,9 @@ def voice_latencies() -> tuple[list[float], list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-voice", action="store_true", help="skip the end-to-end voice run")
-    parser.add_argument("--llm-runs", type=int, default=5)
+    parser.add_argument("--llm-runs", type=int, default=5, help="0: skip the LLM path")
+    parser.add_argument("--asr-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="an asr node parameter for the voice run (YAML value), e.g. fast_window_s=10.0")
     args = parser.parse_args()
     figures = {}
     grammar = grammar_decision_ms()
@@ -141,22 +184,32 @@ def main() -> None:
     figures["grammar_plan_ms_p95"] = percentile(grammar, 95)
     print(f"grammar planner decision: p50 {figures['grammar_plan_ms_p50']:.3f} ms, p95 "
           f"{figures['grammar_plan_ms_p95']:.3f} ms over {len(grammar)} commands", flush=True)
-    llm, executable = llm_plan_seconds(args.llm_runs)
-    figures["llm_plan_s_p50"] = percentile(llm, 50)
-    figures["llm_plan_s_p95"] = percentile(llm, 95)
-    figures["llm_plans_executable"] = executable
-    print(f"LLM planner (llama.cpp, SmolLM2-135M): p50 {figures['llm_plan_s_p50']:.2f} s, p95 "
-          f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back for a "
-          "yes)", flush=True)
+    llm = []
+    if args.llm_runs:
+        llm, executable = llm_plan_seconds(args.llm_runs)
+        figures["llm_plan_s_p50"] = percentile(llm, 50)
+        figures["llm_plan_s_p95"] = percentile(llm, 95)
+        figures["llm_plans_executable"] = executable
+        print(f"LLM planner (llama.cpp, SmolLM2-135M): p50 {figures['llm_plan_s_p50']:.2f} s, p95 "
+              f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back "
+              "for a yes)", flush=True)
     if not args.skip_voice:
-        motion, recognised = voice_latencies()
-        figures["voice_to_motion_p50_ms"] = percentile(motion, 50)
-        figures["voice_to_motion_p95_ms"] = percentile(motion, 95)
-        figures["eos_to_transcript_p50_ms"] = percentile(recognised, 50)
-        figures["voice_to_motion_llm_p50_ms"] = figures["eos_to_transcript_p50_ms"] + 1000 * figures["llm_plan_s_p50"]
-        print(f"end of speech → first motion command, grammar path: p50 {figures['voice_to_motion_p50_ms']:.0f} ms, "
-              f"p95 {figures['voice_to_motion_p95_ms']:.0f} ms ({len(motion)} commands); LLM path ≈ "
-              f"{figures['voice_to_motion_llm_p50_ms']:.0f} ms (transcript p50 + LLM plan p50)", flush=True)
+        stages = voice_latencies({name: yaml.safe_load(value) for name, value in
+                                  (item.split("=", 1) for item in args.asr_param)})
+        figures["voice_to_motion_p50_ms"] = percentile(stages["segment_end"], 50)
+        figures["voice_to_motion_p95_ms"] = percentile(stages["segment_end"], 95)
+        for name in STAGES:
+            figures[f"speech_end_to_{name}_p50_ms"] = percentile(stages[name], 50)
+            figures[f"speech_end_to_{name}_p95_ms"] = percentile(stages[name], 95)
+        figures["eos_to_transcript_p50_ms"] = figures["speech_end_to_transcript_p50_ms"]
+        if llm:
+            figures["voice_to_motion_llm_p50_ms"] = figures["eos_to_transcript_p50_ms"] + \
+                1000 * figures["llm_plan_s_p50"]
+        print("end of speech (last spoken sample) → ..., p50 / p95 ms: " + ", ".join(
+            f"{name} {figures[f'speech_end_to_{name}_p50_ms']:.0f} / {figures[f'speech_end_to_{name}_p95_ms']:.0f}"
+            for name in STAGES), flush=True)
+        print(f"segment end → plan sent, grammar path: p50 {figures['voice_to_motion_p50_ms']:.0f} ms, "
+              f"p95 {figures['voice_to_motion_p95_ms']:.0f} ms ({len(stages['segment_end'])} commands)", flush=True)
     emit(figures)
 
 

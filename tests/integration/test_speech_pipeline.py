@@ -1,6 +1,7 @@
 """The speech nodes as real processes over DDS, on real synthesized speech: a WAV of two commands (converted by sox
-to 24-bit stereo 44.1 kHz, an extensible header) through audio_input → vad → asr gives two transcripts; the robot's own voice coming back through the microphone is not
-transcribed; the user talking over a reply stops it (barge-in) and is transcribed."""
+to 24-bit stereo 44.1 kHz, an extensible header) through audio_input → vad → asr gives two transcripts; a complete
+command at a short pause is published at the pause and what follows it on its own; the robot's own voice coming back
+through the microphone is not transcribed; the user talking over a reply stops it (barge-in) and is transcribed."""
 import shutil
 import subprocess
 import threading
@@ -29,6 +30,14 @@ def ros_params(**params) -> list[str]:
     return args
 
 
+def start_vad_and_asr(spawn):
+    vad = spawn(python_cmd("mmchat_ros.nodes.vad"), name="vad")
+    asr = spawn(python_cmd("mmchat_ros.nodes.asr"), name="asr")
+    vad.wait_for_line("vad ready", timeout=60)
+    asr.wait_for_line("asr ready", timeout=ASR_READY_S)
+    return vad, asr
+
+
 def test_two_commands_from_a_wav_file_become_two_transcripts(spawn, ros, tmp_path):
     commands = ["take off", "fly forward two meters"]
     audio, spans = compose(1.0, speak(commands[0], "piper-joe"), 2.0, speak(commands[1], "piper-joe"), 0.5)
@@ -43,10 +52,7 @@ def test_two_commands_from_a_wav_file_become_two_transcripts(spawn, ros, tmp_pat
     active = ros.collect(Bool, "speech/active")
     transcripts = ros.collect(Transcript, "speech/transcript")
 
-    vad = spawn(python_cmd("mmchat_ros.nodes.vad"), name="vad")
-    asr = spawn(python_cmd("mmchat_ros.nodes.asr"), name="asr")
-    vad.wait_for_line("vad ready", timeout=60)
-    asr.wait_for_line("asr ready", timeout=ASR_READY_S)
+    start_vad_and_asr(spawn)
     audio_input = spawn(python_cmd("mmchat_ros.nodes.audio_input", *ros_params(
         source="file", file_path=str(wav), start="on_subscriber", min_subscribers=2, start_delay_s=1.0,
         trail_silence_s=1.0, at_end="exit")), name="audio_input")     # 2: the vad and this test
@@ -71,6 +77,22 @@ def test_two_commands_from_a_wav_file_become_two_transcripts(spawn, ros, tmp_pat
         assert stamp_to_seconds(transcript.header.stamp) > stamp_to_seconds(segment.end)
     assert [msg.data for _, msg in active if msg.data] == [True, True]   # one "speaking" per command
     assert active[-1][1].data is False
+
+
+def test_a_complete_command_at_a_pause_is_published_then_only_what_follows(spawn, ros, tmp_path):
+    # a pause longer than the vad's post-roll (the early segment goes out) and shorter than its end delay
+    audio, _ = compose(1.0, speak("take off", "piper-joe"), 0.22, speak("turn left ninety degrees", "piper-joe"), 0.5)
+    segments = ros.collect(SpeechSegment, "speech/segment")
+    transcripts = ros.collect(Transcript, "speech/transcript")
+    _, asr = start_vad_and_asr(spawn)
+    ros.wait_for(lambda: ros.node.count_subscribers("audio/chunks") >= 1, 10, "the vad's subscription")
+    Microphone(ros, write(tmp_path / "commands.wav", audio)).play().wait()
+    ros.wait_for(lambda: len(transcripts) >= 2, 90, "two transcripts")
+    asr.wait_for_line(r"transcript: .* at the pause", timeout=5)
+    asr.wait_for_line(r"transcript: .* after words already published", timeout=5)
+    texts = [msg.text for _, msg in transcripts]
+    assert len(segments) == 1 and len(texts) == 2                    # one segment: the pause did not end it
+    assert wer("take off", texts[0]) == 0.0 and wer("turn left ninety degrees", texts[1]) <= 0.25, texts
 
 
 class Microphone:

@@ -18,6 +18,12 @@ vs 0.096) for half the CPU time; at 15 s and below the decoder loops on most sho
 ...", WER 0.3-0.5 even with loops collapsed), so 20 s is the default. A greedy decode that still loops (base does,
 now and then: "one hundred A-B-B-B-...") is decoded again with beam search (fallback_beam_size). An initial prompt
 and hot words (the command vocabulary) bias the decoder towards the words the robot understands.
+
+Hypotheses read by the command language: with an ``accept`` test (planner_reads_cleanly: what the planner reads
+cleanly), the first of the ``hypotheses`` n-best hypotheses that passes is the transcript (the best-scored one when
+it passes); only when none passes does an escalation (escalate_beam_size hypotheses from a beam that wide) search
+the same encoder output further, so its cost is paid by failures alone. fast_window_s tries a shorter encoder window
+first (about half the encoder time at 10 s), kept only when a hypothesis passes and nothing looks wrong.
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import os
 import shutil
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +135,37 @@ def ends_in_a_loop(text: str) -> bool:
     return any(words[-2 * k:-k] == words[-k:] for k in range(1, len(words) // 2 + 1))
 
 
+def planner_reads_cleanly(text: str) -> bool:
+    """The command language reads ``text`` cleanly: a command, question, refusal or chit-chat with every word
+    accounted for (core.understanding.best_hypothesis's test; an empty first candidate never passes it, so it
+    picks ``text`` exactly when ``text`` does)."""
+    from mmchat_ros.core.understanding import best_hypothesis
+    return best_hypothesis(["", text]) == 1
+
+
+# Words that leave an utterance hanging: more is coming ("take off and", "hover for", "fly forward two point")
+DANGLING_WORDS = {"and", "then", "after", "to", "for", "by", "at", "of", "the", "a", "an", "point", "plus", "until",
+                  "with", "please"}
+
+
+def reads_as_complete_utterance(text: str) -> bool:
+    """Whisper closed the sentence (. ! ?), no word is left hanging, and the command language reads it cleanly:
+    the speaker has said a whole command, question or reply, so acting on it need not wait for more silence."""
+    text = text.strip()
+    words = [word.strip(".,!?;:").lower() for word in text.split()]
+    return bool(words) and text[-1] in ".!?" and words[-1] not in DANGLING_WORDS and planner_reads_cleanly(text)
+
+
+@dataclass(frozen=True)
+class Decode:
+    """One decode of an encoder output: the text taken (best-scored unless chosen otherwise) and every hypothesis."""
+    text: str
+    avg_logprob: float
+    language: str
+    no_speech_prob: float
+    alternatives: list[tuple[str, float]]   # (text, avg_logprob), best-scored first
+
+
 @dataclass(frozen=True)
 class Recognition:
     text: str
@@ -140,7 +177,8 @@ class Recognition:
     compute_s: float
     window_s: float             # encoder window used for the accepted result
     retried: bool = False       # the first result was rejected and the segment decoded again
-    hypotheses: tuple[str, ...] = ()   # with hypotheses > 1: every hypothesis, best-scored first
+    hypotheses: tuple[str, ...] = ()   # with hypotheses > 1: every hypothesis decoded, best-scored first
+    passes: int = 1             # searches of the encoder output: 2 when the wider escalation ran
 
     @property
     def real_time_factor(self) -> float:
@@ -153,9 +191,12 @@ class WhisperRecognizer:
                  window_s: float = DEFAULT_WINDOW_S, initial_prompt: str = COMMAND_VOCABULARY, hotwords: str = "",
                  no_speech_threshold: float = 0.8, logprob_threshold: float = -1.0,
                  compression_ratio_threshold: float = 2.4, fallback_beam_size: int = 5, hypotheses: int = 1,
-                 choose=None):
-        """``hypotheses`` > 1 decodes that many (beam search at least as wide) and ``choose`` (a list of texts,
-        best-scored first → the index to use; e.g. core.understanding.best_hypothesis) picks the transcript."""
+                 escalate_beam_size: int = 0, fast_window_s: float = 0.0, accept=None):
+        """``hypotheses`` > 1 decodes that many (beam search at least as wide); ``accept`` (text → bool, e.g.
+        planner_reads_cleanly) picks the first that passes, best-scored first (the best-scored when none does);
+        when none passes, ``escalate_beam_size`` (> hypotheses) more from a beam that wide. ``fast_window_s``
+        (< window_s, with ``accept``): a first decode through that shorter encoder window, kept when a hypothesis
+        passes and nothing looks wrong; otherwise recognition goes on with window_s as without it."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -177,7 +218,9 @@ class WhisperRecognizer:
         self.compression_ratio_threshold = compression_ratio_threshold
         self.fallback_beam_size = fallback_beam_size
         self.hypotheses = max(1, int(hypotheses))
-        self.choose = choose
+        self.escalate_beam_size = int(escalate_beam_size)
+        self.fast_window_s = fast_window_s
+        self.accept = accept
         self._tokenizers: dict[str, object] = {}
         tokenizer = self._tokenizer(self.language or "en")
         self.suppress_tokens = list(get_suppressed_tokens(tokenizer, [-1]))
@@ -206,32 +249,61 @@ class WhisperRecognizer:
             from mmchat_ros.backends.audio_io import resample
             audio = resample(audio, sample_rate, SAMPLE_RATE)
         audio_s = audio.size / SAMPLE_RATE
-        window = self._window_for(audio_s)
-        result = self._decode(audio, window, self.beam_size)
+        window = self._window_for(audio_s, self.window_s)
+        fast_window = self._window_for(audio_s, self.fast_window_s) if self.fast_window_s > 0 else window
+        if self.accept is not None and fast_window < window:
+            # a quick look through a shorter encoder window: it stands only when it reads cleanly and sanely
+            fast = self._generate(self._encode(audio, fast_window), audio_s, self.beam_size, self.hypotheses)
+            if not self._looks_wrong(fast, audio_s) and self._accepted(fast) is not None:
+                return self._recognition(self._accepted(fast), audio_s, started, fast_window, False, 1)
+        encoded = self._encode(audio, window)
+        result = self._generate(encoded, audio_s, self.beam_size, self.hypotheses)
         retried = False
         if window < STANDARD_WINDOW_S and self._looks_wrong(result, audio_s):
-            result = self._decode(audio, STANDARD_WINDOW_S, self.beam_size)
             window, retried = STANDARD_WINDOW_S, True
-        if self._loops(result[0], audio_s) and self.fallback_beam_size > self.beam_size:
+            encoded = self._encode(audio, window)
+            result = self._generate(encoded, audio_s, self.beam_size, self.hypotheses)
+        if self._loops(result.text, audio_s) and self.fallback_beam_size > self.beam_size:
             # greedy decoding stuck in a loop ("one hundred A-B-B-B-..."): beam search usually ends it
-            result = self._decode(audio, window, self.fallback_beam_size)
+            result = self._generate(encoded, audio_s, self.fallback_beam_size, self.hypotheses)
             retried = True
-        text, language, avg_logprob, no_speech_prob, alternatives = result
-        if len(alternatives) > 1 and self.choose is not None:
-            text, avg_logprob = alternatives[self.choose([t for t, _ in alternatives])]
-        if no_speech_prob > self.no_speech_threshold:
+        if self.accept is None or not result.text:
+            return self._recognition(result, audio_s, started, window, retried, 1)
+        if self._accepted(result) is None and self.escalate_beam_size > max(self.beam_size, self.hypotheses):
+            # no hypothesis reads cleanly: a wider search of the same encoder output
+            wider = self._generate(encoded, audio_s, self.escalate_beam_size, self.escalate_beam_size,
+                                   result.language)
+            result = replace(result, alternatives=result.alternatives + [
+                alternative for alternative in wider.alternatives if alternative not in result.alternatives])
+            return self._recognition(self._accepted(result) or result, audio_s, started, window, retried, 2)
+        return self._recognition(self._accepted(result) or result, audio_s, started, window, retried, 1)
+
+    def _accepted(self, decode: Decode) -> Decode | None:
+        """``decode`` with its first hypothesis that ``accept`` passes (best-scored first) as the text; None when
+        none passes."""
+        return next((replace(decode, text=text, avg_logprob=logprob) for text, logprob in decode.alternatives
+                     if text and self.accept(text)), None)
+
+    def _recognition(self, decode: Decode, audio_s: float, started: float, window: float, retried: bool,
+                     passes: int) -> Recognition:
+        text = decode.text
+        if decode.no_speech_prob > self.no_speech_threshold:
             # Whisper's own rule also asks for a low log-probability, but with the command prompt the decoder is
             # sure of its "you" on silence; real commands score a no-speech probability below 0.2 here
             text = ""
-        return Recognition(text=text, language=language, confidence=float(math.exp(min(0.0, avg_logprob))),
-                           avg_logprob=avg_logprob, no_speech_prob=no_speech_prob, audio_s=audio_s,
+        alternatives = decode.alternatives
+        return Recognition(text=text, language=decode.language,
+                           confidence=float(math.exp(min(0.0, decode.avg_logprob))), avg_logprob=decode.avg_logprob,
+                           no_speech_prob=decode.no_speech_prob, audio_s=audio_s,
                            compute_s=time.perf_counter() - started, window_s=window, retried=retried,
-                           hypotheses=tuple(t for t, _ in alternatives) if len(alternatives) > 1 else ())
+                           hypotheses=tuple(t for t, _ in alternatives) if len(alternatives) > 1 else (),
+                           passes=passes)
 
-    def _window_for(self, audio_s: float) -> float:
-        if self.window_s >= STANDARD_WINDOW_S:
+    @staticmethod
+    def _window_for(audio_s: float, window_s: float) -> float:
+        if window_s >= STANDARD_WINDOW_S:
             return STANDARD_WINDOW_S
-        return min(STANDARD_WINDOW_S, max(self.window_s, math.ceil(audio_s + 1.0)))
+        return min(STANDARD_WINDOW_S, max(window_s, math.ceil(audio_s + 1.0)))
 
     def _loops(self, text: str, audio_s: float) -> bool:
         tokens = len(self._tokenizer("en").encode(text)) if text else 0
@@ -239,12 +311,10 @@ class WhisperRecognizer:
                 or tokens > MAX_TOKENS_PER_S * audio_s + 3
                 or ends_in_a_loop(text))
 
-    def _looks_wrong(self, result, audio_s: float) -> bool:
-        text, _, avg_logprob, _, _ = result
-        return self._loops(text, audio_s) or avg_logprob < self.logprob_threshold
+    def _looks_wrong(self, decode: Decode, audio_s: float) -> bool:
+        return self._loops(decode.text, audio_s) or decode.avg_logprob < self.logprob_threshold
 
-    def _decode(self, audio: np.ndarray, window_s: float, beam_size: int):
-        """(text, language, avg_logprob, no_speech_prob, [(text, avg_logprob) of every hypothesis])"""
+    def _encode(self, audio: np.ndarray, window_s: float):
         # Padded with silence in the audio, as Whisper's training data was (the log-mel floor of silence, not zero
         # features); audio beyond 30 s is cut (the vad node's max_segment_s keeps segments shorter).
         window_samples = int(round(window_s * SAMPLE_RATE))
@@ -252,9 +322,10 @@ class WhisperRecognizer:
         padded_audio[:min(audio.size, window_samples)] = audio[:window_samples]
         frames = int(round(window_s * self.frames_per_s))
         features = self.model.feature_extractor(padded_audio, padding=160)[:, :frames]   # 160: one more frame
-        encoded = self.model.encode(np.ascontiguousarray(features, dtype=np.float32))
-        audio_s = audio.size / SAMPLE_RATE
-        language = self.language
+        return self.model.encode(np.ascontiguousarray(features, dtype=np.float32))
+
+    def _generate(self, encoded, audio_s: float, beam_size: int, hypotheses: int = 1, language: str = "") -> Decode:
+        language = language or self.language
         if not language:
             detected = self.model.model.detect_language(encoded)[0]
             language = detected[0][0].strip("<|>") if detected else "en"
@@ -263,7 +334,7 @@ class WhisperRecognizer:
             [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         max_new = min(self.model.max_length - len(prompt), int(MAX_TOKENS_PER_S * audio_s * 2) + 16)
         result = self.model.model.generate(
-            encoded, [prompt], beam_size=max(beam_size, self.hypotheses), num_hypotheses=self.hypotheses,
+            encoded, [prompt], beam_size=max(beam_size, hypotheses), num_hypotheses=hypotheses,
             max_length=len(prompt) + max_new, return_scores=True, return_no_speech_prob=True, suppress_blank=True,
             suppress_tokens=self.suppress_tokens)[0]
         alternatives = []
@@ -272,5 +343,4 @@ class WhisperRecognizer:
             avg_logprob = score * length / (length + 1) if length else -math.inf   # as faster-whisper
             alternatives.append((tokenizer.decode([t for t in sequence if t < tokenizer.eot]).strip(),
                                  float(avg_logprob)))
-        text, avg_logprob = alternatives[0]
-        return text, language, avg_logprob, float(result.no_speech_prob), alternatives
+        return Decode(*alternatives[0], language, float(result.no_speech_prob), alternatives)
