@@ -165,7 +165,7 @@ def llm_part(understanding: Understanding, entries: list[dict], args) -> dict:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(15)        # let the graph load its models so the LLM competes with a running graph
     try:
-        llm = LlamaCppBackend(threads=2, deadline_s=args.llm_timeout_s)
+        llm = LlamaCppBackend(threads=1, deadline_s=args.llm_timeout_s)      # the planner's llm_threads default
         planner = Planner(llm, understanding=understanding, llm_timeout_s=args.llm_timeout_s, warm_up_llm=True)
         planner._llm_worker.submit(lambda: None).result()          # wait for the warm-up
         timings = []

