@@ -422,8 +422,13 @@ class FlightControllerNode(MmchatNode):
                     # TAKING_OFF straight to LANDED: the core abandoned a take-off that never left the ground.
                     abandoned = previous == "TAKING_OFF" and mode == "LANDED"
                     why = f" ({status.land_reason})" if (mode == "LANDING" or abandoned) and status.land_reason else ""
-                    log = self.get_logger().warn if abandoned else self.get_logger().info
-                    log(f"mode {mode}{why}, source '{status.active_source}'")
+                    line = f"mode {mode}{why}, source '{status.active_source}'"
+                    # Two call sites: rclpy refuses a change of severity at one ("Logger severity cannot be
+                    # changed between calls"), which left every later tick failing here after an abandoned take-off.
+                    if abandoned:
+                        self.get_logger().warn(line)
+                    else:
+                        self.get_logger().info(line)
                 self.last_state_key = key
                 self.publish_state(status)
         except Exception as exc:
