@@ -75,10 +75,11 @@ def llm_plan_seconds(runs: int) -> tuple[list[float], int]:
 
 
 STAGES = ("vad_early", "vad_final", "transcript", "plan", "motion")
+VOICED_LEVEL = 64           # |sample| above this is speech in the composed file (its silences are zeros)
 
 
 def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
-    """Per spoken command, ms from the end of speech (the last sample of the spoken command, on the capture clock)
+    """Per spoken command, ms from the end of speech (the last voiced sample of its segment, on the capture clock)
     to: the vad's early segment (the pause: recognition starts), its final segment (the end delay passed), the
     transcript, the plan sent, and the first motion (the flight controller's state changing mode or control
     source after the plan; arrival time here). "segment_end" is the older reference: ms from the final segment's
@@ -86,7 +87,7 @@ def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
     sys.path.insert(0, str(ROOT))
     from mmchat_ros.core.launch_graph import NodeSpec
     from mmchat_ros.core.rosenv import ros_environment
-    from mmchat_ros.msg import ActionPlan, AudioChunk, FlightState, SpeechSegment, Transcript
+    from mmchat_ros.msg import ActionPlan, FlightState, SpeechSegment, Transcript
     from mmchat_ros.tools.launcher import Launcher
     from mmchat_ros.tools.ros_client import RosClient
     from tests.helpers import speech
@@ -94,7 +95,7 @@ def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
     parts: list = [1.0]
     for text in VOICE_SEQUENCE:
         parts += [speech.speak(text), 6.0]
-    audio, spans = speech.compose(*parts)
+    audio, _ = speech.compose(*parts)
     work = tempfile.mkdtemp(prefix="bench-voice-")
     wav = speech.write(os.path.join(work, "commands.wav"), audio)
     domain = 210 + os.getpid() % 20
@@ -110,7 +111,6 @@ def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
     ros = RosClient(domain, "bench_voice")
     wall_minus_monotonic = time.time() - time.monotonic()
     try:
-        chunks = ros.collect(AudioChunk, "/audio/chunks", "sensor")
         early_segments = ros.collect(SpeechSegment, "/speech/segment_early")
         segments = ros.collect(SpeechSegment, "/speech/segment")
         transcripts = ros.collect(Transcript, "/speech/transcript")
@@ -132,25 +132,27 @@ def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
         time.sleep(1.0)    # the last plan's first motion
         player.stop()
         stamp = lambda t: t.sec + t.nanosec * 1e-9  # noqa: E731
-        audio_start = stamp(chunks[0][1].header.stamp) if chunks else float("nan")
         stages: dict[str, list[float]] = {name: [] for name in (*STAGES, "segment_end")}
         for _, plan in plans:
             sent = stamp(plan.header.stamp)
             ends = [stamp(s.end) for _, s in segments if stamp(s.end) <= sent]
             if ends:
                 stages["segment_end"].append(1000 * (sent - max(ends)))
-        for start, end in spans:
-            speech_end = audio_start + end
-            before_next = speech_end + 5.0      # the commands are 6 s apart
-            first = lambda times: next((t for t in sorted(times) if speech_end <= t <= before_next),  # noqa
-                                       None)
+        for _, segment in segments:
+            # the file's silences are digital zeros: the last voiced sample of the segment is the end of speech
+            voiced = np.flatnonzero(np.abs(np.asarray(segment.samples, dtype=np.int32)) > VOICED_LEVEL)
+            speech_end = stamp(segment.start) + (voiced[-1] + 1) / 16000 if voiced.size else stamp(segment.end)
+            same_speech = lambda start: stamp(start) == stamp(segment.start)  # noqa: E731
+            first = lambda times: min((t for t in times if t >= speech_end), default=None)  # noqa: E731
             times = {
-                "vad_early": first(stamp(m.header.stamp) for _, m in early_segments),
-                "vad_final": first(stamp(m.header.stamp) for _, m in segments),
-                "transcript": first(stamp(m.header.stamp) for _, m in transcripts),
-                "plan": first(stamp(m.header.stamp) for _, m in plans),
+                "vad_early": first(stamp(m.header.stamp) for _, m in early_segments if same_speech(m.start)),
+                "vad_final": stamp(segment.header.stamp),
+                "transcript": first(stamp(m.header.stamp) for _, m in transcripts if same_speech(m.segment_start)),
             }
-            if times["plan"] is not None:
+            if times["transcript"] is not None:     # a refused or questioned command sends no plan
+                times["plan"] = min((stamp(m.header.stamp) for _, m in plans
+                                     if 0 <= stamp(m.header.stamp) - times["transcript"] <= 2.0), default=None)
+            if times.get("plan") is not None:
                 previous = None
                 for arrival, state in states:
                     arrived = arrival + wall_minus_monotonic

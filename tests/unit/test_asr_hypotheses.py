@@ -74,10 +74,11 @@ def test_without_an_acceptance_test_the_best_scored_hypothesis_is_the_transcript
 
 
 @pytest.mark.parametrize("fast_texts,calls", [
-    (["lend now", "land now"], [("encode", 10.0), ("decode", 10.0, 5)]),
-    (["lend now"], [("encode", 10.0), ("decode", 10.0, 5), ("encode", 20.0), ("decode", 20.0, 5)]),
+    (["land now", "lend now"], [("encode", 10.0), ("decode", 10.0, 5)]),
+    # only its best-scored hypothesis: further down, a short window's list holds clean but wrong readings
+    (["lend now", "land now"], [("encode", 10.0), ("decode", 10.0, 5), ("encode", 20.0), ("decode", 20.0, 5)]),
 ])
-def test_the_short_window_stands_only_when_a_hypothesis_reads_cleanly(fast_texts, calls):
+def test_the_short_window_stands_only_when_its_best_hypothesis_reads_cleanly(fast_texts, calls):
     recognizer = ScriptedRecognizer({(10.0, 5): fast_texts, (20.0, 5): ["land now"]}, fast_window_s=10.0)
     result = recognizer.transcribe(AUDIO)
     assert result.text == "land now" and recognizer.calls == calls

@@ -23,7 +23,8 @@ Hypotheses read by the command language: with an ``accept`` test (planner_reads_
 cleanly), the first of the ``hypotheses`` n-best hypotheses that passes is the transcript (the best-scored one when
 it passes); only when none passes does an escalation (escalate_beam_size hypotheses from a beam that wide) search
 the same encoder output further, so its cost is paid by failures alone. fast_window_s tries a shorter encoder window
-first (about half the encoder time at 10 s), kept only when a hypothesis passes and nothing looks wrong.
+first (about half the encoder time at 10 s), kept only when its best-scored hypothesis passes and nothing looks
+wrong.
 """
 from __future__ import annotations
 
@@ -195,8 +196,8 @@ class WhisperRecognizer:
         """``hypotheses`` > 1 decodes that many (beam search at least as wide); ``accept`` (text → bool, e.g.
         planner_reads_cleanly) picks the first that passes, best-scored first (the best-scored when none does);
         when none passes, ``escalate_beam_size`` (> hypotheses) more from a beam that wide. ``fast_window_s``
-        (< window_s, with ``accept``): a first decode through that shorter encoder window, kept when a hypothesis
-        passes and nothing looks wrong; otherwise recognition goes on with window_s as without it."""
+        (< window_s, with ``accept``): a first decode through that shorter encoder window, kept when its best-scored
+        hypothesis passes and nothing looks wrong; otherwise recognition goes on with window_s as without it."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -252,10 +253,12 @@ class WhisperRecognizer:
         window = self._window_for(audio_s, self.window_s)
         fast_window = self._window_for(audio_s, self.fast_window_s) if self.fast_window_s > 0 else window
         if self.accept is not None and fast_window < window:
-            # a quick look through a shorter encoder window: it stands only when it reads cleanly and sanely
+            # a quick look through a shorter encoder window: its best-scored hypothesis stands only when it reads
+            # cleanly and sanely (going down its list finds clean but wrong readings: "hello there drone" → "Follow
+            # me drone.")
             fast = self._generate(self._encode(audio, fast_window), audio_s, self.beam_size, self.hypotheses)
-            if not self._looks_wrong(fast, audio_s) and self._accepted(fast) is not None:
-                return self._recognition(self._accepted(fast), audio_s, started, fast_window, False, 1)
+            if fast.text and self.accept(fast.text) and not self._looks_wrong(fast, audio_s):
+                return self._recognition(fast, audio_s, started, fast_window, False, 1)
         encoded = self._encode(audio, window)
         result = self._generate(encoded, audio_s, self.beam_size, self.hypotheses)
         retried = False

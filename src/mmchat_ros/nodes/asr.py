@@ -139,16 +139,19 @@ class AsrNode(MmchatNode):
         if early and self.recognition.waiting:
             return   # something newer is waiting (this segment's end, or more speech): no head start to win
         samples, notes = int16_numpy(msg.samples), []
-        if self.acted is not None and continues(self.acted, msg):
+        if self.acted is not None and overlaps(self.acted, msg):
             # the words up to an earlier pause were published (and acted on): only what came after them is new
-            samples, notes = samples[len(self.acted.samples):], ["after words already published"]
+            samples = samples[samples_before(msg, stamp_to_seconds(self.acted.end)):]
+            notes = ["after words already published"]
+        something_new = not notes or samples.size >= MIN_NEW_SAMPLES   # else it ends where the published words did
         if early:
-            result = self.recognizer.transcribe(samples, msg.sample_rate)
-            published = self.p.publish_complete_early and reads_as_complete_utterance(result.text)
-            if published:
-                self.publish(msg, result, [*notes, "at the pause"])
-                self.acted = msg
-            self.early = EarlyResult(msg, result, notes, published)
+            if something_new:
+                result = self.recognizer.transcribe(samples, msg.sample_rate)
+                published = self.p.publish_complete_early and reads_as_complete_utterance(result.text)
+                if published:
+                    self.publish(msg, result, [*notes, "at the pause"])
+                    self.acted = msg
+                self.early = EarlyResult(msg, result, notes, published)
             return
         early_result, self.early, self.acted = self.early, None, None
         if early_result is not None and segment_key(early_result.segment) == segment_key(msg):
@@ -156,7 +159,8 @@ class AsrNode(MmchatNode):
             if not early_result.published:
                 self.publish(msg, early_result.result, [*early_result.notes, "from the pause"])
             return
-        self.publish(msg, self.recognizer.transcribe(samples, msg.sample_rate), notes)
+        if something_new:
+            self.publish(msg, self.recognizer.transcribe(samples, msg.sample_rate), notes)
 
     def publish(self, msg: SpeechSegment, result, notes: list[str]) -> None:
         latency = time.time() - stamp_to_seconds(msg.end)
@@ -192,14 +196,22 @@ class EarlyResult:
     published: bool             # read as a complete utterance and published at the pause
 
 
+MIN_NEW_SAMPLES = 3200      # 0.2 s (the vad's min_speech_s): less after published words is their trailing silence
+
+
 def segment_key(msg: SpeechSegment) -> tuple:
     return msg.start.sec, msg.start.nanosec, msg.end.sec, msg.end.nanosec, len(msg.samples)
 
 
-def continues(earlier: SpeechSegment, msg: SpeechSegment) -> bool:
-    """``msg`` is the same speech as ``earlier`` and went on after it: the same start, more audio."""
-    return (earlier.start.sec, earlier.start.nanosec) == (msg.start.sec, msg.start.nanosec) and \
-        len(msg.samples) > len(earlier.samples)
+def overlaps(earlier: SpeechSegment, msg: SpeechSegment) -> bool:
+    """``msg`` holds audio of ``earlier`` (capture times): the same speech, seen again at a later pause or its end.
+    By time, not samples: a chunk lost on the way makes the vad's later view of the same speech differ a little."""
+    return stamp_to_seconds(msg.start) <= stamp_to_seconds(earlier.end)
+
+
+def samples_before(msg: SpeechSegment, time_s: float) -> int:
+    """How many of ``msg``'s samples were captured up to ``time_s``."""
+    return max(0, min(len(msg.samples), int(round((time_s - stamp_to_seconds(msg.start)) * msg.sample_rate)) + 1))
 
 
 def main(args=None):
