@@ -18,7 +18,7 @@ class ScriptedRecognizer(WhisperRecognizer):
         self.calls: list[tuple] = []
         self.beam_size, self.window_s, self.hypotheses = 1, 20.0, options.get("hypotheses", 5)
         self.escalate_beam_size = options.get("escalate_beam_size", 0)
-        self.fast_window_s = options.get("fast_window_s", 0.0)
+        self.fast_window_s, self.fast_min_confidence = options.get("fast_window_s", 0.0), 0.5
         self.fallback_beam_size, self.no_speech_threshold, self.logprob_threshold = 5, 0.8, -1.0
         self.compression_ratio_threshold, self.language = 2.4, "en"
         self.accept = options.get("accept", ACCEPTED.__contains__)

@@ -23,8 +23,8 @@ Hypotheses read by the command language: with an ``accept`` test (planner_reads_
 cleanly), the first of the ``hypotheses`` n-best hypotheses that passes is the transcript (the best-scored one when
 it passes); only when none passes does an escalation (escalate_beam_size hypotheses from a beam that wide) search
 the same encoder output further, so its cost is paid by failures alone. fast_window_s tries a shorter encoder window
-first (about half the encoder time at 10 s), kept only when its best-scored hypothesis passes and nothing looks
-wrong.
+first (about half the encoder time at 10 s), kept only when its best-scored hypothesis passes, confidently, and
+nothing looks wrong.
 """
 from __future__ import annotations
 
@@ -192,12 +192,14 @@ class WhisperRecognizer:
                  window_s: float = DEFAULT_WINDOW_S, initial_prompt: str = COMMAND_VOCABULARY, hotwords: str = "",
                  no_speech_threshold: float = 0.8, logprob_threshold: float = -1.0,
                  compression_ratio_threshold: float = 2.4, fallback_beam_size: int = 5, hypotheses: int = 1,
-                 escalate_beam_size: int = 0, fast_window_s: float = 0.0, accept=None):
+                 escalate_beam_size: int = 0, fast_window_s: float = 0.0, fast_min_confidence: float = 0.5,
+                 accept=None):
         """``hypotheses`` > 1 decodes that many (beam search at least as wide); ``accept`` (text → bool, e.g.
         planner_reads_cleanly) picks the first that passes, best-scored first (the best-scored when none does);
         when none passes, ``escalate_beam_size`` (> hypotheses) more from a beam that wide. ``fast_window_s``
         (< window_s, with ``accept``): a first decode through that shorter encoder window, kept when its best-scored
-        hypothesis passes and nothing looks wrong; otherwise recognition goes on with window_s as without it."""
+        hypothesis passes with a confidence of at least ``fast_min_confidence`` and nothing looks wrong; otherwise
+        recognition goes on with window_s as without it."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -221,6 +223,7 @@ class WhisperRecognizer:
         self.hypotheses = max(1, int(hypotheses))
         self.escalate_beam_size = int(escalate_beam_size)
         self.fast_window_s = fast_window_s
+        self.fast_min_confidence = fast_min_confidence
         self.accept = accept
         self._tokenizers: dict[str, object] = {}
         tokenizer = self._tokenizer(self.language or "en")
@@ -254,10 +257,11 @@ class WhisperRecognizer:
         fast_window = self._window_for(audio_s, self.fast_window_s) if self.fast_window_s > 0 else window
         if self.accept is not None and fast_window < window:
             # a quick look through a shorter encoder window: its best-scored hypothesis stands only when it reads
-            # cleanly and sanely (going down its list finds clean but wrong readings: "hello there drone" → "Follow
-            # me drone.")
+            # cleanly, sanely and confidently (going down its list, or taking an unsure first one, finds clean but
+            # wrong readings: "hello there drone" → "Follow me drone." at confidence 0.38)
             fast = self._generate(self._encode(audio, fast_window), audio_s, self.beam_size, self.hypotheses)
-            if fast.text and self.accept(fast.text) and not self._looks_wrong(fast, audio_s):
+            if fast.text and self.accept(fast.text) and not self._looks_wrong(fast, audio_s) and \
+                    math.exp(min(0.0, fast.avg_logprob)) >= self.fast_min_confidence:
                 return self._recognition(fast, audio_s, started, fast_window, False, 1)
         encoded = self._encode(audio, window)
         result = self._generate(encoded, audio_s, self.beam_size, self.hypotheses)

@@ -47,10 +47,12 @@ PARAMS = {
     "escalate_beam_size": Param(10, "when none of the hypotheses reads cleanly, this many more from a beam this "
                                     "wide over the same encoder output (paid for by those utterances only); "
                                     "<= hypotheses: none. Spoken dev commands understood 0.892 -> 0.900"),
-    "fast_window_s": Param(10.0, "first decode through this shorter encoder window (at least the segment + 1 s), "
-                                 "kept only when a hypothesis reads cleanly and nothing looks wrong (3 in 4 "
-                                 "utterances); otherwise recognition goes on with window_s. 0 = off. Recognition "
-                                 "time p50 -12 %, as accurate on the spoken dev commands (0.902 vs 0.900)"),
+    "fast_window_s": Param(10.0, "first decode through this shorter encoder window (at least the segment + 1 s); "
+                                 "its best-scored hypothesis is kept when it reads cleanly with at least "
+                                 "fast_min_confidence and nothing looks wrong, otherwise recognition goes on with "
+                                 "window_s. 0 = off. Recognition time p50 -12 % (interleaved, load 11)"),
+    "fast_min_confidence": Param(0.5, "confidence (0..1) the short window's hypothesis needs to stand: unsure ones "
+                                      "were clean but wrong ('hello there drone' -> 'Follow me drone.', 0.38)"),
     "fallback_beam_size": Param(5, "beam width of a second decode when the first loops (a phrase repeated, "
                                    "repetitive text); <= beam_size: no second decode"),
     "window_s": Param(20.0, "encoder window, s (Whisper's own is 30): 20 is as accurate for commands at half the "
@@ -120,7 +122,8 @@ class AsrNode(MmchatNode):
                 hotwords=self.p.hotwords, no_speech_threshold=self.p.no_speech_threshold,
                 logprob_threshold=self.p.logprob_threshold, fallback_beam_size=self.p.fallback_beam_size,
                 hypotheses=self.p.hypotheses, escalate_beam_size=self.p.escalate_beam_size,
-                fast_window_s=self.p.fast_window_s, accept=planner_reads_cleanly)
+                fast_window_s=self.p.fast_window_s, fast_min_confidence=self.p.fast_min_confidence,
+                accept=planner_reads_cleanly)
             if self.p.warm_up and not self.recognition.stopping.is_set():   # no warm-up for a node being stopped
                 self.recognizer.warm_up()
         except Exception as exc:  # noqa: BLE001 - no model: say why, stay up (segments are dropped)
