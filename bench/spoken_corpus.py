@@ -37,8 +37,8 @@ Timings, in the audio's own time plus measured compute (what the nodes would do 
   - asr_ms: the recognizer's wall time for the last segment;
   - latency_ms: end of speech → transcript of the last segment, with early recognition: recognition of the early
     segment starts when its chunk arrives; the transcript is out when recognition is done if it reads as a complete
-    utterance (the asr node's publish_complete_early), else when both the final segment has arrived and recognition
-    is done (max of the two); without an early segment, final arrival + asr_ms.
+    utterance and publish_complete_early is on (the asr node's parameter, off by default), else when both the final
+    segment has arrived and recognition is done (max of the two); without an early segment, final arrival + asr_ms.
 Caches (both survive runs; delete the directory to start over): rendered audio as WAV under
 <cache>/audio/<voice>-<sha1(voice spec|text)>.wav, transcripts as JSON lines under
 <cache>/transcripts/<sha1(voice spec|ASR settings|harness version)>.jsonl, one line per text (the latest line for a
@@ -227,8 +227,10 @@ def _silero():
         return _vad
 
 
-def play(speech: np.ndarray, recognizer, text: str = "", voice: str = "") -> Result:
-    """``speech`` (16 kHz int16, trimmed) with silence around it through Silero VAD + segmenter → ``recognizer``."""
+def play(speech: np.ndarray, recognizer, text: str = "", voice: str = "",
+         publish_complete_early: bool = False) -> Result:
+    """``speech`` (16 kHz int16, trimmed) with silence around it through Silero VAD + segmenter → ``recognizer``;
+    ``publish_complete_early`` as the asr node's parameter (off by default)."""
     from mmchat_ros.backends.asr import reads_as_complete_utterance
     from mmchat_ros.core.vad_segmenter import (SegmentTruncated, SegmenterConfig, SpeechEnded, SpeechPaused,
                                                VadSegmenter)
@@ -268,7 +270,7 @@ def play(speech: np.ndarray, recognizer, text: str = "", voice: str = "") -> Res
         compute = recognition.compute_s
         if early_arrival is None:
             out = arrival + compute
-        elif reads_as_complete_utterance(recognition.text):   # the asr node publishes it at the pause
+        elif publish_complete_early and reads_as_complete_utterance(recognition.text):   # published at the pause
             out = early_arrival + compute
         else:
             out = max(arrival, early_arrival + compute)

@@ -30,9 +30,9 @@ def ros_params(**params) -> list[str]:
     return args
 
 
-def start_vad_and_asr(spawn):
+def start_vad_and_asr(spawn, *asr_args: str):
     vad = spawn(python_cmd("mmchat_ros.nodes.vad"), name="vad")
-    asr = spawn(python_cmd("mmchat_ros.nodes.asr"), name="asr")
+    asr = spawn(python_cmd("mmchat_ros.nodes.asr", *asr_args), name="asr")
     vad.wait_for_line("vad ready", timeout=60)
     asr.wait_for_line("asr ready", timeout=ASR_READY_S)
     return vad, asr
@@ -84,7 +84,7 @@ def test_a_complete_command_at_a_pause_is_published_then_only_what_follows(spawn
     audio, _ = compose(1.0, speak("take off", "piper-joe"), 0.22, speak("turn left ninety degrees", "piper-joe"), 0.5)
     segments = ros.collect(SpeechSegment, "speech/segment")
     transcripts = ros.collect(Transcript, "speech/transcript")
-    _, asr = start_vad_and_asr(spawn)
+    _, asr = start_vad_and_asr(spawn, *ros_params(publish_complete_early=True))
     ros.wait_for(lambda: ros.node.count_subscribers("audio/chunks") >= 1, 10, "the vad's subscription")
     Microphone(ros, write(tmp_path / "commands.wav", audio)).play().wait()
     ros.wait_for(lambda: len(transcripts) >= 2, 90, "two transcripts")

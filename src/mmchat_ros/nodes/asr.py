@@ -71,10 +71,12 @@ PARAMS = {
     "min_confidence": Param(0.0, "transcripts below this confidence (0..1) are logged and not published"),
     "early_recognition": Param(True, "start recognising when the speech pauses (/speech/segment_early) and publish "
                                      "that result when the segment ends unchanged: hides the vad's end delay"),
-    "publish_complete_early": Param(True, "with early_recognition: publish at once what was said up to the pause "
-                                          "when it reads as a complete utterance (a full stop, nothing left hanging, "
-                                          "read cleanly), without waiting for the vad's end delay; if the speech "
-                                          "goes on, only the rest is recognised and published"),
+    "publish_complete_early": Param(False, "with early_recognition: publish at once what was said up to the pause "
+                                           "when it reads as a complete utterance (a full stop, nothing left "
+                                           "hanging, read cleanly), without waiting for the vad's end delay; if the "
+                                           "speech goes on, only the rest is recognised and published. Off: a chain "
+                                           "said with pauses ('take off, fly forward two meters, then land') became "
+                                           "'Take off.' and a second command that replaced the take-off"),
     "max_queue": Param(4, "segments waiting for recognition at most; the oldest is dropped beyond"),
     "warm_up": Param(True, "decode a second of silence at start-up so the first command is not slower"),
 }
