@@ -40,9 +40,9 @@ Measured (video figures from every frame arriving at the ground in the phase):
   link_multicast_packets        IPv4 multicast packets sent into the link (0: discovery is unicast)
   cpu_pct, load_average_1min    per process, and the machine's load: the machine may be shared
   partition_outcome             hover_then_land, hover, or the modes seen
-  control_resumed_after_reauth  after the link returned: the stale authorisation and every take-off refused, the
-                                robot still on the ground; after the fresh authorisation airborne and moving on
-                                the ground's velocity commands
+  control_resumed_after_reauth  after the link returned: the stale authorisation refused, no take-off accepted
+                                (refused, or unanswered across the lossy link), the robot still on the ground;
+                                after the fresh authorisation airborne and moving on the ground's velocity commands
   reauth_to_motion_ms           the fresh authorisation signed → the robot's odometry climbing at 0.1 m/s (the
                                 ground's take-off across the lossy link, the spool-up and the climb's start)
   drones_flown                  drones that flew (rose above 1 m) in the two-drone phase
@@ -250,6 +250,9 @@ class Bench:
             ground.send(f"takeoff-once {attempt}")
             answers.append(ground.wait_for_line(rf"TAKEOFF {attempt} (\w+): (.*)", timeout=45, start=mark))
         refused = sum(a.group(1) == "refused" and "no authorised operator" in a.group(2) for a in answers)
+        # An unanswered call (its request or reply lost on the lossy link, or the reply sent before the server had
+        # matched a fresh client) took nothing either; an accepted one, or the robot leaving LANDED, would have.
+        accepted = sum(a.group(1) == "accepted" for a in answers)
         moved_early = lines_of(robot, "MODE", waiting, time.monotonic())
         operator.send("present")
         authorised = float(operator.wait_for_line(r"AUTHORISED 2 \d+ ([\d.]+)", timeout=10).group(1))
@@ -258,11 +261,12 @@ class Bench:
         airborne = _waits_for(ground, "AIRBORNE", 120, mark)
         climbs = lines_of(robot, "CLIMBING", authorised, time.monotonic())
         steps = self.phase("after re-authorisation", robot, ground, trials=2) if airborne else None
-        resumed = bool(stale_refused and refused == TAKEOFF_TRIES and not moved_early and airborne and steps
+        resumed = bool(stale_refused and refused > 0 and accepted == 0 and not moved_early and airborne and steps
                        and steps["steps_without_motion"] == 0)
         figures = {"control_resumed_after_reauth": resumed,
                    "reauth_to_motion_ms": 1000 * (float(climbs[0][0]) - authorised) if climbs else None,
                    "stale_auth_refused": stale_refused, "takeoffs_refused_before_reauth": refused,
+                   "takeoffs_unanswered_before_reauth": len(answers) - refused - accepted,
                    "modes_before_reauth": [mode for mode, _ in moved_early]}
         print(f"[network] after the partition: {figures}; the ground's take-offs before the fresh authorisation: "
               + "; ".join(a.group(0) for a in answers), flush=True)
