@@ -277,10 +277,12 @@ class Bench:
         """The operator's face until gesture recognition is active: with the activation policy it is off on the
         ground until an operator is seen (as a user would first stand in front of the drone)."""
         from tests.helpers import faces
-        activations = self.log("gesture").count("active: working")
+
+        def gesture_active() -> bool:     # its latest lifecycle line (it may still be active from the auth phase)
+            log = self.log("gesture")
+            return log.rfind("active: working") > log.rfind("inactive: work stopped")
         self.mux.show([faces.camera_view(OPERATOR, 100 + seed) for seed in range(8)])
-        self.ros.wait_for(lambda: self.log("gesture").count("active: working") > activations, 30,
-                          "gesture recognition activated by the operator in view", poll=0.2)
+        self.ros.wait_for(gesture_active, 30, "gesture recognition activated by the operator in view", poll=0.2)
 
     def teleop(self, deadline):
         from tests.helpers import hands
