@@ -138,10 +138,9 @@ def ends_in_a_loop(text: str) -> bool:
 
 def planner_reads_cleanly(text: str) -> bool:
     """The command language reads ``text`` cleanly: a command, question, refusal or chit-chat with every word
-    accounted for (core.understanding.best_hypothesis's test; an empty first candidate never passes it, so it
-    picks ``text`` exactly when ``text`` does)."""
-    from mmchat_ros.core.understanding import best_hypothesis
-    return best_hypothesis(["", text]) == 1
+    accounted for (core.understanding.reads_cleanly)."""
+    from mmchat_ros.core.understanding import reads_cleanly
+    return reads_cleanly(text)
 
 
 # Words that leave an utterance hanging: more is coming ("take off and", "hover for", "fly forward two point")

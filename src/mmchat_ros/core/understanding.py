@@ -274,17 +274,20 @@ class Understanding:
         return Reading("unknown", parsed, notes=parsed.notes)
 
 
+def reads_cleanly(text: str, reader: Understanding | None = None) -> bool:
+    """The command language reads ``text`` cleanly: a command, question, refusal or chit-chat with every word
+    accounted for."""
+    reader = reader or Understanding()
+    return bool(text.strip()) and reader.read(text).kind in ("command", "answer", "chat", "refuse") \
+        and not unexplained_words(text)
+
+
 def best_hypothesis(hypotheses: list[str]) -> int:
     """Which of a recogniser's hypotheses (best-scored first) to act on: the first one the command language reads
-    cleanly (a command, question, refusal or chit-chat with every word accounted for), if the best-scored one is
-    not read cleanly; otherwise the best-scored one. A clean reading is never traded for another."""
+    cleanly, if the best-scored one is not read cleanly; otherwise the best-scored one. A clean reading is never
+    traded for another."""
     reader = Understanding()
-
-    def clean(text: str) -> bool:
-        return bool(text.strip()) and reader.read(text).kind in ("command", "answer", "chat", "refuse") \
-            and not unexplained_words(text)
-
-    if not hypotheses or clean(hypotheses[0]):
+    if not hypotheses or reads_cleanly(hypotheses[0], reader):
         return 0
-    return next((i for i, text in enumerate(hypotheses) if clean(text)), 0)
+    return next((i for i, text in enumerate(hypotheses) if reads_cleanly(text, reader)), 0)
 
