@@ -356,8 +356,11 @@ class PlannerNode(MmchatNode):
             link = self.links[route.vehicle]
             context = self.planning_context(link)
             self.planner.envelope = link.envelope or self.initial_envelope
-            decision = self.separation_checked(link, self.planner.decide(route.command, context,
-                                                                         speech_confidence=speech_confidence))
+            decision = self.planner.decide(route.command, context, speech_confidence=speech_confidence)
+            # Where the plan flies the vehicle: checked against the others, then occupied while it runs.
+            path = plan_path(decision.steps, context.vehicle, context.home) \
+                if decision.kind == "execute" and context.vehicle is not None else None
+            decision = self.separation_checked(link, decision, path)
             decided = time.monotonic()
             self.get_logger().info(
                 f"{source} command '{text}'{link.label} → {decision.kind} via {decision.source or 'checks'} in "
@@ -387,7 +390,7 @@ class PlannerNode(MmchatNode):
                     self.follow_pub.publish(Detection(class_name=action.target_class,
                                                       track_id=action.target_track_id))
             self.supersede_active_goal(link)
-            link.active_path = plan_path(decision.steps, context.vehicle, context.home)
+            link.active_path = path
             self.say(decision.reply)
             self.track_activity(plan.id, list(decision.steps), 0, 0.0)
             send = link.plan_client.send_goal_async(
@@ -398,11 +401,12 @@ class PlannerNode(MmchatNode):
                                    f"command arrived")
             return True, plan.id, decision.reply
 
-    def separation_checked(self, link: "VehicleLink", decision: PlannerDecision) -> PlannerDecision:
-        """The decision, or a refusal when its plan would bring the vehicle too close to another one (only with
-        several vehicles; one whose position is not known yet counts as too close)."""
+    def separation_checked(self, link: "VehicleLink", decision: PlannerDecision,
+                           path: list[Point] | None) -> PlannerDecision:
+        """The decision, or a refusal when its plan's ``path`` would bring the vehicle too close to another one
+        (only with several vehicles; one whose position is not known yet counts as too close)."""
         others = {name: other for name, other in self.links.items() if other is not link}
-        if decision.kind != "execute" or not others or link.vehicle is None:
+        if decision.kind != "execute" or not others or path is None:
             return decision
         occupied: dict[str, list[Point]] = {}
         with self.state_lock:
@@ -411,7 +415,6 @@ class PlannerNode(MmchatNode):
                     return PlannerDecision("refuse", f"I don't know where {name} is yet, so {link.name} will not "
                                                      f"move.")
                 occupied[name] = [tuple(float(v) for v in other.vehicle.position), *(other.active_path or [])]
-            path = plan_path(decision.steps, link.vehicle, link.home)
         problem = separation_problem(link.name, path, occupied, self.p.min_separation_m)
         return PlannerDecision("refuse", f"I won't do that: {problem}.") if problem else decision
 
