@@ -148,7 +148,7 @@ class AsrNode(MmchatNode):
             # the words up to an earlier pause were published (and acted on): only what came after them is new
             samples = samples[samples_before(msg, stamp_to_seconds(self.acted.end)):]
             notes = ["after words already published"]
-        something_new = not notes or samples.size >= MIN_NEW_SAMPLES   # else it ends where the published words did
+        something_new = not notes or samples.size >= MIN_NEW_S * msg.sample_rate   # else it ends where the published words did
         if early:
             if something_new:
                 result = self.recognizer.transcribe(samples, msg.sample_rate)
@@ -201,7 +201,7 @@ class EarlyResult:
     published: bool             # read as a complete utterance and published at the pause
 
 
-MIN_NEW_SAMPLES = 3200      # 0.2 s (the vad's min_speech_s): less after published words is their trailing silence
+MIN_NEW_S = 0.2     # the vad's min_speech_s: less audio after published words is their trailing silence
 
 
 def segment_key(msg: SpeechSegment) -> tuple:
