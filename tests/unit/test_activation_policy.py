@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmchat_ros.core.activation import (SIGNALS, Decision, PolicyError, Signals, asks_about_scene, is_flying,
-                                        load_policy, next_transition, parameter_changes, parse_policy)
+from mmchat_ros.core.activation import (SIGNALS, Decision, PolicyError, Signals, asks_about_scene, auth_evidence,
+                                        is_flying, load_policy, next_transition, parameter_changes, parse_policy)
 from mmchat_ros.core.launch_graph import load_graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,10 @@ def test_the_shipped_policy_follows_the_issue():
     assert shipped.decide("gesture", {"scene_asked", "following"}).state == "inactive"
     assert shipped.decide("gesture", {"flying"}).state == "active"
     assert shipped.decide("gesture", {"operator_seen"}).state == "active"
+    # ... someone in front of the camera whom face_auth cannot (yet) match, or a graph where nobody is enrolled
+    # (a fresh install: a thumbs up must still take off)
+    assert shipped.decide("gesture", {"face_seen"}).state == "active"
+    assert shipped.decide("gesture", {"nobody_enrolled"}).state == "active"
     # face_auth: always on, re-verifying an authorised operator once a second
     assert shipped.decide("face_auth", set(SIGNALS)) == Decision("active", {"reverify_period_s": 1.0})
 
@@ -104,6 +108,28 @@ def test_follow_switched_on_holds_until_it_is_switched_off():
     assert signals.holding(200.0) == set()
     signals.saw("following", 201.0)                            # a stray /cmd_vel/follow after: the hold only
     assert signals.holding(203.9) == {"following"} and signals.holding(204.1) == set()
+
+
+def test_a_face_in_view_holds_until_a_state_says_it_left_then_for_its_hold_time():
+    signals = Signals({**HOLD, "face_seen": 15.0})
+    signals.saw("face_seen", 100.0, until_withdrawn=True)      # "unknown face": published once, not per frame
+    assert signals.holding(190.0) == {"face_seen"}
+    signals.release("face_seen", 200.0)                        # "no face"
+    assert signals.holding(214.9) == {"face_seen"} and signals.holding(215.1) == set()
+    signals.release("face_seen", 300.0)                        # another "no face": nothing to release
+    assert signals.holding(300.0) == set()
+
+
+@pytest.mark.parametrize("operator_id, reason, face, nobody", [
+    ("", "unknown face", True, False), ("", "ambiguous match", True, False), ("op1", "face match", True, False),
+    ("op1", "face match + pin", True, False), ("op1", "awaiting liveness check: blink", True, False),
+    ("", "no face", False, False), ("", "waiting for a face", False, False), ("", "expired", False, False),
+    ("", "no operators enrolled", False, True), ("", "database error: unreadable", False, False),
+    ("", "face check inactive", False, False),
+])
+def test_auth_states_tell_whether_a_face_is_in_view_and_whether_anyone_is_enrolled(operator_id, reason, face,
+                                                                                   nobody):
+    assert auth_evidence(operator_id, reason) == {"face_seen": face, "nobody_enrolled": nobody}
 
 
 @pytest.mark.parametrize("text, asked", [

@@ -124,7 +124,7 @@ def test_the_shipped_graph_splits_every_node_into_robot_or_ground():
     robot = {s.name for s in graph.resolve("sim", {**arguments, "part": "robot"})}
     ground = {s.name for s in graph.resolve("sim", {**arguments, "part": "ground"})}
     assert robot == {"sim", "flight_controller", "camera", "image_compressor", "face_auth", "gesture", "teleop",
-                     "tracker", "follow"}
+                     "tracker", "follow", "activation"}
     assert ground == {"planner", "operator_panel", "foxglove_bridge", "audio_input", "vad", "asr", "tts"}
     assert robot | ground == {s.name for s in graph.resolve("sim", arguments)}
     hardware = {s.name for s in graph.resolve("hardware", {"vehicle": "mavlink", "part": "robot"})}

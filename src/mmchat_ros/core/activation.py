@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mmchat_ros.core import answers
+from mmchat_ros.core.face_auth import AMBIGUOUS, FACE_MATCH, NO_OPERATORS, UNKNOWN_FACE
 from mmchat_ros.core.launch_graph import GraphError, load_yaml
 
 # The evidence the activation node can see, and where it comes from.
@@ -29,6 +30,10 @@ SIGNALS = {
     "scene_asked": "someone asked what the camera sees (a question about the scene on /speech/transcript)",
     "flying": "/flight/state is in a mode other than LANDED or EMERGENCY (armed, taking off, in the air, landing)",
     "operator_seen": "/auth/state names a recognised operator: someone is in front of the camera and may gesture",
+    "face_seen": "/auth/state says a face is in view, recognised or not (held while it says so): someone in front "
+                 "of the camera may gesture, whether or not they may fly",
+    "nobody_enrolled": "/auth/state says no operator is enrolled (held while it says so): nobody can be "
+                       "recognised, so anyone in view may gesture",
 }
 STATES = ("active", "inactive")
 # The lifecycle transition that moves a node one step towards the state wanted (ROS 2 managed-node states).
@@ -140,6 +145,12 @@ class Signals:
         self.last.pop(signal, None)
         self.latched.discard(signal)
 
+    def release(self, signal: str, now: float) -> None:
+        """Evidence seen ``until_withdrawn`` stops now: the signal holds its hold time from here, then lapses."""
+        if signal in self.latched:
+            self.latched.discard(signal)
+            self.last[signal] = now
+
     def holding(self, now: float) -> set[str]:
         return {name for name, t in self.last.items() if name in self.latched or now - t <= self.hold_s[name]}
 
@@ -148,6 +159,14 @@ def asks_about_scene(text: str) -> bool:
     """Whether an utterance asks what the camera sees ("what do you see", "is anyone there", "describe the
     scene"): the planner answers those from /detections, so the tracker should be at full rate for a while."""
     return answers.question_topic(text) in SCENE_TOPICS
+
+
+def auth_evidence(operator_id: str, reason: str) -> dict[str, bool]:
+    """What an /auth/state says about who is in front of the camera, as the level of each signal it drives.
+    face_auth publishes a state on every change (and while a session's expiry moves), not per frame, so a face
+    in view holds ``face_seen`` until a state says otherwise; the same for ``nobody_enrolled``."""
+    face = bool(operator_id) or reason.startswith((FACE_MATCH, UNKNOWN_FACE, AMBIGUOUS))
+    return {"face_seen": face, "nobody_enrolled": reason == NO_OPERATORS}
 
 
 def is_flying(mode: str) -> bool:

@@ -3,8 +3,8 @@
 It applies the activation policy (config/activation_policy.yaml, docs/activation.md) to the graph's lifecycle nodes.
 
 Evidence in: /follow/enable, /follow/target and /cmd_vel/follow (following), /speech/transcript (a question about
-the scene), /flight/state (flying), /auth/state (a recognised operator; read as a hint only: a forged state can
-wake a node, never authorise anyone). Out: nothing but lifecycle transitions (``<node>/change_state``) and
+the scene), /flight/state (flying), /auth/state (a recognised operator, a face in view, nobody enrolled; read as a
+hint only: a forged state can wake a node, never authorise anyone). Out: nothing but lifecycle transitions (``<node>/change_state``) and
 parameter sets (``<node>/set_parameters``) on the managed nodes, each logged with the signals behind it.
 
 It reconciles rather than commands: whenever a decision changes, and every check_period_s regardless, it asks each
@@ -28,8 +28,8 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from std_msgs.msg import Bool
 
 from mmchat_ros.core import topics
-from mmchat_ros.core.activation import (Decision, PolicyError, Signals, asks_about_scene, is_flying, load_policy,
-                                        next_transition, parameter_changes)
+from mmchat_ros.core.activation import (Decision, PolicyError, Signals, asks_about_scene, auth_evidence, is_flying,
+                                        load_policy, next_transition, parameter_changes)
 from mmchat_ros.core.paths import config_file
 from mmchat_ros.msg import AuthState, Detection, FlightState, Transcript
 from mmchat_ros.nodes.base import MmchatNode
@@ -107,7 +107,13 @@ class ActivationNode(MmchatNode):
 
     def on_auth_state(self, msg: AuthState) -> None:
         if msg.operator_id:
-            self.saw("operator_seen")
+            self.signals.saw("operator_seen", time.monotonic())
+        for signal, level in auth_evidence(msg.operator_id, msg.reason).items():
+            if level:
+                self.signals.saw(signal, time.monotonic(), until_withdrawn=True)
+            else:
+                self.signals.release(signal, time.monotonic())
+        self.update()
 
     def update(self) -> None:
         """Act at once when what holds changes (the timer catches hold times running out)."""

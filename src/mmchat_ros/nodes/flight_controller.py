@@ -38,7 +38,7 @@ from mmchat_ros.core.live_parameters import three_numbers
 from mmchat_ros.core.plan_vocabulary import PlanStep
 from mmchat_ros.msg import FlightState, MotorCommand
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
-from mmchat_ros.nodes.base import MmchatNode, PacedLoop
+from mmchat_ros.nodes.base import MmchatNode, PacedLoop, raise_thread_priority
 from mmchat_ros.nodes.common import Param, run_node, sleep_async, stamp_to_seconds
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,
                                               vector_to_msg)
@@ -450,18 +450,7 @@ class FlightControllerNode(MmchatNode):
         return self.control_loop.periods
 
     def raise_priority(self) -> None:
-        """SCHED_FIFO at realtime_priority for the calling (control) thread."""
-        priority = min(int(self.p.realtime_priority), 99)
-        if priority <= 0:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        except OSError as exc:   # EPERM without CAP_SYS_NICE / rtprio
-            self.get_logger().warn(f"control thread at normal priority (SCHED_FIFO {priority} refused: {exc}); "
-                                   "expect more loop jitter on a busy CPU. Grant CAP_SYS_NICE or an rtprio limit, "
-                                   "or set realtime_priority 0 to silence this")
-        else:
-            self.get_logger().info(f"control thread at SCHED_FIFO priority {priority}")
+        raise_thread_priority(self, self.p.realtime_priority, "control thread")
 
     def favour_callbacks(self) -> None:
         """The executor's threads (this one and the workers it starts, which inherit it) at nice EXECUTOR_NICE:

@@ -30,7 +30,7 @@ from mmchat_ros.core.geometry import world_to_body
 from mmchat_ros.core.idle_rate import IdleRate, at_rest
 from mmchat_ros.core.paths import share_dir
 from mmchat_ros.msg import MotorCommand
-from mmchat_ros.nodes.base import MmchatNode, PacedLoop, QueueWorker
+from mmchat_ros.nodes.base import MmchatNode, PacedLoop, QueueWorker, raise_thread_priority
 from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp
 from mmchat_ros.nodes.image_conversion import numpy_to_image
 from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
@@ -54,6 +54,12 @@ PARAMS = {
     "camera_enabled": Param(True, "render the onboard camera"),
     "camera_rate_hz": Param(15.0, "onboard camera frame rate (sim time), Hz"),
     "real_time_factor": Param(1.0, "sim seconds per wall second; <= 0 runs as fast as possible"),
+    "realtime_priority": Param(10, "SCHED_FIFO priority (1..99) of the physics thread while it is paced in real time "
+                                   "(real_time_factor > 0), below the flight controller's: the simulated world must "
+                                   "not pause because the robot's software loads the CPU (a stall longer than "
+                                   "odom_timeout_s reads as odometry lost); 0 = normal scheduling. Needs "
+                                   "CAP_SYS_NICE or an rtprio limit; without it the physics runs at normal priority "
+                                   "and says so"),
     "stamp_with_sim_time": Param(False, "stamp messages with sim time (set when the graph uses use_sim_time) "
                                         "instead of the node clock"),
     "start_position": Param([0.0, 0.0, 0.0], "start position x, y, z in the odom frame, m (z 0 = on the ground)"),
@@ -110,8 +116,11 @@ class SimNode(MmchatNode):
         # motor command: no controller could react inside it (a loaded machine flipped the vehicle so). Only a lag
         # of two steps is caught up; a longer stall stretches sim time instead, as if the world had paused too.
         # started last, so stopped first: no render request after the renderer stopped
+        # Real time only when paced: an unpaced loop at SCHED_FIFO would take a core from everything else.
+        priority = self.p.realtime_priority if rtf > 0 else 0
         self.physics_loop = PacedLoop(self, "physics", step_rate, self.physics_step, max_lag_s=2.0 / step_rate,
-                                      end_node_on_error=True)
+                                      end_node_on_error=True,
+                                      on_start=lambda: raise_thread_priority(self, priority, "physics thread"))
         self.start_worker(self.physics_loop)
         self.get_logger().info(
             f"simulator ready: {airframe.name} ({airframe.mass_kg} kg), world {world}, physics "
