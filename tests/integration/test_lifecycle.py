@@ -1,21 +1,24 @@
-"""Lifecycle nodes as real processes: the tracker deactivated by `mmchat lifecycle` stops publishing and its CPU
-drops (measured from /proc/<pid>/stat), and it comes back on activate; the activation node applies
+"""Lifecycle nodes as real processes: the tracker and asr deactivated by `mmchat lifecycle` stop publishing and
+their CPU drops (measured from /proc/<pid>/stat), and they come back on activate; the activation node applies
 config/activation_policy.yaml to a running tracker and gesture node from what it sees on the graph."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 import pytest
 from rcl_interfaces.srv import GetParameters
 from std_msgs.msg import Bool, String
 
-from mmchat_ros.msg import DetectionArray, FlightState, Transcript
-from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS
+from mmchat_ros.backends.audio_io import int16_array
+from mmchat_ros.msg import DetectionArray, FlightState, SpeechSegment, Transcript
+from mmchat_ros.nodes.common import COMMAND_QOS, STATE_QOS, seconds_to_stamp
 from tests.helpers.faces import CameraStream
 from tests.helpers.flight import ros_args
 from tests.helpers.lifecycle import change_state, get_state
 from tests.helpers.processes import cpu_percent, python_cmd
+from tests.helpers.speech import compose, speak
 from tests.helpers.yolo import vtest
 
 pytestmark = pytest.mark.slow
@@ -101,6 +104,72 @@ def test_an_inactive_tts_keeps_its_voice_speaks_nothing_and_speaks_again_once_ac
     ros.wait_for_subscribers(say)
     say.publish(String(data="Two."))
     node.wait_for_line("spoke utterance 2 sentence 1", timeout=30)
+    assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]
+
+
+class SegmentStream:
+    """Publishes the same spoken command on /speech/segment every ``period_s``, stamped as the vad would (capture
+    times ending now), until stopped: speech that keeps coming."""
+
+    def __init__(self, ros, samples, period_s: float):
+        self.publisher = ros.node.create_publisher(SpeechSegment, "/speech/segment", COMMAND_QOS)
+        self.samples, self.period_s = samples, period_s
+        self.published = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            end = time.time()
+            msg = SpeechSegment(sample_rate=16000, samples=int16_array(self.samples))
+            msg.start, msg.end = seconds_to_stamp(end - self.samples.size / 16000), seconds_to_stamp(end)
+            msg.header.stamp = msg.end
+            self.publisher.publish(msg)
+            self.published += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_an_inactive_asr_keeps_its_model_transcribes_nothing_and_costs_no_cpu_until_activated(spawn, ros, ros_env):
+    node = spawn(python_cmd("mmchat_ros.nodes.asr"), name="asr")
+    node.wait_for_line("active: working", timeout=120)
+    transcripts = ros.collect(Transcript, "/speech/transcript")
+    audio, _ = compose(0.2, speak("take off", "piper-joe"), 0.2)
+    speech = SegmentStream(ros, audio, period_s=0.4)
+    try:
+        ros.wait_for_subscribers(speech.publisher)
+        speech.start()
+        ros.wait_for(lambda: len(transcripts) >= 2, 60, "transcripts from the active asr")
+        assert "take off" in transcripts[0][1].text.lower(), transcripts[0][1].text
+        active_cpu = cpu_percent(node.proc.pid, 4.0)
+
+        out = lifecycle(ros_env, "asr", "set", "deactivate")
+        assert out.returncode == 0 and out.stdout.strip() == "deactivate: /asr is inactive", out.stderr
+        node.wait_for_line("inactive: work stopped", timeout=10)
+        ros.wait_for(lambda: speech.publisher.get_subscription_count() == 0, 10, "the inactive asr to leave "
+                     "/speech/segment")
+        time.sleep(1.0)                          # a transcript of a decode that ended at the transition may arrive
+        stopped_at, published_at = len(transcripts), speech.published
+        inactive_cpu = cpu_percent(node.proc.pid, 4.0)
+        assert speech.published >= published_at + 3 and len(transcripts) == stopped_at, \
+            "an inactive asr transcribes nothing"
+        print(f"asr CPU with a spoken command every 0.4 s: active {active_cpu:.1f} %, inactive "
+              f"{inactive_cpu:.1f} %")
+        assert active_cpu > 20.0 and inactive_cpu < 3.0, (active_cpu, inactive_cpu)
+
+        out = lifecycle(ros_env, "asr", "set", "activate")
+        assert out.returncode == 0 and out.stdout.strip() == "activate: /asr is active", out.stderr
+        assert node.output.count("asr ready") == 1, "activate reuses the model configure loaded"
+        ros.wait_for(lambda: len(transcripts) >= stopped_at + 2, 60, "transcripts again after activate")
+        assert "take off" in transcripts[-1][1].text.lower(), transcripts[-1][1].text
+    finally:
+        speech.stop()
     assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]
 
 

@@ -35,6 +35,7 @@ def start_vad_and_asr(spawn, *asr_args: str):
     asr = spawn(python_cmd("mmchat_ros.nodes.asr", *asr_args), name="asr")
     vad.wait_for_line("vad ready", timeout=60)
     asr.wait_for_line("asr ready", timeout=ASR_READY_S)
+    asr.wait_for_line("active: working", timeout=10)       # subscribed to the segments
     return vad, asr
 
 
@@ -137,7 +138,7 @@ def test_own_voice_is_not_transcribed_and_the_user_can_barge_in(spawn, ros, tmp_
     vad = spawn(python_cmd("mmchat_ros.nodes.vad"), name="vad")
     asr = spawn(python_cmd("mmchat_ros.nodes.asr"), name="asr")
     tts = spawn(python_cmd("mmchat_ros.nodes.tts", *ros_params(output="file", output_dir=str(out))), name="tts")
-    for process, line in ((vad, "vad ready"), (tts, "tts ready"), (asr, "asr ready")):
+    for process, line in ((vad, "vad ready"), (tts, "tts ready"), (asr, "asr ready"), (asr, "active: working")):
         process.wait_for_line(line, timeout=ASR_READY_S)
     ros.wait_for_subscribers(say)
     ros.wait_for(lambda: ros.node.count_subscribers("audio/chunks") >= 1, 10, "the vad's subscription")

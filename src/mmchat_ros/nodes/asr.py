@@ -11,6 +11,9 @@ acted on twice;
 segments wait in a short queue (the oldest is dropped, with a warning, when speech comes faster than it is
 recognised). Each transcript carries the language, a confidence (exp of the average token log-probability) and the
 capture times of the speech; empty results (Whisper's no-speech rule) are logged, not published.
+
+A lifecycle node (nodes/lifecycle.py): inactive, it keeps the model and costs nothing; segments that come meanwhile
+are not heard.
 """
 from __future__ import annotations
 
@@ -23,8 +26,9 @@ from mmchat_ros.backends.asr import (COMMAND_VOCABULARY, DEFAULT_CACHE_DIR, Whis
 from mmchat_ros.backends.audio_io import int16_numpy
 from mmchat_ros.core import topics
 from mmchat_ros.msg import SpeechSegment, Transcript
-from mmchat_ros.nodes.base import MmchatNode, QueueWorker
-from mmchat_ros.nodes.common import Param, run_node, stamp_to_seconds
+from mmchat_ros.nodes.base import QueueWorker
+from mmchat_ros.nodes.common import Param, stamp_to_seconds
+from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
 
 PARAMS = {
     "model": Param("tiny.en", "Whisper model: a CTranslate2 model directory, 'tiny.en' or 'base' (shipped by "
@@ -79,27 +83,41 @@ PARAMS = {
                                            "'Take off.' and a second command that replaced the take-off"),
     "max_queue": Param(4, "segments waiting for recognition at most; the oldest is dropped beyond"),
     "warm_up": Param(True, "decode a second of silence at start-up so the first command is not slower"),
+    **LIFECYCLE_PARAMS,
 }
 
 
-class AsrNode(MmchatNode):
+class AsrNode(MmchatLifecycleNode):
+    """Lifecycle: configure loads the Whisper model (and warms it up), activate subscribes to /speech/segment (and
+    /speech/segment_early) and starts recognition, deactivate stops it (segments waiting are dropped; a decode under
+    way ends first), cleanup frees the model."""
+
     def __init__(self):
         super().__init__("asr", PARAMS)
         if not 1.0 <= self.p.window_s <= 30.0:
             raise ValueError(f"window_s must be within 1..30 s, got {self.p.window_s}")
         self.recognizer: WhisperRecognizer | None = None
-        self.transcript_pub = self.publish_to(topics.TRANSCRIPT, Transcript)
         self.early: EarlyResult | None = None   # recognition of the last /speech/segment_early
         self.acted: SpeechSegment | None = None  # the early segment of this speech whose words were published
+
+    def configure(self) -> None:
+        self.load_model()
+        self.transcript_pub = self.publish_to(topics.TRANSCRIPT, Transcript)
+
+    def activate(self) -> None:
+        self.early, self.acted = None, None   # speech heard before a deactivate is not continued
+        # max_queue 0: the newest segment only. A stop waits for a decode to end: it cannot be cut short, and a
+        # process that exits under CTranslate2's threads aborts ('terminate called ...'); one slower than the
+        # stop's wait (a busy computer) is still waited for before the process exits.
+        self.recognition = QueueWorker(self, "recognition", self.recognize, capacity=max(1, self.p.max_queue),
+                                       stop_timeout_s=30.0, finish_before_exit=True)
+        self.start_worker(self.recognition)
         self.subscribe_to(topics.SPEECH_SEGMENT, SpeechSegment, self.on_segment)
         if self.p.early_recognition:
             self.subscribe_to(topics.SPEECH_SEGMENT_EARLY, SpeechSegment, self.on_early_segment)
-        # max_queue 0: the newest segment only. A stop waits for a model load or a decode to end: neither can be
-        # cut short, and a process that exits under CTranslate2's threads aborts ('terminate called ...'); one
-        # slower than the stop's wait (a busy computer) is still waited for before the process exits.
-        self.recognition = QueueWorker(self, "recognition", self.recognize, capacity=max(1, self.p.max_queue),
-                                       on_start=self.load_model, stop_timeout_s=30.0, finish_before_exit=True)
-        self.start_worker(self.recognition)
+
+    def release(self) -> None:
+        self.recognizer = None
 
     def on_early_segment(self, msg: SpeechSegment) -> None:
         self.on_segment(msg, early=True)
@@ -113,6 +131,8 @@ class AsrNode(MmchatNode):
             self.get_logger().warn(f"recognition is behind: dropped a {seconds:.1f} s segment")
 
     def load_model(self) -> None:
+        """At configure, on the executor's thread (at start, before the node spins): a SIGINT or SIGTERM then ends
+        the node once the native load or warm-up has returned, never under it."""
         log = self.get_logger()
         log.info(f"loading ASR model '{self.p.model}'")
         try:
@@ -126,7 +146,7 @@ class AsrNode(MmchatNode):
                 hypotheses=self.p.hypotheses, escalate_beam_size=self.p.escalate_beam_size,
                 fast_window_s=self.p.fast_window_s, fast_min_confidence=self.p.fast_min_confidence,
                 accept=planner_reads_cleanly)
-            if self.p.warm_up and not self.recognition.stopping.is_set():   # no warm-up for a node being stopped
+            if self.p.warm_up:
                 self.recognizer.warm_up()
         except Exception as exc:  # noqa: BLE001 - no model: say why, stay up (segments are dropped)
             log.error(f"cannot load ASR model '{self.p.model}': {type(exc).__name__}: {exc}; segments will be "
@@ -220,7 +240,7 @@ def samples_before(msg: SpeechSegment, time_s: float) -> int:
 
 
 def main(args=None):
-    return run_node(AsrNode, args)
+    return run_lifecycle_node(AsrNode, args)
 
 
 if __name__ == "__main__":

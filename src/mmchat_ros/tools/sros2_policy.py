@@ -77,7 +77,7 @@ COMMON = {"publish": ["rosout", "parameter_events"], "subscribe": ["parameter_ev
                                         "get_type_description")]}
 # Lifecycle nodes (nodes/lifecycle.py) serve the standard lifecycle services and publish their transitions; the
 # activation node calls those of the nodes its policy manages, and their parameter services.
-LIFECYCLE_NODES = {"tracker", "gesture", "face_auth", "tts", "tello_driver", "mavlink_driver"}
+LIFECYCLE_NODES = {"tracker", "gesture", "face_auth", "asr", "tts", "tello_driver", "mavlink_driver"}
 LIFECYCLE = {"publish": ["~/transition_event"],
              "reply": [f"~/{s}" for s in ("get_state", "change_state", "get_available_states",
                                           "get_available_transitions", "get_transition_graph")]}
