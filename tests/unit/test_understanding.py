@@ -60,12 +60,24 @@ def test_sound_alike_keys(heard, meant):
 
 @pytest.mark.parametrize("text,expected", [
     ("turn write", [(A.ROTATE, -90.0)]), ("this end one meter", [(A.MOVE_BY, -1.0)]),
-    ("go for word two meters", [(A.MOVE_BY, 2.0)]), ("take of", [(A.TAKEOFF, 0.0)])])
+    ("go for word two meters", [(A.MOVE_BY, 2.0)]), ("take of", [(A.TAKEOFF, 0.0)]),
+    ("let's write a tad", [(A.MOVE_BY, 0.0)])])        # "write" alone is "right": the hedge keeps its "a"
 def test_recognition_slips_are_repaired_only_where_they_complete_a_command(text, expected):
     result = parse_command(text)
     assert result.complete and result.notes, result
     got = [(s.type, s.yaw_deg if s.type == A.ROTATE else s.x + s.z) for s in result.steps]
     assert got == expected
+    assert text != "let's write a tad" or result.steps[0].y == -0.5
+
+
+@pytest.mark.parametrize("text,unused", [
+    ("turn right, one metre and one metre", ["one metre", "one metre"]),   # a turn has no use for a length
+    ("turn right one hundred and maybe degrees", ["degrees"]),            # a unit without its number
+    ("go to x 4, y 1 and x 2.5", ["2.5"]),                                 # an axis said twice
+    ("take off to 2 m, fly forward 3 m at 1 m/s, turn left 90 degrees twice", []),
+    ("go to x 3 y 2 z 4", []), ("follow person 3", []), ("do a quarter turn left", [])])
+def test_numbers_the_reading_leaves_unused_are_reported(text, unused):
+    assert parse_command(text).unused == unused
 
 
 def test_a_repair_never_swaps_a_verb_that_was_heard():
@@ -227,6 +239,7 @@ def test_decisions_do_not_block_each_other():
 @pytest.mark.parametrize("heard,kind,check", [
     ("Fly forward three meters, five m slash s.", "command", lambda s: s[0].speed == 5.0),   # then refused (limits)
     ("Move right 100 20 Cm.", "command", lambda s: abs(s[0].y + 1.2) < 1e-6),
+    ("Turn right 100 and 80 degrees.", "command", lambda s: s[0].yaw_deg == -180.0),
     ("Go to x3, y2.", "command", lambda s: (s[0].x, s[0].y) == (3.0, 2.0)),
     ("Turn 90 degrees, turn left.", "command", lambda s: len(s) == 1 and s[0].yaw_deg == 90.0),
     ("You'll write thirty degrees.", "command", lambda s: s[0].yaw_deg == -30.0),
@@ -243,6 +256,7 @@ def test_what_the_recogniser_writes(heard, kind, check):
     (["Fly forward two meters.", "Fly forward to meters."], 0),                # a clean best is never traded
     (["What do you see?", "Hover, do you see?"], 0),                           # a question is a clean reading
     (["Blah blah blither.", "Blah blah blather."], 0),                         # nothing clean: the best-scored
+    (["Turn right, one metre, and one metre.", "Turn right, up one metre, down one metre."], 1),  # a number unused
     ([], 0),
 ])
 def test_best_hypothesis_prefers_one_the_command_language_reads_cleanly(hypotheses, chosen):

@@ -184,7 +184,7 @@ class Planner:
         if reading.kind == "command":
             decision = self._grammar_plan(reading.parse, context)
             decision.notes = reading.notes
-            doubt = self._speech_doubt(text, speech_confidence) if decision.kind == "execute" else ""
+            doubt = self._speech_doubt(text, speech_confidence, reading.parse) if decision.kind == "execute" else ""
             if doubt:
                 return self._read_back(decision.steps, "grammar", now, f"I heard '{text}' ({doubt})",
                                        notes=decision.notes + [f"read back: {doubt}"])
@@ -263,11 +263,13 @@ class Planner:
             return confirm
         return decision
 
-    def _speech_doubt(self, text: str, confidence: float | None) -> str:
+    def _speech_doubt(self, text: str, confidence: float | None, parsed: ParseResult | None = None) -> str:
         """Why a transcript is not trusted to fly without a read-back, or "" (typed text is always trusted).
-        The recogniser's own confidence, and words the command language cannot account for: a misheard
-        sentence usually still contains a command word ("Treaty of our pilot from home" → return home), but
-        rarely only words the robot knows."""
+        The recogniser's own confidence; words the command language cannot account for (a misheard sentence
+        usually still contains a command word — "Treaty of our pilot from home" → return home — but rarely only
+        words the robot knows); a number or unit the reading left unused (a dropped word: "turn right, one metre");
+        and a reading that needed a correction (a sound-alike repair, an intent by similarity): the transcript
+        was not what was flown."""
         if confidence is None:
             return ""
         if confidence < self.confirm_speech_below:
@@ -275,6 +277,10 @@ class Planner:
         unknown = unexplained_words(text)
         if unknown:
             return "not sure about " + ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
+        if parsed is not None and parsed.unused:
+            return "not sure what " + ", ".join(f"'{w}'" for w in dict.fromkeys(parsed.unused)) + " was for"
+        if parsed is not None and parsed.notes:
+            return "; ".join(parsed.notes)
         return ""
 
     def _read_back(self, steps: list[PlanStep], source: str, now: float, lead: str,

@@ -276,10 +276,13 @@ class Understanding:
 
 def reads_cleanly(text: str, reader: Understanding | None = None) -> bool:
     """The command language reads ``text`` cleanly: a command, question, refusal or chit-chat with every word
-    accounted for."""
+    accounted for, numbers included (a number or unit the reading leaves unused is a word it could not place)."""
     reader = reader or Understanding()
-    return bool(text.strip()) and reader.read(text).kind in ("command", "answer", "chat", "refuse") \
-        and not unexplained_words(text)
+    if not text.strip():
+        return False
+    reading = reader.read(text)
+    return reading.kind in ("command", "answer", "chat", "refuse") and not unexplained_words(text) \
+        and not reading.parse.unused
 
 
 def best_hypothesis(hypotheses: list[str]) -> int:

@@ -11,7 +11,20 @@ from dataclasses import dataclass, field
 from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 from mmchat_ros.core.language.lexicon import (DEFAULT_TURN_DEGREES, DIRECTIONS, HEDGE_DEGREES, HEDGE_METRES, HEDGES,
                                               TURN_SIDES, VERB_DIRECTIONS, phrase_spans, phrases_in)
-from mmchat_ros.core.language.numbers import SMALL_NUMBERS, TENS, UNITS_TO_METRES, NumberReader, Quantity
+from mmchat_ros.core.language.numbers import (DEGREE_UNITS, SMALL_NUMBERS, TENS, UNITS_TO_METRES, NumberReader,
+                                              Quantity)
+
+# Words the slots below read (recognition_slips counts them as the command language's own words).
+FOLLOW_CLASSES = {"car": "car", "cars": "car", "truck": "truck", "dog": "dog", "cat": "cat", "bicycle": "bicycle",
+                  "bike": "bicycle", "cyclist": "bicycle", "ball": "sports ball", "horse": "horse",
+                  "motorbike": "motorcycle", "motorcycle": "motorcycle", "bus": "bus", "boat": "boat",
+                  "bird": "bird", "vehicle": "car"}
+FOLLOW_NUMBER_WORDS = {"track", "number", "id", "person", "target", "no"}
+FOLLOW_SELECTORS = {"leftmost", "rightmost"}
+TURN_COUNT_WORDS = {"turn", "turns", "rotation", "rotations", "circle", "circles", "spin", "spins", "revolution",
+                    "revolutions"}
+COORDINATE_LINKS = ("equals", "is", "=", "of", ",")
+REPEAT_WORDS = {"twice", "thrice", "times", "time"}
 
 
 @dataclass
@@ -31,7 +44,9 @@ class ParseResult:
     clarification: str = ""           # a question to ask instead of moving
     refusal: str = ""                 # why the command is refused outright
     unparsed: str = ""                # text the grammar could not read (for the LLM stage)
-    notes: list[str] = field(default_factory=list)                 # how it was read (logs, bench)
+    unused: list[str] = field(default_factory=list)                # numbers said but not used by any step
+    notes: list[str] = field(default_factory=list)     # the corrections a non-literal reading needed (repairs,
+                                                         # intent by similarity): logs, bench, spoken read-back
 
     @property
     def complete(self) -> bool:
@@ -55,12 +70,23 @@ class ClauseReader:
 
     def __init__(self, result: ParseResult):
         self.result = result
+        self._used: set[int] = set()        # where the quantities the steps took start (token index)
 
     def read(self, clause: Clause) -> bool:
         """Append the clause's steps (repeated when it says "twice" / "three times")."""
         before = len(self.result.steps)
+        self._used = set()
         if not self._read_once(clause):
             return False
+        # A number the steps did not take ("turn right, one metre": a turn has no use for a length) says the words
+        # and the reading disagree; a transcript with one is read back rather than flown (planner._speech_doubt).
+        words = [t for t in clause.tokens if t not in (",", ".", ";")]
+        quantities = NumberReader(words).quantities()
+        self.result.unused.extend(" ".join(words[q.start:q.end]) for q in quantities
+                                  if q.start not in self._used and q.kind not in ("count", "speed"))
+        # so does a unit with no number before it ("turn right one hundred and maybe degrees")
+        self.result.unused.extend(w for i, w in enumerate(words) if (w in UNITS_TO_METRES or w in DEGREE_UNITS)
+                                  and not any(q.start <= i < q.end for q in quantities))
         tokens = clause.tokens
         counts = [q.value for q in NumberReader(tokens).quantities() if q.kind == "count"]
         repeat = int(counts[0]) if counts else (2 if "twice" in tokens else 3 if "thrice" in tokens else 1)
@@ -96,7 +122,7 @@ class ClauseReader:
             intent = "move"              # "come back down two meters" is a move, not going home
 
         if intent == "takeoff":
-            height = (lengths or bare or [None])[0]
+            height = self._use((lengths or bare or [None])[0])
             steps.append(PlanStep(ActionType.TAKEOFF, z=height.value if height else 0.0))
             return True
         if intent == "land":
@@ -111,7 +137,7 @@ class ClauseReader:
             steps.append(PlanStep(ActionType.STOP))
             return True
         if intent == "hover":
-            seconds = (times or bare or [None])[0]
+            seconds = self._use((times or bare or [None])[0])
             steps.append(PlanStep(ActionType.HOVER, duration_s=seconds.value if seconds else 0.0))
             return True
         if intent == "home":
@@ -136,9 +162,9 @@ class ClauseReader:
             sign = DIRECTIONS[vertical[0]][2] if vertical else {"climb": 1, "descend": -1}.get(intent, 0)
             absolute = self._absolute_height(tokens, lengths + bare)
             if absolute is not None:
-                self._height(absolute, speed)
+                self._height(self._use(absolute).value, speed)
                 return True
-            amount = (lengths or bare or [None])[0]
+            amount = self._use((lengths or bare or [None])[0])
             metres = amount.value if amount else (HEDGE_METRES if hedged else None)
             if metres is None:
                 what = {1: "climb", -1: "descend"}.get(sign)
@@ -170,7 +196,7 @@ class ClauseReader:
             next_position = unique[index + 1][0] if index + 1 < len(unique) else len(tokens)
             candidates = [q for q in amounts if position < q.start < next_position and id(q) not in used] \
                 or [q for q in amounts if q.end <= position and id(q) not in used]
-            amount = candidates[0] if candidates else None
+            amount = self._use(candidates[0] if candidates else None)
             if amount is not None:
                 used.add(id(amount))
             groups.append((word, amount))
@@ -183,15 +209,21 @@ class ClauseReader:
                                               z=uz * abs(metres), speed=speed))
         return True
 
+    def _use(self, quantity: Quantity | None) -> Quantity | None:
+        """``quantity``, noted as taken by a step."""
+        if quantity is not None:
+            self._used.add(quantity.start)
+        return quantity
+
     @staticmethod
-    def _absolute_height(tokens: list[str], amounts: list[Quantity]) -> float | None:
+    def _absolute_height(tokens: list[str], amounts: list[Quantity]) -> Quantity | None:
         """ "to five metres", "an altitude of 3 m", "at a height of four meters" → the height; else None."""
         for amount in amounts:
             before = tokens[max(0, amount.start - 4):amount.start]
             if before and before[-1] == "by":
                 continue                     # "increase your height by one meter" is relative
             if before and (before[-1] in ("to", "at") or {"altitude", "height", "elevation"} & set(before)):
-                return amount.value
+                return amount
         return None
 
     def _height(self, height: float, speed: float) -> None:
@@ -203,8 +235,7 @@ class ClauseReader:
     def _turn_fraction(tokens: list[str], quantity: Quantity) -> bool:
         """ "a quarter turn", "half a turn", "two turns": the number counts turns, not degrees."""
         after = tokens[quantity.end:quantity.end + 2]
-        return bool(set(after) & {"turn", "turns", "rotation", "rotations", "circle", "circles", "spin", "spins",
-                                  "revolution", "revolutions"})
+        return bool(set(after) & TURN_COUNT_WORDS)
 
     def _turn(self, tokens: list[str], angles: list[Quantity], hedged: bool) -> bool:
         text = " ".join(tokens)
@@ -212,9 +243,9 @@ class ClauseReader:
         turns = [q for q in NumberReader(tokens).quantities() if self._turn_fraction(tokens, q)]
         angle = None
         if angles:
-            angle = abs(angles[0].value)
+            angle = abs(self._use(angles[0]).value)
         elif turns:
-            angle = abs(turns[0].value) * 360.0
+            angle = abs(self._use(turns[0]).value) * 360.0
         elif re.search(r"\b(full (turn|circle|rotation|spin)|all the way around|complete (turn|circle|rotation)|"
                        r"spin (a)?round|once around|whole (turn|circle)|full spin|(a)?round once)\b", text):
             angle = 360.0
@@ -236,13 +267,9 @@ class ClauseReader:
     def _follow(self, tokens: list[str]) -> bool:
         target = FollowTarget()
         words = set(tokens)
-        classes = {"car": "car", "cars": "car", "truck": "truck", "dog": "dog", "cat": "cat", "bicycle": "bicycle",
-                   "bike": "bicycle", "cyclist": "bicycle", "ball": "sports ball", "horse": "horse",
-                   "motorbike": "motorcycle", "motorcycle": "motorcycle", "bus": "bus", "boat": "boat",
-                   "bird": "bird", "vehicle": "car"}
         for token in tokens:
-            if token in classes:
-                target.target_class = classes[token]
+            if token in FOLLOW_CLASSES:
+                target.target_class = FOLLOW_CLASSES[token]
                 break
         if words & {"left", "leftmost"}:
             target.selector = "left"
@@ -250,8 +277,8 @@ class ClauseReader:
             target.selector = "right"
         reader = NumberReader(tokens)
         numbers = [q for q in reader.quantities() if q.kind == "number"]
-        if numbers and words & {"track", "number", "id", "person", "target", "no"}:
-            target.selector, target.track_id = "track", int(numbers[0].value)
+        if numbers and words & FOLLOW_NUMBER_WORDS:
+            target.selector, target.track_id = "track", int(self._use(numbers[0]).value)
         elif words & {"track", "id"} and "number" in words and not numbers:
             raise Ambiguous("Which track number should I follow?")
         self.result.follow[len(self.result.steps)] = target
@@ -272,15 +299,16 @@ class ClauseReader:
     def _goto(self, tokens: list[str]) -> bool:
         reader = NumberReader(tokens)
         coords: dict[str, float] = {}
-        ordered: list[float] = []
+        ordered: list[tuple[float, int]] = []          # (value, where its number starts)
         height = None
         i = 0
         while i < len(tokens):
             token = tokens[i]
             if token in ("x", "y", "z") and token not in coords:
                 reader.pos = i + 1
-                while reader.peek() in ("equals", "is", "=", "of", ","):
+                while reader.peek() in COORDINATE_LINKS:
                     reader.pos += 1
+                start = reader.pos
                 value = reader.number()
                 if value is None:
                     raise Ambiguous(f"What {token} coordinate should I go to?")
@@ -288,6 +316,7 @@ class ClauseReader:
                     value *= UNITS_TO_METRES[reader.peek()]
                     reader.pos += 1
                 coords[token] = value
+                self._used.add(start)
                 i = reader.pos
                 continue
             reader.pos = i
@@ -299,16 +328,19 @@ class ClauseReader:
                     value *= UNITS_TO_METRES[unit]
                     reader.pos += 1
                 if ("at" in before or "altitude" in before or "height" in before) and len(ordered) >= 2:
-                    height = value
+                    height = (value, i)
                 else:
-                    ordered.append(value)
+                    ordered.append((value, i))
                 i = reader.pos
                 continue
             i += 1
-        for axis, value in zip(("x", "y", "z"), ordered):
-            coords.setdefault(axis, value)
-        if height is not None:
-            coords.setdefault("z", height)
+        for axis, (value, start) in zip(("x", "y", "z"), ordered):
+            if axis not in coords:
+                coords[axis] = value
+                self._used.add(start)
+        if height is not None and "z" not in coords:
+            coords["z"] = height[0]
+            self._used.add(height[1])
         if not coords:
             return False
         if "x" not in coords or "y" not in coords:

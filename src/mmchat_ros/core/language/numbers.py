@@ -67,10 +67,11 @@ class NumberReader:
         if re.fullmatch(r"\d+(\.\d+)?|\.\d+", token):
             self.pos += 1
             value = float(token)
-            # "100 20 degrees": a recogniser's digits for "a hundred and twenty"
-            if re.fullmatch(r"[1-9]00", token) and re.fullmatch(r"[1-9]\d?", self.peek()):
-                value += float(self.peek())
-                self.pos += 1
+            # "100 20 degrees", "100 and 80 degrees": a recogniser's digits for "a hundred and twenty / eighty"
+            link = 1 if self.peek() == "and" else 0
+            if re.fullmatch(r"[1-9]00", token) and re.fullmatch(r"[1-9]\d?", self.peek(link)):
+                value += float(self.peek(link))
+                self.pos += link + 1
             if self.peek() == "and" and self.peek(1) in ("a", "one") and self.peek(2) == "half":
                 self.pos += 3
                 value += 0.5

@@ -100,6 +100,7 @@ def _read_best(words: list[str], classify: IntentClassifier | None, result: Pars
         result.goto_keep_altitude.update(offset + i for i in trial.goto_keep_altitude)
         result.goto_keep_position.update(offset + i for i in trial.goto_keep_position)
         result.notes.extend(notes)
+        result.unused.extend(trial.unused)
         return True
     if question is not None:
         raise question

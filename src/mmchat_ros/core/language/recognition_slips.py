@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
+from mmchat_ros.core.language.clause_reader import (COORDINATE_LINKS, FOLLOW_CLASSES, FOLLOW_NUMBER_WORDS,
+                                                    FOLLOW_SELECTORS, REPEAT_WORDS, TURN_COUNT_WORDS)
 from mmchat_ros.core.language.clauses import HARD_SEPARATORS, SOFT_SEPARATORS
-from mmchat_ros.core.language.lexicon import DIRECTIONS, INTENT_PHRASES, TURN_SIDES
+from mmchat_ros.core.language.lexicon import DIRECTIONS, HEDGES, INTENT_PHRASES, TURN_SIDES
 from mmchat_ros.core.language.normalise import FILLERS, normalise
 from mmchat_ros.core.language.numbers import (DEGREE_UNITS, SECOND_UNITS, SMALL_NUMBERS, TENS, UNITS_TO_METRES,
                                               is_number_word)
@@ -46,8 +48,11 @@ height position mode operator help while until because if or but nor as of the a
 def _vocabulary() -> set[str]:
     words = set(FILLERS) | set(DIRECTIONS) | set(TURN_SIDES) | set(UNITS_TO_METRES) | DEGREE_UNITS \
         | set(SECOND_UNITS) | set(SMALL_NUMBERS) | set(TENS) | HARD_SEPARATORS | SOFT_SEPARATORS | COMMON_WORDS
-    for phrase in INTENT_PHRASES:
+    for phrase in list(INTENT_PHRASES) + list(HEDGES):
         words.update(phrase.split())
+    # the words the slots read: follow targets, track numbers, turn counts, coordinates, repetitions
+    words |= set(FOLLOW_CLASSES) | FOLLOW_NUMBER_WORDS | FOLLOW_SELECTORS | TURN_COUNT_WORDS | set(COORDINATE_LINKS) \
+        | REPEAT_WORDS
     words.update({"hundred", "thousand", "half", "quarter", "point", "minus", "x", "y", "z", "per", "person", "me",
                   "car", "number", "started", "took", "around", "meters", "following", "turning", "landing"})
     return words
@@ -97,6 +102,8 @@ def phonetic_repair(tokens: list[str]) -> tuple[list[str], list[str]]:
                 continue
             key = phonetic_key("".join(window))
             target = _PHONETIC_TARGETS.get(key)
+            if n == 2 and window[0] not in VOCABULARY and _PHONETIC_TARGETS.get(phonetic_key(window[0])) == target:
+                continue                    # the misheard word alone sounds like it: "write a tad" keeps its "a"
             if target in INTENT_PHRASES and i > 0 and tokens[i - 1] in _DETERMINERS:
                 continue                    # "do a trick" is a noun after "a", not the verb "track"
             if target and len(key) >= 2 and target != phrase and (unknown or len(key) >= 3):
