@@ -38,7 +38,8 @@ PARAMS = {
     "allow_download": Param(False, "let faster-whisper fetch models by name from the model hub (robots with "
                                    "internet); off: only local and packaged models"),
     "compute_type": Param("int8", "CTranslate2 compute type: int8 (fastest on CPU), int8_float32, float32"),
-    "cpu_threads": Param(2, "CPU threads for recognition"),
+    "cpu_threads": Param(2, "CPU threads for recognition; under load 1 thread was slower, and OpenMP's passive "
+                            "wait no faster (docs/speech.md)"),
     "language": Param("en", "ISO 639-1 language code; empty = detect per segment (multilingual models only)"),
     "beam_size": Param(1, "beam width; 1 = greedy (fastest). On the spoken dev commands beam 5 made 1.3 points "
                           "fewer word errors and 1.6 points more commands understood, for ~15 % more recognition "
