@@ -4,11 +4,15 @@ OpenCV's hand photos, fingers folded into gestures, swiped across the frame):
 
 1. per frame, in this process: MediaPipe Hands (tracking mode, as the gesture node runs it) and the classifier
    (features, smoothing, swipes) — p50/p95 in ms;
-2. end to end, real processes over DDS: camera (folder source, 30 Hz) → gesture → teleop; the latency from a
+2. the idle rate's price and saving, in this process on frame time: hands appearing after 2-3 s without one,
+   processed as the gesture node's IdleFrameGate lets frames through (``idle_rate_hz`` 0 = every frame, then the
+   node's default): the delay from the hand's first frame to its first stable gesture (what teleop acts on), and
+   the CPU time MediaPipe takes per second of video without a hand, once ``idle_after_s`` has passed;
+3. end to end, real processes over DDS: camera (folder source, 30 Hz) → gesture → teleop; the latency from a
    frame's capture stamp to the velocity command it causes arriving on /cmd_vel/teleop (teleop stamps each
    command with its frame's capture stamp), and to its /gesture message.
 
-    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 1] [--max-num-hands 1]
+    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 1] [--max-num-hands 1] [--niceness N]
 
 Target: latency p95 <= 60 ms. The last line is one JSON object (units in the key names); it records the machine's
 load average too, since other work on a shared machine dominates the tails.
@@ -16,6 +20,7 @@ load average too, since other work on a shared machine dominates the tails.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -29,6 +34,7 @@ from _common import ROOT, emit, percentile  # noqa: E402
 sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 
+from mmchat_ros.core.stage_timings import parse_summary  # noqa: E402
 from tests.helpers import hands as photos  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
@@ -70,7 +76,50 @@ def per_frame_times(frames, model_complexity: int, max_num_hands: int, rate: flo
     return {"infer": infer, "classify": classify, "hand_fraction": found / len(infer)}
 
 
-def end_to_end(frames, seconds: float, rate: float, model_complexity: int, max_num_hands: int) -> dict:
+def first_sight(rate: float, model_complexity: int, max_num_hands: int, idle_rate_hz: float,
+                idle_after_s: float) -> dict:
+    """Hands appearing after 2-3 s without one, through the node's IdleFrameGate on frame time: per appearance the
+    delay from the hand's first frame to the first stable gesture, and MediaPipe's CPU ms (this process's) per
+    second of video without a hand once idle_after_s has passed."""
+    from mmchat_ros.backends.hands import MediaPipeHands
+    from mmchat_ros.core.gestures import GestureRecognizer
+    from mmchat_ros.core.idle_frames import IdleFrameGate
+    empty = photos.empty_frame(WIDTH, HEIGHT)
+    detector = MediaPipeHands(static_image_mode=False, model_complexity=model_complexity, max_num_hands=max_num_hands)
+    recognizer = GestureRecognizer()
+    gate = IdleFrameGate(idle_rate_hz, idle_after_s)
+    delays, empty_ms, empty_s = [], 0.0, 0.0
+    i = 0
+    try:
+        for k, gesture in enumerate(("open_palm", "thumbs_up", "pointing_up", "thumb_left", "victory", "fist") * 2):
+            empty_frames = int(rate * 2.0) + 7 * k % int(rate)     # the hand comes at every phase of the idle period
+            hand = photos.shot(gesture, width=WIDTH, height=HEIGHT)
+            appeared, stable_at = None, None
+            for j, frame in enumerate([empty] * empty_frames + [hand] * int(rate * 1.5)):
+                t = i / rate
+                i += 1
+                if j == empty_frames:
+                    appeared = t
+                if not gate.admit(t):
+                    continue
+                start = time.process_time()
+                hands = detector.detect(frame, t)
+                if idle_after_s * rate <= j < empty_frames and k > 0:     # the first stretch warms the graph up
+                    empty_ms += (time.process_time() - start) * 1000.0
+                gate.seen(bool(hands))
+                result = recognizer.update(t, hands, WIDTH / HEIGHT)
+                if appeared is not None and stable_at is None and result.stable and result.name == gesture:
+                    stable_at = t
+            if k > 0:
+                empty_s += (empty_frames - math.ceil(idle_after_s * rate)) / rate
+                delays.append(math.inf if stable_at is None else (stable_at - appeared) * 1000.0)
+    finally:
+        detector.close()
+    return {"delays_ms": delays, "empty_mediapipe_cpu_ms_per_s": empty_ms / empty_s}
+
+
+def end_to_end(frames, seconds: float, rate: float, model_complexity: int, max_num_hands: int,
+               niceness: int | None) -> dict:
     from geometry_msgs.msg import TwistStamped
 
     from mmchat_ros.core.rosenv import ros_environment
@@ -90,7 +139,8 @@ def end_to_end(frames, seconds: float, rate: float, model_complexity: int, max_n
     env = ros_environment(domain_id=domain, log_dir=str(work / "ros"))
     nodes = [
         ("camera", {"source": "folder", "path": str(folder), "rate_hz": rate, "width": WIDTH, "height": HEIGHT}),
-        ("gesture", {"model_complexity": model_complexity, "max_num_hands": max_num_hands, "stats_period_s": 5.0}),
+        ("gesture", {"model_complexity": model_complexity, "max_num_hands": max_num_hands, "stats_period_s": 5.0,
+                     **({} if niceness is None else {"niceness": niceness})}),
         ("teleop", {"require_flying": False}),
     ]
     processes = [NodeProcess(python_cmd(f"mmchat_ros.nodes.{name}", *ros_args(params)), env, work / f"{name}.log",
@@ -128,6 +178,8 @@ def main() -> None:
     parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1))
     parser.add_argument("--max-num-hands", type=int, default=1,
                         help="hands MediaPipe looks for (the node's default: 1)")
+    parser.add_argument("--niceness", type=int, default=None,
+                        help="the gesture node's niceness (default: the node's own, see config/gesture.yaml)")
     args = parser.parse_args()
     if not photos.photos_available():
         sys.exit("bench/gesture.py needs Debian's opencv-doc (real hand photos)")
@@ -137,20 +189,39 @@ def main() -> None:
     print(f"per frame: MediaPipe p50 {percentile(local['infer'], 50):.1f} ms, p95 {percentile(local['infer'], 95):.1f}"
           f" ms; classifier p50 {percentile(local['classify'], 50):.3f} ms; hand found in "
           f"{100 * local['hand_fraction']:.0f} % of frames", flush=True)
-    e2e = end_to_end(frames, args.seconds, args.rate, args.model_complexity, args.max_num_hands)
+    from mmchat_ros.nodes.gesture import PARAMS as GESTURE_PARAMS
+    idle_hz, idle_after_s = GESTURE_PARAMS["idle_rate_hz"].default, GESTURE_PARAMS["idle_after_s"].default
+    sight = {hz: first_sight(args.rate, args.model_complexity, args.max_num_hands, hz, idle_after_s)
+             for hz in (0.0, idle_hz)}
+    for hz, figures in sight.items():
+        print(f"hand appearing after 2-3 s without one, idle_rate_hz {hz:g}: first stable gesture after p50 "
+              f"{percentile(figures['delays_ms'], 50):.0f} / max {max(figures['delays_ms']):.0f} ms "
+              f"({len(figures['delays_ms'])} appearances); no hand in view for {idle_after_s:g} s and more: "
+              f"MediaPipe {figures['empty_mediapipe_cpu_ms_per_s']:.0f} ms of CPU per second", flush=True)
+    e2e = end_to_end(frames, args.seconds, args.rate, args.model_complexity, args.max_num_hands, args.niceness)
     lat, glat = e2e["command_latency"], e2e["gesture_latency"]
+    stage_lines = [line for line in (Path(e2e["log_dir"]) / "gesture.log").read_text(errors="replace").splitlines()
+                   if parse_summary(line)]
+    print("gesture node stages (its statistics lines):\n  " + "\n  ".join(stage_lines), flush=True)
     print(f"end to end at {args.rate:g} fps: capture stamp → velocity command p50 {percentile(lat, 50):.1f} ms, "
           f"p95 {percentile(lat, 95):.1f} ms (→ /gesture p50 {percentile(glat, 50):.1f} ms); gesture node processed "
           f"{e2e['processed_fps']:.1f} frames/s (logs: {e2e['log_dir']})", flush=True)
     emit({
         "load_average_1m": os.getloadavg()[0], "cpu_cores": os.cpu_count(),     # this machine is shared
         "width_px": WIDTH, "height_px": HEIGHT, "camera_rate_hz": args.rate, "model_complexity": args.model_complexity,
-        "max_num_hands": args.max_num_hands,
+        "max_num_hands": args.max_num_hands, "niceness": args.niceness,
         "infer_ms_p50": percentile(local["infer"], 50), "infer_ms_p95": percentile(local["infer"], 95),
         "classify_ms_p50": percentile(local["classify"], 50), "classify_ms_p95": percentile(local["classify"], 95),
         "latency_p50_ms": percentile(lat, 50), "latency_p95_ms": percentile(lat, 95),
         "gesture_latency_p50_ms": percentile(glat, 50), "gesture_latency_p95_ms": percentile(glat, 95),
         "processed_fps": e2e["processed_fps"], "commands": len(lat),
+        "idle_rate_hz": idle_hz, "idle_after_s": idle_after_s,
+        "first_stable_ms_p50_every_frame": percentile(sight[0.0]["delays_ms"], 50),
+        "first_stable_ms_max_every_frame": max(sight[0.0]["delays_ms"]),
+        "first_stable_ms_p50_idle_rate": percentile(sight[idle_hz]["delays_ms"], 50),
+        "first_stable_ms_max_idle_rate": max(sight[idle_hz]["delays_ms"]),
+        "no_hand_mediapipe_cpu_ms_per_s_every_frame": sight[0.0]["empty_mediapipe_cpu_ms_per_s"],
+        "no_hand_mediapipe_cpu_ms_per_s_idle_rate": sight[idle_hz]["empty_mediapipe_cpu_ms_per_s"],
         "latency_target_p95_ms": 60.0, "meets_target": bool(percentile(lat, 95) <= 60.0),
     })
 

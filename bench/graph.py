@@ -19,7 +19,10 @@ of the graph's totals.
 
 Measured:
   CPU % per node (100 % = one core) from /proc/<pid>/stat utime+stime over the phase, RSS (max of 1 s samples)
-  gesture_latency_p95_ms   frame published → /cmd_vel/teleop stamped with that frame's stamp arriving
+  gesture_latency_p95_ms   frame published → /cmd_vel/teleop stamped with that frame's stamp arriving; broken
+                           down: frame → its /gesture message arriving here, /gesture → /cmd_vel/teleop (the
+                           teleop hop), and the gesture node's own stage timings over the phase (its statistics
+                           lines: transport to the node, wait for the worker, MediaPipe wall and CPU time, ...)
   detections_latency_p95_ms, tracker_fps   /detections during follow: arrival − frame stamp, and messages/s
   auth_decision_ms_p95     first face frame of an appearance → first authorised /auth/state (liveness off: a
                            photo cannot blink; the challenge's Face Mesh cost is not in these figures)
@@ -49,6 +52,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, emit, percentile  # noqa: E402
 
+from mmchat_ros.core.stage_timings import parse_summary  # noqa: E402
+
 sys.path.insert(0, str(ROOT))   # tests.helpers: hand and face photos, spoken commands
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -59,6 +64,7 @@ OPERATOR = "astronaut"
 PHASES = ("idle", "auth", "teleop", "follow", "voice")
 VOICE_COMMANDS = ("turn left ninety degrees", "land now")
 VOICE = "piper-joe"    # a neural voice: what a person sounds like more than espeak
+GESTURE_STATS_PERIOD_S = 5.0
 
 
 # ---------------------------------------------------------------------------------------------------- /proc
@@ -168,6 +174,8 @@ class Bench:
                 spec.parameters["input_topic"] = MUX_TOPIC
             if spec.name == "face_auth":
                 spec.parameters["liveness"] = False            # a photo cannot blink
+            if spec.name == "gesture":
+                spec.parameters["stats_period_s"] = GESTURE_STATS_PERIOD_S   # several stage lines per phase
         self.log_dir = work / "logs"
         self.launchers = [Launcher(specs, log_dir=self.log_dir, env=self.env, out=open(work / "launch.log", "w"))]
         self.launchers[0].start()
@@ -201,13 +209,14 @@ class Bench:
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool
 
-        from mmchat_ros.msg import AuthState, DetectionArray
+        from mmchat_ros.msg import AuthState, DetectionArray, Gesture
         from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
         from mmchat_ros.tools.flight_client import FlightClient
         from mmchat_ros.tools.ros_client import RosClient
         self.ros = RosClient(self.domain, "bench_graph")
         self.mux = CameraMux(self.ros, Image, SENSOR_QOS)
         self.teleop_cmds = self.ros.collect(TwistStamped, "/cmd_vel/teleop", "sensor")
+        self.gestures = self.ros.collect(Gesture, "/gesture", COMMAND_QOS)
         self.detections = self.ros.collect(DetectionArray, "/detections", SENSOR_QOS)
         self.auth_states = self.ros.collect(AuthState, "/auth/state", STATE_QOS)
         self.follow_enable = self.ros.node.create_publisher(Bool, "/follow/enable", STATE_QOS)   # as teleop's
@@ -289,6 +298,7 @@ class Bench:
         flight, ros = self.flight, self.ros
         if self.activation_policy:
             self.present_operator()
+        self.teleop_window = (time.time(), math.inf)
         self.mux.show([hands.shot("thumbs_up")])
         ros.wait_for(lambda: flight.mode() not in ("LANDED", ""), 30, "the take-off to start")
         self.mux.show([hands.empty_frame()])
@@ -300,6 +310,7 @@ class Bench:
                 time.sleep(min(seconds, max(0.0, deadline - time.monotonic())))
         self.mux.show([hands.empty_frame()])
         time.sleep(1.0)            # the dead-man rule hands control back
+        self.teleop_window = (self.teleop_window[0], time.time())
 
     def prepare_follow(self):
         """Back above the start point, turned towards the pedestrian (+x)."""
@@ -472,6 +483,7 @@ def figures(bench: Bench) -> dict:
             out["gesture_commands"] = len(latencies)
             print(f"gesture frame → /cmd_vel/teleop: p50 {out['gesture_latency_p50_ms']:.0f} ms, p95 "
                   f"{out['gesture_latency_p95_ms']:.0f} ms over {len(latencies)} commands", flush=True)
+            out.update(gesture_breakdown(bench))
         else:
             null("gesture_latency_p95_ms", "no velocity command carried a hand frame's stamp")
     else:
@@ -519,6 +531,54 @@ def figures(bench: Bench) -> dict:
     else:
         null("voice_to_motion_p50_ms", "phase voice not run or no spoken command became a plan")
     out["cpu_cores"] = os.cpu_count()
+    return out
+
+
+def log_stamp(line: str) -> float:
+    """The wall-clock stamp of a ROS log line '[INFO] [1796469111.076596300] [node]: ...' (NaN without one)."""
+    try:
+        return float(line.split("] [", 2)[1])
+    except (IndexError, ValueError):
+        return math.nan
+
+
+def gesture_breakdown(bench: Bench) -> dict:
+    """Where the teleop phase's frame → command time went: frame → /gesture arriving here, /gesture → the command
+    (the teleop hop, both arrivals here), and the gesture node's stage timings (its statistics lines within the
+    phase; per stage the median of the lines' p50 and of their p95)."""
+    out: dict = {}
+    offset = time.time() - time.monotonic()
+    sent = bench.mux.sent
+    gesture_arrival = {}
+    for arrival, msg in bench.gestures:
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        if key in sent:
+            gesture_arrival[key] = arrival
+    to_gesture = [1000.0 * (arrival + offset - (key[0] + key[1] * 1e-9)) for key, arrival in gesture_arrival.items()]
+    teleop_hop = [1000.0 * (arrival - gesture_arrival[key]) for arrival, cmd in bench.teleop_cmds
+                  if (key := (cmd.header.stamp.sec, cmd.header.stamp.nanosec)) in gesture_arrival]
+    for name, values in (("gesture_message", to_gesture), ("teleop_hop", teleop_hop)):
+        if values:
+            out[f"{name}_latency_p50_ms"] = percentile(values, 50)
+            out[f"{name}_latency_p95_ms"] = percentile(values, 95)
+    stages: dict[str, list[tuple[float, float]]] = {}
+    start, end = getattr(bench, "teleop_window", (0.0, 0.0))
+    for line in bench.log("gesture").splitlines():
+        # "[INFO] [<stamp>] [gesture]: N frames: transport 4.1/9.8, wait ..., in_node 20.1/31.0 ms (p50/p95); ..."
+        figures_by_stage = parse_summary(line)
+        if not figures_by_stage or not start <= log_stamp(line) <= end + GESTURE_STATS_PERIOD_S:
+            continue
+        for stage, p50_p95 in figures_by_stage.items():
+            stages.setdefault(stage, []).append(p50_p95)
+    out["gesture_node_stages_ms"] = {stage: {"p50": round(percentile([v[0] for v in values], 50), 1),
+                                             "p95": round(percentile([v[1] for v in values], 50), 1)}
+                                     for stage, values in stages.items()}
+    print(f"  frame → /gesture here: p50 {out.get('gesture_message_latency_p50_ms', math.nan):.0f} / p95 "
+          f"{out.get('gesture_message_latency_p95_ms', math.nan):.0f} ms; /gesture → /cmd_vel/teleop (teleop hop): "
+          f"p50 {out.get('teleop_hop_latency_p50_ms', math.nan):.1f} / p95 "
+          f"{out.get('teleop_hop_latency_p95_ms', math.nan):.1f} ms", flush=True)
+    print("  gesture node stages (median of its 5 s lines), p50/p95 ms: " + ", ".join(
+        f"{stage} {v['p50']}/{v['p95']}" for stage, v in out["gesture_node_stages_ms"].items()), flush=True)
     return out
 
 

@@ -1,12 +1,15 @@
 """The gesture and teleop nodes as real processes over DDS, fed camera frames of real hands (tests/helpers/hands.py):
 gesture messages, debug images, bad frames; gestures turned into velocity commands, a take-off call, a follow
-request, and the dead-man rule when the hand goes or the camera stops."""
+request, and the dead-man rule when the hand goes or the camera stops; the idle rate without a hand, and its live
+parameters."""
 from __future__ import annotations
 
 import time
 
 import pytest
 from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -65,6 +68,47 @@ def test_gesture_node_recognises_real_hands_and_reports_bad_frames(spawn, ros):
         ros.wait_for_message(gestures, lambda m: m.name == "thumb_left" and m.stable, 20, "a stable thumb_left")
         assert node.alive()
         node.wait_for_line("gesture thumb_left", timeout=10)     # the log line may trail the message
+    finally:
+        player.stop()
+
+
+def set_gesture_parameter(ros, name, value):
+    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    return ros.call(SetParameters, "/gesture/set_parameters", request).results[0]
+
+
+def messages_within(received, seconds: float) -> int:
+    """How many messages arrive in the next ``seconds``."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return sum(1 for t, _ in list(received) if t >= start)
+
+
+def test_without_a_hand_the_node_looks_at_idle_rate_hz_frames_until_one_shows(spawn, ros):
+    gestures = ros.collect(Gesture, "/gesture", COMMAND_QOS)
+    node = start_gesture(spawn, idle_rate_hz=2.0, idle_after_s=0.5, stats_period_s=2.0)
+    player = photos.FramePlayer(ros, fps=15.0)
+    try:
+        ros.wait_for_subscribers(player.publisher, timeout=20)
+        player.show(photos.empty_frame())
+        ros.wait_for(lambda: gestures, 20, "gesture messages")
+        time.sleep(1.0)
+        assert messages_within(gestures, 3.0) <= 8                     # 2 frames/s looked at, of 15
+        node.wait_for_line(r"skipped while idle", timeout=10)
+
+        player.show(photos.shot("thumbs_up"))
+        ros.wait_for_message(gestures, lambda m: m.name == "thumbs_up" and m.stable, 20, "a stable thumbs_up")
+        assert messages_within(gestures, 2.0) >= 15                    # every frame again
+
+        refused = set_gesture_parameter(ros, "idle_rate_hz", 50.0)
+        assert not refused.successful and "out of range" in refused.reason      # the descriptor's 0..30
+        refused = set_gesture_parameter(ros, "max_num_hands", 2)
+        assert not refused.successful and "read at start-up only" in refused.reason
+        assert set_gesture_parameter(ros, "idle_rate_hz", 0.0).successful
+        player.show(photos.empty_frame())
+        time.sleep(1.5)
+        assert messages_within(gestures, 2.0) >= 15                    # live: no idle rate any more
+        assert node.alive()
     finally:
         player.stop()
 

@@ -3,8 +3,13 @@
 Subscribes /camera/image_raw (sensor-data QoS); publishes mmchat_ros/Gesture on /gesture for every processed frame
 (stamped with the frame's capture stamp; name "none" and num_hands 0 when no hand is seen) and, while someone
 subscribes, an annotated image (landmarks + gesture name) on /gesture/debug_image. Inference runs in a worker
-thread on the newest frame; frames that arrive while it is busy are dropped (counted), never queued.
-/gesture is reliable (a swipe is a one-frame event); sensor-data subscribers receive it too.
+thread on the newest frame; frames that arrive while it is busy are dropped (counted), never queued. While no hand
+has been seen for ``idle_after_s`` it looks at ``idle_rate_hz`` frames a second only (palm detection on every frame
+is its most expensive case), and at every frame again from the first that shows a hand (core/idle_frames.py).
+/gesture is reliable (a swipe is a one-frame event); sensor-data subscribers receive it too. The statistics line
+(every ``stats_period_s``) says where a frame's time goes: transport (capture stamp → arrival here), wait (arrival
+→ the worker takes it), convert, mediapipe (wall time, and the process's CPU time meanwhile: less CPU than wall
+time is time spent waiting for a core), classify and publish.
 
 A lifecycle node (nodes/lifecycle.py): configure loads the landmark model, activate subscribes to the camera and
 starts recognising, deactivate stops both (no CPU spent, the model kept). The activation policy
@@ -21,11 +26,14 @@ from sensor_msgs.msg import Image
 from mmchat_ros.backends.hands import annotate, make_hand_detector
 from mmchat_ros.core import topics
 from mmchat_ros.core.gestures import GestureRecognizer, GestureResult, recognizer_config
+from mmchat_ros.core.idle_frames import IdleFrameGate
+from mmchat_ros.core.stage_timings import StageTimings
 from mmchat_ros.msg import Gesture
 from mmchat_ros.nodes.base import LatestFrameWorker
 from mmchat_ros.nodes.common import Param, first_frame_line, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import CameraFrames, numpy_to_image, to_rgb
 from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
+from mmchat_ros.nodes.scheduling import set_process_niceness
 
 PARAMS = {
     "backend": Param("mediapipe", "hand landmark backend: 'mediapipe' (models in the mediapipe wheel) or "
@@ -57,6 +65,16 @@ PARAMS = {
     "swipe_min_distance_image": Param(0.15, "a swipe covers at least this fraction of the image height"),
     "swipe_cooldown_s": Param(0.6, "no new swipe this soon after one, s"),
     "publish_debug_image": Param(True, "publish the annotated image (only while it has subscribers)"),
+    "idle_rate_hz": Param(5.0, "frames a second looked at while no hand is in view (every frame again from the first "
+                               "that shows one; a hand appearing is seen up to 1/idle_rate_hz s later), Hz; 0: every "
+                               "frame always", value_range=(0.0, 30.0), live=True),
+    "idle_after_s": Param(1.0, "no hand for this long before idle_rate_hz applies, s", value_range=(0.0, 60.0),
+                          live=True),
+    "niceness": Param(-5, "niceness of the node's process, MediaPipe's threads and its session (autogroup) "
+                          "included (-20..19, Linux): the hand → velocity path is interactive and goes before "
+                          "background work on a busy computer. Below 0 needs CAP_SYS_NICE or a 'nice' limit "
+                          "(limits.conf); refused, the node runs at normal priority and says so",
+                      value_range=(-20, 19)),
     "stats_period_s": Param(10.0, "log frame and inference-time statistics this often, s (0: never)"),
     **LIFECYCLE_PARAMS,
 }
@@ -67,7 +85,22 @@ class GestureNode(MmchatLifecycleNode):
     with a fresh gesture filter, deactivate stops both."""
 
     def __init__(self):
-        super().__init__("gesture", PARAMS)
+        super().__init__("gesture", PARAMS, on_change=self.retune)
+        self.idle_gate = IdleFrameGate(self.p.idle_rate_hz, self.p.idle_after_s)
+        self.set_niceness(self.p.niceness)
+
+    def set_niceness(self, niceness: int) -> None:
+        """The whole process at ``niceness`` before configure starts MediaPipe's threads (nodes/scheduling.py)."""
+        if niceness == 0:
+            return
+        try:
+            self.get_logger().info(set_process_niceness(niceness))
+        except OSError as exc:
+            self.get_logger().warn(f"normal priority: niceness {niceness} refused ({exc})")
+
+    def retune(self, values: dict) -> None:
+        """Live idle_rate_hz and idle_after_s (their ranges are checked before)."""
+        self.idle_gate.retune(values["idle_rate_hz"], values["idle_after_s"])
 
     def configure(self) -> None:
         options = dict(max_num_hands=self.p.max_num_hands, min_detection_confidence=self.p.min_detection_confidence,
@@ -97,14 +130,19 @@ class GestureNode(MmchatLifecycleNode):
             min_hand_score=self.p.min_hand_score, preferred_hand=self.p.preferred_hand,
             dynamic_enabled=self.p.swipes_enabled))
         self.processed = 0
-        self.infer_ms: list[float] = []
+        self.timings = StageTimings()
         self.last_stable = ""
         self.worker = LatestFrameWorker(self, "gesture recognition", self.process)
         self.start_worker(self.worker)
-        self.frames = CameraFrames(self, self.worker.offer)
+        self.frames = CameraFrames(self, self.offer_frame)
         self.subscribe_to(topics.CAMERA_IMAGE, Image, self.frames)
         if self.p.stats_period_s > 0:
             self.create_timer(self.p.stats_period_s, self.log_stats)
+
+    def offer_frame(self, msg: Image) -> None:
+        """A readable camera frame: to the worker with its arrival time, unless the idle rate skips it."""
+        if self.idle_gate.admit(time.monotonic()):
+            self.worker.offer((msg, time.time()))
 
     def frame_time(self, msg: Image) -> float:
         """The frame's capture time for the trajectory of swipes: its stamp, kept increasing."""
@@ -116,16 +154,27 @@ class GestureNode(MmchatLifecycleNode):
         self.last_t = t
         return t
 
-    def process(self, msg: Image) -> None:
+    def process(self, frame: tuple[Image, float]) -> None:
+        msg, arrived = frame
+        taken = time.time()
         self.get_logger().info(first_frame_line(msg), once=True)
         rgb = to_rgb(msg)
         t = self.frame_time(msg)
-        start = time.perf_counter()
+        converted, converted_cpu = time.time(), time.process_time()
         hands = self.detector.detect(rgb, t)
+        detected, detected_cpu = time.time(), time.process_time()
+        self.idle_gate.seen(bool(hands))
         result = self.recognizer.update(t, hands, rgb.shape[1] / rgb.shape[0])
-        self.infer_ms.append((time.perf_counter() - start) * 1000.0)
+        classified = time.time()
         self.processed += 1
         self.gesture_pub.publish(self.to_msg(result, msg.header))
+        published = time.time()
+        captured = stamp_to_seconds(msg.header.stamp)
+        stages = {"transport": arrived - captured} if captured > 0.0 else {}
+        stages.update(wait=taken - arrived, convert=converted - taken, mediapipe=detected - converted,
+                      mediapipe_cpu=detected_cpu - converted_cpu, classify=classified - detected,
+                      publish=published - classified, in_node=published - arrived)
+        self.timings.add_frame({stage: seconds * 1000.0 for stage, seconds in stages.items()})
         if result.stable and result.name != self.last_stable:
             self.get_logger().info(f"gesture {result.name} ({result.confidence:.2f}, {result.handedness or '?'} "
                                    f"hand{', dynamic' if result.is_dynamic else ''})")
@@ -145,14 +194,12 @@ class GestureNode(MmchatLifecycleNode):
         return msg
 
     def log_stats(self) -> None:
-        times = sorted(self.infer_ms)
-        self.infer_ms = []
-        if not times:
+        frames = self.timings.count
+        if not frames:
             self.get_logger().info("no camera frames in the last period", throttle_duration_sec=60.0)
             return
-        p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
-        self.get_logger().info(f"{len(times)} frames, landmarks+classifier p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
-                               f"dropped {self.worker.dropped} while busy, {self.frames.bad} bad")
+        self.get_logger().info(f"{frames} frames: {self.timings.take_summary()}; dropped {self.worker.dropped} while "
+                               f"busy, {self.idle_gate.skipped} skipped while idle, {self.frames.bad} bad")
 
     def release(self) -> None:
         self.detector.close()
