@@ -73,7 +73,7 @@ def main() -> int:
 
     figures: dict = {}
     understanding = make_understanding(not args.no_encoder)
-    planner = Planner(None, understanding=understanding)
+    planner = Planner(None, understanding=understanding, confirm_speech_below=CONFIRM_SPEECH_BELOW)
     splits = {name: corpus.load(name) for name in ("dev", "dev_safety", "test")}
     reports = {}
     for name, entries in {**splits, "probe_safety": corpus.load("probe_safety")}.items():
@@ -118,6 +118,7 @@ def main() -> int:
 
 
 MIN_CONFIDENCE = 0.3        # the planner node's min_transcript_confidence default (config/planner.yaml)
+CONFIRM_SPEECH_BELOW = 0.45  # its confirm_speech_below default: spoken commands below it are read back
 
 
 def spoken_part(planner: Planner, entries: list[dict], args) -> dict:
