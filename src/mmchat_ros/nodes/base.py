@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -75,22 +74,6 @@ class MmchatNode(Node):
 
     def close(self) -> None:
         """What a node releases after its workers stopped (models, devices, sockets)."""
-
-
-def raise_thread_priority(node: Node, priority: int, what: str) -> None:
-    """SCHED_FIFO at ``priority`` (1..99; 0 leaves it) for the calling thread, or a warning that says what the
-    refusal costs: ``what`` names the thread in the log ("control thread")."""
-    priority = min(int(priority), 99)
-    if priority <= 0:
-        return
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except OSError as exc:   # EPERM without CAP_SYS_NICE / rtprio
-        node.get_logger().warn(f"{what} at normal priority (SCHED_FIFO {priority} refused: {exc}); expect more "
-                               "jitter on a busy CPU. Grant CAP_SYS_NICE or an rtprio limit, or set "
-                               "realtime_priority 0 to silence this")
-    else:
-        node.get_logger().info(f"{what} at SCHED_FIFO priority {priority}")
 
 
 class Worker:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import array
 import math
-import os
 import sys
 import threading
 import time
@@ -38,10 +37,11 @@ from mmchat_ros.core.live_parameters import three_numbers
 from mmchat_ros.core.plan_vocabulary import PlanStep
 from mmchat_ros.msg import FlightState, MotorCommand
 from mmchat_ros.nodes.auth_guard import AUTH_PARAMS, AuthGuard
-from mmchat_ros.nodes.base import MmchatNode, PacedLoop, raise_thread_priority
+from mmchat_ros.nodes.base import MmchatNode, PacedLoop
 from mmchat_ros.nodes.common import Param, run_node, sleep_async, stamp_to_seconds
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,
                                               vector_to_msg)
+from mmchat_ros.nodes.scheduling import raise_thread_priority, set_process_niceness
 
 WORLD_FRAMES = ("odom", "world", "map")
 EXECUTOR_NICE = -10        # ~10x the CPU share of a normal thread when the cores are contended
@@ -453,14 +453,16 @@ class FlightControllerNode(MmchatNode):
         raise_thread_priority(self, self.p.realtime_priority, "control thread")
 
     def favour_callbacks(self) -> None:
-        """The executor's threads (this one and the workers it starts, which inherit it) at nice EXECUTOR_NICE:
-        the control thread waits for the GIL whenever a callback holds it, so callbacks left at an equal share
-        behind busy processes delay the tick all the same. Not real-time: a flood of messages must not be able to
-        starve the rest of the companion computer (the simulator, the vehicle driver)."""
+        """The process's threads (the executor's and the workers started later, which inherit it) and its session at
+        nice EXECUTOR_NICE: the control thread waits for the GIL whenever a callback holds it, so callbacks left at
+        an equal share behind busy processes delay the tick all the same. The session too, because with autogroup
+        scheduling a thread's niceness only counts against its own session's threads (nodes/scheduling.py). Not
+        real-time: a flood of messages must not be able to starve the rest of the companion computer (the
+        simulator, the vehicle driver)."""
         if int(self.p.realtime_priority) <= 0:
             return
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EXECUTOR_NICE)
+            self.get_logger().info(f"callbacks: {set_process_niceness(EXECUTOR_NICE)}")
         except OSError as exc:
             self.get_logger().warn(f"callbacks at normal priority (nice {EXECUTOR_NICE} refused: {exc})")
 

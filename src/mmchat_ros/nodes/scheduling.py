@@ -1,4 +1,5 @@
-"""A node's scheduling priority against the other nodes: niceness for the whole process, autogroup included.
+"""A node's scheduling priority against the other nodes: real-time priority for a thread that must keep time
+(``raise_thread_priority``), niceness for the whole process, autogroup included (``set_process_niceness``).
 
 Linux kernels with autogroup scheduling (CONFIG_SCHED_AUTOGROUP, on in Debian's and Ubuntu's kernels:
 /proc/sys/kernel/sched_autogroup_enabled) share the CPU first between sessions, equally, and only then between the
@@ -17,6 +18,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
 
 AUTOGROUP = Path("/proc/self/autogroup")
 
@@ -34,3 +39,19 @@ def set_process_niceness(niceness: int) -> str:
         return f"threads at niceness {niceness}"
     AUTOGROUP.write_text(str(niceness))
     return f"threads and session (autogroup) at niceness {niceness}"
+
+
+def raise_thread_priority(node: Node, priority: int, what: str) -> None:
+    """SCHED_FIFO at ``priority`` (1..99; 0 leaves it) for the calling thread, or a warning that says what the
+    refusal costs: ``what`` names the thread in the log ("control thread")."""
+    priority = min(int(priority), 99)
+    if priority <= 0:
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as exc:   # EPERM without CAP_SYS_NICE / rtprio
+        node.get_logger().warn(f"{what} at normal priority (SCHED_FIFO {priority} refused: {exc}); expect more "
+                               "jitter on a busy CPU. Grant CAP_SYS_NICE or an rtprio limit, or set "
+                               "realtime_priority 0 to silence this")
+    else:
+        node.get_logger().info(f"{what} at SCHED_FIFO priority {priority}")

@@ -30,10 +30,11 @@ from mmchat_ros.core.geometry import world_to_body
 from mmchat_ros.core.idle_rate import IdleRate, at_rest
 from mmchat_ros.core.paths import share_dir
 from mmchat_ros.msg import MotorCommand
-from mmchat_ros.nodes.base import MmchatNode, PacedLoop, QueueWorker, raise_thread_priority
+from mmchat_ros.nodes.base import MmchatNode, PacedLoop, QueueWorker
 from mmchat_ros.nodes.common import Param, run_node, seconds_to_stamp
 from mmchat_ros.nodes.image_conversion import numpy_to_image
 from mmchat_ros.nodes.ros_conversions import quat_msg_from_wxyz, vector_to_msg
+from mmchat_ros.nodes.scheduling import raise_thread_priority
 
 PARAMS = {
     "airframe": Param("x500", "airframe name in config/airframes.yaml"),
