@@ -24,6 +24,7 @@ from mmchat_ros.nodes.base import MmchatNode, NodeThread
 from mmchat_ros.nodes.common import SENSOR_QOS, Param, run_node, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import (ImageConversionError, camera_info_from_fov,
                                                 numpy_to_image, scaled_camera_info, to_rgb)
+from mmchat_ros.nodes.scheduling import apply_niceness, niceness_param
 
 SOURCES = ("device", "video", "folder", "topic")
 PARAMS = {
@@ -41,12 +42,15 @@ PARAMS = {
     "input_info_topic": Param("sim/camera/camera_info", "its CameraInfo (rescaled to the published size)"),
     "retry_initial_s": Param(0.5, "first wait before reopening a failed source, s (doubles on each failure)"),
     "retry_max_s": Param(5.0, "longest wait between attempts to reopen a failed source, s"),
+    "niceness": niceness_param(-5, "every perception node waits for the camera's frames, the interactive hand → "
+                                   "velocity path among them, so it goes before background work on a busy computer"),
 }
 
 
 class CameraNode(MmchatNode):
     def __init__(self):
         super().__init__("camera", PARAMS)
+        apply_niceness(self, self.p.niceness)
         if self.p.source not in SOURCES:
             raise ValueError(f"source '{self.p.source}' is not one of {', '.join(SOURCES)}")
         if self.p.rate_hz <= 0:

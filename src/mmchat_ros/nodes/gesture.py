@@ -33,7 +33,7 @@ from mmchat_ros.nodes.base import LatestFrameWorker
 from mmchat_ros.nodes.common import Param, first_frame_line, stamp_to_seconds
 from mmchat_ros.nodes.image_conversion import CameraFrames, numpy_to_image, to_rgb
 from mmchat_ros.nodes.lifecycle import LIFECYCLE_PARAMS, MmchatLifecycleNode, run_lifecycle_node
-from mmchat_ros.nodes.scheduling import set_process_niceness
+from mmchat_ros.nodes.scheduling import apply_niceness, niceness_param
 
 PARAMS = {
     "backend": Param("mediapipe", "hand landmark backend: 'mediapipe' (models in the mediapipe wheel) or "
@@ -70,11 +70,8 @@ PARAMS = {
                                "frame always", value_range=(0.0, 30.0), live=True),
     "idle_after_s": Param(1.0, "no hand for this long before idle_rate_hz applies, s", value_range=(0.0, 60.0),
                           live=True),
-    "niceness": Param(-5, "niceness of the node's process, MediaPipe's threads and its session (autogroup) "
-                          "included (-20..19, Linux): the hand → velocity path is interactive and goes before "
-                          "background work on a busy computer. Below 0 needs CAP_SYS_NICE or a 'nice' limit "
-                          "(limits.conf); refused, the node runs at normal priority and says so",
-                      value_range=(-20, 19)),
+    "niceness": niceness_param(-5, "the hand → velocity path is interactive and goes before background work on a "
+                                   "busy computer (MediaPipe's threads inherit it)"),
     "stats_period_s": Param(10.0, "log frame and inference-time statistics this often, s (0: never)"),
     **LIFECYCLE_PARAMS,
 }
@@ -87,16 +84,7 @@ class GestureNode(MmchatLifecycleNode):
     def __init__(self):
         super().__init__("gesture", PARAMS, on_change=self.retune)
         self.idle_gate = IdleFrameGate(self.p.idle_rate_hz, self.p.idle_after_s)
-        self.set_niceness(self.p.niceness)
-
-    def set_niceness(self, niceness: int) -> None:
-        """The whole process at ``niceness`` before configure starts MediaPipe's threads (nodes/scheduling.py)."""
-        if niceness == 0:
-            return
-        try:
-            self.get_logger().info(set_process_niceness(niceness))
-        except OSError as exc:
-            self.get_logger().warn(f"normal priority: niceness {niceness} refused ({exc})")
+        apply_niceness(self, self.p.niceness)   # before configure starts MediaPipe's threads
 
     def retune(self, values: dict) -> None:
         """Live idle_rate_hz and idle_after_s (their ranges are checked before)."""

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mmchat_ros.nodes.common import Param
+
 if TYPE_CHECKING:
     from rclpy.node import Node
 
@@ -55,3 +57,21 @@ def raise_thread_priority(node: Node, priority: int, what: str) -> None:
                                "realtime_priority 0 to silence this")
     else:
         node.get_logger().info(f"{what} at SCHED_FIFO priority {priority}")
+
+
+def niceness_param(default: int, why: str) -> Param:
+    """The ``niceness`` parameter of a node whose place on a busy computer is ``why``."""
+    return Param(default, f"niceness of the node's process, all its threads and its session (autogroup) included "
+                          f"(-20..19, Linux): {why}. Below 0 needs CAP_SYS_NICE or a 'nice' limit (limits.conf); "
+                          "refused, the node runs at normal priority and says so", value_range=(-20, 19))
+
+
+def apply_niceness(node: Node, niceness: int) -> None:
+    """The whole process at ``niceness`` (0 leaves it), said in the node's log; call it before the node starts the
+    threads of its model, so that they inherit it."""
+    if niceness == 0:
+        return
+    try:
+        node.get_logger().info(set_process_niceness(niceness))
+    except OSError as exc:
+        node.get_logger().warn(f"normal priority: niceness {niceness} refused ({exc})")
