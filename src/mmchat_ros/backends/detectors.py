@@ -9,6 +9,9 @@
       python -m mmchat_ros.backends.detectors export yolo11n.pt --format onnx --imgsz 320
       python -m mmchat_ros.backends.detectors export yolo11n.pt --format openvino --imgsz 320
 
+  ``quantize_onnx_int8`` makes a static INT8 copy of an ONNX export, calibrated on frames of the robot's own video
+  (``export ... --format onnx --int8``); ``bench/detector_runtimes.py`` measures the runtimes against PyTorch.
+
 - ``HogPeopleDetector``: OpenCV's built-in HOG + linear SVM people detector (Dalal-Triggs; its weights ship inside
   OpenCV), a real detector with real weights for machines without YOLO weights. It reports COCO class 0 "person".
 - ``MediaPipePersonDetector``: MediaPipe's BlazePose person detector (``pose_detection.tflite``, shipped inside the
@@ -29,6 +32,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from mmchat_ros.core.tracking_metrics import greedy_match, iou_matrix
 
 DEFAULT_WEIGHTS = "yolo11n.pt"
 PERSON_CLASS_ID = 0          # COCO, as YOLO reports it; the HOG detector uses the same id
@@ -113,6 +118,35 @@ def parse_class_filter(text: str, names: Mapping[int, str]) -> list[int] | None:
                                 + (", ..." if len(names) > 20 else ""))
         ids.append(cid)
     return sorted(set(ids))
+
+
+@dataclass(frozen=True)
+class DetectionAgreement:
+    """How far one detector's boxes agree with a reference detector's on the same frames: boxes of the same class
+    paired one to one by IoU, summed over the frames."""
+    matched: int
+    reference_boxes: int
+    other_boxes: int
+
+    @property
+    def f1(self) -> float | None:
+        """2 x matched / (reference + other): 1.0 when every box has its partner; None when neither found any."""
+        total = self.reference_boxes + self.other_boxes
+        return 2.0 * self.matched / total if total else None
+
+
+def detection_agreement(reference: Sequence[Detections], other: Sequence[Detections],
+                        iou_threshold: float = 0.5) -> DetectionAgreement:
+    """Pair each frame's boxes with the reference's of the same class, best IoU first, each pair at least
+    ``iou_threshold``; the counts over all frames."""
+    if len(reference) != len(other):
+        raise ValueError(f"{len(reference)} reference frames against {len(other)}")
+    matched = 0
+    for ref, oth in zip(reference, other):
+        iou = iou_matrix(ref.xyxy.tolist(), oth.xyxy.tolist())
+        iou[ref.class_ids[:, None] != oth.class_ids[None, :]] = 0.0
+        matched += len(greedy_match(iou, iou_threshold))
+    return DetectionAgreement(matched, sum(len(d) for d in reference), sum(len(d) for d in other))
 
 
 def _rgb_image(image: np.ndarray) -> np.ndarray:
@@ -359,10 +393,15 @@ def make_detector(kind: str, **options) -> Detector:
 
 
 def build_untrained_model(path: str | Path, architecture: str = "yolo11n.yaml", names: Mapping[int, str] | None = None,
-                          seed: int = 0) -> Path:
+                          seed: int = 0, normalise_on: Sequence[np.ndarray] = ()) -> Path:
     """Build a YOLO model from one of ultralytics' architecture YAMLs (random weights, no download) and save it as
     a .pt file: the real loading, inference, tracking and export code paths on machines without trained weights
-    (tests, timing benches). ``names``: its class names (default: COCO's, from ultralytics' coco.yaml)."""
+    (tests, timing benches). ``names``: its class names (default: COCO's, from ultralytics' coco.yaml).
+
+    With BatchNorm's initial statistics (mean 0, variance 1) the random network computes nearly the same output
+    for every image (box sizes from a flat distance distribution, scores from the prior bias). ``normalise_on``
+    (RGB frames) sets those statistics from real frames instead, so each layer's activations have input-dependent,
+    realistic ranges: what a comparison of runtimes or of int8 against fp32 needs. It is still no detector."""
     configure_ultralytics()
     import torch
     import yaml
@@ -374,6 +413,16 @@ def build_untrained_model(path: str | Path, architecture: str = "yolo11n.yaml", 
     torch.manual_seed(seed)
     model = YOLO(architecture, task="detect")
     model.model.names = dict(names)
+    if normalise_on:
+        for module in model.model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None           # a plain average over the batch
+        batch = torch.from_numpy(np.concatenate([network_input(image, 320) for image in normalise_on]))
+        model.model.train()
+        with torch.no_grad():
+            model.model(batch)
+        model.model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(str(path))
@@ -383,10 +432,19 @@ def build_untrained_model(path: str | Path, architecture: str = "yolo11n.yaml", 
 # ============================================================================================ export
 
 def export_model(weights: str, format: str = "onnx", image_size: int = 640, half: bool = False,
-                 int8: bool = False, device: str = "cpu", models_dir: str = "") -> Path:
-    """Export a .pt model for edge runtimes; returns the exported file or folder (beside the weights)."""
+                 int8: bool = False, device: str = "cpu", models_dir: str = "",
+                 calibration_images: Sequence[np.ndarray] = ()) -> Path:
+    """Export a .pt model for edge runtimes; returns the exported file or folder (beside the weights). ONNX with
+    ``int8``: the fp32 export and its static INT8 copy (``quantize_onnx_int8`` on ``calibration_images``), which is
+    returned; ultralytics' own int8 export would fetch a calibration data set."""
     if format not in EXPORT_FORMATS:
         raise DetectorError(f"unsupported export format '{format}' ({', '.join(EXPORT_FORMATS)})")
+    if format == "onnx" and int8:
+        if not calibration_images:
+            raise DetectorError("an int8 ONNX export needs calibration frames: a video of what the camera sees "
+                                "(--calibration-video)")
+        return quantize_onnx_int8(export_model(weights, format, image_size, half, False, device, models_dir),
+                                  calibration_images)
     path = resolve_weights(weights, models_dir)
     missing = missing_packages(EXPORT_FORMATS[format])
     if missing:
@@ -404,6 +462,83 @@ def export_model(weights: str, format: str = "onnx", image_size: int = 640, half
     return Path(out)
 
 
+def network_input(image_rgb: np.ndarray, image_size: int) -> np.ndarray:
+    """The (1, 3, S, S) float32 tensor an exported YOLO of input size S takes, made as ultralytics' predictor makes
+    it: the frame scaled to fit and padded grey (LetterBox, centred), RGB, 0..1."""
+    configure_ultralytics()
+    from ultralytics.data.augment import LetterBox
+    bgr = np.ascontiguousarray(_rgb_image(image_rgb)[:, :, ::-1])
+    boxed = LetterBox(new_shape=(int(image_size), int(image_size)), auto=False)(image=bgr)
+    return np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def quantize_onnx_int8(model: str | Path, calibration_images: Sequence[np.ndarray], output: str | Path | None = None
+                       ) -> Path:
+    """A static INT8 copy of an ultralytics ONNX export (``<name>_int8.onnx`` beside it unless ``output``), which the
+    same loaders run. Static, not dynamic: activation ranges are fixed from ``calibration_images`` (RGB frames like
+    the ones it will see; keep them apart from frames used to judge it), so ONNX Runtime runs whole int8
+    convolutions; dynamic quantisation measures ranges on every frame and suits MatMul-heavy transformers, not a
+    CNN. Only the weighted ops (Conv, MatMul, Gemm) are quantised, weights per output channel: the head's box and
+    score decode stays float, as in ultralytics' own int8 export, because one int8 scale over box pixels (0..640)
+    and class probabilities (0..1) rounds every score to 0."""
+    missing = missing_packages(["onnx", "onnxruntime"])
+    if missing:
+        raise DetectorError(f"int8 quantisation needs the Python package(s) {', '.join(missing)}: "
+                            f"pip install {' '.join(missing)}")
+    import onnx
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
+    model = Path(model)
+    if not calibration_images:
+        raise DetectorError("int8 quantisation needs calibration images (frames like the ones the model will see)")
+    graph = onnx.load(str(model))
+    input_name = graph.graph.input[0].name
+    size = graph.graph.input[0].type.tensor_type.shape.dim[2].dim_value
+    if not size:
+        raise DetectorError(f"{model} has a dynamic input size: export it with a fixed --imgsz to quantise it")
+    exclude = [node.name for node in graph.graph.node if node.op_type not in {"Conv", "MatMul", "Gemm"}]
+
+    class Frames(CalibrationDataReader):
+        def __init__(self):
+            self.rewind()
+
+        def get_next(self):
+            image = next(self.images, None)
+            return None if image is None else {input_name: network_input(image, size)}
+
+        def rewind(self):
+            self.images = iter(calibration_images)
+
+    output = Path(output) if output else model.with_name(f"{model.stem}_int8.onnx")
+    # uint8 activations, int8 weights in 7 bits: ONNX Runtime's advice for x86 CPUs without VNNI, whose 8-bit
+    # multiply-add saturates with full-range weights (measured here: box outputs collapsed without reduce_range).
+    quantize_static(str(model), str(output), Frames(), per_channel=True, reduce_range=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+    onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])    # fails here, not on the robot
+    return output
+
+
+def calibration_frames(video: str | Path, count: int) -> list[np.ndarray]:
+    """``count`` RGB frames spread evenly over a video (any format OpenCV reads)."""
+    import cv2
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise DetectorError(f"cannot open calibration video {video}")
+    try:
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = []
+        for index in np.linspace(0, max(total - 1, 0), max(int(count), 1)).astype(int):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, bgr = capture.read()
+            if ok:
+                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    if not frames:
+        raise DetectorError(f"no frames read from calibration video {video}")
+    return frames
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m mmchat_ros.backends.detectors",
@@ -414,11 +549,18 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--format", default="onnx", choices=sorted(EXPORT_FORMATS))
     export.add_argument("--imgsz", type=int, default=640, help="input size the exported model is fixed to")
     export.add_argument("--half", action="store_true", help="FP16 (GPU / OpenVINO)")
-    export.add_argument("--int8", action="store_true", help="INT8 quantisation (OpenVINO, TensorRT)")
+    export.add_argument("--int8", action="store_true",
+                        help="INT8 quantisation (ONNX: static, calibrated on --calibration-video; OpenVINO, TensorRT)")
+    export.add_argument("--calibration-video", default="",
+                        help="ONNX --int8: a video like the camera's view, whose frames calibrate the int8 ranges")
+    export.add_argument("--calibration-frames", type=int, default=32, help="frames taken, spread over the video")
     export.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     try:
-        out = export_model(args.weights, args.format, args.imgsz, args.half, args.int8, args.device)
+        calibration = calibration_frames(args.calibration_video, args.calibration_frames) \
+            if args.calibration_video else []
+        out = export_model(args.weights, args.format, args.imgsz, args.half, args.int8, args.device,
+                           calibration_images=calibration)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

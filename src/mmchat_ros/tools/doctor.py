@@ -151,13 +151,14 @@ def check_tracking() -> str:
 
     import cv2
     import lap  # noqa: F401  (ByteTrack's assignment)
+    import onnx  # noqa: F401  (exports and int8 quantisation; ultralytics loads .onnx with it)
     import torch
     if int(cv2.__version__.split(".")[0]) >= 5 or not hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector"):
         raise RuntimeError(f"OpenCV {cv2.__version__} has no HOG people detector (needs opencv-python-headless<5)")
     from pathlib import Path
     video = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-    return (f"ultralytics {version('ultralytics-opencv-headless')}, torch {torch.__version__}, OpenCV "
-            f"{cv2.__version__} HOG; vtest.avi {'present' if video.exists() else 'MISSING (apt opencv-doc)'}; "
+    return (f"ultralytics {version('ultralytics-opencv-headless')}, torch {torch.__version__}, onnx "
+            f"{version('onnx')}, OpenCV {cv2.__version__} HOG; vtest.avi {'present' if video.exists() else 'MISSING (apt opencv-doc)'}; "
             "YOLO weights are never downloaded (tracker.weights)")
 
 
