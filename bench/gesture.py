@@ -12,7 +12,7 @@ OpenCV's hand photos, fingers folded into gestures, swiped across the frame):
    frame's capture stamp to the velocity command it causes arriving on /cmd_vel/teleop (teleop stamps each
    command with its frame's capture stamp), and to its /gesture message.
 
-    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 1] [--max-num-hands 1] [--niceness N]
+    python bench/gesture.py [--seconds 20] [--rate 30] [--model-complexity 0|1] [--max-num-hands 1] [--niceness N]
 
 Target: latency p95 <= 60 ms. The last line is one JSON object (units in the key names); it records the machine's
 load average too, since other work on a shared machine dominates the tails.
@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 
 from mmchat_ros.core.stage_timings import parse_summary  # noqa: E402
+from mmchat_ros.nodes.gesture import PARAMS as GESTURE_PARAMS  # noqa: E402
 from tests.helpers import hands as photos  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
@@ -175,7 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="end-to-end measurement time")
     parser.add_argument("--rate", type=float, default=30.0, help="camera frame rate, Hz")
-    parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1))
+    parser.add_argument("--model-complexity", type=int, default=GESTURE_PARAMS["model_complexity"].default,
+                        choices=(0, 1), help="MediaPipe landmark model: 0 lite, 1 full (default: the node's)")
     parser.add_argument("--max-num-hands", type=int, default=1,
                         help="hands MediaPipe looks for (the node's default: 1)")
     parser.add_argument("--niceness", type=int, default=None,
@@ -189,7 +191,6 @@ def main() -> None:
     print(f"per frame: MediaPipe p50 {percentile(local['infer'], 50):.1f} ms, p95 {percentile(local['infer'], 95):.1f}"
           f" ms; classifier p50 {percentile(local['classify'], 50):.3f} ms; hand found in "
           f"{100 * local['hand_fraction']:.0f} % of frames", flush=True)
-    from mmchat_ros.nodes.gesture import PARAMS as GESTURE_PARAMS
     idle_hz, idle_after_s = GESTURE_PARAMS["idle_rate_hz"].default, GESTURE_PARAMS["idle_after_s"].default
     sight = {hz: first_sight(args.rate, args.model_complexity, args.max_num_hands, hz, idle_after_s)
              for hz in (0.0, idle_hz)}

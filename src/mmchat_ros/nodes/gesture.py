@@ -44,7 +44,7 @@ PARAMS = {
     "max_num_hands": Param(1, "hands detected per frame. 1: once a hand is found it is only tracked (no palm "
                               "detection while tracking; p95 19 vs 36 ms per frame on bench/gesture.py's sequence); "
                               "2 lets preferred_hand choose between two hands, at palm detection on every frame"),
-    "model_complexity": Param(1, "MediaPipe landmark model: 0 lite (faster), 1 full (more accurate)"),
+    "model_complexity": Param(0, "MediaPipe landmark model: 0 lite (faster), 1 full (more accurate)"),
     "min_detection_confidence": Param(0.5, "MediaPipe palm detection threshold, 0..1"),
     "min_tracking_confidence": Param(0.5, "MediaPipe landmark tracking threshold, 0..1 (below it, detect again)"),
     "static_image_mode": Param(False, "detect in every frame instead of tracking between frames (slower)"),
