@@ -64,6 +64,12 @@ NODES = {"gesture": ("mmchat_ros.nodes.gesture", GESTURE_PARAMS, "gesture recogn
                      "sensor")}
 
 
+def collect_outputs(ros, name: str) -> list:
+    """What the ``name`` node publishes from now on, as ``ros.collect`` gathers it."""
+    *_, topic, msg_type, qos = NODES[name]
+    return ros.collect(msg_type, topic, qos)
+
+
 def start_node(spawn, name: str):
     module, params, ready, *_ = NODES[name]
     node = spawn(python_cmd(module, *ros_args(params)), name=name)
@@ -89,8 +95,7 @@ def replay_into_fresh_node(spawn, ros, bag: Path, bag_start_ns: int, images: lis
     previous_ns = images[first - 1][0] if first > 0 else bag_start_ns
     start_offset_s = max(0.0, ((previous_ns + images[first][0]) / 2 - bag_start_ns) * 1e-9)
     frames = [stamp for _, stamp in images[first:]]
-    *_, topic, msg_type, qos = NODES[name]
-    outputs = ros.collect(msg_type, topic, qos)
+    outputs = collect_outputs(ros, name)
     node = start_node(spawn, name)
     ros.wait_for(lambda: ros.node.count_subscribers("/camera/image_raw") >= 1, 30, f"{name} on the camera topic")
     player = spawn(python_cmd("mmchat_ros.tools.player", str(bag), "--topics", "/camera/image_raw",
@@ -166,10 +171,17 @@ def test_a_recorded_flight_replays_into_fresh_nodes_with_identical_gestures_and_
         recorder = spawn(python_cmd("mmchat_ros.tools.recorder", "-o", str(bag), "--image-rate", "0",
                                     "--progress", "2"), name="recorder")
         recorder.wait_for_line(r"recording \d+ topic\(s\) to", timeout=60)
+        live_outputs = {name: collect_outputs(ros, name) for name in ("gesture", "tracker")}
         live_gesture, live_tracker = start_node(spawn, "gesture"), start_node(spawn, "tracker")
         flight = FlightClient(ros)
         flight.take_off_and_settle()         # the camera climbs from the ground to the hand board's height
-        time.sleep(6.0)                      # hovering in front of the hand and the pedestrian
+        # Hovering in front of the hand and the pedestrian for 6 s at least, and until each live node has answered
+        # enough frames to compare: one that started late on a loaded machine has fewer of the recording's frames
+        # (12 of the 15 needed once, in a full run).
+        hover_start = time.monotonic()
+        ros.wait_for(lambda: time.monotonic() - hover_start >= 6.0 and all(
+            len(outputs) >= 2 * MIN_COMPARED_FRAMES for outputs in live_outputs.values()), 90,
+            f"{2 * MIN_COMPARED_FRAMES} outputs of each live node")
         recorder.signal(signal.SIGINT)
         recorder.wait_for_line(r"bag closed: \d+ messages", timeout=60)
         assert recorder.proc.wait(timeout=30) == 0

@@ -7,7 +7,7 @@
   mmchat node list
   mmchat service call NAME [REQUEST_YAML]
   mmchat param list|get|set|dump NODE ...  a running node's parameters (live ones can be set)
-  mmchat lifecycle NODE get|set T|list     a lifecycle node's state (tracker, gesture, face_auth, drivers)
+  mmchat lifecycle NODE get|set T|list     a lifecycle node's state (tracker, gesture, face_auth, asr, tts, drivers)
   mmchat doctor                            check the installation
   mmchat operators enroll|list|delete      manage the operators allowed to fly
   mmchat record | play | view | panel      record/replay bags, Foxglove live view, the operator web panel
