@@ -171,6 +171,9 @@ def test_a_recorded_flight_replays_into_fresh_nodes_with_identical_gestures_and_
         recorder = spawn(python_cmd("mmchat_ros.tools.recorder", "-o", str(bag), "--image-rate", "0",
                                     "--progress", "2"), name="recorder")
         recorder.wait_for_line(r"recording \d+ topic\(s\) to", timeout=60)
+        # ... and its camera subscription matched, as its progress line shows: subscribed is not matched, and a live
+        # node that matched first once processed a frame the bag does not have (so its replay had no start).
+        recorder.wait_for_line(r"/camera/image_raw [1-9]", timeout=60)
         live_outputs = {name: collect_outputs(ros, name) for name in ("gesture", "tracker")}
         live_gesture, live_tracker = start_node(spawn, "gesture"), start_node(spawn, "tracker")
         flight = FlightClient(ros)
