@@ -92,7 +92,8 @@ def test_without_a_hand_the_node_looks_at_idle_rate_hz_frames_until_one_shows(sp
         ros.wait_for_subscribers(player.publisher, timeout=20)
         player.show(photos.empty_frame())
         ros.wait_for(lambda: gestures, 20, "gesture messages")
-        time.sleep(1.0)
+        # idle_after_s without a hand: messages come at the idle rate's spacing (0.5 s), not the camera's (67 ms)
+        ros.wait_for(lambda: len(gestures) >= 2 and gestures[-1][0] - gestures[-2][0] >= 0.3, 10, "the idle rate")
         assert messages_within(gestures, 3.0) <= 8                     # 2 frames/s looked at, of 15
         node.wait_for_line(r"skipped while idle", timeout=10)
 
@@ -105,8 +106,10 @@ def test_without_a_hand_the_node_looks_at_idle_rate_hz_frames_until_one_shows(sp
         refused = set_gesture_parameter(ros, "max_num_hands", 2)
         assert not refused.successful and "read at start-up only" in refused.reason
         assert set_gesture_parameter(ros, "idle_rate_hz", 0.0).successful
+        shown = len(gestures)
         player.show(photos.empty_frame())
-        time.sleep(1.5)
+        ros.wait_for(lambda: any(m.name == "none" for _, m in gestures[shown:]), 10, "the hand gone")
+        # 2 s from the hand's going, past idle_after_s (0.5 s): with the idle rate still on it would be ~10
         assert messages_within(gestures, 2.0) >= 15                    # live: no idle rate any more
         assert node.alive()
     finally:
