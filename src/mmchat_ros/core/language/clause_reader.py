@@ -76,12 +76,12 @@ class ClauseReader:
         """Append the clause's steps (repeated when it says "twice" / "three times")."""
         before = len(self.result.steps)
         self._used = set()
-        if not self._read_once(clause):
+        words = [t for t in clause.tokens if t not in (",", ".", ";")]
+        quantities = NumberReader(words).quantities()
+        if not self._read_once(clause, words, quantities):
             return False
         # A number the steps did not take ("turn right, one metre": a turn has no use for a length) says the words
         # and the reading disagree; a transcript with one is read back rather than flown (planner._speech_doubt).
-        words = [t for t in clause.tokens if t not in (",", ".", ";")]
-        quantities = NumberReader(words).quantities()
         self.result.unused.extend(" ".join(words[q.start:q.end]) for q in quantities
                                   if q.start not in self._used and q.kind not in ("count", "speed"))
         # so does a unit with no number before it ("turn right one hundred and maybe degrees")
@@ -96,10 +96,9 @@ class ClauseReader:
                 self.result.steps.extend(once)
         return True
 
-    def _read_once(self, clause: Clause) -> bool:
-        tokens = [t for t in clause.tokens if t not in (",", ".", ";")]
+    def _read_once(self, clause: Clause, tokens: list[str], quantities: list[Quantity]) -> bool:
+        """The clause's steps once; ``tokens``: its words without punctuation, ``quantities``: their numbers."""
         text = " ".join(tokens)
-        quantities = NumberReader(tokens).quantities()
         hedged = any(re.search(rf"\b{h}\b", text) for h in HEDGES)
         # Direction words inside a verb phrase belong to the verb ("come back down" goes down, "back up a metre"
         # goes back): phrases with a built-in direction give it, the others none.
