@@ -4,8 +4,9 @@ It applies the activation policy (config/activation_policy.yaml, docs/activation
 
 Evidence in: /follow/enable, /follow/target and /cmd_vel/follow (following), /speech/transcript (a question about
 the scene), /flight/state (flying), /auth/state (a recognised operator, a face in view, nobody enrolled; read as a
-hint only: a forged state can wake a node, never authorise anyone). Out: nothing but lifecycle transitions (``<node>/change_state``) and
-parameter sets (``<node>/set_parameters``) on the managed nodes, each logged with the signals behind it.
+hint only: a forged state can wake a node, never authorise anyone). Out: nothing but lifecycle transitions
+(``<node>/change_state``) and parameter sets (``<node>/set_parameters``) on the managed nodes, each logged with the
+signals behind it.
 
 It reconciles rather than commands: whenever a decision changes, and every check_period_s regardless, it asks each
 managed node for its state (and its managed parameters) and sends the one transition (or the parameter values)
@@ -106,13 +107,14 @@ class ActivationNode(MmchatNode):
             self.saw("flying")
 
     def on_auth_state(self, msg: AuthState) -> None:
+        now = time.monotonic()
         if msg.operator_id:
-            self.signals.saw("operator_seen", time.monotonic())
+            self.signals.saw("operator_seen", now)
         for signal, level in auth_evidence(msg.operator_id, msg.reason).items():
             if level:
-                self.signals.saw(signal, time.monotonic(), until_withdrawn=True)
+                self.signals.saw(signal, now, until_withdrawn=True)
             else:
-                self.signals.release(signal, time.monotonic())
+                self.signals.release(signal, now)
         self.update()
 
     def update(self) -> None:

@@ -169,7 +169,8 @@ class AsrNode(MmchatLifecycleNode):
             # the words up to an earlier pause were published (and acted on): only what came after them is new
             samples = samples[samples_before(msg, stamp_to_seconds(self.acted.end)):]
             notes = ["after words already published"]
-        something_new = not notes or samples.size >= MIN_NEW_S * msg.sample_rate   # else it ends where the published words did
+        # else it ends where the published words did
+        something_new = not notes or samples.size >= MIN_NEW_S * msg.sample_rate
         if early:
             if something_new:
                 result = self.recognizer.transcribe(samples, msg.sample_rate)

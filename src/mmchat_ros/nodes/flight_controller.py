@@ -41,7 +41,7 @@ from mmchat_ros.nodes.base import MmchatNode, PacedLoop
 from mmchat_ros.nodes.common import Param, run_node, sleep_async, stamp_to_seconds
 from mmchat_ros.nodes.ros_conversions import (quat_msg_from_wxyz, quat_wxyz_from_msg, vector_from_msg,
                                               vector_to_msg)
-from mmchat_ros.nodes.scheduling import raise_thread_priority, set_process_niceness
+from mmchat_ros.nodes.scheduling import apply_niceness, raise_thread_priority
 
 WORLD_FRAMES = ("odom", "world", "map")
 EXECUTOR_NICE = -10        # ~10x the CPU share of a normal thread when the cores are contended
@@ -459,12 +459,8 @@ class FlightControllerNode(MmchatNode):
         scheduling a thread's niceness only counts against its own session's threads (nodes/scheduling.py). Not
         real-time: a flood of messages must not be able to starve the rest of the companion computer (the
         simulator, the vehicle driver)."""
-        if int(self.p.realtime_priority) <= 0:
-            return
-        try:
-            self.get_logger().info(f"callbacks: {set_process_niceness(EXECUTOR_NICE)}")
-        except OSError as exc:
-            self.get_logger().warn(f"callbacks at normal priority (nice {EXECUTOR_NICE} refused: {exc})")
+        if int(self.p.realtime_priority) > 0:
+            apply_niceness(self, EXECUTOR_NICE)
 
     def publish_state(self, status=None) -> None:
         with self.lock:

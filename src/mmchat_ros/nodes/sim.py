@@ -113,12 +113,12 @@ class SimNode(MmchatNode):
             self.renderer = QueueWorker(self, "camera", self.render, on_end=self.sim.release_camera)
             self.start_worker(self.renderer)
         step_rate = self.p.odom_rate_hz * rtf if rtf > 0 else math.inf
+        # Real time only when paced: an unpaced loop at SCHED_FIFO would take a core from everything else.
+        priority = self.p.realtime_priority if rtf > 0 else 0
         # When this process is starved, the world must not jump ahead in a burst of steps that all fly the same
         # motor command: no controller could react inside it (a loaded machine flipped the vehicle so). Only a lag
         # of two steps is caught up; a longer stall stretches sim time instead, as if the world had paused too.
         # started last, so stopped first: no render request after the renderer stopped
-        # Real time only when paced: an unpaced loop at SCHED_FIFO would take a core from everything else.
-        priority = self.p.realtime_priority if rtf > 0 else 0
         self.physics_loop = PacedLoop(self, "physics", step_rate, self.physics_step, max_lag_s=2.0 / step_rate,
                                       end_node_on_error=True,
                                       on_start=lambda: raise_thread_priority(self, priority, "physics thread"))
