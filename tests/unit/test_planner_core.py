@@ -194,6 +194,7 @@ AT_HOME = Context(True, HOVERING, home=np.zeros(3))
     ("Fly forward two meters.", 0.45, "recognition confidence 0.45"),
     ("Turn right, one metre, then land.", 0.9, "not sure what 'one metre' was for"),   # a word dropped?
     ("This end one metre.", 0.9, "heard 'this end' as 'descend'"),                    # read through a repair
+    ("Could you climb that slide right a bit?", 0.9, "not sure what 'right' was for"),   # a direction ignored
 ])
 def test_a_doubtful_transcript_is_read_back_and_flies_only_after_yes(heard, confidence, why):
     planner = Planner(require_authorisation=False, confirm_speech_below=0.6)
@@ -213,6 +214,7 @@ def test_a_clear_transcript_and_typed_text_fly_at_once():
     typed = planner.decide("fly forward two meters to the treehouse", AT_HOME)   # typed: the words were meant
     assert typed.kind == "execute" and [s.type for s in typed.steps] == [A.MOVE_BY]
     assert planner.decide("turn right, one metre", AT_HOME).kind == "execute"
+    assert planner.decide("could you climb that slide right a bit", AT_HOME).kind == "execute"
     hedged = planner.decide("Move left a bit, then go to x equals 2, y equals 3.", AT_HOME, speech_confidence=0.9)
     assert hedged.kind == "execute"          # hedges and coordinate words are the command language's own
 

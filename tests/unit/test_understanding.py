@@ -80,6 +80,18 @@ def test_numbers_the_reading_leaves_unused_are_reported(text, unused):
     assert parse_command(text).unused == unused
 
 
+@pytest.mark.parametrize("text,unused", [
+    ("could you climb that slide right a bit", ["right"]),     # a climb goes no way sideways
+    ("fly forward one metre. stop left.", ["left"]),
+    ("turn right ninety degrees up", ["up"]),
+    ("please land the drone right here", []), ("all right, land", []),      # "right" that only stresses
+    ("head back to where you started", []), ("take off up to two metres", []),   # the action goes that way
+    ("come back down two meters", []), ("follow the person on the left", []),
+    ("fly straight ahead two metres", []), ("go left two meters and up one", [])])
+def test_directions_no_step_goes_are_reported_unused(text, unused):
+    assert parse_command(text).unused == unused
+
+
 def test_a_repair_never_swaps_a_verb_that_was_heard():
     # "the roof" sounds like "drive", but "land" was heard: the question about the roof stays.
     result = parse_command("land on the roof of the building")

@@ -267,7 +267,8 @@ class Planner:
         """Why a transcript is not trusted to fly without a read-back, or "" (typed text is always trusted).
         The recogniser's own confidence; words the command language cannot account for (a misheard sentence
         usually still contains a command word — "Treaty of our pilot from home" → return home — but rarely only
-        words the robot knows); a number or unit the reading left unused (a dropped word: "turn right, one metre");
+        words the robot knows); a number, unit or direction the reading left unused (a dropped word: "turn right, one
+        metre"; a misheard verb: "climb that slide right a bit" has no use for "right");
         and a reading that needed a correction (a sound-alike repair, an intent by similarity): the transcript
         was not what was flown."""
         if confidence is None:

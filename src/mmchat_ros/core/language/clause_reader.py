@@ -44,7 +44,7 @@ class ParseResult:
     clarification: str = ""           # a question to ask instead of moving
     refusal: str = ""                 # why the command is refused outright
     unparsed: str = ""                # text the grammar could not read (for the LLM stage)
-    unused: list[str] = field(default_factory=list)                # numbers said but not used by any step
+    unused: list[str] = field(default_factory=list)     # numbers, units, directions said but used by no step
     notes: list[str] = field(default_factory=list)     # the corrections a non-literal reading needed (repairs,
                                                          # intent by similarity): logs, bench, spoken read-back
 
@@ -63,6 +63,36 @@ class Clause:
     intent: str = ""
     intent_at: int = -1
     intent_len: int = 0
+
+
+# "right here", "right now", "all right": "right" that only stresses
+_STRESSED_BY_RIGHT = {"here", "there", "now", "away", "where", "then"}
+
+
+def _free_directions(tokens: list[str]) -> list[tuple[int, str]]:
+    """(position, word) of the direction words that are not part of a verb phrase (the phrase owns them: "come
+    back down" goes down, "back up a metre" goes back)."""
+    spans = [(a, b) for a, b, _ in phrase_spans(tokens) if b - a > 1]
+    return [(i, t) for i, t in enumerate(tokens) if t in DIRECTIONS and not any(a <= i < b for a, b in spans)]
+
+
+def _stress(tokens: list[str], i: int) -> bool:
+    """Is the word at ``i`` "right" as a stress ("land right here", "all right")?"""
+    return tokens[i] == "right" and (tokens[i + 1:i + 2] and tokens[i + 1] in _STRESSED_BY_RIGHT
+                                     or tokens[i - 1:i] == ["all"])
+
+
+def _goes(step: PlanStep, direction: str) -> bool:
+    """Does ``step`` go the way ``direction`` says (a take-off goes up, going home goes back, a turn or a follow
+    takes a side, a go-to a position anywhere)?"""
+    ux, uy, uz = DIRECTIONS[direction]
+    kind = ActionType(step.type)
+    if kind == ActionType.MOVE_BY:
+        return ux * step.x > 0 or uy * step.y > 0 or uz * step.z > 0
+    if kind == ActionType.ROTATE:
+        return direction in TURN_SIDES and TURN_SIDES[direction] * step.yaw_deg > 0
+    return {ActionType.TAKEOFF: uz > 0, ActionType.LAND: uz < 0, ActionType.RETURN_HOME: ux < 0,
+            ActionType.FOLLOW: direction in TURN_SIDES, ActionType.GOTO: True}.get(kind, False)
 
 
 class ClauseReader:
@@ -87,6 +117,10 @@ class ClauseReader:
         # so does a unit with no number before it ("turn right one hundred and maybe degrees")
         self.result.unused.extend(w for i, w in enumerate(words) if (w in UNITS_TO_METRES or w in DEGREE_UNITS)
                                   and not any(q.start <= i < q.end for q in quantities))
+        # and a direction no step goes ("climb that slide right a bit": a climb has no use for "right")
+        steps = self.result.steps[before:]
+        self.result.unused.extend(w for i, w in _free_directions(words)
+                                  if not _stress(words, i) and not any(_goes(step, w) for step in steps))
         tokens = clause.tokens
         counts = [q.value for q in NumberReader(tokens).quantities() if q.kind == "count"]
         repeat = int(counts[0]) if counts else (2 if "twice" in tokens else 3 if "thrice" in tokens else 1)
@@ -102,12 +136,8 @@ class ClauseReader:
         hedged = any(re.search(rf"\b{h}\b", text) for h in HEDGES)
         # Direction words inside a verb phrase belong to the verb ("come back down" goes down, "back up a metre"
         # goes back): phrases with a built-in direction give it, the others none.
-        spans = [span for span in phrase_spans(tokens) if span[1] - span[0] > 1]
-        directions = [(i, t) for i, t in enumerate(tokens) if t in DIRECTIONS
-                      and not any(a <= i < b for a, b, _ in spans)]
-        for a, _, phrase in spans:
-            if phrase in VERB_DIRECTIONS:
-                directions.append((a, VERB_DIRECTIONS[phrase]))
+        directions = _free_directions(tokens) + [(a, VERB_DIRECTIONS[phrase]) for a, b, phrase in phrase_spans(tokens)
+                                                 if b - a > 1 and phrase in VERB_DIRECTIONS]
         directions.sort()
         lengths = [q for q in quantities if q.kind == "length"]
         angles = [q for q in quantities if q.kind == "angle"]
