@@ -195,6 +195,7 @@ AT_HOME = Context(True, HOVERING, home=np.zeros(3))
     ("Turn right, one metre, then land.", 0.9, "not sure what 'one metre' was for"),   # a word dropped?
     ("This end one metre.", 0.9, "heard 'this end' as 'descend'"),                    # read through a repair
     ("Could you climb that slide right a bit?", 0.9, "not sure what 'right' was for"),   # a direction ignored
+    ("Turn into clockwise thirty degrees.", 0.9, "heard 'into clockwise' as 'anticlockwise'"),
 ])
 def test_a_doubtful_transcript_is_read_back_and_flies_only_after_yes(heard, confidence, why):
     planner = Planner(require_authorisation=False, confirm_speech_below=0.6)

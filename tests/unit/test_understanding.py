@@ -53,7 +53,7 @@ def test_soft_separators_split_only_between_commands():
 
 @pytest.mark.parametrize("heard,meant", [("write", "right"), ("this end", "descend"), ("a cent", "ascend"),
                                          ("hoover", "hover"), ("lend", "land"), ("for word", "forward"),
-                                         ("take of", "take off")])
+                                         ("take of", "take off"), ("into clockwise", "anticlockwise")])
 def test_sound_alike_keys(heard, meant):
     assert phonetic_key(heard) == phonetic_key(meant)
 
@@ -90,6 +90,13 @@ def test_numbers_the_reading_leaves_unused_are_reported(text, unused):
     ("fly straight ahead two metres", []), ("go left two meters and up one", [])])
 def test_directions_no_step_goes_are_reported_unused(text, unused):
     assert parse_command(text).unused == unused
+
+
+def test_a_slot_heard_as_a_filler_and_a_slot_word_is_read_as_the_slot_it_sounds_like():
+    # the literal reading would drop "into" and turn clockwise; the sound-alike one places every word
+    result = parse_command("turn into clockwise thirty degrees")
+    assert [s.yaw_deg for s in result.steps] == [30.0] and result.notes == ["heard 'into clockwise' as 'anticlockwise'"]
+    assert parse_command("turn clockwise thirty degrees").steps[0].yaw_deg == -30.0
 
 
 def test_a_repair_never_swaps_a_verb_that_was_heard():

@@ -2,7 +2,8 @@
 
 Safety requests are refused before anything is read; the clauses are read in order, each by its most literal
 reading that yields steps (as heard, then with sound-alike repairs, then with the intent from the caller's
-classifier when no verb was heard); chained one-shot actions said twice are one.
+classifier when no verb was heard; a sound-alike slot that takes in a filler word comes before the literal reading,
+which would have to drop that word); chained one-shot actions said twice are one.
 """
 from __future__ import annotations
 
@@ -62,18 +63,27 @@ def parse_command(text: str, classify: IntentClassifier | None = None) -> ParseR
 
 def _candidates(words: list[str], classify: IntentClassifier | None):
     """Readings of one clause, most literal first: as heard; with sound-alike repairs (only where a repaired word
-    becomes the verb or a direction); with the intent from sentence similarity (only when no verb was heard)."""
+    becomes the verb or a direction; first where every repair turns a filler and a slot word into one slot);
+    with the intent from sentence similarity (only when no verb was heard)."""
     intent, at, length = find_intent(words)
-    yield Clause(words, intent, at, length), []
+    literal = Clause(words, intent, at, length), []
     repaired, repairs = phonetic_repair(words)
-    if repairs:
-        fixed_intent, fixed_at, fixed_length = find_intent(repaired)
-        verb = " ".join(repaired[fixed_at:fixed_at + fixed_length]) if fixed_at >= 0 else ""
-        targets = [note.split("as '")[1].rstrip("'") for note in repairs]
-        slots_only = all(t in DIRECTIONS or t in TURN_SIDES for t in targets)
-        if slots_only and fixed_intent == intent or not intent and all(
-                t in DIRECTIONS or t in TURN_SIDES or t == verb for t in targets):
-            yield Clause(repaired, fixed_intent, fixed_at, fixed_length), repairs
+    fixed_intent, fixed_at, fixed_length = find_intent(repaired)
+    verb = " ".join(repaired[fixed_at:fixed_at + fixed_length]) if fixed_at >= 0 else ""
+    targets = [note.split("as '")[1].rstrip("'") for note in repairs]
+    slots_only = all(t in DIRECTIONS or t in TURN_SIDES for t in targets)
+    sound_alike = Clause(repaired, fixed_intent, fixed_at, fixed_length), repairs
+    # A slot heard as a filler and a slot word ("turn into clockwise" ~ anticlockwise): the literal reading has to
+    # drop the filler, the sound-alike one places every word, so it comes first.
+    if repairs and slots_only and fixed_intent == intent and all(
+            any(w in FILLERS for w in note.split("'")[1].split()) for note in repairs):
+        yield sound_alike
+        yield literal
+    else:
+        yield literal
+        if repairs and (slots_only and fixed_intent == intent or not intent and all(
+                t in DIRECTIONS or t in TURN_SIDES or t == verb for t in targets)):
+            yield sound_alike
     if classify is not None and not intent:
         content = [w for w in words if w not in (",", ".", ";") and (w not in FILLERS or w in DIRECTIONS)]
         guess = classify(" ".join(content)) if content else None

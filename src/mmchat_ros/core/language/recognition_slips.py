@@ -28,7 +28,8 @@ def phonetic_key(text: str) -> str:
         word = re.sub(pattern, repl, word)
     if not word:
         return ""
-    head, tail = word[0], re.sub(r"[aeiouw]", "", word[1:])
+    # a leading vowel is kept as a vowel, not which one: recognisers swap them ("into clockwise" ~ anticlockwise)
+    head, tail = "a" if word[0] in "aeiou" else word[0], re.sub(r"[aeiouw]", "", word[1:])
     key = head + tail
     return re.sub(r"(.)\1+", r"\1", key)
 
