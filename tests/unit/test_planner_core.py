@@ -196,6 +196,8 @@ AT_HOME = Context(True, HOVERING, home=np.zeros(3))
     ("This end one metre.", 0.9, "heard 'this end' as 'descend'"),                    # read through a repair
     ("Could you climb that slide right a bit?", 0.9, "not sure what 'right' was for"),   # a direction ignored
     ("Turn into clockwise thirty degrees.", 0.9, "heard 'into clockwise' as 'anticlockwise'"),
+    ("Yaw right thirteen degrees.", 0.9, "not sure if 'thirteen' or 'thirty'"),        # -ty heard as -teen?
+    ("Fly forward two meters, fly forward two metres.", 0.9, "'fly forward two metres' twice"),   # a decoder loop?
 ])
 def test_a_doubtful_transcript_is_read_back_and_flies_only_after_yes(heard, confidence, why):
     planner = Planner(require_authorisation=False, confirm_speech_below=0.6)

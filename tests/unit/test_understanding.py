@@ -92,6 +92,16 @@ def test_directions_no_step_goes_are_reported_unused(text, unused):
     assert parse_command(text).unused == unused
 
 
+def test_numbers_a_recogniser_confuses_and_phrases_it_repeats_are_found():
+    from mmchat_ros.core.language.recognition_slips import confusable_numbers, repeated_phrase
+    assert confusable_numbers("Yaw right thirteen degrees, then climb 15 cm.") == [("thirteen", "thirty"),
+                                                                                   ("15", "50")]
+    assert confusable_numbers("turn thirty degrees and climb twelve metres") == []
+    assert repeated_phrase("Fly forward two meters, fly forward two metres.") == "fly forward two metres"
+    assert repeated_phrase("turn around, turn around, then land") == ""      # a chain that repeats a step
+    assert repeated_phrase("turn left, turn right") == ""
+
+
 def test_a_slot_heard_as_a_filler_and_a_slot_word_is_read_as_the_slot_it_sounds_like():
     # the literal reading would drop "into" and turn clockwise; the sound-alike one places every word
     result = parse_command("turn into clockwise thirty degrees")

@@ -26,7 +26,7 @@ from mmchat_ros.core.flight.envelope import EnvelopeConfig, SafetyEnvelope
 from mmchat_ros.core.flight.plan import PlanConfig, PlanExecutor, PlanVehicle
 from mmchat_ros.core.flight.state_machine import FlightMode
 from mmchat_ros.core.language.clause_reader import FollowTarget, ParseResult
-from mmchat_ros.core.language.recognition_slips import unexplained_words
+from mmchat_ros.core.language.recognition_slips import confusable_numbers, repeated_phrase, unexplained_words
 from mmchat_ros.core.plan_schema import (SYSTEM_PROMPT, PlanLimits, PlanSchemaError, check_limits, json_schema,
                                          parse_llm_output, user_prompt)
 from mmchat_ros.core.plan_vocabulary import ACTIONS, ActionType, PlanStep, describe
@@ -268,7 +268,8 @@ class Planner:
         The recogniser's own confidence; words the command language cannot account for (a misheard sentence
         usually still contains a command word — "Treaty of our pilot from home" → return home — but rarely only
         words the robot knows); a number, unit or direction the reading left unused (a dropped word: "turn right, one
-        metre"; a misheard verb: "climb that slide right a bit" has no use for "right");
+        metre"; a misheard verb: "climb that slide right a bit" has no use for "right"); a number the recogniser
+        confuses with another ("thirteen" for "thirty"); a phrase said twice in a row (the recogniser repeating itself);
         and a reading that needed a correction (a sound-alike repair, an intent by similarity): the transcript
         was not what was flown."""
         if confidence is None:
@@ -280,6 +281,12 @@ class Planner:
             return "not sure about " + ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
         if parsed is not None and parsed.unused:
             return "not sure what " + ", ".join(f"'{w}'" for w in dict.fromkeys(parsed.unused)) + " was for"
+        confusable = confusable_numbers(text)
+        if confusable:
+            return "not sure if " + ", ".join(f"'{heard}' or '{other}'" for heard, other in dict.fromkeys(confusable))
+        repeated = repeated_phrase(text)
+        if repeated:
+            return f"'{repeated}' twice"
         if parsed is not None and parsed.notes:
             return "; ".join(parsed.notes)
         return ""

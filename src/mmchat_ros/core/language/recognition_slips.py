@@ -1,6 +1,7 @@
 """Speech-recognition slips: a coarse sound-alike key, the vocabulary of the command language, the words of a
-transcript it does not account for (a sign the recogniser misheard), and the phonetic repair that reads a misheard
-word as the command word it sounds like ("write" → right, "this end" → descend).
+transcript it does not account for (a sign the recogniser misheard), numbers a recogniser confuses ("thirteen" for
+"thirty") and a phrase it repeats at the end (a decoder loop), and the phonetic repair that reads a misheard word as
+the command word it sounds like ("write" → right, "this end" → descend).
 """
 from __future__ import annotations
 
@@ -75,6 +76,28 @@ def unexplained_words(text: str) -> list[str]:
     from home" still reads as "return home", but 'treaty' and 'pilot' say the reading is a guess."""
     return [w for w in normalise(text) if w not in HARD_SEPARATORS and w not in SOFT_SEPARATORS
             and w not in VOCABULARY and not is_number_word(w)]
+
+
+# A quick "-ty" comes out of the recogniser as "-teen" ("thirty" → thirteen, "fifty" → fifteen: every such slip on
+# the dev split's voices went that way), so a "-teen" in a transcript may be its "-ty".
+_TEEN_TO_TY = {word: next(t for t, v in TENS.items() if v == 10 * (value - 10))
+               for word, value in SMALL_NUMBERS.items() if 13 <= value <= 19}
+_TEEN_TO_TY.update({str(SMALL_NUMBERS[word]): str(TENS[tens]) for word, tens in _TEEN_TO_TY.items()})
+
+
+def confusable_numbers(text: str) -> list[tuple[str, str]]:
+    """(heard, may have been said) for each number of ``text`` a recogniser confuses with another: ("thirteen",
+    "thirty"), ("15", "50")."""
+    return [(w, _TEEN_TO_TY[w]) for w in normalise(text) if w in _TEEN_TO_TY]
+
+
+def repeated_phrase(text: str) -> str:
+    """The phrase of two or more words that ends ``text`` twice in a row ("fly forward two meters, fly forward two
+    metres": a recogniser's decoder looping at the end), or ""; units count as the same in any spelling."""
+    words = [w for w in normalise(text) if w not in (",", ".", ";")]
+    same = [str(UNITS_TO_METRES[w]) if w in UNITS_TO_METRES else w for w in words]
+    return next((" ".join(words[-length:]) for length in range(len(same) // 2, 1, -1)
+                 if same[-2 * length:-length] == same[-length:]), "")
 
 
 _DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "our", "their",
