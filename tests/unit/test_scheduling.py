@@ -18,7 +18,7 @@ print(set_process_niceness(7))
 later = threading.Thread(target=lambda: print('thread', os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
 later.start(); later.join()
 print('main', os.getpriority(os.PRIO_PROCESS, 0))
-print(open('/proc/self/autogroup').read().strip())
+print('autogroup:', open('/proc/self/autogroup').read().strip())
 """
 
 
@@ -38,4 +38,6 @@ def test_a_process_in_a_shared_session_sets_its_threads_only():
     before = Path("/proc/self/autogroup").read_text().strip()
     out = run_probe(own_session=False)
     assert "threads at niceness 7" in out and "main 7" in out
-    assert out.strip().splitlines()[-1] == before                       # the shared session's autogroup untouched
+    # The shared session's autogroup untouched (it reads empty where the session has none: the init session's
+    # processes, as under some CI runners, are in the root task group, not in an autogroup).
+    assert out.strip().splitlines()[-1] == f"autogroup: {before}".strip()

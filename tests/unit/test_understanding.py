@@ -28,7 +28,8 @@ HOVERING = PlanVehicle(np.array([0.0, 0.0, 2.0]), np.zeros(3), 0.0, FlightMode.H
                                                                             "angle"),
     ("three sixty degrees", 360, "angle"), ("one eighty", 180, "number"), ("1.5 m", 1.5, "length"),
     ("another metre", 1.0, "length"), ("two meters per second", 2.0, "speed"), ("10 km/h", 10 / 3.6, "speed"),
-    ("half a minute", 30.0, "time"), ("three times", 3, "count")])
+    ("half a minute", 30.0, "time"), ("three times", 3, "count"), ("one more metre", 1.0, "length"),
+    ("two extra meters", 2.0, "length"), ("ninety more degrees", 90, "angle")])
 def test_numbers_and_units(text, value, kind):
     quantity = NumberReader(normalise(text)).quantities()[0]
     assert quantity.kind == kind and quantity.value == pytest.approx(value, abs=1e-3)

@@ -37,7 +37,8 @@ def set_process_niceness(niceness: int) -> str:
             os.setpriority(os.PRIO_PROCESS, int(task), niceness)
         except ProcessLookupError:
             continue                    # a thread that ended meanwhile
-    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+    # The autogroup file reads empty where the process is in none (the init session's root task group).
+    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists() or not AUTOGROUP.read_text().strip():
         return f"threads at niceness {niceness}"
     AUTOGROUP.write_text(str(niceness))
     return f"threads and session (autogroup) at niceness {niceness}"

@@ -46,17 +46,19 @@ class RosClient:
         self.node.create_subscription(msg_type, topic, on_msg, qos)
         return received
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.02):
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str | Callable[[], str],
+                 poll: float = 0.02):
+        """``what`` may be a callable: it is called at the timeout, so logs it includes show the whole wait."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
             if value:
                 return value
             time.sleep(poll)
-        raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
 
     def wait_for_message(self, received: list, predicate: Callable[[Any], bool] = lambda m: True,
-                         timeout: float = 10.0, what: str = "a message"):
+                         timeout: float = 10.0, what: str | Callable[[], str] = "a message"):
         def find():
             with self._lock:
                 for _, msg in reversed(received):

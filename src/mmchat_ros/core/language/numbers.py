@@ -35,6 +35,9 @@ def is_number_word(token: str) -> bool:
     return token in SMALL_NUMBERS or token in TENS or bool(re.fullmatch(r"\d+(\.\d+)?", token))
 
 
+AMOUNT_QUALIFIERS = ("more", "extra", "further", "additional", "full", "whole")
+
+
 @dataclass
 class Quantity:
     value: float
@@ -168,6 +171,11 @@ class NumberReader:
                 # "a metre" / "a foot" / "a degree" without a number word
                 self.pos = start + 1
                 continue
+            # "two more metres", "one extra meter", "a full metre": a word that qualifies the amount may stand
+            # between the number and its unit
+            if self.peek() in AMOUNT_QUALIFIERS and (self.peek(1) in UNITS_TO_METRES or self.peek(1) in DEGREE_UNITS
+                                                     or self.peek(1) in SECOND_UNITS):
+                self.pos += 1
             unit = self.peek()
             kind, scale = "number", 1.0
             if unit in UNITS_TO_METRES:
