@@ -88,7 +88,9 @@ def test_numbers_the_reading_leaves_unused_are_reported(text, unused):
     ("please land the drone right here", []), ("all right, land", []),      # "right" that only stresses
     ("head back to where you started", []), ("take off up to two metres", []),   # the action goes that way
     ("come back down two meters", []), ("follow the person on the left", []),
-    ("fly straight ahead two metres", []), ("go left two meters and up one", [])])
+    ("fly straight ahead two metres", []), ("go left two meters and up one", []),
+    ("fly forward one metre. stop on lift.", ["lift"]),      # a verb's own direction counts too
+    ("gain a metre of height", []), ("reverse three meters", []), ("lift off", []), ("drop to one metre", [])])
 def test_directions_no_step_goes_are_reported_unused(text, unused):
     assert parse_command(text).unused == unused
 

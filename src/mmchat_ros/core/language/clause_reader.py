@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from mmchat_ros.core.plan_vocabulary import ActionType, PlanStep
 from mmchat_ros.core.language.lexicon import (DEFAULT_TURN_DEGREES, DIRECTIONS, HEDGE_DEGREES, HEDGE_METRES, HEDGES,
-                                              TURN_SIDES, VERB_DIRECTIONS, phrase_spans, phrases_in)
+                                              TURN_SIDES, VERB_DIRECTIONS, phrase_spans, phrases_in, stem)
 from mmchat_ros.core.language.numbers import (DEGREE_UNITS, SMALL_NUMBERS, TENS, UNITS_TO_METRES, NumberReader,
                                               Quantity)
 
@@ -69,11 +69,24 @@ class Clause:
 _STRESSED_BY_RIGHT = {"here", "there", "now", "away", "where", "then"}
 
 
-def _free_directions(tokens: list[str]) -> list[tuple[int, str]]:
-    """(position, word) of the direction words that are not part of a verb phrase (the phrase owns them: "come
-    back down" goes down, "back up a metre" goes back)."""
+def _outside_phrases(tokens: list[str]) -> list[int]:
+    """Positions of the words that are not part of a phrase of the verb lexicon (the phrase owns them: "come back
+    down" goes down, "back up a metre" goes back, "lift off" takes off)."""
     spans = [(a, b) for a, b, _ in phrase_spans(tokens) if b - a > 1]
-    return [(i, t) for i, t in enumerate(tokens) if t in DIRECTIONS and not any(a <= i < b for a, b in spans)]
+    return [i for i in range(len(tokens)) if not any(a <= i < b for a, b in spans)]
+
+
+def _free_directions(tokens: list[str]) -> list[tuple[int, str]]:
+    """(position, word) of the direction words outside verb phrases."""
+    return [(i, tokens[i]) for i in _outside_phrases(tokens) if tokens[i] in DIRECTIONS]
+
+
+def _said_directions(tokens: list[str]) -> list[tuple[str, str]]:
+    """(word, direction) of every way the words say to go: direction words outside verb phrases (not "right" as
+    a stress) and verbs that carry their direction ("lift" goes up, "reverse" goes back)."""
+    said = [(w, w) for i, w in _free_directions(tokens) if not _stress(tokens, i)]
+    return said + [(tokens[i], VERB_DIRECTIONS[stem(tokens[i])]) for i in _outside_phrases(tokens)
+                   if tokens[i] not in DIRECTIONS and stem(tokens[i]) in VERB_DIRECTIONS]
 
 
 def _stress(tokens: list[str], i: int) -> bool:
@@ -117,10 +130,11 @@ class ClauseReader:
         # so does a unit with no number before it ("turn right one hundred and maybe degrees")
         self.result.unused.extend(w for i, w in enumerate(words) if (w in UNITS_TO_METRES or w in DEGREE_UNITS)
                                   and not any(q.start <= i < q.end for q in quantities))
-        # and a direction no step goes ("climb that slide right a bit": a climb has no use for "right")
+        # and a direction no step goes ("climb that slide right a bit": a climb has no use for "right"; "stop on
+        # lift": a stop does not go up)
         steps = self.result.steps[before:]
-        self.result.unused.extend(w for i, w in _free_directions(words)
-                                  if not _stress(words, i) and not any(_goes(step, w) for step in steps))
+        self.result.unused.extend(word for word, direction in _said_directions(words)
+                                  if not any(_goes(step, direction) for step in steps))
         tokens = clause.tokens
         counts = [q.value for q in NumberReader(tokens).quantities() if q.kind == "count"]
         repeat = int(counts[0]) if counts else (2 if "twice" in tokens else 3 if "thrice" in tokens else 1)
