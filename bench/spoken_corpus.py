@@ -76,8 +76,9 @@ SAMPLE_RATE = 16000
 CHUNK_SAMPLES = 512                 # what audio_input sends and Silero takes: 32 ms
 LEAD_SILENCE_S = 0.5
 TRAIL_SILENCE_S = 1.0
-HARNESS_VERSION = 4                 # part of the transcript cache key: bump when playback or recognition changes,
-                                    # the command language's clean reading included (the n-best choice's test)
+HARNESS_VERSION = 5                 # part of the transcript cache key: bump when playback or recognition changes,
+                                    # the command language's clean reading included (the n-best choice's test);
+                                    # 5: a direction no step goes is not a clean reading
 DEFAULT_CACHE = "~/.cache/mmchat_ros/spoken"
 
 
