@@ -276,10 +276,7 @@ def test_decisions_do_not_block_each_other():
     ("Turn 90 degrees, turn left.", "command", lambda s: len(s) == 1 and s[0].yaw_deg == 90.0),
     ("You'll write thirty degrees.", "command", lambda s: s[0].yaw_deg == -30.0),
     ("Set the low battery, landing threshold to five percent.", "refuse", lambda s: s == []),
-    ("High there drone.", "chat", lambda s: s == []),
-    ("Operize Bob.", "refuse", lambda s: s == []),                  # one sound off "authorise"
-    ("The activate the kill switch.", "refuse", lambda s: s == []),    # "activate" one sound off "deactivate"
-    ("Offerize Bob.", "unknown", lambda s: s == [])])                  # as near "override": no guess
+    ("High there drone.", "chat", lambda s: s == [])])
 def test_what_the_recogniser_writes(heard, kind, check):
     """Transcripts as tiny.en wrote them for the dev split's synthetic voices."""
     reading = Understanding().read(heard)

@@ -28,7 +28,6 @@ from mmchat_ros.core.language.lexicon import find_intent
 from mmchat_ros.core.language.normalise import normalise
 from mmchat_ros.core.language.numbers import NumberReader, is_number_word
 from mmchat_ros.core.language.recognition_slips import VOCABULARY, phonetic_key
-from mmchat_ros.core.wer import align
 
 # ------------------------------------------------------------------------------------------------ morphology
 _IRREGULAR = {"forget": ("forgot", "forgotten"), "give": ("gave", "given"), "take": ("took", "taken"),
@@ -446,21 +445,14 @@ SAFETY_WORDS = ("bypass", "disable", "override", "deactivate", "authentication",
 
 
 def _safety_sound_alikes(tokens: list[str]) -> list[str]:
-    return [token if token in VOCABULARY or is_number_word(token) or len(token) < 4 else _safety_word_like(token)
-            for token in tokens]
-
-
-@lru_cache(maxsize=4096)
-def _safety_word_like(token: str) -> str:
-    """The safety word ``token`` sounds like: the same sound-alike key, else (keys of four sounds or more) the one
-    safety word whose key is one sound off ("operize" ~ authorise, "the activate" → "activate" ~ deactivate);
-    else ``token``."""
-    key = phonetic_key(token)
-    same = [w for w in SAFETY_WORDS if phonetic_key(w) == key]
-    if same or len(key) < 4:
-        return (same or [token])[0]
-    near = {phonetic_key(w): w for w in SAFETY_WORDS if align(list(phonetic_key(w)), list(key)).errors == 1}
-    return next(iter(near.values())) if len(near) == 1 else token
+    out = []
+    for token in tokens:
+        if token in VOCABULARY or is_number_word(token) or len(token) < 4:
+            out.append(token)
+            continue
+        key = phonetic_key(token)
+        out.append(next((w for w in SAFETY_WORDS if phonetic_key(w) == key), token))
+    return out
 
 
 # ---------------------------------------------------------------------------- what the command reading keeps
