@@ -14,9 +14,11 @@ How it reads, in order (each stage general, none keyed to a particular sentence)
 4. ``clause_reader``: per clause, the intent comes from the verb lexicon (``lexicon``: the most specific match
    wins, "head back to where you started" is going home, not moving back), and the slots anywhere in the clause:
    directions, distances and angles with units (``numbers``), durations, speeds, hedges ("a bit" → a documented
-   small amount), absolute heights ("to five metres"), coordinates, follow targets.
+   small amount), absolute heights ("to five metres"), coordinates, follow targets; numbers, units and directions
+   that no step took are reported (``ParseResult.unused``: "climb that slide right a bit" has no use for "right").
 5. ``parser`` (``parse_command``, the entry point): a clause with no intent gets a phonetic second look
-   (``recognition_slips``: "this end" → descend, "write" → right) and, when the caller gives one, an intent
+   (``recognition_slips``: "this end" → descend, "write" → right; a filler and a slot word that sound like another
+   slot are read as it first: "turn into clockwise" → anticlockwise) and, when the caller gives one, an intent
    classifier (sentence embeddings, see core/understanding.py) fills the intent; the slots still come from the
    words.
 What cannot be read stays ``unparsed`` (for the LLM stage); what is understood but lacks a detail becomes a
