@@ -110,6 +110,10 @@ def test_a_slot_heard_as_a_filler_and_a_slot_word_is_read_as_the_slot_it_sounds_
     result = parse_command("turn into clockwise thirty degrees")
     assert [s.yaw_deg for s in result.steps] == [30.0] and result.notes == ["heard 'into clockwise' as 'anticlockwise'"]
     assert parse_command("turn clockwise thirty degrees").steps[0].yaw_deg == -30.0
+    # not where the repair would keep the slot's meaning ("clockwise a") or take in a clause separator ("and")
+    for text, yaw in (("turn clockwise a bit", -15.0), ("turn left and clockwise", 90.0)):
+        result = parse_command(text)
+        assert not result.notes and [s.yaw_deg for s in result.steps] == [yaw], result
 
 
 def test_a_repair_never_swaps_a_verb_that_was_heard():

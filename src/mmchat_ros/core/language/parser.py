@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from mmchat_ros.core.plan_vocabulary import ActionType
 from mmchat_ros.core.language.clause_reader import Ambiguous, Clause, ClauseReader, ParseResult
-from mmchat_ros.core.language.clauses import merge_split_turns, split_clauses
+from mmchat_ros.core.language.clauses import HARD_SEPARATORS, SOFT_SEPARATORS, merge_split_turns, split_clauses
 from mmchat_ros.core.language.lexicon import DIRECTIONS, TURN_SIDES, VERB_DIRECTIONS, find_intent, stem
 from mmchat_ros.core.language.normalise import FILLERS, normalise
 from mmchat_ros.core.language.numbers import NumberReader
@@ -63,7 +63,7 @@ def parse_command(text: str, classify: IntentClassifier | None = None) -> ParseR
 
 def _candidates(words: list[str], classify: IntentClassifier | None):
     """Readings of one clause, most literal first: as heard; with sound-alike repairs (only where a repaired word
-    becomes the verb or a direction; first where every repair turns a filler and a slot word into one slot);
+    becomes the verb or a direction; first where every repair reads a filler and a slot word as another slot);
     with the intent from sentence similarity (only when no verb was heard)."""
     intent, at, length = find_intent(words)
     literal = Clause(words, intent, at, length), []
@@ -75,8 +75,7 @@ def _candidates(words: list[str], classify: IntentClassifier | None):
     sound_alike = Clause(repaired, fixed_intent, fixed_at, fixed_length), repairs
     # A slot heard as a filler and a slot word ("turn into clockwise" ~ anticlockwise): the literal reading has to
     # drop the filler, the sound-alike one places every word, so it comes first.
-    if repairs and slots_only and fixed_intent == intent and all(
-            any(w in FILLERS for w in note.split("'")[1].split()) for note in repairs):
+    if repairs and fixed_intent == intent and all(_filler_and_slot_as_another_slot(note) for note in repairs):
         yield sound_alike
         yield literal
     else:
@@ -90,6 +89,17 @@ def _candidates(words: list[str], classify: IntentClassifier | None):
         if guess is not None:
             yield Clause(words, guess[0], -1, 0), [
                 f"intent '{guess[0]}' by similarity {guess[1]:.2f}"]
+
+
+def _filler_and_slot_as_another_slot(repair: str) -> bool:
+    """Does the repair (a phonetic_repair note) read two words, a filler (not a clause separator) and a direction
+    or turn side, as a direction or turn side that means something else ("into clockwise" → anticlockwise)?"""
+    heard, target = repair.split("'")[1].split(), repair.split("as '")[1].rstrip("'")
+    fillers = [w for w in heard if w in FILLERS and w not in SOFT_SEPARATORS and w not in HARD_SEPARATORS]
+    slots = [w for w in heard if w in DIRECTIONS or w in TURN_SIDES]
+    return len(heard) == 2 and len(fillers) == 1 and len(slots) == 1 and (target in DIRECTIONS or
+                                                                           target in TURN_SIDES) \
+        and (DIRECTIONS.get(target), TURN_SIDES.get(target)) != (DIRECTIONS.get(slots[0]), TURN_SIDES.get(slots[0]))
 
 
 def _read_best(words: list[str], classify: IntentClassifier | None, result: ParseResult) -> bool:
