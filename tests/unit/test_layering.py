@@ -27,6 +27,7 @@ SHARED_NODE_HELPERS = {
     "mmchat_ros.nodes.lifecycle",         # the lifecycle (managed) node base class and its entry point
     "mmchat_ros.nodes.image_conversion",  # sensor_msgs/Image <-> numpy, JPEG/PNG encoding, CameraInfo
     "mmchat_ros.nodes.ros_conversions",   # geometry messages <-> the core's numpy types
+    "mmchat_ros.nodes.qos_watch",         # peers whose QoS or type can't match, from the graph (MmchatNode uses it)
     "mmchat_ros.nodes.auth_guard",        # the receiving end of /auth/state (flight controller, planner)
     "mmchat_ros.nodes.vehicle_driver",    # what tello_driver and mavlink_driver share
     "mmchat_ros.nodes.scheduling",        # real-time priority and niceness that hold against the other nodes

@@ -21,6 +21,7 @@ from rclpy.node import Node
 from mmchat_ros.core.pacing import JOB, Pacer, PeriodLog, WorkQueue
 from mmchat_ros.core.topics import Topic
 from mmchat_ros.nodes.common import Param, Params, topic_publisher, topic_subscription
+from mmchat_ros.nodes.qos_watch import QosWatch, no_event_handlers
 
 
 def join_thread(thread: threading.Thread, timeout_s: float) -> None:
@@ -51,6 +52,28 @@ class MmchatNode(Node):
         self._workers: list[Worker] = []
         self._stopped = False
         self.context.on_shutdown(self.shutdown)
+        self._qos_watch().start(lambda period_s, check: Node.create_timer(self, period_s, check))
+
+    # Publishers and subscriptions come without rclpy's default event handlers, which the executor walks on every
+    # wake; the graph is checked for peers that can't match instead (nodes/qos_watch.py says what that saves).
+    def create_publisher(self, *args, **kwargs):
+        return self._watched("publisher", super().create_publisher, args, kwargs)
+
+    def create_subscription(self, *args, **kwargs):
+        return self._watched("subscription", super().create_subscription, args, kwargs)
+
+    def _watched(self, kind: str, create: Callable, args: tuple, kwargs: dict):
+        if "event_callbacks" in kwargs:      # the caller's own handlers
+            return create(*args, **kwargs)
+        entity = create(*args, event_callbacks=no_event_handlers(kind), **kwargs)
+        self._qos_watch().add(kind, entity)
+        return entity
+
+    def _qos_watch(self) -> QosWatch:
+        # Made on first use: rclpy's Node.__init__ makes its parameter-event publisher before ours runs.
+        if "qos_watch" not in self.__dict__:
+            self.qos_watch = QosWatch(self)
+        return self.qos_watch
 
     def publish_to(self, topic: Topic, msg_type: type, **options):
         return topic_publisher(self, topic, msg_type, **options)
