@@ -43,7 +43,7 @@ from mmchat_ros.core.flight.setpoints import HoverAndGoTo, velocity_setpoint
 from mmchat_ros.core.flight.state_machine import (FlightEvent, FlightMode, FlightStateMachine, GuardContext,
                                                   Transition)
 from mmchat_ros.core.flight.takeoff import TakeoffClimb
-from mmchat_ros.core.geometry import heading_to_world, tilt_from_quat
+from mmchat_ros.core.geometry import heading_to_world, norm, tilt_from_quat
 from mmchat_ros.core.idle_rate import RestLimits, at_rest
 from mmchat_ros.core.plan_vocabulary import PlanStep
 
@@ -153,9 +153,10 @@ class FlightCore:
         """IMU attitude and rates: keeps the blind descent level when odometry is lost."""
         q = np.asarray(quaternion_wxyz, float)
         w = np.asarray(angular_velocity_body, float)
-        if not (np.isfinite(q).all() and np.isfinite(w).all()) or np.linalg.norm(q) < 1e-6:
+        length = norm(q)
+        if not (math.isfinite(length) and np.isfinite(w).all()) or length < 1e-6:
             return self._refuse("imu", "attitude rejected: non-finite values or a zero quaternion")
-        self._imu = (q / np.linalg.norm(q), w.copy())
+        self._imu = (q / length, w.copy())
         self._imu_stamp = float(now)
         return ACCEPTED
 

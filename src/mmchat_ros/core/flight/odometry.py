@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmchat_ros.core.flight.control import VehicleState
+from mmchat_ros.core.geometry import norm
 
 AT_REST_SPEED_M_S = 0.2
 AT_REST_RATE_RAD_S = 0.5
@@ -43,12 +44,12 @@ class Odometry:
 
     def update(self, state: VehicleState, now: float) -> OdometryUpdate:
         """World-frame position / velocity, body→world attitude and body rates, measured at ``now``."""
-        if not state.is_finite() or np.linalg.norm(state.quaternion_wxyz) < 1e-6:
+        if not state.is_finite() or norm(state.quaternion_wxyz) < 1e-6:
             return OdometryUpdate(False, "odometry rejected: non-finite values or a zero quaternion")
         verdict = self._plausibility(state.position, now)
         if not verdict.accepted:
             return verdict
-        q = state.quaternion_wxyz / np.linalg.norm(state.quaternion_wxyz)
+        q = state.quaternion_wxyz / norm(state.quaternion_wxyz)
         self.state = VehicleState(state.position.copy(), state.velocity.copy(), q, state.angular_velocity_body.copy())
         previous, previous_stamp = self.measured, self.stamp
         self.measured = self.state
@@ -59,8 +60,8 @@ class Odometry:
             # prediction).
             raw = (self.measured.velocity - previous.velocity) / interval
             self._accel += interval / (interval + ACCEL_SMOOTHING_S) * (raw - self._accel)
-        at_rest = float(np.linalg.norm(state.velocity)) < AT_REST_SPEED_M_S and \
-            float(np.linalg.norm(state.angular_velocity_body)) < AT_REST_RATE_RAD_S
+        at_rest = norm(state.velocity) < AT_REST_SPEED_M_S and \
+            norm(state.angular_velocity_body) < AT_REST_RATE_RAD_S
         if not at_rest:
             self.at_rest_since = None
         elif self.at_rest_since is None:
@@ -73,12 +74,12 @@ class Odometry:
         previous, since = self.measured, now - self.stamp
         if previous is None or not 0.0 <= since <= self.timeout_s:
             return OdometryUpdate(True)
-        off = float(np.linalg.norm(position - (previous.position + previous.velocity * since)))
+        off = norm(position - (previous.position + previous.velocity * since))
         if off <= self.jump_m:
             self._jump = None
             return OdometryUpdate(True)
         seen = self._jump
-        repeats = seen[1] + 1 if seen is not None and float(np.linalg.norm(position - seen[0])) <= self.jump_m else 1
+        repeats = seen[1] + 1 if seen is not None and norm(position - seen[0]) <= self.jump_m else 1
         if repeats < self.reset_samples:
             self._jump = (np.asarray(position, float).copy(), repeats)
             return OdometryUpdate(False, f"odometry rejected: {off:.2f} m from where the previous reading puts the "
