@@ -138,7 +138,7 @@ class FlightHarness:
             state = self.sim.state()
             if self.odometry:
                 self.core.update_odometry(state, self.now)
-            if self.imu:
+            if self.imu and self.core.wants_attitude(self.now):      # what the flight controller node reads
                 self.core.update_attitude(state.quaternion_wxyz, state.angular_velocity_body, self.now)
             if each is not None:
                 each(self.now)

@@ -481,3 +481,14 @@ def test_an_estimator_reset_is_believed_after_it_repeats_and_nothing_planned_bef
     moved = np.linalg.norm((sim.position - where)[:2])
     assert moved < 0.6, f"flew {moved:.2f} m after the reset"         # braked from the plan's speed, no 3.6 m dash
     assert np.linalg.norm(sim.velocity) < 0.1
+
+
+def test_imu_readings_are_wanted_sparsely_while_odometry_is_fresh_and_all_once_it_is_lost(airborne):
+    core, timeout = airborne.core, airborne.core.config.imu_timeout_s
+    now = airborne.now
+    core.update_attitude(airborne.sim.state().quaternion_wxyz, np.zeros(3), now)
+    assert not core.wants_attitude(now + 0.01)                # odometry fresh, an attitude 10 ms old at hand
+    assert core.wants_attitude(now + timeout / 2)             # renewed before it would go stale (imu_timeout_s)
+    stale = now + core.config.odom_timeout_s + 0.01
+    core.update_attitude(airborne.sim.state().quaternion_wxyz, np.zeros(3), stale)
+    assert core.wants_attitude(stale + 0.001)                 # odometry lost: every reading keeps the descent level

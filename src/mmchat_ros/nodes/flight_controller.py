@@ -19,6 +19,7 @@ from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import BatteryState, Imu
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -155,7 +156,8 @@ class FlightControllerNode(MmchatNode):
         self.publish_envelope()
 
         self.subscribe_to(topics.ODOM, Odometry, self.on_odom, callback_group=cb)
-        self.subscribe_to(topics.IMU, Imu, self.on_imu, callback_group=cb)
+        # Taken serialized: most readings are dropped unread (FlightCore.wants_attitude).
+        self.subscribe_to(topics.IMU, Imu, self.on_imu, callback_group=cb, raw=True)
         self.subscribe_to(topics.BATTERY, BatteryState, self.on_battery, callback_group=cb)
         for source in sources:
             self.subscribe_to(topics.velocity_command(source), TwistStamped,
@@ -245,11 +247,15 @@ class FlightControllerNode(MmchatNode):
         if self.step_on_odometry:
             self.control_step(now)
 
-    def on_imu(self, msg: Imu) -> None:
+    def on_imu(self, serialized: bytes) -> None:
         # Attitude keeps a blind (odometry-less) descent level.
+        now = self.now()
         with self.lock:
-            self.core.update_attitude(quat_wxyz_from_msg(msg.orientation), vector_from_msg(msg.angular_velocity),
-                                      self.now())
+            if not self.core.wants_attitude(now):
+                return
+        msg = deserialize_message(serialized, Imu)
+        with self.lock:
+            self.core.update_attitude(quat_wxyz_from_msg(msg.orientation), vector_from_msg(msg.angular_velocity), now)
 
     def on_battery(self, msg: BatteryState) -> None:
         with self.lock:

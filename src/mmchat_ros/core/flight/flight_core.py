@@ -148,6 +148,13 @@ class FlightCore:
                 self.references.brake_then_hold()
         return ACCEPTED
 
+    def wants_attitude(self, now: float) -> bool:
+        """Whether an IMU reading at ``now`` is of use. Its attitude keeps a blind descent level, its only use: every
+        reading while odometry is stale; otherwise just enough to hold a fresh one for the moment odometry is lost
+        (one per third of ``imu_timeout_s``) — a driver's 250 Hz IMU costs the node's executor as much as its
+        odometry."""
+        return not self.odometry.fresh(now) or now - self._imu_stamp >= self.config.imu_timeout_s / 3
+
     def update_attitude(self, quaternion_wxyz: np.ndarray, angular_velocity_body: np.ndarray,
                         now: float) -> Decision:
         """IMU attitude and rates: keeps the blind descent level when odometry is lost."""
