@@ -70,8 +70,9 @@ PARAMS = {
                                "frame always", value_range=(0.0, 30.0), live=True),
     "idle_after_s": Param(1.0, "no hand for this long before idle_rate_hz applies, s", value_range=(0.0, 60.0),
                           live=True),
-    "niceness": niceness_param(-5, "the hand → velocity path is interactive and goes before background work on a "
-                                   "busy computer (MediaPipe's threads inherit it)"),
+    "niceness": niceness_param(-10, "the hand → velocity path is interactive and goes before background work on a "
+                                    "busy computer, level with the flight controller's callbacks (MediaPipe's "
+                                    "threads inherit it)"),
     "stats_period_s": Param(10.0, "log frame and inference-time statistics this often, s (0: never)"),
     **LIFECYCLE_PARAMS,
 }

@@ -21,6 +21,7 @@ from mmchat_ros.core.teleop import GestureInput, TeleopConfig, TeleopController,
 from mmchat_ros.msg import FlightState, Gesture
 from mmchat_ros.nodes.base import MmchatNode
 from mmchat_ros.nodes.common import Param, run_node
+from mmchat_ros.nodes.scheduling import apply_niceness, niceness_param
 
 FLYING_MODES = ("HOVER", "VELOCITY", "POSITION")
 SERVICE_ACTIONS = {"takeoff": "takeoff", "land": "land", "emergency_stop": "emergency_stop"}
@@ -32,12 +33,14 @@ PARAMS = {
                                  "for it, then is dropped with an error, s"),
     "require_flying": Param(True, "send velocity only while /flight/state says the vehicle is flying (the flight "
                                   "controller refuses it otherwise); false: always (benches, other vehicles)"),
+    "niceness": niceness_param(-5, "the gesture → velocity hop is on the interactive path and costs ~3 % of a core"),
 }
 
 
 class TeleopNode(MmchatNode):
     def __init__(self):
         super().__init__("teleop", PARAMS)
+        apply_niceness(self, self.p.niceness)
         mapping = self.p.mapping_file or str(config_file("gestures.yaml"))
         self.config = TeleopConfig.load(mapping)     # a broken mapping stops the node with the reason
         self.controller = TeleopController(self.config)
