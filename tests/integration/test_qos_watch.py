@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 
+from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import String
 
+from mmchat_ros.core import topics
 from mmchat_ros.msg import FlightState, Gesture
-from mmchat_ros.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
+from mmchat_ros.nodes.common import COMMAND_QOS, QOS_PROFILES, SENSOR_QOS, STATE_QOS
 from mmchat_ros.nodes.qos_watch import PERIOD_S
 from mmchat_ros.tools.ros_client import RosClient
 from tests.helpers.processes import python_cmd
+
+SETPOINT_QOS = QOS_PROFILES[topics.SETPOINT]
 
 
 def test_a_peer_with_qos_or_type_that_cannot_match_is_reported_once_and_a_matching_one_never(spawn, ros,
@@ -19,6 +23,7 @@ def test_a_peer_with_qos_or_type_that_cannot_match_is_reported_once_and_a_matchi
     teleop.wait_for_line("teleop ready", timeout=60)
     ros.node.create_publisher(Gesture, "/gesture", SENSOR_QOS)        # best effort; teleop asks for reliable
     matching = ros.node.create_publisher(FlightState, "/flight/state", STATE_QOS)
+    ros.collect(TwistStamped, "/cmd_vel/teleop", SETPOINT_QOS)     # a matching peer of a publisher of teleop's
     other = RosClient(domain_id, "other_client")     # a participant has one type per topic
     try:
         other.node.create_publisher(String, "/gesture", COMMAND_QOS)
@@ -36,4 +41,4 @@ def check_reports(teleop) -> None:
                          r"mmchat_ros/msg/Gesture\)", timeout=4 * PERIOD_S)
     time.sleep(2 * PERIOD_S)                                          # more checks: nothing new, nothing again
     assert teleop.output.count("publishes '/gesture'") == 2, teleop.output
-    assert "'/flight/state'" not in teleop.output
+    assert "'/flight/state'" not in teleop.output and "'/cmd_vel/teleop'" not in teleop.output, teleop.output

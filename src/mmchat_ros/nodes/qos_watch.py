@@ -15,10 +15,12 @@ graph queries every few seconds.
 """
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
+from rclpy.duration import Duration
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.qos import QoSCompatibility, qos_check_compatible
+from rclpy.qos import QoSCompatibility, QoSProfile, qos_check_compatible
 
 if TYPE_CHECKING:
     from rclpy.node import Node
@@ -37,6 +39,20 @@ def no_event_handlers(kind: str):
 def type_name(msg_type: type) -> str:
     """'nav_msgs/msg/Odometry' for nav_msgs.msg.Odometry, as the graph names types."""
     return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+
+
+# The graph reports an unset deadline, lifespan or liveliness lease as "infinite" (2^31 - 1 s), which
+# qos_check_compatible takes for a set one beside the unset (zero) of a profile made in this process.
+INFINITE_NS = (2**31 - 1) * 10**9
+
+
+def comparable(qos: QoSProfile) -> QoSProfile:
+    """``qos`` with its "infinite" durations as unset, as a profile made here has them."""
+    qos = copy.copy(qos)
+    for name in ("deadline", "lifespan", "liveliness_lease_duration"):
+        if getattr(qos, name).nanoseconds >= INFINITE_NS:
+            setattr(qos, name, Duration())
+    return qos
 
 
 class QosWatch:
@@ -90,6 +106,7 @@ class QosWatch:
             return f"as {peer.topic_type} (this node's is {our_type})"
         publisher_qos, subscription_qos = (our_qos, peer.qos_profile) if kind == "publisher" \
             else (peer.qos_profile, our_qos)
+        publisher_qos, subscription_qos = comparable(publisher_qos), comparable(subscription_qos)
         compatibility, reason = qos_check_compatible(publisher_qos, subscription_qos)
         if compatibility == QoSCompatibility.ERROR:
             # rclpy's reason reads "ERROR: Best effort publisher and reliable subscription;"
