@@ -10,7 +10,7 @@ from std_msgs.msg import String
 from mmchat_ros.core import topics
 from mmchat_ros.msg import FlightState, Gesture
 from mmchat_ros.nodes.common import COMMAND_QOS, QOS_PROFILES, SENSOR_QOS, STATE_QOS
-from mmchat_ros.nodes.qos_watch import PERIOD_S
+from mmchat_ros.nodes.qos_watch import FIRST_CHECK_S, PERIOD_S
 from mmchat_ros.tools.ros_client import RosClient
 from tests.helpers.processes import python_cmd
 
@@ -35,10 +35,10 @@ def test_a_peer_with_qos_or_type_that_cannot_match_is_reported_once_and_a_matchi
 
 def check_reports(teleop) -> None:
     qos = teleop.wait_for_line(r"test_client publishes '/gesture' with QoS that cannot match \((.*)\): no messages "
-                               r"will pass", timeout=4 * PERIOD_S)
+                               r"will pass", timeout=FIRST_CHECK_S + 4 * PERIOD_S)
     assert qos.group(1).lower() == "best effort publisher and reliable subscription", qos.group(0)
     teleop.wait_for_line(r"other_client publishes '/gesture' as std_msgs/msg/String \(this node's is "
-                         r"mmchat_ros/msg/Gesture\)", timeout=4 * PERIOD_S)
+                         r"mmchat_ros/msg/Gesture\)", timeout=FIRST_CHECK_S + 4 * PERIOD_S)
     time.sleep(2 * PERIOD_S)                                          # more checks: nothing new, nothing again
     assert teleop.output.count("publishes '/gesture'") == 2, teleop.output
     assert "'/flight/state'" not in teleop.output and "'/cmd_vel/teleop'" not in teleop.output, teleop.output

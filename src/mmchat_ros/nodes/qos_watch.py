@@ -16,6 +16,7 @@ graph queries every few seconds.
 from __future__ import annotations
 
 import copy
+import time
 from typing import TYPE_CHECKING
 
 from rclpy.duration import Duration
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from rclpy.node import Node
 
 PERIOD_S = 3.0
+# The first check waits out a graph's start-up, when every process loads models at once: graph queries hold
+# Python's GIL, and a flight controller must then not lose a tick's odometry to them.
+FIRST_CHECK_S = 12.0
 
 
 def no_event_handlers(kind: str):
@@ -60,8 +64,9 @@ class QosWatch:
     it: QoS that cannot match, or another message type. ``add`` each publisher or subscription made without event
     handlers; ``check`` runs on a timer every ``period_s`` and returns what it logged."""
 
-    def __init__(self, node: Node, period_s: float = PERIOD_S):
+    def __init__(self, node: Node, period_s: float = PERIOD_S, first_check_s: float = FIRST_CHECK_S):
         self.node = node
+        self.first_check_at = time.monotonic() + first_check_s
         self.endpoints: list[tuple[str, object]] = []       # ("publisher" | "subscription", the entity)
         self.reported: set[tuple[str, bytes]] = set()        # (our topic and kind, the peer's endpoint gid)
         self.timer = None
@@ -76,6 +81,8 @@ class QosWatch:
         self.timer = create_timer(self.period_s, self.check)
 
     def check(self) -> list[str]:
+        if time.monotonic() < self.first_check_at:
+            return []
         problems = []
         live = {id(e) for e in (*self.node.publishers, *self.node.subscriptions)}
         self.endpoints = [(kind, entity) for kind, entity in self.endpoints if id(entity) in live]   # destroyed go
