@@ -2,13 +2,14 @@
 the benches and the tests to talk to running nodes."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 
@@ -24,10 +25,18 @@ class RosClient:
         self._lock = threading.Lock()
 
     def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # shutdown races end the spin; nothing to report
-            pass
+        # A callback that raises must not end the spin silently: every later message and reply would be lost to
+        # the test or bench without a word. It is reported and the spin goes on; only the shutdown ends it.
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except (ShutdownException, ExternalShutdownException):
+                return
+            except Exception as exc:
+                if not self.context.ok():
+                    return                  # a shutdown race
+                print(f"[{self.node.get_name()}] a callback failed: {type(exc).__name__}: {exc}", file=sys.stderr,
+                      flush=True)
 
     def close(self):
         self.executor.shutdown()
