@@ -68,21 +68,24 @@ def _candidates(words: list[str], classify: IntentClassifier | None):
     intent, at, length = find_intent(words)
     literal = Clause(words, intent, at, length), []
     repaired, repairs = phonetic_repair(words)
-    fixed_intent, fixed_at, fixed_length = find_intent(repaired)
-    verb = " ".join(repaired[fixed_at:fixed_at + fixed_length]) if fixed_at >= 0 else ""
-    targets = [note.split("as '")[1].rstrip("'") for note in repairs]
-    slots_only = all(t in DIRECTIONS or t in TURN_SIDES for t in targets)
-    sound_alike = Clause(repaired, fixed_intent, fixed_at, fixed_length), repairs
-    # A slot heard as a filler and a slot word ("turn into clockwise" ~ anticlockwise): the literal reading has to
-    # drop the filler, the sound-alike one places every word, so it comes first.
-    if repairs and fixed_intent == intent and all(_filler_and_slot_as_another_slot(note) for note in repairs):
-        yield sound_alike
+    if not repairs:
         yield literal
     else:
-        yield literal
-        if repairs and (slots_only and fixed_intent == intent or not intent and all(
-                t in DIRECTIONS or t in TURN_SIDES or t == verb for t in targets)):
+        fixed_intent, fixed_at, fixed_length = find_intent(repaired)
+        verb = " ".join(repaired[fixed_at:fixed_at + fixed_length]) if fixed_at >= 0 else ""
+        targets = [note.split("as '")[1].rstrip("'") for note in repairs]
+        slots_only = all(t in DIRECTIONS or t in TURN_SIDES for t in targets)
+        sound_alike = Clause(repaired, fixed_intent, fixed_at, fixed_length), repairs
+        # A slot heard as a filler and a slot word ("turn into clockwise" ~ anticlockwise): the literal reading has
+        # to drop the filler, the sound-alike one places every word, so it comes first.
+        if fixed_intent == intent and all(_filler_and_slot_as_another_slot(note) for note in repairs):
             yield sound_alike
+            yield literal
+        else:
+            yield literal
+            if slots_only and fixed_intent == intent or not intent and all(
+                    t in DIRECTIONS or t in TURN_SIDES or t == verb for t in targets):
+                yield sound_alike
     if classify is not None and not intent:
         content = [w for w in words if w not in (",", ".", ";") and (w not in FILLERS or w in DIRECTIONS)]
         guess = classify(" ".join(content)) if content else None
