@@ -69,7 +69,6 @@ class QosWatch:
         self.first_check_at = time.monotonic() + first_check_s
         self.endpoints: list[tuple[str, object]] = []       # ("publisher" | "subscription", the entity)
         self.reported: set[tuple[str, bytes]] = set()        # (our topic and kind, the peer's endpoint gid)
-        self.timer = None
         self.period_s = period_s
 
     def add(self, kind: str, entity) -> None:
@@ -78,7 +77,7 @@ class QosWatch:
     def start(self, create_timer) -> None:
         """The periodic check, on a timer made by ``create_timer`` (the plain Node's, so that a lifecycle phase
         never owns it)."""
-        self.timer = create_timer(self.period_s, self.check)
+        create_timer(self.period_s, self.check)
 
     def check(self) -> list[str]:
         if time.monotonic() < self.first_check_at:
