@@ -151,8 +151,9 @@ def test_describe_the_scene_sends_the_newest_frame_to_the_vision_model_and_speak
         assert response.reply == "Let me have a look."
         battery = ask(ros, "how much battery is left", timeout=5)
         assert battery.reply == "I don't know my battery level yet.", battery.reply
-        fallback = ros.wait_for_message(said, lambda m: "no answer within" in m.data,
-                                        timeout=10, what="the fallback")
+        fallback = ros.wait_for_message(said, lambda m: "no answer within" in m.data, timeout=10,
+                                        what=lambda: f"the fallback; said {[m.data for _, m in said]}\n"
+                                                     f"--- planner ---\n{planner.output[-3000:]}")
         waited = time.monotonic() - t1
         assert fallback.data == ("I couldn't get a description from the vision model (no answer within 1.5 "
                                  "seconds). I see two people: one on the left, close, and one on the right, "
