@@ -81,7 +81,9 @@ def test_hand_gestures_take_off_climb_hold_turn_and_land_the_simulated_drone(spa
         # Thumb left (the user's left) → turn left: counter-clockwise, yaw increasing, at the same height.
         turn_start = time.monotonic()
         player.show(photos.shot("thumb_left"))
-        ros.wait_for(lambda: unwrapped_yaw_change(flight, turn_start) > math.radians(45), 15, "a 45 deg turn left")
+        # Past 50 deg before the palm: the yaw hold settles back a little once the turn stops (44.93 deg left of 45
+        # in a full run, the palm shown the moment 45 was passed).
+        ros.wait_for(lambda: unwrapped_yaw_change(flight, turn_start) > math.radians(50), 15, "a 50 deg turn left")
         player.show(photos.shot("open_palm"))
         time.sleep(1.0)
         turned = unwrapped_yaw_change(flight, turn_start)
