@@ -123,11 +123,13 @@ def test_enroll_verify_reject_lapse_and_survive_bad_input(spawn, ros, tmp_path):
     finally:
         camera.stop()
     assert node.stop() == 0
-    # Frames came faster than they could be analysed: the surplus was dropped, not queued.
-    counts = re.search(r"analysed (\d+), dropped (\d+), unusable (\d+)", node.output)
+    # Frames came faster than max_rate_hz: the surplus was dropped, not queued. How many depends on how fast this
+    # machine let the test's camera thread publish (about as many dropped as analysed on a loaded 2-core runner).
+    counts = re.search(r"received (\d+), analysed (\d+), dropped (\d+), unusable (\d+)", node.output)
     assert counts, node.output[-2000:]
-    analysed, dropped, unusable = (int(v) for v in counts.groups())
-    assert analysed >= 7 and dropped > analysed and unusable >= 2, counts.group(0)
+    received, analysed, dropped, unusable = (int(v) for v in counts.groups())
+    assert analysed >= 7 and dropped >= 1 and unusable >= 2, counts.group(0)
+    assert analysed + dropped <= received, counts.group(0)
 
 
 def enrolled_id(database) -> str:
