@@ -156,6 +156,19 @@ def reads_as_complete_utterance(text: str) -> bool:
     return bool(words) and text[-1] in ".!?" and words[-1] not in DANGLING_WORDS and planner_reads_cleanly(text)
 
 
+def window_features(feature_extractor, audio: np.ndarray, window_s: float) -> np.ndarray:
+    """The encoder's input for ``audio`` (16 kHz float32) seen through a ``window_s`` window: log-mel features
+    [n_mels, window_s * 100], float32. Padded with silence in the audio, as Whisper's training data was (the log-mel
+    floor of silence, not zero features); audio beyond the window is cut (the vad node's max_segment_s keeps
+    segments shorter than 30 s)."""
+    window_samples = int(round(window_s * SAMPLE_RATE))
+    padded_audio = np.zeros(window_samples, dtype=np.float32)
+    padded_audio[:min(audio.size, window_samples)] = audio[:window_samples]
+    frames = int(round(window_s * SAMPLE_RATE / feature_extractor.hop_length))
+    features = feature_extractor(padded_audio, padding=160)[:, :frames]   # 160: one more frame
+    return np.ascontiguousarray(features, dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class Decode:
     """One decode of an encoder output: the text taken (best-scored unless chosen otherwise) and every hypothesis."""
@@ -230,7 +243,6 @@ class WhisperRecognizer:
         # faster-whisper's layout: <|startofprev|> hotwords previous-text <|startoftranscript|> ...
         context = " ".join(part.strip() for part in (hotwords, initial_prompt) if part.strip())
         self.context_tokens = tokenizer.encode(" " + context)[: self.model.max_length // 2 - 1] if context else []
-        self.frames_per_s = SAMPLE_RATE / self.model.feature_extractor.hop_length
 
     def _tokenizer(self, language: str):
         if language not in self._tokenizers:
@@ -321,14 +333,7 @@ class WhisperRecognizer:
         return self._loops(decode.text, audio_s) or decode.avg_logprob < self.logprob_threshold
 
     def _encode(self, audio: np.ndarray, window_s: float):
-        # Padded with silence in the audio, as Whisper's training data was (the log-mel floor of silence, not zero
-        # features); audio beyond 30 s is cut (the vad node's max_segment_s keeps segments shorter).
-        window_samples = int(round(window_s * SAMPLE_RATE))
-        padded_audio = np.zeros(window_samples, dtype=np.float32)
-        padded_audio[:min(audio.size, window_samples)] = audio[:window_samples]
-        frames = int(round(window_s * self.frames_per_s))
-        features = self.model.feature_extractor(padded_audio, padding=160)[:, :frames]   # 160: one more frame
-        return self.model.encode(np.ascontiguousarray(features, dtype=np.float32))
+        return self.model.encode(window_features(self.model.feature_extractor, audio, window_s))
 
     def _generate(self, encoded, audio_s: float, beam_size: int, hypotheses: int = 1, language: str = "") -> Decode:
         language = language or self.language
