@@ -23,7 +23,7 @@ setup(
     description="Fly a drone with face, hands and voice over ROS 2",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    package_data={"mmchat_ros": ["web/*.html", "web/*.js", "web/*.css"]},
+    package_data={"mmchat_ros": ["web/*.html", "web/*.js", "web/*.css", "backends/adapters/*.npz"]},
     python_requires=">=3.10",
     entry_points={"console_scripts": console_scripts()},
 )

@@ -113,7 +113,7 @@ DEFAULT_VOICES = ["espeak-us-m3", "espeak-scottish", "piper-joe-slow", "piper-jo
 @dataclass(frozen=True)
 class AsrSettings:
     """The WhisperRecognizer options that change a transcript (defaults: the asr node's)."""
-    model: str = "tiny.en"
+    model: str = "tiny.en-commands"
     beam_size: int = 1
     fallback_beam_size: int = 5
     window_s: float = DEFAULT_WINDOW_S
@@ -127,7 +127,11 @@ class AsrSettings:
     extra: tuple = (("hypotheses", 5), ("fast_window_s", 10.0))
 
     def key(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        settings = dataclasses.asdict(self)
+        from mmchat_ros.backends.asr import ADAPTED_MODELS, adapter_digest
+        if self.model in ADAPTED_MODELS:   # the same name with a retrained adapter is another recogniser
+            settings["adapter"] = adapter_digest(ADAPTED_MODELS[self.model][1])
+        return json.dumps(settings, sort_keys=True)
 
     def recognizer_kwargs(self) -> dict:
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "extra")}
@@ -353,7 +357,7 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=1, help="take every n-th utterance of the corpus")
     parser.add_argument("--voice", "--voices", dest="voices", nargs="+", default=DEFAULT_VOICES,
                         help=f"voices, or 'all' ({', '.join(VOICES)})")
-    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--model", default=AsrSettings.model)
     parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--prompt", default=None, help="initial prompt (default: the asr node's); '' = none")
     parser.add_argument("--hotwords", default="")

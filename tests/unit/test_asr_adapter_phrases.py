@@ -57,12 +57,12 @@ def test_the_command_language_is_covered(needle):
     assert any(needle in text.lower() for text in TEXTS), needle
 
 
-def test_about_fifteen_percent_are_not_about_drones():
+def test_about_a_quarter_are_not_about_drones():
     everyday = set(phrases._FIXED_ENGLISH) | {text for text in TEXTS
                                               if text.split()[0] in {s.split()[0] for s in phrases._SUBJECTS}}
     share = sum(text in everyday or re.search(r"(people|chairs|pages|minutes|apples|students) ", text) is not None
                 for text in TEXTS) / len(TEXTS)
-    assert 0.10 < share < 0.22, share
+    assert 0.19 < share < 0.31, share
 
 
 def test_action_synonyms_are_phrases_the_lexicon_reads_as_that_action():

@@ -1,12 +1,12 @@
-"""Training data for the tiny.en ASR adapter: texts from phrases.py spoken by espeak-ng voices, augmented, turned
-into the log-mel features the recognizer gives the encoder, quantised to uint8 and packed into .npz files.
+"""Training data for the tiny.en ASR adapter: texts from phrases.py spoken by espeak-ng, flite and festival voices,
+augmented, turned into the log-mel features the recognizer gives the encoder, quantised to uint8 and packed into .npz files.
 
     python train/asr_adapter/make_data.py              # .data/asr_adapter/{train,val}.npz + tokenizer.json
     python train/asr_adapter/make_data.py --check      # 20 train utterances decoded back and run through tiny.en
 
 Voices: espeak-ng voices and variants that none of the evaluations uses (bench/spoken_corpus.py: en-us+m3,
-en-gb-scotland, en+f4, Piper; the speech tests: en-us, en-gb+f3); validation uses (voice, variant) pairs that
-training does not. Per utterance: random speed 130-210 wpm and pitch 30-75; espeak's silence trimmed, resampled to
+en-gb-scotland, en+f4, Piper; the speech tests: en-us, en-gb+f3), and for OTHER_ENGINE_SHARE of the utterances flite
+and festival voices (when installed); validation uses voices that training does not. Per utterance: random speed 130-210 wpm and pitch 30-75; espeak's silence trimmed, resampled to
 16 kHz; with a fixed seed: ~20 % tempo 0.9-1.1 and ~15 % light reverb (sox), gain +-6 dB, 0.05-0.6 s of silence
 before and after, and in ~70 % white or pink noise at 15-40 dB SNR.
 
@@ -37,15 +37,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phrases import generate  # noqa: E402  (a script beside this one, not a package)
+from features import N_MELS, quantise, window_from_stored  # noqa: E402  (scripts beside this one, not a package)
+from phrases import generate  # noqa: E402
 
 from mmchat_ros.backends import package_dir  # noqa: E402
 from mmchat_ros.backends.asr import DEFAULT_WINDOW_S, SAMPLE_RATE, WhisperRecognizer, window_features  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / ".data" / "asr_adapter"
-N_MELS = 80
-QUANT_LOW, QUANT_SPAN = -2.0, 4.0
 STORED_EXTRA_FRAMES = 10          # frames kept after the audio's last: the STFT window reaches past it
 
 # espeak-ng's own English voices (the mbrola ones need data files this machine lacks); "en" is en-gb.
@@ -58,6 +57,13 @@ VARIANTS = ("", "m1", "m2", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f5", "kla
 # f3 and f4 are left out altogether and en-gb-scotland is not in VOICES.
 EXCLUDED = {("en-us", ""), ("en-us", "m3"), ("en", "f4"), ("en-gb", "f4"), ("en", "f3"), ("en-gb", "f3")}
 VAL_COMBINATIONS = 24
+# Other synthesisers (Debian: flite, festival, festvox-kallpc16k, festvox-us-slt-hts; ked_diphone comes with
+# festival): voices made another way than espeak's formants, so the adapter does not learn espeak's sound as "speech".
+# One of each engine is kept for validation. Used for OTHER_ENGINE_SHARE of the utterances when installed.
+OTHER_VOICES = (("flite", "kal"), ("flite", "kal16"), ("flite", "awb"), ("flite", "rms"), ("flite", "slt"),
+                ("festival", "kal_diphone"), ("festival", "ked_diphone"), ("festival", "cmu_us_slt_arctic_hts"))
+OTHER_VAL = (("flite", "awb"), ("festival", "ked_diphone"))
+OTHER_ENGINE_SHARE = 0.35
 
 
 def voice_combinations() -> list[tuple[str, str]]:
@@ -69,21 +75,6 @@ def split_combinations(seed: int) -> tuple[list[tuple[str, str]], list[tuple[str
     combos = voice_combinations()
     random.Random(seed).shuffle(combos)
     return combos[VAL_COMBINATIONS:], combos[:VAL_COMBINATIONS]
-
-
-def quantise(features: np.ndarray) -> np.ndarray:
-    return np.clip(np.round((features - QUANT_LOW) / QUANT_SPAN * 255.0), 0, 255).astype(np.uint8)
-
-
-def dequantise(q: np.ndarray) -> np.ndarray:
-    return q.astype(np.float32) / 255.0 * QUANT_SPAN + QUANT_LOW
-
-
-def window_from_stored(mel_q: np.ndarray, floor: float, window_frames: int) -> np.ndarray:
-    """The encoder input [80, window_frames] rebuilt from the stored frames [n, 80] and the floor."""
-    features = np.full((N_MELS, window_frames), floor, dtype=np.float32)
-    features[:, :mel_q.shape[0]] = dequantise(mel_q).T
-    return features
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -106,12 +97,33 @@ def augment(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (audio / peak * 0.99 if peak > 0.99 else audio).astype(np.float32)
 
 
+def other_voices_installed() -> bool:
+    return shutil.which("flite") is not None and shutil.which("text2wave") is not None
+
+
+def synthesise(text: str, voice: str, variant: str, wpm: int, pitch: int, spoken: Path) -> None:
+    """``text`` spoken into the WAV file ``spoken``. ``voice`` "flite:NAME" / "festival:NAME" picks another engine
+    (speed from ``wpm`` relative to 175, as a duration stretch; their own pitch)."""
+    engine, _, name = voice.rpartition(":")
+    stretch = f"{175 / wpm:.3f}"
+    if engine == "flite":
+        command = ["flite", "-voice", name, "--setf", f"duration_stretch={stretch}", "-t", text, "-o", str(spoken)]
+    elif engine == "festival":
+        script = spoken.with_suffix(".txt")
+        script.write_text(text)
+        command = ["text2wave", "-eval", f"(voice_{name})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch})",
+                   str(script), "-o", str(spoken)]
+    else:
+        command = ["espeak-ng", "-v", f"{voice}+{variant}" if variant else voice, "-s", str(wpm), "-p", str(pitch),
+                   "-w", str(spoken), text]
+    subprocess.run(command, check=True, capture_output=True)
+
+
 def render(text: str, voice: str, variant: str, wpm: int, pitch: int, rng: np.random.Generator,
            workdir: Path) -> np.ndarray:
     """``text`` spoken, silence trimmed, tempo/reverb maybe, 16 kHz mono float32, augmented."""
     spoken, converted = workdir / "spoken.wav", workdir / "converted.raw"
-    subprocess.run(["espeak-ng", "-v", f"{voice}+{variant}" if variant else voice, "-s", str(wpm), "-p", str(pitch),
-                    "-w", str(spoken), text], check=True, capture_output=True)
+    synthesise(text, voice, variant, wpm, pitch, spoken)
     # trim the start, reverse, trim the (former) end, reverse back
     effects = ["silence", "1", "0.01", "0.1%", "reverse", "silence", "1", "0.01", "0.1%", "reverse"]
     if rng.random() < 0.2:
@@ -123,7 +135,7 @@ def render(text: str, voice: str, variant: str, wpm: int, pitch: int, rng: np.ra
                    check=True, capture_output=True)
     speech = np.fromfile(converted, dtype=np.float32)
     if speech.size < SAMPLE_RATE // 10:
-        raise RuntimeError(f"espeak-ng gave {speech.size} samples for {text!r}")
+        raise RuntimeError(f"{voice} gave {speech.size} samples for {text!r}")
     return augment(speech, rng)
 
 
@@ -158,12 +170,17 @@ def _render_one(task: tuple) -> tuple:
     return index, mel, floor, frames, low, high, audio.size / SAMPLE_RATE
 
 
-def make_split(name: str, n: int, text_seed: int, combos: list[tuple[str, str]], workers: int) -> dict:
+def make_split(name: str, n: int, text_seed: int, combos: list[tuple[str, str]], workers: int,
+               others: list[tuple[str, str]]) -> dict:
     texts = generate(n, text_seed)
     rng = random.Random(text_seed + 1)
     tasks, labels = [], []
     for index, text in enumerate(texts):
-        voice, variant = rng.choice(combos)
+        if others and rng.random() < OTHER_ENGINE_SHARE:
+            engine, other = rng.choice(others)
+            voice, variant = f"{engine}:{other}", ""
+        else:
+            voice, variant = rng.choice(combos)
         wpm, pitch = rng.randint(130, 210), rng.randint(30, 75)
         tasks.append((index, text, voice, variant, wpm, pitch, text_seed * 1_000_003 + index))
         labels.append(f"{voice}{'+' + variant if variant else ''} {wpm}wpm p{pitch}")
@@ -250,8 +267,15 @@ def main() -> None:
     shutil.copyfile(model_dir() / "tokenizer.json", OUT_DIR / "tokenizer.json")
     train_combos, val_combos = split_combinations(args.seed)
     workers = max(1, min(2, args.workers))
-    summaries = [make_split("train", args.train, args.seed, train_combos, workers),
-                 make_split("val", args.val, args.seed + 7, val_combos, workers)]
+    if other_voices_installed():
+        other_train = [v for v in OTHER_VOICES if v not in OTHER_VAL]
+        other_val = list(OTHER_VAL)
+    else:
+        print("flite / festival not installed: espeak-ng voices only (apt install flite festival "
+              "festvox-kallpc16k festvox-us-slt-hts)")
+        other_train = other_val = []
+    summaries = [make_split("train", args.train, args.seed, train_combos, workers, other_train),
+                 make_split("val", args.val, args.seed + 7, val_combos, workers, other_val)]
     for s in summaries:
         print(f"{s['name']}: {s['n']} utterances, {s['audio_s'] / 60:.1f} min of audio, {s['frames']} frames stored, "
               f"{s['combos']} voice combinations, features {s['min']:.3f}..{s['max']:.3f}, "

