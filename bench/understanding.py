@@ -118,7 +118,7 @@ def main() -> int:
 
 
 MIN_CONFIDENCE = 0.3        # the planner node's min_transcript_confidence default (config/planner.yaml)
-CONFIRM_SPEECH_BELOW = 0.45  # its confirm_speech_below default: spoken commands below it are read back
+CONFIRM_SPEECH_BELOW = 0.70  # its confirm_speech_below default: spoken commands below it are read back
 
 
 def spoken_part(planner: Planner, entries: list[dict], args) -> dict:
