@@ -12,6 +12,7 @@ through the LLM path; plus the planner's own decision time for the grammar and t
   its voice-to-motion figure is the measured end-of-speech → transcript time plus that planning time.
 
     python bench/voice_to_action.py [--skip-voice] [--llm-runs 5] [--asr-param fast_window_s=10.0 ...]
+                                   [--planner-param confirm_speech_below=0.45 ...]
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ STAGES = ("vad_early", "vad_final", "transcript", "plan", "motion")
 VOICED_LEVEL = 64           # |sample| above this is speech in the composed file (its silences are zeros)
 
 
-def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
+def voice_latencies(asr_parameters: dict, planner_parameters: dict) -> dict[str, list[float]]:
     """Per spoken command, ms from the end of speech (the last voiced sample of its segment, on the capture clock)
     to: the vad's early segment (the pause: recognition starts), its final segment (the end delay passed), the
     transcript, the plan sent, and the first motion (the flight controller's state changing mode or control
@@ -102,8 +103,9 @@ def voice_latencies(asr_parameters: dict) -> dict[str, list[float]]:
     specs = [
         NodeSpec("sim", "sim", parameters={"camera_enabled": False}),
         NodeSpec("flight_controller", "flight_controller", parameters={"require_authorisation": False}),
-        NodeSpec("planner", "planner", parameters={"llm_backend": "none", "require_authorisation": False}),
-        NodeSpec("asr", "asr", parameters={"model": "tiny.en", **asr_parameters}),
+        NodeSpec("planner", "planner", parameters={"llm_backend": "none", "require_authorisation": False,
+                                                   **planner_parameters}),
+        NodeSpec("asr", "asr", parameters=asr_parameters),   # the node's defaults unless --asr-param says otherwise
         NodeSpec("vad", "vad"),
     ]
     launcher = Launcher(specs, log_dir=work, env=ros_environment(domain_id=domain), out=open(os.devnull, "w"))
@@ -179,6 +181,8 @@ def main() -> None:
     parser.add_argument("--llm-runs", type=int, default=5, help="0: skip the LLM path")
     parser.add_argument("--asr-param", action="append", default=[], metavar="NAME=VALUE",
                         help="an asr node parameter for the voice run (YAML value), e.g. fast_window_s=10.0")
+    parser.add_argument("--planner-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a planner node parameter for the voice path (repeatable)")
     args = parser.parse_args()
     figures = {}
     grammar = grammar_decision_ms()
@@ -196,8 +200,8 @@ def main() -> None:
               f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back "
               "for a yes)", flush=True)
     if not args.skip_voice:
-        stages = voice_latencies({name: yaml.safe_load(value) for name, value in
-                                  (item.split("=", 1) for item in args.asr_param)})
+        stages = voice_latencies(*({name: yaml.safe_load(value) for name, value in (item.split("=", 1) for item in items)}
+                                   for items in (args.asr_param, args.planner_param)))
         figures["voice_to_motion_p50_ms"] = percentile(stages["segment_end"], 50)
         figures["voice_to_motion_p95_ms"] = percentile(stages["segment_end"], 95)
         for name in STAGES:
