@@ -95,13 +95,18 @@ class WhisperCt2(nn.Module):
         x = x.transpose(1, 2)
         x = x + self.p("encoder/position_encodings/encodings")[: x.shape[1]]
         for i in range(self.encoder_layers):
-            prefix = f"encoder/layer_{i}"
-            h = self.layer_norm(f"{prefix}/self_attention/layer_norm", x)
-            q, k, v = self.linear(f"{prefix}/self_attention/linear_0", h).chunk(3, dim=-1)
-            x = x + self.linear(f"{prefix}/self_attention/linear_1", self._attend(q, k, v, False))
-            h = self.layer_norm(f"{prefix}/ffn/layer_norm", x)
-            x = x + self.linear(f"{prefix}/ffn/linear_1", F.gelu(self.linear(f"{prefix}/ffn/linear_0", h)))
+            x = self._self_attention(f"encoder/layer_{i}", x, causal=False)
+            x = self._feed_forward(f"encoder/layer_{i}", x)
         return self.layer_norm("encoder/layer_norm", x)
+
+    def _self_attention(self, prefix: str, x, causal: bool):
+        h = self.layer_norm(f"{prefix}/self_attention/layer_norm", x)
+        q, k, v = self.linear(f"{prefix}/self_attention/linear_0", h).chunk(3, dim=-1)
+        return x + self.linear(f"{prefix}/self_attention/linear_1", self._attend(q, k, v, causal))
+
+    def _feed_forward(self, prefix: str, x):
+        h = self.layer_norm(f"{prefix}/ffn/layer_norm", x)
+        return x + self.linear(f"{prefix}/ffn/linear_1", F.gelu(self.linear(f"{prefix}/ffn/linear_0", h)))
 
     def decode(self, tokens, memory):
         """tokens: (batch, length) → logits (batch, length, vocabulary), attending to ``memory`` (encoder output)."""
@@ -109,15 +114,12 @@ class WhisperCt2(nn.Module):
         x = embeddings[tokens] + self.p("decoder/position_encodings/encodings")[: tokens.shape[1]]
         for i in range(self.decoder_layers):
             prefix = f"decoder/layer_{i}"
-            h = self.layer_norm(f"{prefix}/self_attention/layer_norm", x)
-            q, k, v = self.linear(f"{prefix}/self_attention/linear_0", h).chunk(3, dim=-1)
-            x = x + self.linear(f"{prefix}/self_attention/linear_1", self._attend(q, k, v, True))
+            x = self._self_attention(prefix, x, causal=True)
             h = self.layer_norm(f"{prefix}/attention/layer_norm", x)
             q = self.linear(f"{prefix}/attention/linear_0", h)
             k, v = self.linear(f"{prefix}/attention/linear_1", memory).chunk(2, dim=-1)
             x = x + self.linear(f"{prefix}/attention/linear_2", self._attend(q, k, v, False))
-            h = self.layer_norm(f"{prefix}/ffn/layer_norm", x)
-            x = x + self.linear(f"{prefix}/ffn/linear_1", F.gelu(self.linear(f"{prefix}/ffn/linear_0", h)))
+            x = self._feed_forward(prefix, x)
         x = self.layer_norm("decoder/layer_norm", x)
         return x @ embeddings.T
 
