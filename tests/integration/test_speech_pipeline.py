@@ -88,7 +88,16 @@ def test_a_complete_command_at_a_pause_is_published_then_only_what_follows(spawn
     _, asr = start_vad_and_asr(spawn, *ros_params(publish_complete_early=True))
     ros.wait_for(lambda: ros.node.count_subscribers("audio/chunks") >= 1, 10, "the vad's subscription")
     Microphone(ros, write(tmp_path / "commands.wav", audio)).play().wait()
-    ros.wait_for(lambda: len(transcripts) >= 2, 90, "two transcripts")
+    ros.wait_for(lambda: len(transcripts) >= 1, 90, lambda: f"a transcript; asr log:\n{asr.output[-3000:]}")
+    both = "take off turn left ninety degrees"
+    if "skipped the segment up to a pause" in asr.output and wer(both, transcripts[0][1].text) <= 0.2:
+        # the asr process was starved (a loaded machine) and the words up to the pause waited behind the rest: then,
+        # by design, they are published with what follows them, in one transcript
+        ros.wait_for(lambda: len(segments) == 1, 10, "the segment")
+        assert len(transcripts) == 1, [m.text for _, m in transcripts]
+        return
+    ros.wait_for(lambda: len(transcripts) >= 2, 30,
+                 lambda: f"two transcripts, got {[m.text for _, m in transcripts]}; asr log:\n{asr.output[-3000:]}")
     asr.wait_for_line(r"transcript: .* at the pause", timeout=5)
     asr.wait_for_line(r"transcript: .* after words already published", timeout=5)
     texts = [msg.text for _, msg in transcripts]

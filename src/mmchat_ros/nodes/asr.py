@@ -167,7 +167,10 @@ class AsrNode(MmchatLifecycleNode):
             self.get_logger().error("dropped a speech segment: no ASR model loaded", throttle_duration_sec=10.0)
             return
         if early and self.recognition.waiting:
-            return   # something newer is waiting (this segment's end, or more speech): no head start to win
+            # something newer is waiting (this segment's end, or more speech): no head start to win, and the words
+            # up to this pause will be published with what follows them
+            self.get_logger().info("recognition is behind: skipped the segment up to a pause")
+            return
         samples, notes = int16_numpy(msg.samples), []
         if self.acted is not None and overlaps(self.acted, msg):
             # the words up to an earlier pause were published (and acted on): only what came after them is new
