@@ -68,7 +68,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from mmchat_ros.backends.asr import COMMAND_VOCABULARY, DEFAULT_WINDOW_S  # noqa: E402
+from mmchat_ros.nodes.asr import PARAMS as ASR_PARAMS  # noqa: E402
+from mmchat_ros.backends.asr import ADAPTED_MODELS, adapter_digest  # noqa: E402
 from mmchat_ros.backends.audio_io import read_wav_as, resample, write_wav  # noqa: E402
 from tests.helpers.speech import trim  # noqa: E402
 
@@ -112,23 +113,23 @@ DEFAULT_VOICES = ["espeak-us-m3", "espeak-scottish", "piper-joe-slow", "piper-jo
 
 @dataclass(frozen=True)
 class AsrSettings:
-    """The WhisperRecognizer options that change a transcript (defaults: the asr node's)."""
-    model: str = "tiny.en-commands"
-    beam_size: int = 1
-    fallback_beam_size: int = 5
-    window_s: float = DEFAULT_WINDOW_S
-    initial_prompt: str = COMMAND_VOCABULARY
-    hotwords: str = ""
-    no_speech_threshold: float = 0.8
-    logprob_threshold: float = -1.0
-    compute_type: str = "int8"
-    escalate_beam_size: int = 10
+    """The WhisperRecognizer options that change a transcript (defaults: the asr node's, read from its PARAMS)."""
+    model: str = ASR_PARAMS["model"].default
+    beam_size: int = ASR_PARAMS["beam_size"].default
+    fallback_beam_size: int = ASR_PARAMS["fallback_beam_size"].default
+    window_s: float = ASR_PARAMS["window_s"].default
+    initial_prompt: str = ASR_PARAMS["initial_prompt"].default
+    hotwords: str = ASR_PARAMS["hotwords"].default
+    no_speech_threshold: float = ASR_PARAMS["no_speech_threshold"].default
+    logprob_threshold: float = ASR_PARAMS["logprob_threshold"].default
+    compute_type: str = ASR_PARAMS["compute_type"].default
+    escalate_beam_size: int = ASR_PARAMS["escalate_beam_size"].default
     # further WhisperRecognizer keyword arguments as (name, value) pairs
-    extra: tuple = (("hypotheses", 5), ("fast_window_s", 10.0))
+    extra: tuple = (("hypotheses", ASR_PARAMS["hypotheses"].default),
+                    ("fast_window_s", ASR_PARAMS["fast_window_s"].default))
 
     def key(self) -> str:
         settings = dataclasses.asdict(self)
-        from mmchat_ros.backends.asr import ADAPTED_MODELS, adapter_digest
         if self.model in ADAPTED_MODELS:   # the same name with a retrained adapter is another recogniser
             settings["adapter"] = adapter_digest(ADAPTED_MODELS[self.model][1])
         return json.dumps(settings, sort_keys=True)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from mmchat_ros.core.planner import Planner  # noqa: E402
 from mmchat_ros.core.understanding import IntentClassifier, Understanding  # noqa: E402
+from mmchat_ros.nodes.planner import PARAMS as PLANNER_PARAMS  # noqa: E402
 from tests.helpers import command_corpus as corpus  # noqa: E402
 
 
@@ -117,8 +118,9 @@ def main() -> int:
     return 0
 
 
-MIN_CONFIDENCE = 0.3        # the planner node's min_transcript_confidence default (config/planner.yaml)
-CONFIRM_SPEECH_BELOW = 0.70  # its confirm_speech_below default: spoken commands below it are read back
+# As the planner node does: below min_transcript_confidence "say again", below confirm_speech_below read back.
+MIN_CONFIDENCE = PLANNER_PARAMS["min_transcript_confidence"].default
+CONFIRM_SPEECH_BELOW = PLANNER_PARAMS["confirm_speech_below"].default
 
 
 def spoken_part(planner: Planner, entries: list[dict], args) -> dict:

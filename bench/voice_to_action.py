@@ -79,6 +79,11 @@ STAGES = ("vad_early", "vad_final", "transcript", "plan", "motion")
 VOICED_LEVEL = 64           # |sample| above this is speech in the composed file (its silences are zeros)
 
 
+def node_parameters(items: list[str]) -> dict:
+    """NAME=VALUE command-line items as node parameters (values read as YAML)."""
+    return {name: yaml.safe_load(value) for name, value in (item.split("=", 1) for item in items)}
+
+
 def voice_latencies(asr_parameters: dict, planner_parameters: dict) -> dict[str, list[float]]:
     """Per spoken command, ms from the end of speech (the last voiced sample of its segment, on the capture clock)
     to: the vad's early segment (the pause: recognition starts), its final segment (the end delay passed), the
@@ -200,8 +205,7 @@ def main() -> None:
               f"{figures['llm_plan_s_p95']:.2f} s; {executable}/{len(llm)} answers passed validation (read back "
               "for a yes)", flush=True)
     if not args.skip_voice:
-        stages = voice_latencies(*({name: yaml.safe_load(value) for name, value in (item.split("=", 1) for item in items)}
-                                   for items in (args.asr_param, args.planner_param)))
+        stages = voice_latencies(node_parameters(args.asr_param), node_parameters(args.planner_param))
         figures["voice_to_motion_p50_ms"] = percentile(stages["segment_end"], 50)
         figures["voice_to_motion_p95_ms"] = percentile(stages["segment_end"], 95)
         for name in STAGES:

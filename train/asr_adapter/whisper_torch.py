@@ -44,7 +44,6 @@ class WhisperCt2(nn.Module):
                                                   "ffn/linear_0", "ffn/linear_1"),
                  scope: tuple[str, ...] = ("encoder", "decoder")):
         super().__init__()
-        self.v = variables
         self.heads = int(variables["encoder/num_heads"])
         self.linears = nn.ModuleDict()
         self.norms = nn.ParameterDict()
